@@ -1,0 +1,46 @@
+"""ragkit: local, fast, inspectable retrieval-augmented assistants and agents.
+
+The SDK surface is re-exported here and imported lazily, so ``import ragkit`` stays cheap::
+
+    import ragkit
+    kb = ragkit.KnowledgeBase.open("my-kb", create=True)
+    kb.add(["docs/"])
+    hits = kb.search("how do refunds work?")
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "KnowledgeBase": "ragkit.kb",
+    "SyncReport": "ragkit.kb",
+    "KnowledgeBaseConfig": "ragkit.config",
+    "IndexConfig": "ragkit.config",
+    "ChunkingConfig": "ragkit.config",
+    "Hit": "ragkit.types",
+    "Chunk": "ragkit.types",
+    "Message": "ragkit.types",
+    "RagkitError": "ragkit.errors",
+    "load_embedder": "ragkit.embedder",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ragkit.config import ChunkingConfig, IndexConfig, KnowledgeBaseConfig
+    from ragkit.embedder import load_embedder
+    from ragkit.errors import RagkitError
+    from ragkit.kb import KnowledgeBase, SyncReport
+    from ragkit.types import Chunk, Hit, Message
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ragkit' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,53 @@
+"""The ``ragkit`` command line: a thin layer that parses options and calls the SDK.
+
+Each sub-module registers its commands with :func:`register`. ``main()`` turns a
+:class:`~ragkit.errors.RagkitError` into a one-paragraph message on stderr and a non-zero exit
+code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ragkit.errors import RagkitError
+
+app = typer.Typer(
+    name="ragkit",
+    help="Local retrieval-augmented assistants and agents: index a knowledge base, search it, "
+    "and run local models over it.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+COMMAND_MODULES = ("kb", "models", "eval", "serve")
+
+
+def _register_all() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"ragkit.cli.{name}").register(app)
+
+
+_register_all()
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv, prog_name="ragkit")
+    except RagkitError as err:
+        from rich.console import Console
+        from rich.markup import escape
+
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(err))}", highlight=False)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # python -m ragkit.cli
+    main()

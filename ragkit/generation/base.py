@@ -1,0 +1,110 @@
+"""The one interface every generator backend implements.
+
+Owns: the :class:`Generator` protocol, sampling parameters, the result type and the
+:class:`TextStream` returned by ``stream()``. Knows nothing about models, devices or HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from ragkit.errors import GenerationError
+from ragkit.types import Message, Usage
+
+FinishReason = Literal["stop", "length", "cancelled"]
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Decoding settings. ``temperature == 0`` means greedy (deterministic)."""
+
+    max_tokens: int = 512
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0  # 0 = disabled
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.max_tokens < 1:
+            raise GenerationError("max_tokens must be at least 1")
+        if self.temperature < 0:
+            raise GenerationError("temperature must be >= 0 (use 0 for greedy decoding)")
+        if not 0 < self.top_p <= 1:
+            raise GenerationError("top_p must be in (0, 1]")
+        if self.top_k < 0:
+            raise GenerationError("top_k must be >= 0 (0 disables it)")
+
+
+@dataclass
+class GenerationResult:
+    text: str
+    finish_reason: FinishReason
+    usage: Usage = field(default_factory=Usage)
+
+
+class TextStream(Iterator[str]):
+    """Iterator of text deltas; ``result`` is set once the stream is exhausted.
+
+    Backends build one from a generator function that yields ``str`` deltas and finally
+    returns a :class:`GenerationResult` (``return result`` inside the generator).
+    ``close()`` stops generation early (finish_reason ``"cancelled"``).
+    """
+
+    def __init__(self, source: Iterator[str]) -> None:
+        self._source = source
+        self.result: GenerationResult | None = None
+
+    def __iter__(self) -> TextStream:
+        return self
+
+    def __next__(self) -> str:
+        try:
+            return next(self._source)
+        except StopIteration as stop:
+            if isinstance(stop.value, GenerationResult):
+                self.result = stop.value
+            raise
+
+    def close(self) -> None:
+        close = getattr(self._source, "close", None)
+        if close is not None:
+            close()
+
+    def collect(self) -> GenerationResult:
+        """Drain the stream and return the final result."""
+        for _ in self:
+            pass
+        if self.result is None:
+            raise GenerationError("the backend ended its stream without a result")
+        return self.result
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """A chat model. Messages in (rendered with the model's chat template), text deltas out."""
+
+    model_id: str
+
+    def stream(self, messages: Sequence[Message], params: SamplingParams | None = None) -> TextStream:
+        ...
+
+    def generate(
+        self, messages: Sequence[Message], params: SamplingParams | None = None
+    ) -> GenerationResult:
+        ...
+
+    def choose(self, messages: Sequence[Message], labels: Sequence[str]) -> tuple[str, dict[str, float]]:
+        """Pick one label as the assistant's reply by scoring each; returns (label, log-probs)."""
+        ...
+
+    def generate_json(
+        self,
+        messages: Sequence[Message],
+        schema: dict[str, Any],
+        params: SamplingParams | None = None,
+    ) -> Any:
+        """Return a value that validates against the JSON ``schema`` or raise GenerationError."""
+        ...

@@ -1,0 +1,151 @@
+"""The decode loop: prefix reuse, chunked prefill, token-by-token generation, label scoring.
+
+Owns :class:`Engine`, which holds one working :class:`~ragkit.generation.kvcache.KVCache`
+(the sequence last processed) and the shared :class:`~ragkit.generation.kvcache.PrefixCache`.
+For each request it reuses the longest known prefix (first the working cache, then the
+prefix cache), prefills the rest in chunks of ``prefill_chunk`` tokens (so a long prompt
+never materialises attention over all of it at once), then yields token ids one by one.
+Works on token ids only: text, chat templates, stop strings and usage figures belong to
+``local.py``. Not thread-safe by itself; the caller serialises access.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ragkit.errors import GenerationError
+from ragkit.generation.base import SamplingParams
+from ragkit.generation.kvcache import KVCache, PrefixCache
+from ragkit.generation.load import ModelBundle
+from ragkit.generation.sampling import make_generator, sample
+
+
+@dataclass
+class Prepared:
+    logits: Tensor  # float32 [V] for the token after the prompt
+    prompt_tokens: int
+    reused: int
+
+
+class Engine:
+    def __init__(self, bundle: ModelBundle, prefix: PrefixCache | None, prefill_chunk: int) -> None:
+        self.b = bundle
+        self.prefix = prefix
+        self.chunk = prefill_chunk
+        a = bundle.args
+        self.kv = KVCache(a.n_layers, a.n_kv_heads, a.head_dim, bundle.max_context,
+                          bundle.dtype, bundle.device)
+        self.held: list[int] = []  # token ids whose KV sits in self.kv[0:len(held)]
+        self.step_fn: Callable[[Tensor, int], Tensor] = self._step
+
+    # -- forward pieces ------------------------------------------------------------------
+    def _hidden(self, ids: list[int], start: int) -> Tensor:
+        end = start + len(ids)
+        self.kv.reserve(end)
+        cos, sin = self.b.rotary.rows(start, end)
+        x = torch.tensor([ids], dtype=torch.long, device=self.b.device)
+        return self.b.model.hidden(x, start, self.kv, cos, sin)[0]
+
+    def _step(self, token: Tensor, pos: int) -> Tensor:
+        """One decode step: logits (float32 [V]) for the token after ``token`` at ``pos``."""
+        cos, sin = self.b.rotary.rows(pos, pos + 1)
+        h = self.b.model.hidden(token.view(1, 1), pos, self.kv, cos, sin)
+        return self.b.model.logits(h[0, -1])
+
+    def _prefill(self, ids: list[int], start: int) -> Tensor:
+        """Run ``ids`` from position ``start`` in chunks; logits of the last position."""
+        last = None
+        for off in range(0, len(ids), self.chunk):
+            last = self._hidden(ids[off : off + self.chunk], start + off)[-1]
+        assert last is not None
+        return self.b.model.logits(last)
+
+    # -- request lifecycle ---------------------------------------------------------------
+    def _check_length(self, n: int) -> None:
+        if n >= self.b.max_context:
+            raise GenerationError(
+                f"the prompt has {n} tokens but the context holds {self.b.max_context}; "
+                "shorten the conversation or retrieved context, or raise max_context "
+                "(with rope_scaling beyond the model's native length)"
+            )
+
+    def prepare(self, prompt: list[int]) -> Prepared:
+        """Bring the KV cache to ``prompt[:-1]`` by reuse, prefill the rest."""
+        if not prompt:
+            raise GenerationError("the rendered prompt is empty; pass at least one message")
+        self._check_length(len(prompt))
+        limit = len(prompt) - 1  # the last prompt token is always run to get logits
+        held = 0
+        for a, b in zip(self.held, prompt[:limit], strict=False):
+            if a != b:
+                break
+            held += 1
+        reused = held
+        if self.prefix is not None:
+            matched, segments = self.prefix.match(prompt[:limit])
+            if matched > held:
+                pos = 0
+                for k, v in segments:
+                    n = min(k.shape[2], matched - pos)
+                    self.kv.write(pos, k[:, :, :n], v[:, :, :n])
+                    pos += n
+                reused = matched
+            self.prefix.record(len(prompt), reused)
+        self.held = prompt[:reused]
+        with torch.inference_mode():
+            logits = self._prefill(prompt[reused:], reused)
+        self.held = list(prompt)
+        return Prepared(logits, len(prompt), reused)
+
+    def decode(
+        self, prepared: Prepared, params: SamplingParams, max_new: int
+    ) -> Iterator[int]:
+        """Yield sampled token ids; stops at EOS (not yielded) or after ``max_new`` tokens."""
+        gen = make_generator(params)
+        logits = prepared.logits
+        pos = prepared.prompt_tokens
+        limit = min(max_new, self.b.max_context - pos)
+        eos = self.b.eos_ids
+        tok_buf = torch.zeros(1, dtype=torch.long, device=self.b.device)
+        for i in range(limit):
+            tok = sample(logits, params, gen)
+            if tok in eos:
+                return
+            yield tok
+            if i == limit - 1:
+                return
+            tok_buf.fill_(tok)
+            with torch.inference_mode():
+                logits = self.step_fn(tok_buf, pos)
+            self.held.append(tok)
+            pos += 1
+
+    def remember(self) -> None:
+        """Offer the working sequence to the prefix cache (after a request finishes)."""
+        if self.prefix is not None and self.held:
+            self.prefix.insert(self.held, self.kv)
+
+    def score(self, prompt: list[int], continuations: list[list[int]]) -> list[float]:
+        """Summed log-probability of each continuation after ``prompt`` (prompt KV shared)."""
+        prepared = self.prepare(prompt)
+        first = torch.log_softmax(prepared.logits, dim=-1)
+        scores = []
+        start = len(prompt)
+        for cont in continuations:
+            if not cont:
+                raise GenerationError("cannot score an empty label; pass non-empty labels")
+            self._check_length(start + len(cont))
+            total = float(first[cont[0]])
+            if len(cont) > 1:
+                with torch.inference_mode():
+                    h = self._hidden(cont[:-1], start)
+                    lp = torch.log_softmax(self.b.model.logits(h), dim=-1)
+                idx = torch.tensor(cont[1:], device=lp.device)
+                total += float(lp.gather(1, idx[:, None]).sum())
+            scores.append(total)
+        self.held = list(prompt)  # positions after the prompt were overwritten per label
+        return scores

@@ -1,0 +1,426 @@
+"""An OpenAI-compatible HTTP server in front of any :class:`~ragkit.generation.base.Generator`.
+
+Owns: the FastAPI app (``/v1/models``, ``/v1/chat/completions`` with and without server-sent
+events, ``/health``), validation of request bodies into ragkit messages and sampling settings,
+OpenAI-shaped responses, usage and error bodies, and :func:`serve` which runs it with uvicorn.
+Does not own models, prompts or decoding: the wrapped generator does all of that and serializes
+concurrent calls itself; requests here are handled on a thread pool.
+
+Only the common OpenAI subset is served: text messages, ``max_tokens``/``max_completion_tokens``,
+``temperature``, ``top_p``, ``seed``, ``stop``, ``n=1``, ``stream`` (+ ``stream_options``), and
+``response_format`` ``json_object``/``json_schema`` (routed to ``Generator.generate_json``).
+Settings ragkit cannot honour (``n>1``, ``logprobs``, ``tools``) are refused with a 400, never
+silently ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from ragkit.errors import GenerationError, RagkitError
+from ragkit.generation.base import GenerationResult, Generator, SamplingParams
+from ragkit.types import Message, Usage
+
+log = logging.getLogger("ragkit.server")
+
+# ---------------------------------------------------------------- request models (pure)
+
+
+class TextPart(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    type: Literal["text"]
+    text: str
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[TextPart] | None = None
+
+    def to_message(self) -> Message:
+        if self.content is None:
+            text = ""
+        elif isinstance(self.content, str):
+            text = self.content
+        else:
+            text = "".join(part.text for part in self.content)
+        return Message(role="system" if self.role == "developer" else self.role, content=text)
+
+
+class JsonSchemaSpec(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str = "response"
+    schema_: dict[str, Any] = Field(alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormat(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaSpec | None = None
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(BaseModel):
+    """The body of ``POST /v1/chat/completions``. Unknown OpenAI fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+    model: str
+    messages: list[ChatMessage] = Field(min_length=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    temperature: float = Field(default=1.0, ge=0.0, le=2.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    top_k: int = Field(default=0, ge=0)  # extension (vLLM, llama.cpp); 0 disables it
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    n: int = 1
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    response_format: ResponseFormat | None = None
+    logprobs: bool | None = None
+    tools: list[dict[str, Any]] | None = None
+
+    @field_validator("n")
+    @classmethod
+    def _one_choice(cls, n: int) -> int:
+        if n != 1:
+            raise ValueError("only n=1 is supported; send one request per choice")
+        return n
+
+    @field_validator("stop")
+    @classmethod
+    def _stop_list(cls, stop: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(stop, list) and len(stop) > 16:
+            raise ValueError("at most 16 stop strings are supported")
+        return stop
+
+    @field_validator("logprobs")
+    @classmethod
+    def _no_logprobs(cls, logprobs: bool | None) -> bool | None:
+        if logprobs:
+            raise ValueError("logprobs are not supported by this server; leave them off")
+        return logprobs
+
+    @field_validator("tools")
+    @classmethod
+    def _no_tools(cls, tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        if tools:
+            raise ValueError("tool calling is not supported by this server; describe tools in the prompt")
+        return tools
+
+    def sampling(self, default_max_tokens: int) -> SamplingParams:
+        stops = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
+        return SamplingParams(
+            max_tokens=self.max_completion_tokens or self.max_tokens or default_max_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            top_k=self.top_k,
+            seed=self.seed,
+            stop=tuple(s for s in stops if s),
+        )
+
+    def json_schema(self) -> dict[str, Any] | None:
+        """The schema to route to ``generate_json``, or None for free text."""
+        fmt = self.response_format
+        if fmt is None or fmt.type == "text":
+            return None
+        if fmt.type == "json_object":
+            return {"type": "object"}
+        if fmt.json_schema is None:
+            raise GenerationError(
+                "response_format type 'json_schema' needs a json_schema object with a 'schema'"
+            )
+        return fmt.json_schema.schema_
+
+
+# ---------------------------------------------------------------- response shapes (pure)
+
+
+class ApiError(Exception):
+    """An error answered as an OpenAI error body."""
+
+    def __init__(
+        self, status: int, message: str, type_: str = "invalid_request_error",
+        param: str | None = None, code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param,
+                          "code": self.code}}
+
+
+def usage_body(usage: Usage) -> dict[str, Any]:
+    """``usage`` exactly as OpenAI reports it (cached prompt tokens under the details)."""
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+    }
+
+
+def completion_body(cid: str, model: str, created: int, result: GenerationResult) -> dict[str, Any]:
+    finish = "stop" if result.finish_reason == "cancelled" else result.finish_reason
+    return {
+        "id": cid,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": result.text},
+            "logprobs": None,
+            "finish_reason": finish,
+        }],
+        "usage": usage_body(result.usage),
+    }
+
+
+def chunk_body(
+    cid: str, model: str, created: int, delta: dict[str, Any] | None,
+    finish: str | None = None, usage: Usage | None = None, include_usage: bool = False,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [] if delta is None else [
+            {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        ],
+    }
+    if include_usage:
+        body["usage"] = usage_body(usage) if usage is not None else None
+    return body
+
+
+def sse(data: dict[str, Any] | str) -> str:
+    payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False,
+                                                            separators=(",", ":"))
+    return f"data: {payload}\n\n"
+
+
+def validation_error(err: ValidationError | Any) -> ApiError:
+    """Turn pydantic/FastAPI validation errors into one OpenAI 400 error."""
+    errors = err.errors() if hasattr(err, "errors") else []
+    if not errors:
+        return ApiError(400, "the request body is invalid")
+    first = errors[0]
+    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    if first.get("type") == "json_invalid":
+        return ApiError(400, "the request body is not valid JSON: "
+                        f"{first.get('ctx', {}).get('error', first.get('msg'))}; send a JSON object")
+    param = ".".join(loc) or None
+    msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    if first.get("type") == "missing":
+        msg = f"'{param}' is required"
+    elif first.get("type") == "too_short" and param == "messages":
+        msg = "'messages' must hold at least one message"
+    elif param:
+        msg = f"invalid value for '{param}': {msg}"
+    return ApiError(400, msg, param=param, code="invalid_value")
+
+
+# ---------------------------------------------------------------- the app (I/O)
+
+
+def create_app(
+    generator: Generator, model_name: str, *, default_max_tokens: int = 512
+) -> FastAPI:
+    """Build the FastAPI app serving ``generator`` under the model id ``model_name``."""
+    app = FastAPI(title="ragkit", docs_url=None, redoc_url=None)
+    app.state.generator = generator
+    app.state.model_name = model_name
+    # Recent requests (id, finish_reason, completion tokens): for logs and tests.
+    app.state.request_log = deque(maxlen=64)
+    started = int(time.time())
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, err: ApiError) -> JSONResponse:
+        return JSONResponse(err.body(), status_code=err.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, err: RequestValidationError) -> JSONResponse:
+        api = validation_error(err)
+        return JSONResponse(api.body(), status_code=api.status)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, err: HTTPException) -> JSONResponse:
+        message, code = str(err.detail), None
+        if err.status_code == 404:
+            message, code = (f"there is no {request.method} {request.url.path} here; this server "
+                             "offers GET /v1/models, POST /v1/chat/completions and GET /health",
+                             "not_found")
+        api = ApiError(err.status_code, message, code=code)
+        return JSONResponse(api.body(), status_code=err.status_code)
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "model": model_name}
+
+    def model_card() -> dict[str, Any]:
+        return {"id": model_name, "object": "model", "created": started, "owned_by": "ragkit"}
+
+    @app.get("/v1/models")
+    def list_models() -> dict[str, Any]:
+        return {"object": "list", "data": [model_card()]}
+
+    @app.get("/v1/models/{model_id:path}")
+    def get_model(model_id: str) -> dict[str, Any]:
+        if model_id != model_name:
+            raise _unknown_model(model_id, model_name)
+        return model_card()
+
+    def _record(cid: str, finish: str, tokens: int) -> None:
+        app.state.request_log.append({"id": cid, "finish_reason": finish, "completion_tokens": tokens})
+        log.info("%s finished (%s, %d tokens)", cid, finish, tokens)
+
+    def _run_json(messages: list[Message], schema: dict[str, Any], params: SamplingParams) -> GenerationResult:
+        t0 = time.perf_counter()
+        value = generator.generate_json(messages, schema, params)
+        text = json.dumps(value, ensure_ascii=False)
+        usage = _last_usage(generator) or Usage()
+        usage.total_time_s = usage.total_time_s or time.perf_counter() - t0
+        return GenerationResult(text=text, finish_reason="stop", usage=usage)
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request, body: ChatCompletionRequest) -> Any:
+        if body.model != model_name:
+            raise _unknown_model(body.model, model_name)
+        try:
+            params = body.sampling(default_max_tokens)
+            schema = body.json_schema()
+        except GenerationError as err:
+            raise ApiError(400, str(err)) from err
+        messages = [m.to_message() for m in body.messages]
+        cid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        created = int(time.time())
+        if not body.stream:
+            result = await _guarded(run_in_threadpool(_complete, messages, schema, params))
+            _record(cid, result.finish_reason, result.usage.completion_tokens)
+            return completion_body(cid, model_name, created, result)
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        events = _events(request, cid, created, messages, schema, params, include_usage)
+        return StreamingResponse(events, media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    def _complete(messages: list[Message], schema: dict[str, Any] | None,
+                  params: SamplingParams) -> GenerationResult:
+        if schema is not None:
+            return _run_json(messages, schema, params)
+        return generator.generate(messages, params)
+
+    async def _events(
+        request: Request, cid: str, created: int, messages: list[Message],
+        schema: dict[str, Any] | None, params: SamplingParams, include_usage: bool,
+    ) -> AsyncIterator[str]:
+        def chunk(delta: dict[str, Any] | None, finish: str | None = None,
+                  usage: Usage | None = None) -> str:
+            return sse(chunk_body(cid, model_name, created, delta, finish, usage, include_usage))
+
+        yield chunk({"role": "assistant", "content": ""})
+        if schema is not None:
+            try:
+                result = await run_in_threadpool(_run_json, messages, schema, params)
+            except RagkitError as err:
+                yield sse(ApiError(400, str(err)).body())
+                return
+            yield chunk({"content": result.text})
+        else:
+            try:
+                stream = await run_in_threadpool(generator.stream, messages, params)
+            except RagkitError as err:
+                yield sse(ApiError(400, str(err)).body())
+                return
+            sent = 0
+            finished = False
+            try:
+                while True:
+                    delta = await run_in_threadpool(_next_delta, stream)
+                    if delta is None:
+                        finished = True
+                        break
+                    if delta:
+                        sent += 1
+                        yield chunk({"content": delta})
+            except RagkitError as err:
+                yield sse(ApiError(400, str(err)).body())
+                return
+            finally:
+                if not finished:  # the client went away (this task is cancelled): stop generating
+                    with anyio.CancelScope(shield=True):
+                        await run_in_threadpool(stream.close)
+                    _record(cid, "cancelled", sent)
+            if stream.result is None:
+                return
+            result = stream.result
+        _record(cid, result.finish_reason, result.usage.completion_tokens)
+        finish = "stop" if result.finish_reason == "cancelled" else result.finish_reason
+        yield chunk({}, finish)
+        if include_usage:
+            yield chunk(None, usage=result.usage)
+        yield sse("[DONE]")
+
+    return app
+
+
+def _next_delta(stream: Any) -> str | None:
+    try:
+        return next(stream)
+    except StopIteration:
+        return None
+
+
+def _last_usage(generator: Generator) -> Usage | None:
+    """The usage of the generator's last call, when the backend exposes ``stats()``."""
+    stats = getattr(generator, "stats", None)
+    if stats is None:
+        return None
+    try:
+        value = stats()
+    except Exception:  # noqa: BLE001 - optional introspection only
+        return None
+    usage = value.get("last_usage") if isinstance(value, dict) else getattr(value, "last_usage", None)
+    return usage if isinstance(usage, Usage) else None
+
+
+async def _guarded(awaitable: Any) -> Any:
+    try:
+        return await awaitable
+    except RagkitError as err:
+        raise ApiError(400, str(err)) from err
+
+
+def _unknown_model(asked: str, served: str) -> ApiError:
+    return ApiError(404, f"the model '{asked}' does not exist on this server; use '{served}' "
+                    "(see GET /v1/models)", param="model", code="model_not_found")
+
+
+def serve(generator: Generator, host: str = "127.0.0.1", port: int = 8000, *,
+          model_name: str | None = None, log_level: str = "warning") -> None:
+    """Serve ``generator`` until interrupted (blocking)."""
+    import uvicorn
+
+    name = model_name or generator.model_id
+    uvicorn.run(create_app(generator, name), host=host, port=port, log_level=log_level)

@@ -1,0 +1,398 @@
+"""A knowledge base on disk: create/open, incremental sync, search, status.
+
+Layout of a knowledge base directory::
+
+    DIR/ragkit.json     settings fixed at creation (embedder, chunking, index type)
+    DIR/kb.sqlite       documents, chunks, FTS, embedding cache, runs (the source of truth)
+    DIR/index/          FAISS index + manifest, derived from kb.sqlite and rebuilt when stale
+    DIR/.lock           held by the one process allowed to write
+
+Owns: the sync algorithm (what to add, update, remove), write locking, keeping the vector index
+consistent with the database after crashes. Parsing, chunking, embedding, indexing and ranking
+are delegated to their modules.
+
+Crash safety: each document is replaced in one SQLite transaction that also bumps
+``kb_version``; embeddings are committed to the cache batch by batch before any document is
+replaced. The index manifest records the ``kb_version`` it reflects, so an index left behind by
+a killed run is detected on open and rebuilt from stored vectors (no re-embedding).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from filelock import FileLock, Timeout
+
+from ragkit import chunking, ingest
+from ragkit.config import KnowledgeBaseConfig, SearchConfig, SearchMode, parse
+from ragkit.embedder import Embedder
+from ragkit.errors import (
+    ConfigError,
+    IndexMismatchError,
+    IngestError,
+    KnowledgeBaseError,
+    KnowledgeBaseLockedError,
+)
+from ragkit.index import FaissIndex
+from ragkit.retriever import Filter, Retriever
+from ragkit.store import DocumentRow, Store, vector_id
+from ragkit.text import segment_for_search
+from ragkit.types import Chunk, Hit
+
+FORMAT_VERSION = 1
+EMBED_BATCH = 64
+
+# progress(stage, done, total): stage is "scan", "embed" or "write".
+ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass
+class SyncReport:
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    chunks_embedded: int = 0
+    chunks_total: int = 0
+    failed: list[dict] = field(default_factory=list)
+    dry_run: bool = False
+    elapsed_s: float = 0.0
+    changes: dict[str, list[str]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class _Pending:
+    row: DocumentRow
+    chunks: list[Chunk]
+    hashes: list[str]
+    change: str  # "added" | "updated"
+
+
+def _atomic_write(path: Path, data: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _embed_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _file_hash(path: Path, source: str) -> str:
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError as e:
+        raise IngestError(source, f"cannot read the file ({e.strerror}); check its permissions")
+    return h.hexdigest()
+
+
+def _under(path: str, root: Path) -> bool:
+    return path == str(root) or path.startswith(str(root) + os.sep)
+
+
+class KnowledgeBase:
+    """One knowledge base directory. Cheap to open; the embedder and index load on first use."""
+
+    def __init__(self, directory: Path, config: KnowledgeBaseConfig, store: Store,
+                 embedder: Embedder | None = None) -> None:
+        self.dir = directory
+        self.config = config
+        self.store = store
+        self._embedder = embedder
+        self._index: FaissIndex | None = None
+        self._index_version = -1
+
+    # -- opening -----------------------------------------------------------------------------
+    @classmethod
+    def open(cls, directory: str | Path, *, create: bool = False,
+             config: KnowledgeBaseConfig | None = None,
+             embedder: Embedder | None = None) -> KnowledgeBase:
+        """Open ``directory``; with ``create=True`` make it first if it is not a knowledge base.
+
+        ``embedder`` is an already-loaded model to use instead of loading ``config.embedder``.
+        Stored vectors and the index manifest are keyed by ``embedder.id``, so vectors from a
+        different model are never mixed in.
+        """
+        d = Path(directory).expanduser().resolve()
+        settings = d / "ragkit.json"
+        if settings.exists():
+            try:
+                raw = json.loads(settings.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as e:
+                raise KnowledgeBaseError(f"{settings} is unreadable ({e}); restore it or "
+                                         "re-create the knowledge base") from None
+            stored = parse(KnowledgeBaseConfig, raw.get("config", {}), f"{settings}")
+            if config is not None and config != stored:
+                raise ConfigError(
+                    f"{d} was created with different settings ({_diff(stored, config)}); "
+                    "open it without overriding them, or index into a new --kb directory"
+                )
+            config = stored
+        elif create:
+            if d.exists() and any(d.iterdir()):
+                raise KnowledgeBaseError(
+                    f"{d} exists and is not a ragkit knowledge base (no ragkit.json); "
+                    "choose an empty or new directory for --kb"
+                )
+            config = config or KnowledgeBaseConfig()
+            d.mkdir(parents=True, exist_ok=True)
+            _atomic_write(settings, json.dumps(
+                {"format": FORMAT_VERSION, "config": config.model_dump(mode="json")}, indent=2))
+        else:
+            raise KnowledgeBaseError(
+                f"no knowledge base at {d}; create one with `ragkit index PATH --kb {directory}`"
+            )
+        return cls(d, config, Store.open(d / "kb.sqlite"), embedder)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> KnowledgeBase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            from ragkit.embedder import load_embedder
+
+            self._embedder = load_embedder(self.config.embedder)
+        return self._embedder
+
+    # -- index -------------------------------------------------------------------------------
+    @property
+    def index_dir(self) -> Path:
+        return self.dir / "index"
+
+    def _save_index(self, index: FaissIndex) -> None:
+        index.save(self.index_dir, index.manifest(self.embedder.id, self.store.kb_version))
+
+    def index(self) -> FaissIndex:
+        """The vector index, loaded or rebuilt from stored vectors if it is stale or missing."""
+        version = self.store.kb_version
+        if self._index is not None and self._index_version == version:
+            return self._index
+        emb = self.embedder
+        index: FaissIndex | None = None
+        try:
+            index, manifest = FaissIndex.load(
+                self.index_dir, expect_embedder_id=self.embedder.id, expect_dim=emb.dim,
+                expect_type=self.config.index.type, config=self.config.index,
+            )
+            if manifest.kb_version != version:
+                index = None  # stale: a run was killed between commit and save
+        except IndexMismatchError:
+            # Missing, corrupt, or built with other settings: the database is the source of
+            # truth, so rebuild from its stored vectors (which fails clearly if the vectors
+            # were made by another embedder).
+            index = None
+        if index is None:
+            index = FaissIndex(emb.dim, self.config.index)
+            vids, vecs = self.store.stored_vectors(emb.id, emb.dim)
+            if len(vids):
+                index.add(vids, vecs)
+            self._save_index_if_unlocked(index)
+        self._index, self._index_version = index, version
+        return index
+
+    def _save_index_if_unlocked(self, index: FaissIndex) -> None:
+        """Persist a rebuilt index unless another process is writing right now."""
+        lock = FileLock(str(self.dir / ".lock"), timeout=0)
+        try:
+            with lock:
+                self._save_index(index)
+        except Timeout:
+            pass
+
+    # -- sync --------------------------------------------------------------------------------
+    def sync(self, paths: Sequence[str | Path], *, dry_run: bool = False, rebuild: bool = False,
+             progress: ProgressFn | None = None) -> SyncReport:
+        """Bring the knowledge base in line with ``paths`` (files and folders)."""
+        t0 = time.perf_counter()
+        roots = [Path(p).expanduser().resolve() for p in paths]
+        for r in roots:
+            if not r.exists():
+                raise KnowledgeBaseError(f"{r} does not exist; check the path you passed")
+        lock = FileLock(str(self.dir / ".lock"), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise KnowledgeBaseLockedError(
+                f"another `ragkit index` is writing to {self.dir}; wait for it to finish "
+                "(the lock is released automatically when that process exits)"
+            ) from None
+        try:
+            return self._sync_locked(roots, dry_run, rebuild, progress, t0)
+        finally:
+            lock.release()
+
+    def add(self, paths: Sequence[str | Path], *, progress: ProgressFn | None = None) -> SyncReport:
+        """Index ``paths``: new files are added, changed ones re-indexed, deleted ones removed."""
+        return self.sync(paths, progress=progress)
+
+    def _sync_locked(self, roots: list[Path], dry_run: bool, rebuild: bool,
+                     progress: ProgressFn | None, t0: float) -> SyncReport:
+        report = SyncReport(dry_run=dry_run)
+        changes: dict[str, list[str]] = {"added": [], "updated": [], "removed": []}
+        tick = progress or (lambda *a: None)
+        cfg = self.config
+        settings_hash = f"{cfg.chunker_hash()}-{getattr(ingest, 'PARSER_VERSION', '1')}"
+        max_bytes = int(cfg.ingest.max_file_mb * 1024 * 1024)
+        existing = self.store.documents()
+        files = ingest.discover(roots, cfg.ingest.ignore)
+        run_id = None if dry_run else self.store.start_run()
+        sources = {row.source: p for p, row in existing.items()}
+        pending: list[_Pending] = []
+        seen: set[str] = set()
+        for i, f in enumerate(files):
+            tick("scan", i, len(files))
+            key = str(f)
+            seen.add(key)
+            source = _display(f, roots)
+            if sources.get(source, key) != key:  # same display path from another root
+                source = key
+            sources[source] = key
+            old = existing.get(key)
+            try:
+                st = f.stat()
+                chash = _file_hash(f, source)
+                if (old and not rebuild and old.content_hash == chash
+                        and old.settings_hash == settings_hash):
+                    report.unchanged += 1
+                    if not dry_run and (old.mtime != st.st_mtime or old.source != source):
+                        self.store.touch_document(key, st.st_mtime, source)
+                    continue
+                doc = ingest.parse_file(f, source, max_bytes)
+                chunks = chunking.chunk_document(
+                    doc, self.embedder.count_tokens, min(cfg.chunking.max_tokens,
+                                                        self.embedder.max_tokens),
+                    cfg.chunking.overlap_tokens,
+                )
+            except IngestError as e:
+                report.failed.append({"path": source, "error": e.reason})
+                continue
+            except OSError as e:  # vanished or unreadable between discovery and reading
+                report.failed.append({"path": source, "error": f"cannot read: {e.strerror}"})
+                continue
+            change = "updated" if old else "added"
+            changes[change].append(source)
+            row = DocumentRow(key, source, doc.kind, doc.title, chash, settings_hash,
+                              st.st_mtime, st.st_size, len(chunks))
+            hashes = [_embed_hash(chunking.embedding_text(c)) for c in chunks]
+            pending.append(_Pending(row, chunks, hashes, change))
+        tick("scan", len(files), len(files))
+        gone = [p for p in existing if p not in seen and any(_under(p, r) for r in roots)]
+        changes["removed"] = [existing[p].source for p in gone]
+        report.added, report.updated = len(changes["added"]), len(changes["updated"])
+        report.removed = len(gone)
+        report.chunks_total = sum(len(p.chunks) for p in pending)
+        report.changes = changes
+        if dry_run:
+            todo = {h for p in pending for h in p.hashes}
+            report.chunks_embedded = len(todo - self.store.cached_hashes(self.embedder.id, todo))
+            report.elapsed_s = time.perf_counter() - t0
+            return report
+        status = "failed"
+        try:
+            index = FaissIndex(self.embedder.dim, cfg.index) if rebuild else self.index()
+            report.chunks_embedded = self._embed_missing(pending, tick)
+            for i, p in enumerate(pending):
+                tick("write", i, len(pending))
+                bodies = [segment_for_search(chunking.embedding_text(c)) for c in p.chunks]
+                old_vids = self.store.replace_document(p.row, p.chunks, p.hashes, bodies)
+                index.remove(np.asarray(old_vids, dtype=np.int64))
+                vecs = self.store.get_vectors(self.embedder.id, p.hashes)
+                index.add(np.asarray([vector_id(c.id) for c in p.chunks], dtype=np.int64), vecs)
+            tick("write", len(pending), len(pending))
+            for path in gone:
+                index.remove(np.asarray(self.store.delete_document(path), dtype=np.int64))
+            if rebuild:  # documents outside `paths` keep their stored vectors
+                index = FaissIndex(self.embedder.dim, cfg.index)
+                vids, vecs = self.store.stored_vectors(self.embedder.id, self.embedder.dim)
+                if len(vids):
+                    index.add(vids, vecs)
+            if pending or gone or rebuild or not self.index_dir.exists():
+                self.store.prune_embeddings(self.embedder.id)
+                self._save_index(index)
+            self._index, self._index_version = index, self.store.kb_version
+            status = "ok"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        finally:
+            report.elapsed_s = time.perf_counter() - t0
+            if run_id is not None:
+                self.store.finish_run(run_id, status, report.to_dict())
+        return report
+
+    def _embed_missing(self, pending: list[_Pending], tick: ProgressFn) -> int:
+        texts: dict[str, str] = {}
+        for p in pending:
+            for c, h in zip(p.chunks, p.hashes, strict=True):
+                texts.setdefault(h, chunking.embedding_text(c))
+        cached = self.store.cached_hashes(self.embedder.id, texts)
+        todo = [h for h in texts if h not in cached]
+        for i in range(0, len(todo), EMBED_BATCH):
+            tick("embed", i, len(todo))
+            part = todo[i : i + EMBED_BATCH]
+            vecs = self.embedder.embed_passages([texts[h] for h in part])
+            self.store.put_embeddings(self.embedder.id, part, vecs)
+        tick("embed", len(todo), len(todo))
+        return len(todo)
+
+    # -- search ------------------------------------------------------------------------------
+    def retriever(self, config: SearchConfig | None = None) -> Retriever:
+        return Retriever(
+            self.store,
+            embed_query=lambda q: self.embedder.embed_queries([q])[0],
+            dense_search=lambda v, k: self.index().search(v, k),
+            config=config,
+        )
+
+    def search(self, query: str, k: int = 5, mode: SearchMode = "hybrid",
+               filters: Sequence[str | Filter] = ()) -> list[Hit]:
+        parsed = [f if isinstance(f, Filter) else Filter.parse(f) for f in filters]
+        return self.retriever().search(query, k=k, mode=mode, filters=parsed)
+
+    # -- status ------------------------------------------------------------------------------
+    def status(self) -> dict:
+        return {
+            "path": str(self.dir),
+            "embedder": self.config.embedder,
+            "index_type": self.config.index.type,
+            "kb_version": self.store.kb_version,
+            **self.store.counts(),
+            "last_runs": self.store.last_runs(3),
+        }
+
+
+def _display(f: Path, roots: list[Path]) -> str:
+    """Citation path: relative to the root folder it was found under, prefixed by its name."""
+    for r in roots:
+        if r.is_dir() and _under(str(f), r):
+            rel = f.relative_to(r).as_posix()
+            return f"{r.name}/{rel}" if r.name else rel
+    return f.name
+
+
+def _diff(a: KnowledgeBaseConfig, b: KnowledgeBaseConfig) -> str:
+    da, db = a.model_dump(), b.model_dump()
+    return ", ".join(f"{k}: {da[k]} vs {db[k]}" for k in da if da[k] != db[k])

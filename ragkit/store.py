@@ -1,0 +1,349 @@
+"""The knowledge base's SQLite database: schema, numbered migrations, and every read and write.
+
+Owns: documents, chunks, the full-text (FTS5) table, the embedding cache (vectors keyed by the
+hash of the exact text embedded and the embedder id), ingestion runs, and a monotonically
+increasing ``kb_version`` bumped by every committed change. The database is the source of
+truth: the FAISS index is derived from it and can always be rebuilt from stored vectors.
+
+Does not own: parsing, chunking, embedding or the vector index.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import sqlite_utils
+
+from ragkit.errors import KnowledgeBaseError
+from ragkit.types import Chunk
+
+
+def vector_id(chunk_id: str) -> int:
+    """The int64 id a chunk has in the vector index: the first 60 bits of its hex id."""
+    return int(chunk_id[:15], 16)
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    path: str  # absolute path: the identity of a document
+    source: str  # display path used in citations
+    kind: str
+    title: str
+    content_hash: str
+    settings_hash: str
+    mtime: float
+    size: int
+    n_chunks: int
+
+
+def _m1(db: sqlite_utils.Database) -> None:
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute(
+        """CREATE TABLE documents (
+            path TEXT PRIMARY KEY, source TEXT NOT NULL, kind TEXT NOT NULL, title TEXT NOT NULL,
+            content_hash TEXT NOT NULL, settings_hash TEXT NOT NULL, mtime REAL NOT NULL,
+            size INTEGER NOT NULL, n_chunks INTEGER NOT NULL, indexed_at REAL NOT NULL)"""
+    )
+    db.execute(
+        """CREATE TABLE chunks (
+            id TEXT PRIMARY KEY, vid INTEGER NOT NULL UNIQUE,
+            doc_path TEXT NOT NULL REFERENCES documents(path) ON DELETE CASCADE,
+            ordinal INTEGER NOT NULL, text TEXT NOT NULL, start INTEGER NOT NULL,
+            "end" INTEGER NOT NULL, heading TEXT NOT NULL, page INTEGER, title TEXT NOT NULL,
+            embed_hash TEXT NOT NULL)"""
+    )
+    db.execute("CREATE INDEX chunks_doc ON chunks(doc_path, ordinal)")
+    # rowid of the FTS table == chunks.vid, so keyword hits map straight back to chunks.
+    db.execute(
+        "CREATE VIRTUAL TABLE chunks_fts USING fts5(body, "
+        "tokenize = 'porter unicode61 remove_diacritics 2')"
+    )
+    db.execute(
+        """CREATE TABLE embeddings (
+            hash TEXT NOT NULL, embedder TEXT NOT NULL, vector BLOB NOT NULL,
+            PRIMARY KEY (hash, embedder)) WITHOUT ROWID"""
+    )
+    db.execute(
+        """CREATE TABLE runs (
+            id INTEGER PRIMARY KEY, started_at REAL NOT NULL, finished_at REAL,
+            status TEXT NOT NULL, report TEXT)"""
+    )
+    db.execute("INSERT INTO meta VALUES ('kb_version', '0')")
+
+
+# Numbered migrations: index i holds the step from schema version i to i + 1. Append only.
+MIGRATIONS = [_m1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class Store:
+    """A knowledge base's ``kb.sqlite``. Open with :meth:`open`; close with :meth:`close`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        store = cls(path)
+        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        store._conn = conn
+        store._migrate()
+        return store
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        return sqlite_utils.Database(self.conn)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise KnowledgeBaseError(f"{self.path} is closed")
+        return self._conn
+
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise KnowledgeBaseError(
+                f"{self.path} was written by a newer ragkit (schema {version}, this ragkit "
+                f"knows up to {SCHEMA_VERSION}); upgrade ragkit with `pip install -U ragkit`"
+            )
+        for target in range(version, SCHEMA_VERSION):
+            with self.transaction():
+                MIGRATIONS[target](self.db)
+                self.conn.execute(f"PRAGMA user_version = {target + 1}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic write: everything inside commits together or not at all."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # -- meta --------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    @property
+    def kb_version(self) -> int:
+        return int(self.get_meta("kb_version") or 0)
+
+    def _bump_version(self) -> None:
+        self.conn.execute(
+            "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'kb_version'"
+        )
+
+    # -- documents and chunks ----------------------------------------------------------------
+    def documents(self) -> dict[str, DocumentRow]:
+        rows = self.conn.execute(
+            "SELECT path, source, kind, title, content_hash, settings_hash, mtime, size, n_chunks"
+            " FROM documents"
+        ).fetchall()
+        return {r[0]: DocumentRow(*r) for r in rows}
+
+    def chunk_vids(self, doc_path: str) -> list[int]:
+        rows = self.conn.execute("SELECT vid FROM chunks WHERE doc_path = ?", (doc_path,))
+        return [r[0] for r in rows]
+
+    def replace_document(
+        self, doc: DocumentRow, chunks: Sequence[Chunk], embed_hashes: Sequence[str],
+        fts_bodies: Sequence[str],
+    ) -> list[int]:
+        """Atomically replace a document and its chunks. Returns the vids it had before."""
+        with self.transaction():
+            old = self._delete_document(doc.path)
+            self.conn.execute(
+                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (doc.path, doc.source, doc.kind, doc.title, doc.content_hash, doc.settings_hash,
+                 doc.mtime, doc.size, len(chunks), time.time()),
+            )
+            for c, h, body in zip(chunks, embed_hashes, fts_bodies, strict=True):
+                vid = vector_id(c.id)
+                self.conn.execute(
+                    "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (c.id, vid, doc.path, c.ordinal, c.text, c.start, c.end,
+                     json.dumps(list(c.heading_path), ensure_ascii=False), c.page, c.title, h),
+                )
+                self.conn.execute("INSERT INTO chunks_fts(rowid, body) VALUES (?, ?)", (vid, body))
+            self._bump_version()
+        return old
+
+    def touch_document(self, path: str, mtime: float, source: str) -> None:
+        """Record a new mtime/display path for unchanged content (no version bump)."""
+        self.conn.execute(
+            "UPDATE documents SET mtime = ?, source = ? WHERE path = ?", (mtime, source, path)
+        )
+
+    def delete_document(self, path: str) -> list[int]:
+        with self.transaction():
+            vids = self._delete_document(path)
+            self._bump_version()
+        return vids
+
+    def _delete_document(self, path: str) -> list[int]:
+        vids = self.chunk_vids(path)
+        self.conn.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(v,) for v in vids])
+        self.conn.execute("DELETE FROM chunks WHERE doc_path = ?", (path,))
+        self.conn.execute("DELETE FROM documents WHERE path = ?", (path,))
+        return vids
+
+    def chunks_by_vid(self, vids: Iterable[int]) -> dict[int, dict]:
+        vids = list(vids)
+        if not vids:
+            return {}
+        marks = ",".join("?" * len(vids))
+        rows = self.conn.execute(
+            f"SELECT c.vid, c.id, d.source, c.heading, c.page, c.text, c.start, c.\"end\", "
+            f"c.title, d.kind FROM chunks c JOIN documents d ON d.path = c.doc_path "
+            f"WHERE c.vid IN ({marks})",
+            vids,
+        ).fetchall()
+        keys = ("vid", "id", "source", "heading", "page", "text", "start", "end", "title", "kind")
+        out = {}
+        for r in rows:
+            row = dict(zip(keys, r, strict=True))
+            row["heading"] = tuple(json.loads(row["heading"]))
+            out[row["vid"]] = row
+        return out
+
+    def counts(self) -> dict[str, int]:
+        one = self.conn.execute
+        return {
+            "documents": one("SELECT count(*) FROM documents").fetchone()[0],
+            "chunks": one("SELECT count(*) FROM chunks").fetchone()[0],
+            "cached_embeddings": one("SELECT count(*) FROM embeddings").fetchone()[0],
+        }
+
+    # -- keyword search ----------------------------------------------------------------------
+    def keyword_search(self, terms: Sequence[str], limit: int) -> list[tuple[int, float]]:
+        """(vid, bm25 score; higher is better) for chunks matching any term, best first."""
+        if not terms:
+            return []
+        query = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        rows = self.conn.execute(
+            "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? "
+            "ORDER BY s LIMIT ?",
+            (query, limit),
+        ).fetchall()
+        return [(r[0], -float(r[1])) for r in rows]
+
+    # -- embedding cache ---------------------------------------------------------------------
+    def cached_hashes(self, embedder: str, hashes: Iterable[str]) -> set[str]:
+        hashes = list(dict.fromkeys(hashes))
+        found: set[str] = set()
+        for i in range(0, len(hashes), 500):
+            part = hashes[i : i + 500]
+            marks = ",".join("?" * len(part))
+            rows = self.conn.execute(
+                f"SELECT hash FROM embeddings WHERE embedder = ? AND hash IN ({marks})",
+                [embedder, *part],
+            )
+            found.update(r[0] for r in rows)
+        return found
+
+    def put_embeddings(self, embedder: str, hashes: Sequence[str], vectors: np.ndarray) -> None:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        with self.transaction():
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)",
+                [(h, embedder, v.tobytes()) for h, v in zip(hashes, vectors, strict=True)],
+            )
+
+    def get_vectors(self, embedder: str, hashes: Sequence[str]) -> np.ndarray:
+        """Cached vectors for ``hashes``, in order; every hash must be cached."""
+        found: dict[str, bytes] = {}
+        unique = list(dict.fromkeys(hashes))
+        for i in range(0, len(unique), 500):
+            part = unique[i : i + 500]
+            marks = ",".join("?" * len(part))
+            rows = self.conn.execute(
+                f"SELECT hash, vector FROM embeddings WHERE embedder = ? AND hash IN ({marks})",
+                [embedder, *part],
+            )
+            found.update(rows)
+        missing = [h for h in unique if h not in found]
+        if missing:
+            raise KnowledgeBaseError(f"{len(missing)} embeddings missing from the cache")
+        if not hashes:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack([np.frombuffer(found[h], dtype=np.float32) for h in hashes])
+
+    def stored_vectors(self, embedder: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """(vids, vectors) for every chunk, from the embedding cache: rebuilds the index."""
+        rows = self.conn.execute(
+            "SELECT c.vid, e.vector FROM chunks c JOIN embeddings e "
+            "ON e.hash = c.embed_hash AND e.embedder = ? ORDER BY c.vid",
+            (embedder,),
+        ).fetchall()
+        vids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(-1, dim)
+        missing = self.conn.execute(
+            "SELECT count(*) FROM chunks c LEFT JOIN embeddings e "
+            "ON e.hash = c.embed_hash AND e.embedder = ? WHERE e.hash IS NULL",
+            (embedder,),
+        ).fetchone()[0]
+        if missing:
+            raise KnowledgeBaseError(
+                f"{missing} chunks have no stored vector for embedder {embedder!r}; "
+                "run `ragkit index --kb DIR --rebuild` to re-embed them"
+            )
+        return vids, vecs
+
+    def prune_embeddings(self, embedder: str) -> int:
+        """Drop cached vectors no chunk uses any more."""
+        with self.transaction():
+            cur = self.conn.execute(
+                "DELETE FROM embeddings WHERE embedder = ? AND hash NOT IN "
+                "(SELECT embed_hash FROM chunks)",
+                (embedder,),
+            )
+        return cur.rowcount
+
+    # -- runs --------------------------------------------------------------------------------
+    def start_run(self) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO runs (started_at, status) VALUES (?, 'running')", (time.time(),)
+        )
+        return int(cur.lastrowid)
+
+    def finish_run(self, run_id: int, status: str, report: dict) -> None:
+        self.conn.execute(
+            "UPDATE runs SET finished_at = ?, status = ?, report = ? WHERE id = ?",
+            (time.time(), status, json.dumps(report, ensure_ascii=False), run_id),
+        )
+
+    def last_runs(self, n: int = 5) -> list[dict]:
+        rows = self.conn.execute(
+            "SELECT id, started_at, finished_at, status, report FROM runs ORDER BY id DESC "
+            "LIMIT ?",
+            (n,),
+        ).fetchall()
+        return [
+            {"id": r[0], "started_at": r[1], "finished_at": r[2], "status": r[3],
+             "report": json.loads(r[4]) if r[4] else None}
+            for r in rows
+        ]

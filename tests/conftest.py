@@ -1,0 +1,61 @@
+"""Fixtures shared by every test area: tiny real models built once per session, and the
+real default embedder for the few tests marked ``real_model``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.tiny_models import build_tiny_embedder
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Words the small test documents use, so the tiny tokenizer knows them (unknown words still
+# work: they become [UNK] or single characters).
+TINY_CORPUS = [
+    "Refunds are paid back to the original payment method within five business days.",
+    "Returns are accepted within thirty days if the item is unused and in its box.",
+    "Shipping is free for orders over fifty euros; express delivery takes one day.",
+    "The kettle boils water quickly. Descale it every month with citric acid.",
+    "Reset your password from the account settings page and enable two factor login.",
+    "退款会在五个工作日内退回原支付方式。退货须在三十天内申请，商品未使用。",
+    "订单满五十欧元免运费。快递一天送达。请每月用柠檬酸为水壶除垢。",
+    "warranty battery tent stove vacuum earbuds invoice gift card points order cancel",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_embedder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_embedder(tmp_path_factory.mktemp("tiny-embedder"), TINY_CORPUS)
+
+
+@pytest.fixture(scope="session")
+def tiny_embedder(tiny_embedder_dir: Path):
+    from ragkit.embedder import load_embedder
+
+    emb = load_embedder(str(tiny_embedder_dir))
+    emb.load()
+    return emb
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    """The default catalogued embedder, pulled on first use; skips when it cannot be had."""
+    from ragkit.config import DEFAULT_EMBEDDER
+    from ragkit.embedder import load_embedder
+    from ragkit.errors import ModelError
+
+    try:
+        emb = load_embedder(DEFAULT_EMBEDDER)
+        emb.load()
+    except ModelError as e:  # registry unreachable and nothing cached
+        pytest.skip(f"default embedder unavailable: {e}")
+    return emb
+
+
+@pytest.fixture()
+def env_no_color(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.setenv("NO_COLOR", "1")
+    return dict(os.environ)

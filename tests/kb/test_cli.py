@@ -1,0 +1,133 @@
+"""The indexing CLI as a user runs it: real subprocesses, real files, kill -9 and the lock."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+
+from tests.kb.test_sync import DOCS, write_docs
+
+
+def ragkit(*args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+    proc = subprocess.run([sys.executable, "-m", "ragkit", *args], capture_output=True,
+                          text=True, env=env, timeout=300, **kw)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"ragkit {args} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture()
+def corpus(tmp_path: Path) -> Path:
+    return write_docs(tmp_path / "docs")
+
+
+def index(corpus: Path, kb: Path, emb: Path, *extra: str, check: bool = True):
+    return ragkit("index", str(corpus), "--kb", str(kb), "--embedder", str(emb),
+                  "--chunk-tokens", "64", "--overlap-tokens", "8", *extra, check=check)
+
+
+def test_index_search_status_json(tmp_path: Path, corpus: Path, tiny_embedder_dir: Path) -> None:
+    kb = tmp_path / "kb"
+    first = json.loads(index(corpus, kb, tiny_embedder_dir, "--json").stdout)
+    assert first["added"] == 4 and first["failed"] == [] and first["chunks_embedded"] > 0
+    second = json.loads(index(corpus, kb, tiny_embedder_dir, "--json").stdout)
+    assert second["unchanged"] == 4 and second["chunks_embedded"] == 0
+    hits = json.loads(ragkit("search", "citric acid", "--kb", str(kb), "--json").stdout)
+    assert hits[0]["source"] == "docs/manuals/kettle.txt"
+    assert {"chunk_id", "source", "heading", "page", "text", "score"} <= set(hits[0])
+    filtered = json.loads(ragkit("search", "refunds", "--kb", str(kb), "--json",
+                                 "--filter", "source=*.txt", "-k", "10").stdout)
+    assert filtered and all(h["source"].endswith(".txt") for h in filtered)
+    status = json.loads(ragkit("status", "--kb", str(kb), "--json").stdout)
+    assert status["documents"] == 4 and status["last_runs"][0]["status"] == "ok"
+    human = ragkit("search", "退款", "--kb", str(kb), "--mode", "keyword").stdout
+    assert "docs/zh/退款.md" in human
+
+
+def test_dry_run_on_new_kb_creates_nothing(tmp_path: Path, corpus: Path,
+                                           tiny_embedder_dir: Path) -> None:
+    kb = tmp_path / "kb"
+    out = json.loads(index(corpus, kb, tiny_embedder_dir, "--dry-run", "--json").stdout)
+    assert sorted(out["changes"]["added"]) == sorted(f"docs/{p}" for p in DOCS)
+    assert not kb.exists()
+
+
+def test_errors_are_one_clear_line_without_traceback(tmp_path: Path) -> None:
+    proc = ragkit("search", "x", "--kb", str(tmp_path / "missing"), check=False)
+    assert proc.returncode != 0
+    assert "no knowledge base" in proc.stderr and "ragkit index" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    bad = ragkit("search", "x", "--kb", str(tmp_path), "--filter", "colour=red", check=False)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+
+
+def test_changing_fixed_settings_is_refused(tmp_path: Path, corpus: Path,
+                                            tiny_embedder_dir: Path) -> None:
+    kb = tmp_path / "kb"
+    index(corpus, kb, tiny_embedder_dir)
+    proc = ragkit("index", str(corpus), "--kb", str(kb), "--index-type", "hnsw", check=False)
+    assert proc.returncode != 0 and "fixed when a knowledge base is created" in proc.stderr
+
+
+def test_concurrent_index_runs_are_serialised_by_the_lock(
+    tmp_path: Path, corpus: Path, tiny_embedder_dir: Path
+) -> None:
+    kb = tmp_path / "kb"
+    index(corpus, kb, tiny_embedder_dir)
+    with FileLock(str(kb / ".lock"), timeout=0):
+        proc = index(corpus, kb, tiny_embedder_dir, check=False)
+    assert proc.returncode != 0
+    assert "another `ragkit index` is writing" in proc.stderr
+    index(corpus, kb, tiny_embedder_dir)  # released: works again
+
+
+def _many_docs(root: Path, n: int) -> Path:
+    words = ("refund", "shipping", "kettle", "warranty", "battery", "tent", "invoice", "points")
+    for i in range(n):
+        body = " ".join(f"{words[(i + j) % len(words)]} item {i} line {j}." for j in range(40))
+        (root / f"d{i // 50}").mkdir(parents=True, exist_ok=True)
+        (root / f"d{i // 50}" / f"doc{i}.md").write_text(f"# Document {i}\n\n{body}\n")
+    return root
+
+
+@pytest.mark.slow
+def test_kill_minus_9_leaves_a_consistent_kb_and_the_next_run_completes(
+    tmp_path: Path, tiny_embedder_dir: Path
+) -> None:
+    corpus = _many_docs(tmp_path / "many", 300)
+    kb = tmp_path / "kb"
+    env = {**os.environ, "NO_COLOR": "1"}
+    cmd = [sys.executable, "-m", "ragkit", "index", str(corpus), "--kb", str(kb),
+           "--embedder", str(tiny_embedder_dir), "--chunk-tokens", "64", "--overlap-tokens", "8"]
+    killed_at = []
+    for delay in (2.5, 4.0, 6.0):
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            killed_at.append(delay)
+        proc.wait()
+        if (kb / "ragkit.json").exists():
+            # After every kill the knowledge base opens and answers.
+            ragkit("search", "warranty battery", "--kb", str(kb), "--json")
+            ragkit("status", "--kb", str(kb), "--json")
+    assert killed_at, "indexing finished before any kill; make the corpus larger"
+    final = json.loads(ragkit(*cmd[3:], "--json").stdout)
+    assert final["failed"] == []
+    status = json.loads(ragkit("status", "--kb", str(kb), "--json").stdout)
+    assert status["documents"] == 300
+    again = json.loads(ragkit(*cmd[3:], "--json").stdout)
+    assert again["unchanged"] == 300 and again["chunks_embedded"] == 0
+    hits = json.loads(ragkit("search", "item 299 line", "--kb", str(kb), "-k", "50",
+                             "--mode", "keyword", "--json").stdout)
+    assert any(h["source"] == "many/d5/doc299.md" for h in hits)

@@ -1,0 +1,85 @@
+"""Fixtures for the serving tests: a tiny real Qwen2 model, a real LocalGenerator on it, and the
+real OpenAI-compatible server running under uvicorn on an ephemeral loopback port."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers.tiny_models import DEFAULT_CORPUS, build_tiny_causal_lm
+
+MODEL_NAME = "tiny-qwen2"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running_server(generator: Any, model_name: str) -> Iterator[tuple[str, Any]]:
+    """Run the real app under uvicorn in a background thread; yields (base URL, app)."""
+    import uvicorn
+
+    from ragkit.generation.server import create_app
+
+    app = create_app(generator, model_name)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}", app
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def tiny_lm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny-lm"), DEFAULT_CORPUS)
+
+
+@pytest.fixture(scope="session")
+def local_generator(tiny_lm_dir: Path) -> Any:
+    from ragkit.generation.config import GeneratorConfig
+    from ragkit.generation.local import LocalGenerator
+
+    generator = LocalGenerator(GeneratorConfig(model=str(tiny_lm_dir), device="cpu"))
+    load = getattr(generator, "load", None)
+    if callable(load):
+        load()
+    return generator
+
+
+@pytest.fixture(scope="session")
+def served(local_generator: Any) -> Iterator[tuple[str, Any]]:
+    with running_server(local_generator, MODEL_NAME) as pair:
+        yield pair
+
+
+@pytest.fixture(scope="session")
+def base_url(served: tuple[str, Any]) -> str:
+    return served[0]
+
+
+@pytest.fixture()
+def client(base_url: str) -> Iterator[Any]:
+    from ragkit.generation.openai_client import OpenAICompatibleGenerator
+
+    gen = OpenAICompatibleGenerator(base_url, MODEL_NAME, timeout=120)
+    yield gen
+    gen.close()

@@ -1,0 +1,46 @@
+"""The README is part of the product: its Quickstart matches CI and its examples run."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def quickstart_commands() -> list[str]:
+    section = README.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```bash\n(.*?)```", section, re.S)
+    assert block, "Quickstart has no bash block"
+    return [line for line in block.group(1).splitlines() if line.strip()]
+
+
+def test_quickstart_is_exactly_two_commands_and_ci_runs_the_second() -> None:
+    cmds = quickstart_commands()
+    assert len(cmds) == 2
+    assert README.lstrip().startswith("# ragkit")
+    assert README.index("## Quickstart") < README.index("\n## ", README.index("# ragkit") + 1) + 1
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert cmds[1] in ci
+
+
+def python_examples() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README, re.S)
+
+
+@pytest.mark.real_model
+def test_python_example_runs(tmp_path: Path, real_embedder) -> None:
+    (tmp_path / "knowledge").symlink_to(ROOT / "knowledge")
+    code = python_examples()[0]
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=900, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "documents added" in lines[0]
+    assert len(lines) == 4 and any("refund" in line.lower() for line in lines[1:])
