@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run from a checkout without installing ragkit
+    sys.path.insert(0, str(ROOT))
 PEER_PYTHON = ROOT / "bench" / ".peer-venv" / "bin" / "python"
 RESULTS = ROOT / "bench" / "results"
 
@@ -137,16 +139,23 @@ def worker_ragkit(args: argparse.Namespace, work: dict[str, Any]) -> dict[str, A
         out["decode"] = [_timed_stream(gen, work["decode"], work["decode_tokens"])
                          for _ in range(work["repeats"])]
     else:
-        out["turns"] = _conversation(gen, work)
+        out["turns"] = _conversation(gen, work, reuse=args.mode == "conversation_reuse")
     info = getattr(gen, "info", None)
     out["info"] = _jsonable(info()) if callable(info) else {}
     return out
 
 
-def _conversation(gen: Any, work: dict[str, Any]) -> list[dict[str, Any]]:
+OTHER_USER = [{"role": "system", "content": "You translate."}, {"role": "user", "content": "Hi"}]
+
+
+def _conversation(gen: Any, work: dict[str, Any], reuse: bool) -> list[dict[str, Any]]:
+    """Run the turns; without reuse the prefix cache is off (budget 0) and an unrelated
+    request runs before each turn, so the engine's working sequence cannot be reused either."""
     history = [{"role": "system", "content": work["system"]}]
     turns = []
     for i, user in enumerate(work["turns"]):
+        if not reuse:
+            _timed_stream(gen, OTHER_USER, 1)
         history.append({"role": "user", "content": user})
         last = i == len(work["turns"]) - 1
         turn = _timed_stream(gen, history, work["last_turn_tokens"] if last else work["reply_tokens"])
@@ -216,9 +225,14 @@ def worker_main(args: argparse.Namespace) -> None:
 
 
 def spawn(cmd: list[str], out: Path, timeout: float) -> dict[str, Any]:
+    if timeout <= 0:
+        return {"error": "skipped: the run's --budget-min was used up before this job"}
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s (--budget-min)"}
     if proc.returncode != 0 or not out.exists():
         return {"error": (proc.stderr or proc.stdout)[-2000:], "returncode": proc.returncode}
     result = json.loads(out.read_text(encoding="utf-8"))
@@ -254,6 +268,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="short smoke run, not for reporting")
     ap.add_argument("--out", default=str(RESULTS / "generation.json"))
     ap.add_argument("--skip", default="", help="comma list: transformers,llama_cpp,conversation")
+    ap.add_argument("--note", default="", help="free text stored in the JSON (e.g. machine load)")
+    ap.add_argument("--budget-min", type=float, default=180.0,
+                    help="stop starting jobs after this many minutes (the rest are reported)")
     ap.add_argument("--worker", choices=["ragkit", "transformers"], help=argparse.SUPPRESS)
     ap.add_argument("--mode", default="decode", help=argparse.SUPPRESS)
     ap.add_argument("--quantization", default="none", help=argparse.SUPPRESS)
@@ -280,12 +297,13 @@ def run_all(args: argparse.Namespace) -> None:
     me = [sys.executable, str(Path(__file__).resolve())]
     common = ["--model", args.model, "--threads", str(args.threads), "--workload", str(work_path)]
     raw: dict[str, Any] = {}
+    deadline = time.monotonic() + args.budget_min * 60
 
     def job(name: str, cmd: list[str], peer: bool = False) -> dict[str, Any]:
         out = tmp / f"{name}.json"
         print(f"running {name}...", flush=True)
         raw[name] = spawn([*cmd, str(out), str(args.threads)] if peer else [*cmd, "--out", str(out)],
-                          out, timeout=3600)
+                          out, timeout=deadline - time.monotonic())
         if "error" in raw[name]:
             print(f"  {name} failed:\n{raw[name]['error']}", file=sys.stderr)
         return raw[name]
@@ -294,16 +312,16 @@ def run_all(args: argparse.Namespace) -> None:
         job(f"ragkit_{q}", [*me, *common, "--worker", "ragkit", "--quantization", q])
     if "transformers" not in skip:
         job("transformers_bf16", [*me, *common, "--worker", "transformers"])
-    if "conversation" not in skip:
-        for mode in ("conversation_reuse", "conversation_no_reuse"):
-            job(f"ragkit_{mode}", [*me, *common, "--worker", "ragkit", "--mode", mode,
-                                   "--quantization", args.ttft_quantization])
     if "llama_cpp" not in skip and PEER_PYTHON.exists():
         job("llama_cpp", [str(PEER_PYTHON), str(ROOT / "bench/peers/llama_cpp_worker.py"),
                           str(gguf), str(work_path)], peer=True)
     elif "llama_cpp" not in skip:
         raw["llama_cpp"] = {"error": f"no peer venv at {PEER_PYTHON}; run "
                             "`bash bench/peers/build_llama_cpp.sh` first"}
+    if "conversation" not in skip:
+        for mode in ("conversation_reuse", "conversation_no_reuse"):
+            job(f"ragkit_{mode}", [*me, *common, "--worker", "ragkit", "--mode", mode,
+                                   "--quantization", args.ttft_quantization])
     report = summarize(raw, work, info, args, folder, gguf)
     print_table(report)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -345,7 +363,8 @@ def summarize(raw: dict[str, Any], work: dict[str, Any], info: dict[str, Any],
     if llama:
         ttft["llama_cpp"] = _ttft_summary(llama["conversation_reuse"], llama["conversation_no_reuse"])
     return {
-        "benchmark": "generation", "model": args.model, "quick": args.quick, "machine": info,
+        "benchmark": "generation", "model": args.model, "quick": args.quick, "note": args.note,
+        "machine": {**info, "load_avg_at_end": os.getloadavg()},
         "settings": {"greedy": True, "batch": 1, "threads": args.threads,
                      "decode_tokens": work["decode_tokens"], "repeats": work["repeats"],
                      "conversation_turns": len(work["turns"]),

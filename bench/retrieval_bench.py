@@ -108,15 +108,24 @@ def set_threads(n: int) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(n))
 
 
-def load_embedder_timed(name: str) -> tuple[Any, float]:
-    """Load embedder ``name`` and run one tiny batch; return it and the seconds that took."""
+def load_embedder_timed(name: str, threads: int) -> tuple[Any, float]:
+    """Load embedder ``name`` and run one tiny batch; return it and the seconds that took.
+
+    Library imports happen before the clock starts (the peer script does the same). The torch
+    thread count is set again afterwards because ragkit's embedder sets it to the number of
+    usable cores when it loads.
+    """
+    import sentence_transformers  # noqa: F401  (import time is not model load time)
+
     from ragkit.embedder import load_embedder
 
     t0 = time.perf_counter()
     emb = load_embedder(name)
     emb.embed_passages(["warm-up"])
     emb.embed_queries(["warm-up"])
-    return emb, time.perf_counter() - t0
+    elapsed = time.perf_counter() - t0
+    set_threads(threads)
+    return emb, elapsed
 
 
 def copy_store(src: Path, tmp: Path) -> Path:
@@ -205,9 +214,10 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- one embedder
 
 
-def bench_embedder(name: str, store: Path, questions: list[LabelledQuestion]) -> dict[str, Any]:
+def bench_embedder(name: str, store: Path, questions: list[LabelledQuestion],
+                   threads: int) -> dict[str, Any]:
     print(f"[{name}] loading embedder…", file=sys.stderr)
-    emb, load_s = load_embedder_timed(name)
+    emb, load_s = load_embedder_timed(name, threads)
     out: dict[str, Any] = {"embedder_id": emb.id, "dim": emb.dim, "max_tokens": emb.max_tokens,
                            "model_load_s": round(load_s, 3)}
     with tempfile.TemporaryDirectory(prefix="ragkit-retrieval-bench-") as tmp:
@@ -286,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, Any] = {}
     for name in names:
         models.resolve(name, "embedder")  # pull before any clock starts
-        results[name] = bench_embedder(name, args.store.resolve(), questions)
+        results[name] = bench_embedder(name, args.store.resolve(), questions, args.threads)
     machine["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     _report(results)
 

@@ -27,7 +27,18 @@ _EXPORTS = {
     "load_embedder": "ragkit.embedder",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "ChunkingConfig",
+    "Chunk",
+    "Hit",
+    "IndexConfig",
+    "KnowledgeBase",
+    "KnowledgeBaseConfig",
+    "Message",
+    "RagkitError",
+    "SyncReport",
+    "load_embedder",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from ragkit.config import ChunkingConfig, IndexConfig, KnowledgeBaseConfig

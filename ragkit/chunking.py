@@ -6,14 +6,25 @@ the text each chunk is embedded as (:func:`embedding_text`) and stable chunk ids
 (the embedder's tokenizer, special tokens and passage prompt included), and
 ``count_tokens(embedding_text(chunk)) <= max_tokens`` holds for every chunk returned.
 
-Rules: a chunk never spans sections with different heading paths or pages; inside a section,
-whole paragraphs are packed greedily and a paragraph over the budget is packed sentence by
-sentence on its own, so chunks end at paragraph breaks (an edit cannot shift chunk boundaries
-beyond the run of paragraphs packed with the edited one); consecutive chunks of a section share
-whole trailing sentences up to ``overlap_tokens``; a sentence longer than the
-budget is split at whitespace or punctuation (anywhere in CJK text); atomic sections (FAQ pairs)
-are one chunk unless they exceed ``max_tokens``; a tiny trailing piece joins the previous chunk
-when it fits. Each chunk's text is ``doc.text[start:end]`` with surrounding whitespace trimmed.
+Rules:
+- a chunk never spans sections with different heading paths or pages; a section that fits is
+  one chunk;
+- inside a larger section, whole paragraphs are packed greedily (a short label line such as a
+  heading stays with the paragraph after it) and a paragraph over the budget is packed
+  sentence by sentence on its own, so chunks end at paragraph breaks. An edit therefore changes
+  only the chunks of the run of paragraphs packed with the edited one (and the next chunk's
+  overlap); it shifts later chunks only when it changes how many paragraphs fit together;
+- consecutive chunks of a section share whole trailing sentences, up to ``overlap_tokens``;
+- a sentence over the budget is split at whitespace or punctuation (anywhere in CJK text),
+  with lengths found by binary search on ``count_tokens``;
+- atomic sections (FAQ pairs) are one chunk, split like the rest only when over ``max_tokens``;
+- packing is greedy, so a short closing paragraph joins the chunk before it whenever it fits;
+- each chunk's text is ``doc.text[start:end]``, surrounding whitespace trimmed;
+- chunk ``title`` and ``heading_path`` are the document's, except that a heading line taking
+  more than half of ``max_tokens`` is shortened (longest part halved until it fits).
+
+Sentence costs are counted once each and summed as an estimate; every chunk is then measured
+exactly, so the number of ``count_tokens`` calls grows linearly with the text.
 
 Does not own parsing (``ragkit.ingest``) or tokenizers (``ragkit.embedder``).
 """
@@ -26,7 +37,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ragkit.errors import ConfigError
+from ragkit.errors import ConfigError, IngestError
 from ragkit.text import is_cjk, split_sentences
 from ragkit.types import Chunk, ParsedDocument, Section
 
@@ -98,27 +109,60 @@ class _Chunker:
         return self.count(f"{header}\n{body}" if header else body)
 
     # -- splitting a span that is over budget ------------------------------------------------
+    def longest_prefix(self, pos: int, end: int, budget: int, guess: int) -> int:
+        """A near-longest ``n`` with ``cost(pos, pos + n) <= budget`` (at least 1): bracketed
+        from ``guess`` in steps of an eighth, then bisected to within 1/32 (the caller moves the
+        cut back to a word break anyway, so the last few characters do not matter)."""
+        fits = lambda n: self.cost(pos, pos + n) <= budget  # noqa: E731
+        limit = end - pos
+        g = min(max(guess, 1), limit)
+        if fits(g):
+            lo, hi = g, limit
+            while lo < limit:
+                nxt = min(limit, lo + max(1, lo // 8))
+                if not fits(nxt):
+                    hi = nxt - 1
+                    break
+                lo = nxt
+        else:
+            lo, hi = 1, g - 1
+            while hi > 1:
+                nxt = max(1, hi * 7 // 8)
+                if fits(nxt):
+                    lo = nxt
+                    break
+                hi = nxt - 1
+        while hi - lo > lo // 32:
+            mid = (lo + hi + 1) // 2
+            if fits(mid):
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
     def hard_split(self, start: int, end: int, budget: int) -> list[_Unit]:
+        """Pieces of ``text[start:end]`` of at most ``budget`` tokens each, cut after whitespace
+        or punctuation in the second half of a piece where there is some (not in CJK text)."""
         text, units = self.doc.text, []
+        budget = max(budget, 1)
+        sample = min(end - start, budget * 8)
+        chars_per_token = sample / max(1, self.cost(start, start + sample))
         pos = start
         while pos < end:
-            if self.cost(pos, end) <= budget:
-                units.append(_Unit(pos, end, self.cost(pos, end), False))
+            if end - pos <= budget * chars_per_token * 1.5 and (
+                (rest := self.cost(pos, end)) <= budget
+            ):
+                units.append(_Unit(pos, end, rest, False))
                 break
-            lo, hi = 1, min(end - pos, max(budget, 1) * 32)
-            while lo < hi:  # longest prefix that fits
-                mid = (lo + hi + 1) // 2
-                if self.cost(pos, pos + mid) <= budget:
-                    lo = mid
-                else:
-                    hi = mid - 1
-            cut = pos + lo
+            n = self.longest_prefix(pos, end, budget, int(budget * chars_per_token))
+            cut = pos + n
             if cut < end and not is_cjk(text[cut - 1]) and not is_cjk(text[cut]):
-                floor = pos + lo // 2
-                for m in reversed(list(_BREAK_RE.finditer(text, floor, cut))):
+                for m in reversed(list(_BREAK_RE.finditer(text, pos + n // 2, cut))):
                     cut = m.end()
                     break
-            units.append(_Unit(pos, cut, self.cost(pos, cut), False))
+            piece = self.cost(pos, cut)
+            units.append(_Unit(pos, cut, piece, False))
+            chars_per_token = n / max(1, piece)
             pos = cut
         return units
 
@@ -126,11 +170,15 @@ class _Chunker:
         text, out = self.doc.text, []
         for a, b in split_sentences(text[start:end]):
             a, b = a + start, b + start
-            c = self.cost(a, b)
+            para_end = "\n\n" in text[a:b].replace(" ", "")
+            # Counting a huge sentence whole would cost a full tokenizer pass: split it first.
+            c = self.cost(a, b) if b - a <= budget * 32 else budget + 1
             if c > budget:
-                out.extend(self.hard_split(a, b, budget))
+                pieces = self.hard_split(a, b, budget)
+                pieces[-1].para_end = para_end
+                out.extend(pieces)
             else:
-                out.append(_Unit(a, b, c, "\n\n" in text[a:b].replace(" ", "")))
+                out.append(_Unit(a, b, c, para_end))
         if out:
             out[-1].para_end = True
         return out
@@ -200,7 +248,7 @@ class _Chunker:
     ) -> int:
         """Sentence-level packing of units[lo:hi] into new spans; returns the (possibly moved)
         end index, since a unit found too long when measured exactly is split in place."""
-        i, own = lo, len(spans)
+        i = lo
         while i < hi:
             first = self.overlap_start(units, spans, i)
             total = sum(u.cost for u in units[first:i])
@@ -220,9 +268,10 @@ class _Chunker:
                 else:  # one unit too long once measured exactly: split it smaller
                     u = units[i]
                     if u.end - u.start <= 1:
-                        raise ConfigError(
-                            f"{self.doc.path}: chunking.max_tokens={self.max_tokens} cannot hold "
-                            f"even one character after the heading line {header!r}; raise it"
+                        raise IngestError(
+                            self.doc.path,
+                            f"chunking.max_tokens={self.max_tokens} cannot hold one character "
+                            f"after the heading line {header!r}; raise chunking.max_tokens",
                         )
                     pieces = self.hard_split(u.start, u.end, max(1, u.cost - excess))
                     if len(pieces) == 1:  # no shorter prefix fits by estimate: halve it
@@ -237,16 +286,20 @@ class _Chunker:
                     j = i + 1
             spans.append([first, i, j, 0])
             i = j
-        if len(spans) - own >= 2:  # a tiny trailing piece joins the previous chunk if it fits
-            pf, pn, _, _ = spans[-2]
-            _, ln, le, _ = spans[-1]
-            if (
-                sum(u.cost for u in units[ln:le]) * 8 < budget
-                and sum(u.cost for u in units[pf:le]) <= budget
-                and self.fits(header, units, pf, le)
-            ):
-                spans[-2:] = [[pf, pn, le, 0]]
         return hi
+
+    def fit_header(self, title: str, path: tuple[str, ...]) -> tuple[str, tuple[str, ...], int]:
+        """Title, heading path and the tokens their heading line costs; the first two are
+        shortened (longest part halved until it fits) only when that line would take more than
+        half of ``max_tokens``."""
+        parts = [title, *path]
+        while True:
+            header = embedding_header(parts[0], tuple(parts[1:]))
+            cost = self.count(f"{header}\n" if header else "")
+            i = max(range(len(parts)), key=lambda k: len(parts[k]))
+            if cost <= self.max_tokens // 2 or not parts[i]:
+                return parts[0], tuple(parts[1:]), cost
+            parts[i] = parts[i][: len(parts[i]) // 2].rstrip()
 
     def run(self) -> list[Chunk]:
         doc, chunks = self.doc, []
@@ -257,14 +310,12 @@ class _Chunker:
             path, page = first.heading_path, first.page
             if _only_heading(doc.text[start:end], path):
                 continue
-            header = embedding_header(doc.title, path)
-            budget = self.max_tokens - self.count(f"{header}\n" if header else "")
-            if budget < 1:
-                raise ConfigError(
-                    f"{doc.path}: chunking.max_tokens={self.max_tokens} leaves no room for text "
-                    f"after the heading line {header!r}; raise chunking.max_tokens"
-                )
-            if first.atomic and self.exact(header, start, end) <= self.max_tokens:
+            title, path, header_cost = self.fit_header(doc.title, path)
+            header = embedding_header(title, path)
+            budget = self.max_tokens - header_cost
+            if end - start <= self.max_tokens * 32 and self.exact(header, start, end) <= (
+                self.max_tokens
+            ):  # the whole section fits
                 spans = [(start, end)]
             else:
                 spans = self.pack(start, end, header, budget)
@@ -285,7 +336,7 @@ class _Chunker:
                         end=b,
                         heading_path=path,
                         page=page,
-                        title=doc.title,
+                        title=title,
                     )
                 )
         return chunks

@@ -99,7 +99,9 @@ class SentenceTransformerEmbedder:
         return str((self.model.prompts or {}).get(name) or "")
 
     def count_tokens(self, text: str) -> int:
-        ids = self.model.tokenizer(self._prompt("passage") + text, add_special_tokens=True)
+        ids = self.model.tokenizer(
+            self._prompt("passage") + text, add_special_tokens=True, verbose=False
+        )
         return len(ids["input_ids"])
 
     def embed_passages(

@@ -8,7 +8,10 @@ document text plus sections that tile it, and reporting every bad file as an
 Invariant for every format: ``doc.text[s.start:s.start + len(s.text)] == s.text`` for each
 section, and the sections cover ``doc.text`` end to end. Markdown keeps its text as written
 except a leading front-matter block, which is metadata and is left out of ``doc.text``; line
-endings are normalised to ``\\n`` for every text format.
+endings are normalised to ``\\n`` for every text format. Markdown headings are ATX only
+(``#`` lines; setext underlines are body text). HTML text is rendered plainly: blocks on their
+own lines, list items as ``- item``, table cells joined with `` | ``. PDF text is one section per
+page that has text, pages joined by a blank line.
 
 Does not own chunking (``ragkit.chunking``), storage, or change detection beyond
 :func:`content_hash`.
@@ -26,6 +29,7 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ragkit.errors import IngestError
 from ragkit.types import DocKind, ParsedDocument, Section
@@ -86,11 +90,12 @@ def discover(paths: Sequence[Path], ignore: Sequence[str], root: Path | None = N
         if not p.is_dir():
             found.add(p)
             continue
-        base = root if root is not None and p.resolve().is_relative_to(root.resolve()) else p
-        base_r = base.resolve()
+        prefix: tuple[str, ...] = ()
+        if root is not None and p.resolve().is_relative_to(root.resolve()):
+            prefix = p.resolve().relative_to(root.resolve()).parts
         for dirpath, dirnames, filenames in os.walk(p):
             d = Path(dirpath)
-            rel = d.resolve().relative_to(base_r).parts
+            rel = prefix + Path(os.path.relpath(d, p)).parts
             dirnames[:] = sorted(x for x in dirnames if not _ignored((*rel, x), True, ignore))
             for name in filenames:
                 if Path(name).suffix.lower() in SUPPORTED_SUFFIXES and not _ignored(
@@ -195,7 +200,10 @@ def parse_file(path: Path, display_path: str, max_bytes: int) -> ParsedDocument:
             f"{', '.join(sorted(SUPPORTED_SUFFIXES))}. Convert it or leave it out",
         )
     data = _read(path, display_path, max_bytes)
-    _require_text(data.decode("latin-1"), display_path)
+    if not data.strip():
+        raise IngestError(
+            display_path, "file is empty or only whitespace; add content or remove it"
+        )
     if kind == "pdf":
         return _parse_pdf(data, display_path, path.stem)
     if kind == "docx":
@@ -345,7 +353,7 @@ class _HtmlText:
         self.newlines = max(self.newlines, n)
         self.space = False
 
-    def walk(self, node) -> None:  # noqa: ANN001 - bs4 nodes
+    def walk(self, node: Any) -> None:
         from bs4 import NavigableString, Tag
 
         for child in node.children:
@@ -407,7 +415,10 @@ def _parse_html(data: bytes, display_path: str, stem: str) -> ParsedDocument:
     for tag in soup.find_all(_DROP_TAGS):
         tag.decompose()
     out = _HtmlText()
-    out.walk(soup.body or soup)
+    try:
+        out.walk(soup.body or soup)
+    except RecursionError:
+        raise IngestError(display_path, "HTML is nested too deeply to read; simplify it") from None
     text = "".join(out.parts).rstrip()
     _require_text(text, display_path, "HTML has no visible text")
     title = page_title or out.first_h1 or stem
@@ -428,7 +439,7 @@ def _parse_pdf(data: bytes, display_path: str, stem: str) -> ParsedDocument:
         if reader.is_encrypted and not reader.decrypt(""):
             raise IngestError(display_path, "PDF is password-protected; decrypt it first")
         pages = [(p.extract_text() or "") for p in reader.pages]
-        meta_title = ((reader.metadata or {}).get("/Title") or "") if reader.metadata else ""
+        meta_title = (reader.metadata.title if reader.metadata else None) or ""
     except IngestError:
         raise
     except Exception as e:  # noqa: BLE001 - see the section comment

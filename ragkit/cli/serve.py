@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any
 
 import typer
 
@@ -23,7 +24,12 @@ from ragkit.types import Message, Usage
 ModelOpt = Annotated[str, typer.Option(
     "--model", "-m", help="Catalogue name (see `ragkit models list`), a local Hugging Face model "
     "folder, or a .gguf file.")]
-Quant = Literal["none", "int8", "int4"]
+class Quant(StrEnum):
+    none = "none"
+    int8 = "int8"
+    int4 = "int4"
+
+
 QuantOpt = Annotated[Quant, typer.Option(
     help="Weight-only quantization (int8/int4: smaller and usually faster on CPU).")]
 RopeOpt = Annotated[str | None, typer.Option(
@@ -51,11 +57,12 @@ def parse_rope(value: str | None) -> dict[str, Any] | None:
     return {"type": kind.strip().lower(), "factor": number}
 
 
-def local_generator(model: str, quantization: str, rope_scaling: str | None) -> Any:
+def local_generator(model: str, quantization: Quant | str, rope_scaling: str | None) -> Any:
     """Build and load a LocalGenerator, reporting progress on stderr."""
     from ragkit.generation.config import GeneratorConfig
     from ragkit.generation.local import LocalGenerator
 
+    quantization = Quant(quantization).value
     config = GeneratorConfig.parse(
         {"model": model, "quantization": quantization, "rope_scaling": parse_rope(rope_scaling)})
     generator = LocalGenerator(config)
@@ -77,7 +84,7 @@ def serve_model_cmd(
     model: ModelOpt = DEFAULT_GENERATOR,
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 exposes it to your network).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port.")] = 8000,
-    quantization: QuantOpt = "none",
+    quantization: QuantOpt = Quant.none,
     rope_scaling: RopeOpt = None,
     served_name: Annotated[str | None, typer.Option(
         help="Model id clients must send (default: the --model value).")] = None,
@@ -101,7 +108,7 @@ def generate_cmd(
     system: Annotated[str | None, typer.Option(help="System prompt.")] = None,
     max_tokens: Annotated[int, typer.Option(min=1, help="Most tokens to generate.")] = 512,
     temperature: Annotated[float, typer.Option(min=0.0, help="0 = greedy (deterministic).")] = 0.0,
-    quantization: QuantOpt = "none",
+    quantization: QuantOpt = Quant.none,
     rope_scaling: RopeOpt = None,
     url: Annotated[str | None, typer.Option(
         help="Use a running OpenAI-compatible server at this URL instead of loading the model.")] = None,

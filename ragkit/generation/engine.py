@@ -79,8 +79,9 @@ class Engine:
             raise GenerationError("the rendered prompt is empty; pass at least one message")
         self._check_length(len(prompt))
         limit = len(prompt) - 1  # the last prompt token is always run to get logits
-        held = 0
-        for a, b in zip(self.held, prompt[:limit], strict=False):
+        held = 0  # reuse of the working cache counts as prefix caching: off when it is off
+        for a, b in zip(self.held if self.prefix is not None else [], prompt[:limit],
+                        strict=False):
             if a != b:
                 break
             held += 1
@@ -149,3 +150,16 @@ class Engine:
             scores.append(total)
         self.held = list(prompt)  # positions after the prompt were overwritten per label
         return scores
+
+    def token_logprobs(self, ids: list[int]) -> Tensor:
+        """log p(ids[i] | ids[:i]) for i >= 1 (float32 [len-1]), computed chunk by chunk."""
+        self._check_length(len(ids))
+        out = []
+        with torch.inference_mode():
+            for off in range(0, len(ids) - 1, self.chunk):
+                piece = ids[off : min(off + self.chunk, len(ids) - 1)]
+                lp = torch.log_softmax(self.b.model.logits(self._hidden(piece, off)), dim=-1)
+                target = torch.tensor(ids[off + 1 : off + 1 + len(piece)], device=lp.device)
+                out.append(lp.gather(1, target[:, None])[:, 0])
+        self.held = list(ids[:-1])
+        return torch.cat(out).cpu()

@@ -151,7 +151,9 @@ def load_bundle(cfg: GeneratorConfig) -> ModelBundle:
     if args.tie_embeddings or sd["output.weight"] is sd["tok_embeddings.weight"]:
         sd["output.weight"] = sd["tok_embeddings.weight"]
     model.load_state_dict(sd, strict=True, assign=True)
+    del sd
     model.eval().requires_grad_(False)
+    n_params = sum(p.numel() for p in {p.data_ptr(): p for p in model.parameters()}.values())
     if cfg.quantization != "none":
         quantize_model(model, cfg.quantization)
 
@@ -165,7 +167,7 @@ def load_bundle(cfg: GeneratorConfig) -> ModelBundle:
         "rope_scaling": cfg.rope_scaling.model_dump() if cfg.rope_scaling else None,
         "native_context": args.native_context,
         "context_length": max_context,
-        "parameters": sum(p.numel() for p in model.parameters()),
+        "parameters": n_params,
         "threads": torch.get_num_threads() if device.type == "cpu" else None,
     }
     return ModelBundle(

@@ -160,7 +160,11 @@ class OpenAICompatibleGenerator:
             raise self._fail(err) from err
         if response.status_code >= 400:
             raise self._http_error(response.status_code, response.content)
-        return response.json()
+        try:
+            return response.json()
+        except ValueError as err:
+            raise GenerationError(f"{self.base_url} answered with something other than JSON; "
+                                  "is it an OpenAI-compatible server?") from err
 
     # -- Generator protocol ---------------------------------------------------------------
     def stream(self, messages: Sequence[Message], params: SamplingParams | None = None) -> TextStream:
@@ -183,7 +187,12 @@ class OpenAICompatibleGenerator:
                     data = line[5:].strip()
                     if data == "[DONE]":
                         break
-                    chunk = json.loads(data)
+                    try:
+                        chunk = json.loads(data)
+                    except ValueError as err:
+                        raise GenerationError(
+                            f"{self.base_url} sent a malformed event ({data[:80]!r}); is it an "
+                            "OpenAI-compatible server?") from err
                     if "error" in chunk:
                         raise self._http_error(500, data.encode())
                     if chunk.get("usage"):

@@ -21,6 +21,7 @@ from ragkit.errors import ConfigError
 
 INT4_GROUP = 32
 INT4_INNER_K_TILES = 8  # CUDA tile layout
+ROW_BLOCK = 8192  # quantize big matrices (the 151936-row head) in slices to bound peak memory
 
 
 def _flat(x: Tensor) -> tuple[Tensor, tuple[int, ...]]:
@@ -30,9 +31,13 @@ def _flat(x: Tensor) -> tuple[Tensor, tuple[int, ...]]:
 class Int8Linear(nn.Module):
     def __init__(self, linear: nn.Linear) -> None:
         super().__init__()
-        w = linear.weight.detach().float()
-        scales = w.abs().amax(dim=1).clamp(min=1e-8) / 127.0
-        q = torch.round(w / scales[:, None]).clamp(-128, 127).to(torch.int8)
+        w = linear.weight.detach()
+        scales = torch.cat([r.float().abs().amax(dim=1) for r in w.split(ROW_BLOCK)])
+        scales = scales.clamp(min=1e-8) / 127.0
+        q = torch.cat([
+            torch.round(r.float() / s[:, None]).clamp(-128, 127).to(torch.int8)
+            for r, s in zip(w.split(ROW_BLOCK), scales.split(ROW_BLOCK), strict=True)
+        ])
         self.out_features, self.in_features = w.shape
         dtype = linear.weight.dtype if linear.weight.dtype != torch.float32 else torch.bfloat16
         self.register_buffer("weight", q)
@@ -78,15 +83,22 @@ class Int4Linear(nn.Module):
                 "use quantization='int8'"
             )
         self.group = group
-        q, scale, zero = int4_quantize(w, group)
+        packs, scales, zeros = [], [], []
+        for rows in w.split(ROW_BLOCK):
+            q, scale, zero = int4_quantize(rows, group)
+            if w.device.type == "cpu":  # the CPU layout is row-wise: slices pack independently
+                packs.append(torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1))
+            else:
+                packs.append((q[:, ::2] << 4 | q[:, 1::2]).to(torch.uint8))
+            scales.append(scale.to(torch.bfloat16))
+            zeros.append(zero.to(torch.bfloat16))
+        packed = torch.cat(packs)
+        if w.device.type != "cpu":
+            packed = torch.ops.aten._convert_weight_to_int4pack(packed, INT4_INNER_K_TILES)
+        scale, zero = torch.cat(scales), torch.cat(zeros)
         scales_and_zeros = torch.stack([scale, zero], dim=-1).transpose(0, 1).contiguous()
-        if w.device.type == "cpu":
-            packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1)
-        else:
-            as_bytes = (q[:, ::2] << 4 | q[:, 1::2]).to(torch.uint8)
-            packed = torch.ops.aten._convert_weight_to_int4pack(as_bytes, INT4_INNER_K_TILES)
         self.register_buffer("weight", packed)
-        self.register_buffer("scales_and_zeros", scales_and_zeros.to(torch.bfloat16))
+        self.register_buffer("scales_and_zeros", scales_and_zeros)
         self.bias = (
             None if linear.bias is None else nn.Parameter(linear.bias.detach().to(torch.bfloat16))
         )

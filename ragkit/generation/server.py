@@ -27,12 +27,19 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from ragkit.errors import GenerationError, RagkitError
-from ragkit.generation.base import GenerationResult, Generator, SamplingParams
+from ragkit.generation.base import GenerationResult, Generator, SamplingParams, TextStream
 from ragkit.types import Message, Usage
 
 log = logging.getLogger("ragkit.server")
@@ -108,24 +115,17 @@ class ChatCompletionRequest(BaseModel):
 
     @field_validator("stop")
     @classmethod
-    def _stop_list(cls, stop: str | list[str] | None) -> str | list[str] | None:
+    def _few_stops(cls, stop: str | list[str] | None) -> str | list[str] | None:
         if isinstance(stop, list) and len(stop) > 16:
             raise ValueError("at most 16 stop strings are supported")
         return stop
 
-    @field_validator("logprobs")
+    @field_validator("logprobs", "tools")
     @classmethod
-    def _no_logprobs(cls, logprobs: bool | None) -> bool | None:
-        if logprobs:
-            raise ValueError("logprobs are not supported by this server; leave them off")
-        return logprobs
-
-    @field_validator("tools")
-    @classmethod
-    def _no_tools(cls, tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
-        if tools:
-            raise ValueError("tool calling is not supported by this server; describe tools in the prompt")
-        return tools
+    def _unsupported(cls, value: Any, info: ValidationInfo) -> Any:
+        if value:  # refused rather than silently ignored
+            raise ValueError(f"'{info.field_name}' is not supported by this server; leave it out")
+        return value
 
     def sampling(self, default_max_tokens: int) -> SamplingParams:
         stops = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
@@ -158,10 +158,8 @@ class ChatCompletionRequest(BaseModel):
 class ApiError(Exception):
     """An error answered as an OpenAI error body."""
 
-    def __init__(
-        self, status: int, message: str, type_: str = "invalid_request_error",
-        param: str | None = None, code: str | None = None,
-    ) -> None:
+    def __init__(self, status: int, message: str, type_: str = "invalid_request_error",
+                 param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
 
@@ -221,20 +219,28 @@ def sse(data: dict[str, Any] | str) -> str:
     return f"data: {payload}\n\n"
 
 
-def validation_error(err: ValidationError | Any) -> ApiError:
-    """Turn pydantic/FastAPI validation errors into one OpenAI 400 error."""
-    errors = err.errors() if hasattr(err, "errors") else []
+_BRANCHES = {"str", "int", "float", "bool", "list", "dict", "none"}
+
+
+def validation_error(err: ValidationError | RequestValidationError) -> ApiError:
+    """Turn pydantic/FastAPI validation errors into one OpenAI 400 error (pure)."""
+    errors = list(err.errors())
     if not errors:
         return ApiError(400, "the request body is invalid")
     first = errors[0]
-    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
     if first.get("type") == "json_invalid":
-        return ApiError(400, "the request body is not valid JSON: "
-                        f"{first.get('ctx', {}).get('error', first.get('msg'))}; send a JSON object")
+        detail = first.get("ctx", {}).get("error", first.get("msg"))
+        return ApiError(400, f"the request body is not valid JSON ({detail}); send a JSON object")
+    # Drop union-branch names ("str", "list[TextPart]") that pydantic puts in the location.
+    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    loc = [p for p in loc if p not in _BRANCHES and "[" not in p]
     param = ".".join(loc) or None
     msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     if first.get("type") == "missing":
         msg = f"'{param}' is required"
+    elif param and param.endswith(".content"):
+        msg = (f"'{param}' must be a string or a list of text parts "
+               '({"type": "text", "text": "..."}); other content types are not supported')
     elif first.get("type") == "too_short" and param == "messages":
         msg = "'messages' must hold at least one message"
     elif param:
@@ -264,6 +270,13 @@ def create_app(
     async def _invalid(_: Request, err: RequestValidationError) -> JSONResponse:
         api = validation_error(err)
         return JSONResponse(api.body(), status_code=api.status)
+
+    @app.exception_handler(Exception)
+    async def _bug(_: Request, err: Exception) -> JSONResponse:
+        log.error("request failed", exc_info=err)
+        api = ApiError(500, f"internal error ({type(err).__name__}: {err}); see the server log",
+                       "server_error")
+        return JSONResponse(api.body(), status_code=500)
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, err: HTTPException) -> JSONResponse:
@@ -296,16 +309,18 @@ def create_app(
         app.state.request_log.append({"id": cid, "finish_reason": finish, "completion_tokens": tokens})
         log.info("%s finished (%s, %d tokens)", cid, finish, tokens)
 
-    def _run_json(messages: list[Message], schema: dict[str, Any], params: SamplingParams) -> GenerationResult:
+    def _complete(messages: list[Message], schema: dict[str, Any] | None,
+                  params: SamplingParams) -> GenerationResult:
+        if schema is None:
+            return generator.generate(messages, params)
         t0 = time.perf_counter()
-        value = generator.generate_json(messages, schema, params)
-        text = json.dumps(value, ensure_ascii=False)
+        text = json.dumps(generator.generate_json(messages, schema, params), ensure_ascii=False)
         usage = _last_usage(generator) or Usage()
         usage.total_time_s = usage.total_time_s or time.perf_counter() - t0
         return GenerationResult(text=text, finish_reason="stop", usage=usage)
 
     @app.post("/v1/chat/completions")
-    async def chat_completions(request: Request, body: ChatCompletionRequest) -> Any:
+    async def chat_completions(body: ChatCompletionRequest) -> Any:
         if body.model != model_name:
             raise _unknown_model(body.model, model_name)
         try:
@@ -317,64 +332,52 @@ def create_app(
         cid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         if not body.stream:
-            result = await _guarded(run_in_threadpool(_complete, messages, schema, params))
+            try:
+                result = await run_in_threadpool(_complete, messages, schema, params)
+            except RagkitError as err:
+                raise ApiError(400, str(err)) from err
             _record(cid, result.finish_reason, result.usage.completion_tokens)
             return completion_body(cid, model_name, created, result)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        events = _events(request, cid, created, messages, schema, params, include_usage)
+        events = _events(cid, created, messages, schema, params, include_usage)
         return StreamingResponse(events, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    def _complete(messages: list[Message], schema: dict[str, Any] | None,
-                  params: SamplingParams) -> GenerationResult:
-        if schema is not None:
-            return _run_json(messages, schema, params)
-        return generator.generate(messages, params)
-
     async def _events(
-        request: Request, cid: str, created: int, messages: list[Message],
-        schema: dict[str, Any] | None, params: SamplingParams, include_usage: bool,
+        cid: str, created: int, messages: list[Message], schema: dict[str, Any] | None,
+        params: SamplingParams, include_usage: bool,
     ) -> AsyncIterator[str]:
         def chunk(delta: dict[str, Any] | None, finish: str | None = None,
                   usage: Usage | None = None) -> str:
             return sse(chunk_body(cid, model_name, created, delta, finish, usage, include_usage))
 
         yield chunk({"role": "assistant", "content": ""})
-        if schema is not None:
-            try:
-                result = await run_in_threadpool(_run_json, messages, schema, params)
-            except RagkitError as err:
-                yield sse(ApiError(400, str(err)).body())
-                return
-            yield chunk({"content": result.text})
-        else:
-            try:
+        # JSON answers are produced whole (scored or validated), then sent as one delta.
+        stream = TextStream(iter(())) if schema is None else None
+        sent, outcome = 0, "cancelled"
+        try:
+            if schema is not None:
+                result = await run_in_threadpool(_complete, messages, schema, params)
+                yield chunk({"content": result.text})
+            else:
                 stream = await run_in_threadpool(generator.stream, messages, params)
-            except RagkitError as err:
-                yield sse(ApiError(400, str(err)).body())
-                return
-            sent = 0
-            finished = False
-            try:
-                while True:
-                    delta = await run_in_threadpool(_next_delta, stream)
-                    if delta is None:
-                        finished = True
-                        break
+                while (delta := await run_in_threadpool(_next_delta, stream)) is not None:
                     if delta:
                         sent += 1
                         yield chunk({"content": delta})
-            except RagkitError as err:
-                yield sse(ApiError(400, str(err)).body())
-                return
-            finally:
-                if not finished:  # the client went away (this task is cancelled): stop generating
+                result = stream.collect()
+            outcome = "done"
+        except RagkitError as err:
+            outcome = "error"
+            _record(cid, "error", sent)
+            yield sse(ApiError(400, str(err)).body())
+            return
+        finally:
+            if outcome == "cancelled":  # the client went away (this task is cancelled)
+                if stream is not None:
                     with anyio.CancelScope(shield=True):
-                        await run_in_threadpool(stream.close)
-                    _record(cid, "cancelled", sent)
-            if stream.result is None:
-                return
-            result = stream.result
+                        await run_in_threadpool(stream.close)  # stops generation
+                _record(cid, "cancelled", sent)
         _record(cid, result.finish_reason, result.usage.completion_tokens)
         finish = "stop" if result.finish_reason == "cancelled" else result.finish_reason
         yield chunk({}, finish)
@@ -403,13 +406,6 @@ def _last_usage(generator: Generator) -> Usage | None:
         return None
     usage = value.get("last_usage") if isinstance(value, dict) else getattr(value, "last_usage", None)
     return usage if isinstance(usage, Usage) else None
-
-
-async def _guarded(awaitable: Any) -> Any:
-    try:
-        return await awaitable
-    except RagkitError as err:
-        raise ApiError(400, str(err)) from err
 
 
 def _unknown_model(asked: str, served: str) -> ApiError:

@@ -1,8 +1,9 @@
 """Tiny real models for fast tests: built locally from a corpus in a couple of seconds.
 
 Owns: a tiny sentence-transformers embedder (WordPiece tokenizer + 2-layer BERT + mean pooling +
-normalize) and a tiny causal LM (byte-level BPE tokenizer + 2-layer Qwen2/Llama with a ChatML
-template). Weights are random but seeded, so two builds from the same corpus are identical.
+normalize), a tiny causal LM (byte-level BPE tokenizer + 2-layer Qwen2/Llama with a ChatML
+template), and a float32 GGUF file of the tiny Qwen2 (to test GGUF loading without real
+weights). Weights are random but seeded, so two builds from the same corpus are identical.
 They are real models in the sense that matters for tests: real tokenizers, real transformers
 modules, real files on disk loaded by the same code paths as the catalogued models.
 Does not own anything the catalogue does (no fetching, no checksums).
@@ -235,3 +236,81 @@ def build_tiny_causal_lm(
     )
     model.save_pretrained(str(out_dir))
     return out_dir
+
+
+def build_tiny_gguf(hf_dir: Path, out_path: Path) -> Path:
+    """Write a float32 GGUF file from a tiny *qwen2* folder made by :func:`build_tiny_causal_lm`.
+
+    The GGUF holds the same weights, the byte-level BPE vocabulary and merges, and the chat
+    template, laid out as llama.cpp's converter writes a Qwen2 model; transformers and
+    llama.cpp can both read it. Use it to test GGUF loading/conversion without real weights.
+    """
+    import json
+
+    import gguf
+    from safetensors.torch import load_file
+
+    hf_dir, out_path = Path(hf_dir), Path(out_path)
+    cfg = json.loads((hf_dir / "config.json").read_text())
+    if cfg["model_type"] != "qwen2":
+        raise ValueError("build_tiny_gguf supports the qwen2 tiny model only")
+    tok = json.loads((hf_dir / "tokenizer.json").read_text())
+    vocab = dict(tok["model"]["vocab"])
+    specials = {a["content"]: a["id"] for a in tok["added_tokens"]}
+    vocab.update(specials)
+    tokens = [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
+    merges = [m if isinstance(m, str) else " ".join(m) for m in tok["model"]["merges"]]
+    types = [gguf.TokenType.CONTROL if t in specials else gguf.TokenType.NORMAL for t in tokens]
+
+    w = gguf.GGUFWriter(str(out_path), arch="qwen2")
+    w.add_name("ragkit-tiny-qwen2")
+    w.add_context_length(cfg["max_position_embeddings"])
+    w.add_embedding_length(cfg["hidden_size"])
+    w.add_block_count(cfg["num_hidden_layers"])
+    w.add_feed_forward_length(cfg["intermediate_size"])
+    w.add_head_count(cfg["num_attention_heads"])
+    w.add_head_count_kv(cfg["num_key_value_heads"])
+    w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
+    rope = (cfg.get("rope_parameters") or {}).get("rope_theta") or cfg.get("rope_theta", 1e4)
+    w.add_rope_freq_base(float(rope))
+    w.add_file_type(gguf.LlamaFileType.ALL_F32)
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("qwen2")
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    w.add_token_merges(merges)
+    w.add_eos_token_id(specials["<|im_end|>"])
+    w.add_pad_token_id(specials["<|endoftext|>"])
+    w.add_bos_token_id(specials["<|endoftext|>"])
+    w.add_add_bos_token(False)
+    w.add_chat_template((hf_dir / "chat_template.jinja").read_text())
+
+    names = {
+        "self_attn.q_proj": "attn_q",
+        "self_attn.k_proj": "attn_k",
+        "self_attn.v_proj": "attn_v",
+        "self_attn.o_proj": "attn_output",
+        "mlp.gate_proj": "ffn_gate",
+        "mlp.up_proj": "ffn_up",
+        "mlp.down_proj": "ffn_down",
+        "input_layernorm": "attn_norm",
+        "post_attention_layernorm": "ffn_norm",
+    }
+    for key, t in load_file(str(hf_dir / "model.safetensors")).items():
+        arr = t.float().numpy()
+        if key == "model.embed_tokens.weight":
+            name = "token_embd.weight"
+        elif key == "model.norm.weight":
+            name = "output_norm.weight"
+        elif key == "lm_head.weight":
+            name = "output.weight"
+        else:
+            _, _, layer, rest = key.split(".", 3)
+            module, param = rest.rsplit(".", 1)
+            name = f"blk.{layer}.{names[module]}.{param}"
+        w.add_tensor(name, arr)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return out_path

@@ -11,14 +11,14 @@ from index_data import CONFIGS, DIM, N_TRAINED, clustered
 from ragkit.index import FaissIndex
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def base() -> tuple[np.ndarray, np.ndarray]:
     x = clustered(N_TRAINED)
     ids = np.arange(N_TRAINED, dtype=np.int64) * 3 + 5  # not 0..n-1, so mix-ups show
     return ids, x
 
 
-@pytest.fixture(scope="module", params=sorted(CONFIGS))
+@pytest.fixture(scope="session", params=sorted(CONFIGS))
 def saved(
     request: pytest.FixtureRequest,
     base: tuple[np.ndarray, np.ndarray],

@@ -145,3 +145,17 @@ def test_save_rejects_manifest_for_another_index(tmp_path: Path) -> None:
     wrong = FaissIndex(32, use_gpu="never").manifest("e", kb_version=1)
     with pytest.raises(ValueError, match="do not match"):
         index.save(tmp_path, wrong)
+
+
+def test_load_with_auto_placement_searches(tmp_path: Path) -> None:
+    """``auto`` uses the GPU when FAISS sees one and the CPU otherwise; results are the same."""
+    saved = _small(tmp_path)
+    loaded, _ = FaissIndex.load(
+        tmp_path,
+        expect_embedder_id="test-embedder",
+        expect_dim=DIM,
+        expect_type="flat",
+        use_gpu="auto",
+    )
+    q = clustered(10, seed=12)
+    assert loaded.search(q, 5)[1].tolist() == saved.search(q, 5)[1].tolist()

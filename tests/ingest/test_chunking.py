@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from ragkit.chunking import HEADER_MAX_CHARS, chunk_document, chunk_id, embedding_text
+from ragkit.chunking import (
+    HEADER_MAX_CHARS,
+    chunk_document,
+    chunk_id,
+    embedding_header,
+    embedding_text,
+)
 from ragkit.errors import ConfigError
 from ragkit.ingest import parse_file
 from ragkit.text import split_sentences
@@ -25,9 +31,17 @@ def check_chunks(doc: ParsedDocument, chunks: list[Chunk], count, max_tokens: in
     for c in chunks:
         assert doc.text[c.start : c.end] == c.text and c.text == c.text.strip() and c.text
         assert count(embedding_text(c)) <= max_tokens, c
-        assert c.title == doc.title and c.doc_path == doc.path
+        assert c.doc_path == doc.path
         covering = [s for s in doc.sections if s.start < c.end and c.start < s.start + len(s.text)]
-        assert {(s.heading_path, s.page) for s in covering} == {(c.heading_path, c.page)}
+        assert len({(s.heading_path, s.page) for s in covering}) == 1
+        path, page = covering[0].heading_path, covering[0].page
+        assert c.page == page and len(c.heading_path) == len(path)
+        if (c.title, c.heading_path) != (doc.title, path):  # shortened only when too long
+            assert count(embedding_header(doc.title, path) + "\n") > max_tokens // 2
+            assert doc.title.startswith(c.title)
+            assert all(
+                full.startswith(short) for full, short in zip(path, c.heading_path, strict=True)
+            )
     assert len({c.id for c in chunks}) == len(chunks)
 
 
@@ -137,7 +151,7 @@ def test_fenced_heading_does_not_start_a_chunk_path(tmp_path, word_count):
     assert "# not a heading" in chunks[0].text
 
 
-def test_chinese_chunks_end_at_sentence_ends(e5_count):
+def test_chinese_chunks_end_at_sentence_ends(tmp_path, e5_count):
     sents = [
         "退款一般需要三到五个工作日。",
         "如果超过七天仍未到账，请联系客服！",
@@ -146,13 +160,9 @@ def test_chinese_chunks_end_at_sentence_ends(e5_count):
         "节假日顺延。",
     ]
     body = "".join(sents[i % 5] for i in range(60))
-    h1 = "# 退货政策\n\n退货说明。\n\n"
-    text = h1 + "## 退款时间\n\n" + body
-    n = len(h1)
-    doc = ParsedDocument(
-        "zh.md", "markdown", "退货政策", text,
-        (Section(text[:n], 0, ("退货政策",)), Section(text[n:], n, ("退货政策", "退款时间"))),
-    )  # fmt: skip
+    p = tmp_path / "退货.md"
+    p.write_text("# 退货政策\n\n退货说明。\n\n## 退款时间\n\n" + body, "utf-8")
+    doc = parse_file(p, "退货.md", 2**20)
     chunks = chunk_document(doc, e5_count, 48, 8)
     check_chunks(doc, chunks, e5_count, 48)
     body_chunks = [c for c in chunks if c.heading_path == ("退货政策", "退款时间")]
@@ -199,13 +209,14 @@ def test_cjk_run_is_split_anywhere_without_loss(e5_count):
     assert "".join(c.text for c in chunks) == doc.text
 
 
-def test_tiny_trailing_fragment_joins_previous(word_count):
-    # Three 9-word sentences fill a 28-token budget; a 1-word tail must not become its own chunk.
-    text = " ".join(f"{words(8, i).capitalize()}." for i in range(3)) + " Done."
+def test_short_closing_paragraph_joins_previous_chunk(word_count):
+    text = "Intro line here.\n\n" + english(1) + "\n\n" + english(1, 3) + "\n\nDone."
     doc = md_doc(text, title="")
-    chunks = chunk_document(doc, word_count, 30, 0)
-    check_chunks(doc, chunks, word_count, 30)
+    budget = word_count(english(1, 3)) + 3
+    chunks = chunk_document(doc, word_count, budget, 0)
+    check_chunks(doc, chunks, word_count, budget)
     assert chunks[-1].text.endswith("Done.") and chunks[-1].text != "Done."
+    assert chunks[0].text.startswith("Intro line here.\n\n") and len(chunks) == 2
 
 
 def test_faq_pair_is_one_chunk_and_long_pairs_are_split_not_truncated(tmp_path, e5_count):
@@ -258,11 +269,20 @@ def test_embedding_text_header():
     assert len(header) <= HEADER_MAX_CHARS and header.startswith("B")  # most specific kept
 
 
-def test_budget_too_small_for_heading_is_a_config_error(word_count):
-    text = "Body text."
-    doc = ParsedDocument("p.md", "markdown", "T", text, (Section(text, 0, ("w " * 30,)),))
-    with pytest.raises(ConfigError, match="chunking.max_tokens"):
-        chunk_document(doc, word_count, 20, 2)
+def test_overlong_heading_is_shortened_not_fatal(e5_count):
+    text = "正文内容。" * 30
+    heading = "非常长的标题" * 40  # 240 characters of CJK
+    doc = ParsedDocument("p.md", "markdown", "T", text, (Section(text, 0, ("A", heading)),))
+    chunks = chunk_document(doc, e5_count, 48, 0)
+    check_chunks(doc, chunks, e5_count, 48)
+    assert all(heading.startswith(c.heading_path[-1]) for c in chunks)
+    assert all(len(c.heading_path[-1]) < len(heading) for c in chunks)
+    assert "".join(c.text for c in chunks) == text
+
+
+def test_overlap_must_be_smaller_than_max(word_count):
+    with pytest.raises(ConfigError, match="overlap_tokens"):
+        chunk_document(md_doc("Some text."), word_count, 20, 20)
 
 
 # --- ids --------------------------------------------------------------------------------------
@@ -309,3 +329,34 @@ def test_edit_changes_only_chunks_that_contain_it(tmp_path, word_count, edited):
     assert gone and added
     assert all(old_sentence in c.text for c in gone), [c.text for c in gone]
     assert all(new_sentence in c.text for c in added), [c.text for c in added]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_documents_keep_every_invariant(tmp_path, word_count, e5_count, seed):
+    """Seeded random Markdown: headings, lists, code, CJK runs, huge words, blank lines."""
+    import random
+
+    rng = random.Random(seed)
+    pieces = ["# 标题 title", "## Sub", "- item one", "1. step", "```\n# code\n```", "", "\n"]
+    pieces += ["退款需要时间。" * rng.randint(1, 30), "x" * rng.randint(1, 400), "Mr. Smith left."]
+    pieces += [english(rng.randint(1, 3), rng.randint(0, 50)), words(rng.randint(1, 200))]
+    text = "\n".join(rng.choice(pieces) for _ in range(rng.randint(5, 60)))
+    if not text.strip():
+        text = "fallback text."
+    p = tmp_path / "r.md"
+    p.write_text(text, "utf-8")
+    doc = parse_file(p, "r.md", 2**20)
+    for count, budget, overlap in ((word_count, 17, 4), (e5_count, 40, 10), (e5_count, 256, 32)):
+        chunks = chunk_document(doc, count, budget, overlap)
+        check_chunks(doc, chunks, count, budget)
+        covered = set().union(*(range(c.start, c.end) for c in chunks))
+        # Only sections holding nothing but their own heading line may be left out.
+        skippable = set().union(
+            *(
+                range(s.start, s.start + len(s.text))
+                for s in doc.sections
+                if s.text.strip().lstrip("#").strip() in ("", *s.heading_path[-1:])
+            )
+        )
+        lost = [i for i, ch in enumerate(doc.text) if not ch.isspace() and i not in covered]
+        assert all(i in skippable for i in lost), [doc.text[i] for i in lost[:20]]

@@ -135,8 +135,12 @@ def test_fts5_finds_chinese_and_stemmed_english():
     assert search("free shipping")[0] == 2
 
 
-def test_jieba_is_quiet():
-    code = "from ragkit.text import segment_for_search; print(segment_for_search('中文分词测试'))"
+def test_jieba_is_lazy_and_quiet():
+    code = (
+        "import sys; from ragkit.text import segment_for_search\n"
+        "assert 'jieba' not in sys.modules, 'jieba imported eagerly'\n"
+        "print(segment_for_search('中文分词测试'))"
+    )
     root = str(Path(ragkit.__file__).resolve().parent.parent)
     env = {**os.environ, "PYTHONPATH": root}
     proc = subprocess.run(

@@ -126,6 +126,7 @@ def test_kill_minus_9_leaves_a_consistent_kb_and_the_next_run_completes(
     assert final["failed"] == []
     status = json.loads(ragkit("status", "--kb", str(kb), "--json").stdout)
     assert status["documents"] == 300
+    assert status["index_up_to_date"] and status["vectors"] == status["chunks"]
     again = json.loads(ragkit(*cmd[3:], "--json").stdout)
     assert again["unchanged"] == 300 and again["chunks_embedded"] == 0
     hits = json.loads(ragkit("search", "item 299 line", "--kb", str(kb), "-k", "50",

@@ -269,6 +269,15 @@ def test_refund_timing_and_account_numbers_match() -> None:
     assert f"{loyalty['expiry_months']} 个月内有效" in points
 
 
+def test_business_terms_match_the_facts() -> None:
+    business = facts()["business"]
+    text = parsed_text("store/policies/business_terms.docx")
+    assert f"up to {business['max_users_per_account']} users" in text
+    free = business["free_standard_delivery_over"]
+    assert f"over EUR {free['EUR']}, GBP {free['GBP']} or USD {free['USD']}" in text
+    assert "20 to 49 | 8%" in text
+
+
 def test_catalogue_page_is_generated_from_the_facts() -> None:
     catalogue = load_tool("build_catalogue")
     page = (STORE / "about" / "catalogue.md").read_text(encoding="utf-8")

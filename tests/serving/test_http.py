@@ -184,6 +184,8 @@ def test_choose_returns_one_of_the_labels(client: Any) -> None:
      "messages.0.role"),
     ('{"model": "tiny-qwen2", "messages": [{"role": "user", "content": "hi"}], '
      '"logprobs": true}', 400, "logprobs"),
+    ('{"model": "tiny-qwen2", "messages": [{"role": "user", "content": [{"type": "image_url", '
+     '"image_url": {"url": "x"}}]}]}', 400, "messages.0.content"),
     ('{"model": "tiny-qwen2", "messages": [{"role": "user", "content": "hi"}], '
      '"response_format": {"type": "json_schema"}}', 400, None),
 ])
@@ -243,3 +245,21 @@ def test_client_disconnect_stops_generation(served: tuple[str, Any], local_gener
     assert entries, "the server never stopped the abandoned request"
     assert entries[0]["finish_reason"] == "cancelled"
     assert entries[0]["completion_tokens"] < 300  # it would have run past 300 on its own
+
+
+def test_concurrent_requests_are_served_and_serialized(base_url: str, local_generator: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    prompts = ["How do I reset my password?", "Refunds?", "退款多久到账？"]
+    want = [local_generator.generate([Message("user", p)], SamplingParams(max_tokens=16)).text
+            for p in prompts]
+
+    def ask(prompt: str) -> str:
+        body = chat(max_tokens=16, messages=[{"role": "user", "content": prompt}])
+        return post(base_url, body).json()["choices"][0]["message"]["content"]
+
+    with ThreadPoolExecutor(max_workers=len(prompts)) as pool:
+        futures = [pool.submit(ask, p) for p in prompts]
+        assert httpx.get(f"{base_url}/health", timeout=30).status_code == 200  # loop not blocked
+        got = [f.result(timeout=120) for f in futures]
+    assert got == want
