@@ -116,6 +116,20 @@ def peer_scores(peer: dict[str, Any], questions: list[LabelledQuestion]) -> dict
     return row
 
 
+def _kept_retrieval(path: Path, embedder: str) -> dict[str, Any] | None:
+    """Retrieval figures of an earlier full run in ``path`` (same embedder), or None."""
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+        if old["settings"]["embedder"] != embedder:
+            return None
+        return {"ragkit": old["ragkit"]["retrieval"], "llamaindex": old["llamaindex"]["retrieval"],
+                "n_questions": old["settings"]["n_questions"],
+                "date": old["settings"].get("retrieval_from") if old["settings"].get(
+                    "retrieval_from", "this run") != "this run" else old["machine"]["date"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _med(xs: list[float]) -> float:
     return round(statistics.median(xs), 3)
 
@@ -130,8 +144,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help=f"1 repeat, {QUICK_QUESTIONS} questions")
     ap.add_argument("--venv", type=Path, default=VENV)
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--timing-only", action="store_true",
+                    help="skip retrieval on both sides; keep the retrieval figures already in "
+                    "--out (from an earlier full run with the same embedder) and say so")
     ap.add_argument("--note", action="append", default=[])
     args = ap.parse_args(argv)
+    kept = _kept_retrieval(args.out, args.embedder) if args.timing_only else None
+    if args.timing_only and kept is None:
+        raise SystemExit(f"--timing-only needs an earlier full run of {args.embedder} in "
+                         f"{args.out}; run without --timing-only first")
 
     python = args.venv / "bin" / "python"
     if not python.exists():
@@ -160,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         row, kb, tmp = ragkit_cold(args.embedder, emb, store)
         rk_runs.append(row)
         try:
-            if i == 0:
+            if i == 0 and kept is None:
                 print(f"[ragkit] evaluating {len(questions)} questions", file=sys.stderr)
                 rk_modes = {r.mode: mode_row(r)
                             for r in evaluate_kb(kb, questions, modes=("dense", "hybrid"))}
@@ -169,14 +190,18 @@ def main(argv: list[str] | None = None) -> int:
             tmp.cleanup()
         print(f"[llamaindex] run {i + 1}/{repeats} (subprocess)", file=sys.stderr)
         peer = run_peer(python, store, model_dir, prompts, args.threads, batch,
-                        args.questions if i == 0 else None, limit)
+                        args.questions if i == 0 and kept is None else None, limit)
         peer_runs += peer["runs"]
         peer_loads.append(peer["model_load_s"])
         if i == 0:
             peer_first = peer
     machine["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
 
-    peer_row = peer_scores(peer_first, questions)
+    if kept is not None:
+        rk_modes, peer_row = kept["ragkit"], kept["llamaindex"]
+        questions = questions[: kept["n_questions"]]
+    else:
+        peer_row = peer_scores(peer_first, questions)
     rk_cold = _med([r["elapsed_s"] for r in rk_runs])
     li_ingest = _med([r["ingest_s"] for r in peer_runs])
     li_total = _med([r["ingest_s"] + r["persist_s"] for r in peer_runs])
@@ -225,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             "prompts": {"query": prompts[0], "passage": prompts[1]},
             "store": str(args.store), "questions": str(args.questions),
             "n_questions": len(questions), "repeats": repeats, "threads": args.threads,
+            "retrieval_from": kept["date"] if kept else "this run",
             "ragkit_kb_config": KnowledgeBaseConfig(embedder=args.embedder).model_dump(
                 mode="json"),
             "llamaindex": peer_first.get("settings", {}),

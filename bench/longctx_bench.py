@@ -30,8 +30,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-FILLER = ("The grass is green. The sky is blue. The sun is yellow. Here we go. "
-          "There and back again. ")
+FILLER = (
+    "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. "
+)
 QUESTION = "What is the pass key? Reply with the five digits only."
 
 
@@ -45,8 +46,11 @@ def build_prompt(gen: Any, length: int, depth: float, key: str) -> list[int]:
     cut = int(len(filler_ids) * depth)
     tok = gen._bundle.tokenizer
     body = tok.decode(filler_ids[:cut]) + needle + tok.decode(filler_ids[cut:])
-    msgs = [Message("user", "There is a pass key hidden in this text. Find it.\n" + body
-                    + "\n" + QUESTION)]
+    msgs = [
+        Message(
+            "user", "There is a pass key hidden in this text. Find it.\n" + body + "\n" + QUESTION
+        )
+    ]
     return gen.render(msgs)
 
 
@@ -55,11 +59,18 @@ def make(model: str, setting: str, length: int, native: int, device: str, chunk:
     from ragkit.generation.local import LocalGenerator
 
     factor = max(length / native, 1.0)
-    cfg: dict[str, Any] = {"model": model, "device": device, "prefill_chunk": chunk,
-                           "kv_cache_budget_mb": 0}
+    cfg: dict[str, Any] = {
+        "model": model,
+        "device": device,
+        "prefill_chunk": chunk,
+        "kv_cache_budget_mb": 0,
+    }
     if setting != "none" and factor > 1:
-        cfg["rope_scaling"] = {"type": setting, "factor": factor,
-                               "original_max_position_embeddings": native}
+        cfg["rope_scaling"] = {
+            "type": setting,
+            "factor": factor,
+            "original_max_position_embeddings": native,
+        }
     gen = LocalGenerator(GeneratorConfig.parse(cfg)).load()
     if length + 16 > gen._bundle.max_context:  # "none" beyond native: lift the limit by hand
         gen._bundle.max_context = length + 16
@@ -108,29 +119,60 @@ def main() -> None:
                     ok = bool(found) and found[0] == key
                     correct += ok
                     prefill.append(ttft)
-                    trials.append({"depth": depth, "key": key, "answer": text.strip()[:40],
-                                   "ok": ok, "prompt_tokens": len(ids), "prefill_s": ttft})
-                    print(f"  {length:6d} {setting:8s} depth={depth:.1f} ok={ok} "
-                          f"prefill={ttft:.1f}s answer={text.strip()[:20]!r}", flush=True)
-            rows.append({"length": length, "setting": setting,
-                         "factor": round(max(length / native, 1.0), 3),
-                         "accuracy": correct / len(trials),
-                         "mean_prefill_s": sum(prefill) / len(prefill), "trials": trials})
+                    trials.append(
+                        {
+                            "depth": depth,
+                            "key": key,
+                            "answer": text.strip()[:40],
+                            "ok": ok,
+                            "prompt_tokens": len(ids),
+                            "prefill_s": ttft,
+                        }
+                    )
+                    print(
+                        f"  {length:6d} {setting:8s} depth={depth:.1f} ok={ok} "
+                        f"prefill={ttft:.1f}s answer={text.strip()[:20]!r}",
+                        flush=True,
+                    )
+            rows.append(
+                {
+                    "length": length,
+                    "setting": setting,
+                    "factor": round(max(length / native, 1.0), 3),
+                    "accuracy": correct / len(trials),
+                    "mean_prefill_s": sum(prefill) / len(prefill),
+                    "trials": trials,
+                }
+            )
             del gen, probe
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.out).write_text(json.dumps({
-                "benchmark": "longctx", "model": args.model, "native_context": native,
-                "device": args.device, "prefill_chunk": args.prefill_chunk,
-                "machine": {"platform": platform.platform(), "torch": torch.__version__,
+            Path(args.out).write_text(
+                json.dumps(
+                    {
+                        "benchmark": "longctx",
+                        "model": args.model,
+                        "native_context": native,
+                        "device": args.device,
+                        "prefill_chunk": args.prefill_chunk,
+                        "machine": {
+                            "platform": platform.platform(),
+                            "torch": torch.__version__,
                             "threads": torch.get_num_threads(),
                             "cuda": torch.cuda.is_available(),
-                            "note": "shared machine; prefill times are noisy"},
-                "rows": rows}, indent=2))
+                            "note": "shared machine; prefill times are noisy",
+                        },
+                        "rows": rows,
+                    },
+                    indent=2,
+                )
+            )
 
     print(f"\n{'length':>7} {'setting':8} {'factor':>6} {'acc':>5} {'prefill s':>9}")
     for r in rows:
-        print(f"{r['length']:7d} {r['setting']:8} {r['factor']:6.2f} {r['accuracy']:5.2f} "
-              f"{r['mean_prefill_s']:9.1f}")
+        print(
+            f"{r['length']:7d} {r['setting']:8} {r['factor']:6.2f} {r['accuracy']:5.2f} "
+            f"{r['mean_prefill_s']:9.1f}"
+        )
     print(f"wrote {args.out}")
 
 

@@ -60,8 +60,9 @@ def run_one(model: str, mode: str, out: Path, max_tokens: int) -> None:
         logits.append(engine.prepare(gen.encode(p)).logits.cpu())
     torch.save(torch.stack(logits), out.with_suffix(".pt"))
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    out.write_text(json.dumps({"load_s": load_s, "peak_rss_mb": rss_mb, "perplexity": ppl,
-                               "info": gen.info()}))
+    out.write_text(
+        json.dumps({"load_s": load_s, "peak_rss_mb": rss_mb, "perplexity": ppl, "info": gen.info()})
+    )
 
 
 def main() -> None:
@@ -82,8 +83,16 @@ def main() -> None:
             base_logits = None
             for mode in args.modes.split(","):
                 out = Path(tmp) / f"{model.replace('/', '_')}-{mode}.json"
-                cmd = [sys.executable, __file__, "--max-tokens", str(args.max_tokens),
-                       "--one", model, mode, str(out)]
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--max-tokens",
+                    str(args.max_tokens),
+                    "--one",
+                    model,
+                    mode,
+                    str(out),
+                ]
                 proc = subprocess.run(cmd, capture_output=True, text=True)
                 if proc.returncode != 0:
                     print(f"{model} {mode}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
@@ -100,20 +109,28 @@ def main() -> None:
                     )
                 rows.append({"model": model, "mode": mode, **res})
 
-    print(f"{'model':32} {'mode':5} {'ppl en':>8} {'ppl zh':>8} {'rss MB':>8} "
-          f"{'max|dlogit|':>11} {'top1':>5}")
+    print(
+        f"{'model':32} {'mode':5} {'ppl en':>8} {'ppl zh':>8} {'rss MB':>8} "
+        f"{'max|dlogit|':>11} {'top1':>5}"
+    )
     for r in rows:
         if "error" in r:
             print(f"{r['model']:32} {r['mode']:5} ERROR")
             continue
-        print(f"{r['model']:32} {r['mode']:5} {r['perplexity']['en']['perplexity']:8.3f} "
-              f"{r['perplexity']['zh']['perplexity']:8.3f} {r['peak_rss_mb']:8.0f} "
-              f"{r.get('max_abs_logit_diff', float('nan')):11.3f} "
-              f"{r.get('top1_agreement', float('nan')):5.2f}")
+        print(
+            f"{r['model']:32} {r['mode']:5} {r['perplexity']['en']['perplexity']:8.3f} "
+            f"{r['perplexity']['zh']['perplexity']:8.3f} {r['peak_rss_mb']:8.0f} "
+            f"{r.get('max_abs_logit_diff', float('nan')):11.3f} "
+            f"{r.get('top1_agreement', float('nan')):5.2f}"
+        )
     result = {
         "benchmark": "quant",
-        "machine": {"platform": platform.platform(), "cpus": torch.get_num_threads(),
-                    "torch": torch.__version__, "note": "shared 2-core machine; timings noisy"},
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "note": "shared 2-core machine; timings noisy",
+        },
         "prompts": PROMPTS,
         "rows": rows,
     }

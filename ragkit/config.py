@@ -40,7 +40,13 @@ Metric = Literal["ip"]  # embeddings are L2-normalised; inner product == cosine
 
 
 class IndexConfig(_Frozen):
-    """FAISS index settings. Defaults were chosen from bench/faiss_bench.py results."""
+    """FAISS index settings, chosen from bench/results/faiss.json (384-d, clustered data).
+
+    ``flat`` (exact) is the default: knowledge bases of up to ~100k chunks search in tens of
+    milliseconds. Above that use ``hnsw`` (M=32, efConstruction=200, efSearch=128: recall@10
+    0.9999 at 100k, 0.6 ms/query). ``ivf`` with nprobe=32 trades ~0.5% recall for fast
+    builds; ``ivfpq`` is only for collections that do not fit in memory (recall@10 0.82).
+    """
 
     type: IndexType = "flat"
     metric: Metric = "ip"
@@ -48,8 +54,8 @@ class IndexConfig(_Frozen):
     hnsw_ef_construction: int = Field(200, ge=8)
     hnsw_ef_search: int = Field(128, ge=1)
     ivf_nlist: int | None = Field(None, ge=1, description="None: about 4*sqrt(n) at build time")
-    ivf_nprobe: int = Field(16, ge=1)
-    pq_m: int = Field(48, ge=1, description="IVF-PQ sub-quantizers; must divide the dimension")
+    ivf_nprobe: int = Field(32, ge=1)
+    pq_m: int = Field(96, ge=1, description="IVF-PQ sub-quantizers; must divide the dimension")
     use_gpu: Literal["auto", "never", "always"] = "auto"
 
 

@@ -131,9 +131,9 @@ def resolve_runtime(cfg: GeneratorConfig) -> tuple[torch.device, torch.dtype]:
         and not hasattr(torch.ops.aten, "_weight_int4pack_mm_for_cpu")
     ):
         raise ConfigError(
-                "int4 on CPU needs torch >= 2.6 (aten._weight_int4pack_mm_for_cpu); "
-                "upgrade torch or use quantization='int8'"
-            )
+            "int4 on CPU needs torch >= 2.6 (aten._weight_int4pack_mm_for_cpu); "
+            "upgrade torch or use quantization='int8'"
+        )
     if cfg.quantization != "none" and dtype != torch.bfloat16:
         raise ConfigError(
             f"quantization={cfg.quantization!r} runs its kernels in bfloat16; "

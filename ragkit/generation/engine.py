@@ -37,8 +37,9 @@ class Engine:
         self.prefix = prefix
         self.chunk = prefill_chunk
         a = bundle.args
-        self.kv = KVCache(a.n_layers, a.n_kv_heads, a.head_dim, bundle.max_context,
-                          bundle.dtype, bundle.device)
+        self.kv = KVCache(
+            a.n_layers, a.n_kv_heads, a.head_dim, bundle.max_context, bundle.dtype, bundle.device
+        )
         self.held: list[int] = []  # token ids whose KV sits in self.kv[0:len(held)]
         self.step_fn: Callable[[Tensor, int], Tensor] = self._step
 
@@ -80,8 +81,7 @@ class Engine:
         self._check_length(len(prompt))
         limit = len(prompt) - 1  # the last prompt token is always run to get logits
         held = 0  # reuse of the working cache counts as prefix caching: off when it is off
-        for a, b in zip(self.held if self.prefix is not None else [], prompt[:limit],
-                        strict=False):
+        for a, b in zip(self.held if self.prefix is not None else [], prompt[:limit], strict=False):
             if a != b:
                 break
             held += 1
@@ -102,9 +102,7 @@ class Engine:
         self.held = list(prompt)
         return Prepared(logits, len(prompt), reused)
 
-    def decode(
-        self, prepared: Prepared, params: SamplingParams, max_new: int
-    ) -> Iterator[int]:
+    def decode(self, prepared: Prepared, params: SamplingParams, max_new: int) -> Iterator[int]:
         """Yield sampled token ids; stops at EOS (not yielded) or after ``max_new`` tokens."""
         gen = make_generator(params)
         logits = prepared.logits

@@ -30,8 +30,14 @@ class KVCache:
     """Keys/values shaped [layers, batch, kv_heads, capacity, head_dim], grown by doubling."""
 
     def __init__(
-        self, n_layers: int, n_kv_heads: int, head_dim: int, max_len: int,
-        dtype: torch.dtype, device: torch.device, initial: int = 256,
+        self,
+        n_layers: int,
+        n_kv_heads: int,
+        head_dim: int,
+        max_len: int,
+        dtype: torch.dtype,
+        device: torch.device,
+        initial: int = 256,
     ) -> None:
         self.max_len = max_len
         self.shape = (n_layers, 1, n_kv_heads, 0, head_dim)
@@ -160,8 +166,14 @@ class PrefixCache:
     def _split(self, node: _Node, n: int) -> None:
         """Cut ``node``'s edge after ``n`` tokens; the tail becomes its only child."""
         assert node.k is not None and node.v is not None
-        tail = _Node(node.tokens[n:], node.k[:, :, n:].clone(), node.v[:, :, n:].clone(), node,
-                     node.children, node.last_used)
+        tail = _Node(
+            node.tokens[n:],
+            node.k[:, :, n:].clone(),
+            node.v[:, :, n:].clone(),
+            node,
+            node.children,
+            node.last_used,
+        )
         for c in tail.children.values():
             c.parent = tail
         self.bytes -= node.nbytes
@@ -252,8 +264,12 @@ class PrefixCache:
                 built: list[_Node] = []
                 for i, spec in enumerate(nodes):
                     parent = self.root if spec["parent"] < 0 else built[spec["parent"]]
-                    node = _Node(tuple(spec["tokens"]), fh.get_tensor(f"{i}.k"),
-                                 fh.get_tensor(f"{i}.v"), parent)
+                    node = _Node(
+                        tuple(spec["tokens"]),
+                        fh.get_tensor(f"{i}.k"),
+                        fh.get_tensor(f"{i}.v"),
+                        parent,
+                    )
                     parent.children[node.tokens[0]] = node
                     built.append(node)
                     self._account(node, +1)

@@ -112,7 +112,11 @@ def _eos_ids(folder: Path, tokenizer: Any, hf_config: Any) -> frozenset[int]:
     add(tokenizer.eos_token_id)
     for special in ("<|im_end|>", "<|endoftext|>", "<|eot_id|>"):
         tid = tokenizer.convert_tokens_to_ids(special)
-        if isinstance(tid, int) and tid != tokenizer.unk_token_id and special in tokenizer.get_vocab():
+        if (
+            isinstance(tid, int)
+            and tid != tokenizer.unk_token_id
+            and special in tokenizer.get_vocab()
+        ):
             ids.add(tid)
     return frozenset(ids)
 
@@ -134,8 +138,9 @@ def load_bundle(cfg: GeneratorConfig) -> ModelBundle:
     scaled = apply_scaling(hf_config, cfg.rope_scaling)
     native = args.native_context
     if cfg.rope_scaling is not None:
-        native = int((cfg.rope_scaling.original_max_position_embeddings or native)
-                     * cfg.rope_scaling.factor)
+        native = int(
+            (cfg.rope_scaling.original_max_position_embeddings or native) * cfg.rope_scaling.factor
+        )
     max_context = cfg.max_context or native
     if cfg.max_context is not None and cfg.max_context > native:
         raise ConfigError(

@@ -48,8 +48,9 @@ class LocalGenerator:
             bundle = load_bundle(self.config)
             prefix = None
             if self.config.kv_cache_budget_mb > 0:
-                prefix = PrefixCache(int(self.config.kv_cache_budget_mb * 2**20),
-                                     self._fingerprint(bundle))
+                prefix = PrefixCache(
+                    int(self.config.kv_cache_budget_mb * 2**20), self._fingerprint(bundle)
+                )
                 if self.config.kv_cache_dir is not None:
                     prefix.load(self._cache_path(), bundle.device)
             engine = Engine(bundle, prefix, self.config.prefill_chunk)
@@ -64,9 +65,13 @@ class LocalGenerator:
 
     def _fingerprint(self, bundle: ModelBundle) -> str:
         c = self.config
-        parts = [str(bundle.path), str(bundle.dtype), c.quantization,
-                 c.rope_scaling.model_dump_json() if c.rope_scaling else "",
-                 str(bundle.device.type)]
+        parts = [
+            str(bundle.path),
+            str(bundle.dtype),
+            c.quantization,
+            c.rope_scaling.model_dump_json() if c.rope_scaling else "",
+            str(bundle.device.type),
+        ]
         for f in sorted(bundle.path.glob("*.safetensors")):
             st = f.stat()
             parts.append(f"{f.name}:{st.st_size}:{int(st.st_mtime)}")
@@ -171,11 +176,12 @@ class LocalGenerator:
                 completion_tokens=n_out,
                 time_to_first_token_s=ttft,
                 total_time_s=total,
-                tokens_per_second=(n_out - 1) / decode_time if n_out > 1 and decode_time > 0 else 0.0,
+                tokens_per_second=(n_out - 1) / decode_time
+                if n_out > 1 and decode_time > 0
+                else 0.0,
                 extra={"prefill_tokens": prepared.prompt_tokens - prepared.reused},
             )
-            return GenerationResult(text="".join(parts), finish_reason=finish,
-                                    usage=usage)
+            return GenerationResult(text="".join(parts), finish_reason=finish, usage=usage)
 
     # -- scoring and structure -----------------------------------------------------------
     def label_tokens(self, messages: Sequence[Message], label: str) -> list[int]:
@@ -191,7 +197,9 @@ class LocalGenerator:
                 return cont[: i + 1]
         return cont
 
-    def choose(self, messages: Sequence[Message], labels: Sequence[str]) -> tuple[str, dict[str, float]]:
+    def choose(
+        self, messages: Sequence[Message], labels: Sequence[str]
+    ) -> tuple[str, dict[str, float]]:
         if not labels:
             raise GenerationError("choose() needs at least one label")
         _, engine = self._ready()
@@ -210,7 +218,9 @@ class LocalGenerator:
             return engine.score(prompt, continuations)
 
     def generate_json(
-        self, messages: Sequence[Message], schema: dict[str, Any],
+        self,
+        messages: Sequence[Message],
+        schema: dict[str, Any],
         params: SamplingParams | None = None,
     ) -> Any:
         from ragkit.generation.structured import generate_json
@@ -227,4 +237,3 @@ class LocalGenerator:
         if self._prefix is not None:
             out["prefix_cache"] = self._prefix.stats()
         return out
-

@@ -34,10 +34,12 @@ class Int8Linear(nn.Module):
         w = linear.weight.detach()
         scales = torch.cat([r.float().abs().amax(dim=1) for r in w.split(ROW_BLOCK)])
         scales = scales.clamp(min=1e-8) / 127.0
-        q = torch.cat([
-            torch.round(r.float() / s[:, None]).clamp(-128, 127).to(torch.int8)
-            for r, s in zip(w.split(ROW_BLOCK), scales.split(ROW_BLOCK), strict=True)
-        ])
+        q = torch.cat(
+            [
+                torch.round(r.float() / s[:, None]).clamp(-128, 127).to(torch.int8)
+                for r, s in zip(w.split(ROW_BLOCK), scales.split(ROW_BLOCK), strict=True)
+            ]
+        )
         self.out_features, self.in_features = w.shape
         dtype = linear.weight.dtype if linear.weight.dtype != torch.float32 else torch.bfloat16
         self.register_buffer("weight", q)

@@ -45,7 +45,7 @@ def extract_json(text: str) -> Any:
         pass
     decoder = json.JSONDecoder()
     for i, ch in enumerate(stripped):
-        if ch in "{[\"-0123456789tfn":
+        if ch in '{["-0123456789tfn':
             try:
                 value, _ = decoder.raw_decode(stripped[i:])
                 return value
@@ -78,9 +78,7 @@ def _is_finite_object(schema: dict[str, Any]) -> bool:
     )
 
 
-def _constrained(
-    gen: LocalGenerator, messages: list[Message], schema: dict[str, Any]
-) -> Any:
+def _constrained(gen: LocalGenerator, messages: list[Message], schema: dict[str, Any]) -> Any:
     prompt = gen.render(messages)
 
     def pick(prefix: str, options: list[Any], suffix: str) -> Any:
@@ -147,8 +145,11 @@ def generate_json(
             problem = str(err)
         convo += [
             Message("assistant", reply),
-            Message("user", f"That reply is not valid: {problem}. Reply again with only the "
-                            "corrected JSON value."),
+            Message(
+                "user",
+                f"That reply is not valid: {problem}. Reply again with only the "
+                "corrected JSON value.",
+            ),
         ]
     raise GenerationError(
         f"the model did not produce JSON valid under the schema after {attempts} attempts "

@@ -18,7 +18,7 @@ from tests.helpers.tiny_models import DEFAULT_CORPUS, build_tiny_causal_lm
 CORPUS = [
     *DEFAULT_CORPUS,
     "The quick brown fox jumps over the lazy dog. Paris is the capital of France.",
-    "{\"name\": \"value\", \"items\": [1, 2, 3], \"ok\": true}",
+    '{"name": "value", "items": [1, 2, 3], "ok": true}',
     "我们的商店周一到周五营业。中文测试：你好，世界！",
 ]
 

@@ -15,7 +15,9 @@ from ragkit.generation.local import LocalGenerator
 from ragkit.types import Message
 from tests.generation.conftest import make_generator
 
-SYSTEM = Message("system", "The knowledge base stores documents in SQLite and vectors in FAISS. " * 6)
+SYSTEM = Message(
+    "system", "The knowledge base stores documents in SQLite and vectors in FAISS. " * 6
+)
 TURNS = ["How do I reset my password?", "退款多久处理？", "def add(a, b):", "And refunds?"]
 GREEDY = SamplingParams(max_tokens=12)
 
@@ -47,7 +49,7 @@ def test_logits_match_transformers(arch: str, tiny_qwen_dir: Path, tiny_llama_di
     assert torch.allclose(ours, ref, atol=1e-4)
     out = gen.generate([SYSTEM, Message("user", TURNS[0])], SamplingParams(max_tokens=8))
     hf_out = hf.generate(torch.tensor([ids]), max_new_tokens=8, do_sample=False)
-    hf_text = gen._bundle.tokenizer.decode(hf_out[0, len(ids):], skip_special_tokens=True)
+    hf_text = gen._bundle.tokenizer.decode(hf_out[0, len(ids) :], skip_special_tokens=True)
     assert out.text == hf_text[: len(out.text)] and out.text
 
 
@@ -166,8 +168,7 @@ def test_choose_matches_direct_log_probs(tiny_gen: LocalGenerator) -> None:
 @pytest.mark.parametrize("mode,tol", [("int8", 0.05), ("int4", 0.6)])
 def test_quantized_logits_close(tiny_qwen_dir: Path, mode: str, tol: float) -> None:
     full = make_generator(tiny_qwen_dir, dtype="bfloat16", kv_cache_budget_mb=0)
-    quant = make_generator(tiny_qwen_dir, dtype="bfloat16", quantization=mode,
-                           kv_cache_budget_mb=0)
+    quant = make_generator(tiny_qwen_dir, dtype="bfloat16", quantization=mode, kv_cache_budget_mb=0)
     ids = full.render([SYSTEM, Message("user", TURNS[0])])
     a = full._engine.prepare(ids).logits
     b = quant._engine.prepare(ids).logits

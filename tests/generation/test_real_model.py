@@ -12,15 +12,19 @@ from ragkit.types import Message
 
 pytestmark = pytest.mark.real_model
 
-SYSTEM = Message("system", "You are a concise assistant. Refunds take five business days. "
-                           "退款会在五个工作日内退回。 Shipping is free over fifty euros.")
+SYSTEM = Message(
+    "system",
+    "You are a concise assistant. Refunds take five business days. "
+    "退款会在五个工作日内退回。 Shipping is free over fifty euros.",
+)
 
 
 def test_reuse_equals_no_reuse_real(real_generator: LocalGenerator) -> None:
     from ragkit.generation.config import GeneratorConfig
 
-    cold = LocalGenerator(GeneratorConfig(model=real_generator.config.model,
-                                          kv_cache_budget_mb=0)).load()
+    cold = LocalGenerator(
+        GeneratorConfig(model=real_generator.config.model, kv_cache_budget_mb=0)
+    ).load()
     msgs = [SYSTEM]
     params = SamplingParams(max_tokens=16)
     for q in ["How long do refunds take?", "运费怎么算？", "Thanks!"]:
@@ -40,8 +44,9 @@ def test_matches_transformers_real(real_generator: LocalGenerator) -> None:
     from transformers import AutoModelForCausalLM
 
     ids = real_generator.render([Message("user", "def fibonacci(n):")])
-    hf = AutoModelForCausalLM.from_pretrained(str(real_generator._bundle.path),
-                                              dtype=torch.bfloat16)
+    hf = AutoModelForCausalLM.from_pretrained(
+        str(real_generator._bundle.path), dtype=torch.bfloat16
+    )
     with torch.no_grad():
         ref = hf(torch.tensor([ids])).logits[0, -1].float()
     real_generator._engine.held = []
@@ -54,8 +59,9 @@ def test_matches_transformers_real(real_generator: LocalGenerator) -> None:
 def test_quantized_close_real(real_generator: LocalGenerator, mode: str) -> None:
     from ragkit.generation.config import GeneratorConfig
 
-    quant = LocalGenerator(GeneratorConfig(model=real_generator.config.model,
-                                           quantization=mode, kv_cache_budget_mb=0)).load()
+    quant = LocalGenerator(
+        GeneratorConfig(model=real_generator.config.model, quantization=mode, kv_cache_budget_mb=0)
+    ).load()
     prompts = ["def fibonacci(n):", "The capital of France is", "请解释什么是缓存。"]
     agree = 0
     for p in prompts:

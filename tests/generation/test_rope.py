@@ -61,8 +61,11 @@ def test_llama3_keeps_high_frequencies(hf_config) -> None:
 
 def test_dynamic_unchanged_within_original_length(hf_config) -> None:
     plain = RotaryTables(hf_config, torch.float32, torch.device("cpu"))
-    dyn = RotaryTables(apply_scaling(hf_config, RopeScaling(type="dynamic", factor=4)),
-                       torch.float32, torch.device("cpu"))
+    dyn = RotaryTables(
+        apply_scaling(hf_config, RopeScaling(type="dynamic", factor=4)),
+        torch.float32,
+        torch.device("cpu"),
+    )
     assert dyn.dynamic
     for a, b in zip(plain.rows(0, 2048), dyn.rows(0, 2048), strict=True):
         assert torch.equal(a, b)
@@ -75,8 +78,9 @@ def test_dynamic_model_output_unchanged_on_short_prompt(tiny_llama_dir) -> None:
 
     msgs = [Message("user", "Refunds are issued within 14 days?")]
     plain = make_generator(tiny_llama_dir, kv_cache_budget_mb=0)
-    dyn = make_generator(tiny_llama_dir, kv_cache_budget_mb=0,
-                         rope_scaling={"type": "dynamic", "factor": 2})
+    dyn = make_generator(
+        tiny_llama_dir, kv_cache_budget_mb=0, rope_scaling={"type": "dynamic", "factor": 2}
+    )
     ids = plain.render(msgs)
     a = plain._engine.prepare(ids).logits
     b = dyn._engine.prepare(ids).logits

@@ -60,7 +60,9 @@ def _run_stop(deltas: list[str], stops: tuple[str, ...]) -> tuple[list[str], boo
 
 
 def test_stop_string_spanning_deltas_is_never_emitted() -> None:
-    out, stopped = _run_stop(["Hello wor", "ld. EN", "D-", "OF", "-TEXT and more"], ("END-OF-TEXT",))
+    out, stopped = _run_stop(
+        ["Hello wor", "ld. EN", "D-", "OF", "-TEXT and more"], ("END-OF-TEXT",)
+    )
     assert stopped
     assert "".join(out) == "Hello world. "
     assert not any("E" in piece for piece in out)
