@@ -111,7 +111,7 @@ def main() -> None:
                 for _ in range(args.trials):
                     key = f"{rng.randrange(10000, 100000)}"
                     ids = build_prompt(gen, length, depth, key)
-                    stream = gen.stream_tokens(ids, SamplingParams(max_tokens=8))
+                    stream = gen.stream_tokens(ids, SamplingParams(max_tokens=24))
                     text = stream.collect().text
                     assert stream.result is not None
                     ttft = stream.result.usage.time_to_first_token_s

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -62,10 +61,8 @@ class SentenceTransformerEmbedder:
 
     def load(self) -> SentenceTransformerEmbedder:
         if self._model is None:
-            import torch
             from sentence_transformers import SentenceTransformer
 
-            torch.set_num_threads(_cpu_count())
             try:
                 self._model = SentenceTransformer(str(self.path), device=self.device)
             except (OSError, ValueError) as err:
@@ -154,13 +151,6 @@ def _folder_info(folder: Path) -> tuple[int, int] | None:
         return int(dim), int(seq)
     except (OSError, ValueError, KeyError, StopIteration, TypeError):
         return None
-
-
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 def local_model_id(folder: Path) -> str:

@@ -7,11 +7,16 @@ code, never a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 
-import typer
+# The CLI draws its own progress bars; silence the libraries' weight-loading bars.
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from ragkit.errors import RagkitError
+import typer  # noqa: E402
+
+from ragkit.errors import RagkitError  # noqa: E402
 
 app = typer.Typer(
     name="ragkit",

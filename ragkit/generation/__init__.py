@@ -1,5 +1,42 @@
-"""Text generation: the :class:`Generator` protocol and its backends (local, OpenAI-compatible)."""
+"""Text generation: the :class:`Generator` protocol and its backends (local, OpenAI-compatible).
+
+Backends import lazily so ``import ragkit.generation`` does not load torch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from ragkit.generation.base import GenerationResult, Generator, SamplingParams, TextStream
 
-__all__ = ["GenerationResult", "Generator", "SamplingParams", "TextStream"]
+__all__ = [
+    "GenerationResult",
+    "Generator",
+    "GeneratorConfig",
+    "LocalGenerator",
+    "OpenAICompatibleGenerator",
+    "RopeScaling",
+    "SamplingParams",
+    "TextStream",
+]
+
+_LAZY = {
+    "GeneratorConfig": "ragkit.generation.config",
+    "RopeScaling": "ragkit.generation.config",
+    "LocalGenerator": "ragkit.generation.local",
+    "OpenAICompatibleGenerator": "ragkit.generation.openai_client",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ragkit.generation.config import GeneratorConfig, RopeScaling
+    from ragkit.generation.local import LocalGenerator
+    from ragkit.generation.openai_client import OpenAICompatibleGenerator
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ragkit.generation' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
