@@ -44,3 +44,15 @@ def test_python_example_runs(tmp_path: Path, real_embedder) -> None:
     lines = proc.stdout.splitlines()
     assert "documents added" in lines[0]
     assert len(lines) == 4 and any("refund" in line.lower() for line in lines[1:])
+
+
+@pytest.mark.real_model
+def test_generation_example_runs(tmp_path: Path) -> None:
+    code = python_examples()[1]
+    assert "LocalGenerator" in code
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=900, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if proc.returncode != 0 and "ModelError" in proc.stderr:
+        pytest.skip(f"smollm2-135m-instruct unavailable: {proc.stderr[-300:]}")
+    assert proc.returncode == 0, proc.stderr
+    assert "completion_tokens=" in proc.stdout

@@ -74,6 +74,9 @@ class Engine:
                 "(with rope_scaling beyond the model's native length)"
             )
 
+    # Every entry point runs under inference mode: the KV cache is created and grown inside
+    # it, and PyTorch forbids in-place writes to inference tensors outside it.
+    @torch.inference_mode()
     def prepare(self, prompt: list[int]) -> Prepared:
         """Bring the KV cache to ``prompt[:-1]`` by reuse, prefill the rest."""
         if not prompt:
@@ -123,11 +126,13 @@ class Engine:
             self.held.append(tok)
             pos += 1
 
+    @torch.inference_mode()
     def remember(self) -> None:
         """Offer the working sequence to the prefix cache (after a request finishes)."""
         if self.prefix is not None and self.held:
             self.prefix.insert(self.held, self.kv)
 
+    @torch.inference_mode()
     def score(self, prompt: list[int], continuations: list[list[int]]) -> list[float]:
         """Summed log-probability of each continuation after ``prompt`` (prompt KV shared)."""
         prepared = self.prepare(prompt)
