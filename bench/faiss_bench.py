@@ -163,14 +163,16 @@ def measure(index: faiss.Index, q: np.ndarray, truth: np.ndarray) -> dict[str, f
 
 
 def run_size(
-    n: int, quick: bool, log: Callable[[str], None], save: Callable[[list[dict]], None]
+    n: int, quick: bool, log: Callable[[str], None], save: Callable[[list[dict]], None],
+    only: frozenset[str] = frozenset({"flat", "ivf", "ivfpq", "hnsw"}),
+    kept: list[dict] | None = None,
 ) -> list[dict]:
     mix = Mixture()
     t0 = time.perf_counter()
     xb = mix.sample(n, seed=10)
     xq = mix.sample(N_QUERIES, seed=20)
     log(f"n={n}: generated data in {time.perf_counter() - t0:.1f}s")
-    rows: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = [r for r in kept or [] if r["type"] not in only]
 
     def record(kind: str, params: dict, index: faiss.Index, build_s: float, **knobs: Any) -> None:
         for name, value in knobs.items():
@@ -187,24 +189,29 @@ def run_size(
     _, truth = flat.search(xq, K)
     d_top, _ = flat.search(xq, K)
     log(f"n={n}: query->top1 cos mean {d_top[:, 0].mean():.3f}, top10 {d_top[:, -1].mean():.3f}")
-    record("flat", {}, flat, build_s)
+    if "flat" in only:
+        record("flat", {}, flat, build_s)
     del flat
     save(rows)
 
     nlist = default_nlist(n)
-    t0 = time.perf_counter()
-    coarse = train_coarse(xb, nlist)
-    coarse_s = time.perf_counter() - t0
-    log(f"n={n}: coarse k-means nlist={nlist} in {coarse_s:.1f}s")
-    t0 = time.perf_counter()
-    index = build_ivf(xb, coarse, None)
-    build_s = coarse_s + time.perf_counter() - t0
-    for nprobe in [1, 16] if quick else [1, 4, 16, 64]:
-        record("ivf", {"nlist": nlist}, index, build_s, nprobe=nprobe)
-    del index
-    save(rows)
+    if not only & {"ivf", "ivfpq"}:
+        nlist = 0
+    if nlist:
+        t0 = time.perf_counter()
+        coarse = train_coarse(xb, nlist)
+        coarse_s = time.perf_counter() - t0
+        log(f"n={n}: coarse k-means nlist={nlist} in {coarse_s:.1f}s")
+    if "ivf" in only:
+        t0 = time.perf_counter()
+        index = build_ivf(xb, coarse, None)
+        build_s = coarse_s + time.perf_counter() - t0
+        for nprobe in [1, 16] if quick else [1, 4, 16, 64]:
+            record("ivf", {"nlist": nlist}, index, build_s, nprobe=nprobe)
+        del index
+        save(rows)
 
-    for pq_m in [48] if quick else [48, 96]:
+    for pq_m in ([48] if quick else [48, 96]) if "ivfpq" in only else []:
         t0 = time.perf_counter()
         index = build_ivf(xb, coarse, pq_m)
         build_s = coarse_s + time.perf_counter() - t0
@@ -218,10 +225,10 @@ def run_size(
         hnsw_builds = [(16, 40)]
     elif n <= 200_000:
         hnsw_builds = [(16, 40), (32, 40), (32, 200)]
-    else:  # 1M builds cost minutes each on 2 cores: the cheap one and the candidate default
-        hnsw_builds = [(16, 40), (32, 200)]
+    else:  # a 1M build costs ~10 minutes on 2 cores: measure the candidate default only
+        hnsw_builds = [(32, 200)]
     efs = [32, 128] if quick else [32, 64, 128, 256]
-    for m, efc in hnsw_builds:
+    for m, efc in hnsw_builds if "hnsw" in only else []:
         t0 = time.perf_counter()
         index = build_hnsw(xb, m, efc)
         build_s = time.perf_counter() - t0
@@ -310,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tombstones", type=int, default=0, help="only the HNSW tombstone sweep, N")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--fresh", action="store_true", help="do not merge with existing results")
+    ap.add_argument("--only", default="flat,ivf,ivfpq,hnsw",
+                    help="index types to (re)measure; rows of other types already in --out "
+                    "are kept (e.g. --sizes 1000000 --only hnsw finishes a partial 1M run)")
     args = ap.parse_args(argv)
     sizes = [20_000] if args.quick else [int(s) for s in args.sizes.split(",") if s]
 
@@ -339,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
             tmp.write_text(json.dumps(results, indent=2) + "\n")
             os.replace(tmp, args.out)
 
-        save(run_size(n, args.quick, log, save))
+        kept = results["runs"].get(str(n), {}).get("rows", [])
+        save(run_size(n, args.quick, log, save, frozenset(args.only.split(",")), kept))
     return 0
 
 
