@@ -205,12 +205,17 @@ class KnowledgeBase:
             # were made by another embedder).
             index = None
         if index is None:
-            index = FaissIndex(emb.dim, self.config.index)
-            vids, vecs = self.store.stored_vectors(emb.id, emb.dim)
-            if len(vids):
-                index.add(vids, vecs)
+            index = self._index_from_store()
             self._save_index_if_unlocked(index)
         self._index, self._index_version = index, version
+        return index
+
+    def _index_from_store(self) -> FaissIndex:
+        """A new index holding every chunk's stored vector (no embedding)."""
+        index = FaissIndex(self.embedder.dim, self.config.index)
+        vids, vecs = self.store.stored_vectors(self.embedder.id, self.embedder.dim)
+        if len(vids):
+            index.add(vids, vecs)
         return index
 
     def _save_index_if_unlocked(self, index: FaissIndex) -> None:
@@ -312,23 +317,26 @@ class KnowledgeBase:
             return report
         status = "failed"
         try:
-            index = FaissIndex(self.embedder.dim, cfg.index) if rebuild else self.index()
+            # A rebuild writes the database first and builds the index once at the end;
+            # otherwise the loaded index is updated document by document.
+            index = None if rebuild else self.index()
             report.chunks_embedded = self._embed_missing(pending, tick)
             for i, p in enumerate(pending):
                 tick("write", i, len(pending))
                 bodies = [segment_for_search(chunking.embedding_text(c)) for c in p.chunks]
                 old_vids = self.store.replace_document(p.row, p.chunks, p.hashes, bodies)
-                index.remove(np.asarray(old_vids, dtype=np.int64))
-                vecs = self.store.get_vectors(self.embedder.id, p.hashes)
-                index.add(np.asarray([vector_id(c.id) for c in p.chunks], dtype=np.int64), vecs)
+                if index is not None:
+                    index.remove(np.asarray(old_vids, dtype=np.int64))
+                    vecs = self.store.get_vectors(self.embedder.id, p.hashes)
+                    index.add(np.asarray([vector_id(c.id) for c in p.chunks], dtype=np.int64),
+                              vecs)
             tick("write", len(pending), len(pending))
             for path in gone:
-                index.remove(np.asarray(self.store.delete_document(path), dtype=np.int64))
-            if rebuild:  # documents outside `paths` keep their stored vectors
-                index = FaissIndex(self.embedder.dim, cfg.index)
-                vids, vecs = self.store.stored_vectors(self.embedder.id, self.embedder.dim)
-                if len(vids):
-                    index.add(vids, vecs)
+                vids = self.store.delete_document(path)
+                if index is not None:
+                    index.remove(np.asarray(vids, dtype=np.int64))
+            if index is None:  # documents outside `paths` keep their stored vectors
+                index = self._index_from_store()
             if pending or gone or rebuild or not self.index_dir.exists():
                 self.store.prune_embeddings(self.embedder.id)
                 self._save_index(index)

@@ -176,3 +176,20 @@ def test_refuses_to_take_over_a_non_kb_directory(tmp_path: Path) -> None:
     (tmp_path / "x" / "file.txt").write_text("mine")
     with pytest.raises(KnowledgeBaseError, match="not a ragkit knowledge base"):
         KnowledgeBase.open(tmp_path / "x", create=True)
+
+
+def test_rebuild_rewrites_everything_from_cached_vectors(
+    kb: KnowledgeBase, corpus: Path, tmp_path: Path
+) -> None:
+    other = write_docs(tmp_path / "other", {"g.md": "# Gift cards\n\nGift cards never expire.\n"})
+    kb.sync([corpus])
+    kb.sync([other])
+    report = kb.sync([corpus], rebuild=True)
+    assert report.updated == 4 and report.chunks_embedded == 0  # same text: cached vectors
+    n = kb.store.counts()["chunks"]
+    assert len(kb.index()) == n  # the other root's chunks are in the rebuilt index too
+    reopened = KnowledgeBase.open(kb.dir, embedder=kb.embedder)
+    assert len(reopened.index()) == n
+    assert reopened.search("gift cards expire", k=1, mode="keyword")[0].source == "other/g.md"
+    assert json.loads((kb.index_dir / "manifest.json").read_text())["count"] == n
+    reopened.close()
