@@ -253,18 +253,21 @@ class Store:
         return [(r[0], -float(r[1])) for r in rows]
 
     # -- embedding cache ---------------------------------------------------------------------
-    def cached_hashes(self, embedder: str, hashes: Iterable[str]) -> set[str]:
-        hashes = list(dict.fromkeys(hashes))
-        found: set[str] = set()
-        for i in range(0, len(hashes), 500):
-            part = hashes[i : i + 500]
+    def _cached(self, embedder: str, hashes: Iterable[str], columns: str) -> list[tuple]:
+        """``columns`` of the cached embeddings among ``hashes`` (queried in batches)."""
+        unique = list(dict.fromkeys(hashes))
+        rows: list[tuple] = []
+        for i in range(0, len(unique), 500):
+            part = unique[i : i + 500]
             marks = ",".join("?" * len(part))
-            rows = self.conn.execute(
-                f"SELECT hash FROM embeddings WHERE embedder = ? AND hash IN ({marks})",
+            rows += self.conn.execute(
+                f"SELECT {columns} FROM embeddings WHERE embedder = ? AND hash IN ({marks})",
                 [embedder, *part],
             )
-            found.update(r[0] for r in rows)
-        return found
+        return rows
+
+    def cached_hashes(self, embedder: str, hashes: Iterable[str]) -> set[str]:
+        return {r[0] for r in self._cached(embedder, hashes, "hash")}
 
     def put_embeddings(self, embedder: str, hashes: Sequence[str], vectors: np.ndarray) -> None:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -276,17 +279,8 @@ class Store:
 
     def get_vectors(self, embedder: str, hashes: Sequence[str]) -> np.ndarray:
         """Cached vectors for ``hashes``, in order; every hash must be cached."""
-        found: dict[str, bytes] = {}
-        unique = list(dict.fromkeys(hashes))
-        for i in range(0, len(unique), 500):
-            part = unique[i : i + 500]
-            marks = ",".join("?" * len(part))
-            rows = self.conn.execute(
-                f"SELECT hash, vector FROM embeddings WHERE embedder = ? AND hash IN ({marks})",
-                [embedder, *part],
-            )
-            found.update(rows)
-        missing = [h for h in unique if h not in found]
+        found: dict[str, bytes] = dict(self._cached(embedder, hashes, "hash, vector"))
+        missing = [h for h in dict.fromkeys(hashes) if h not in found]
         if missing:
             raise KnowledgeBaseError(f"{len(missing)} embeddings missing from the cache")
         if not hashes:
