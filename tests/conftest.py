@@ -1,5 +1,6 @@
-"""Fixtures shared by every test area: tiny real models built once per session, and the
-real default embedder for the few tests marked ``real_model``."""
+"""Fixtures shared by every test area: tiny real models built once per session, the real
+default embedder and generator for the tests marked ``real_model``, and a scripted generator
+for routing tests."""
 
 from __future__ import annotations
 
@@ -53,6 +54,28 @@ def real_embedder():
     except ModelError as e:  # registry unreachable and nothing cached
         pytest.skip(f"default embedder unavailable: {e}")
     return emb
+
+
+@pytest.fixture(scope="session")
+def real_generator():
+    """The default catalogued generator (one load per test session); skips when unavailable."""
+    from ragkit.config import DEFAULT_GENERATOR
+    from ragkit.errors import ModelError
+    from ragkit.generation.config import GeneratorConfig
+    from ragkit.generation.local import LocalGenerator
+
+    try:
+        return LocalGenerator(GeneratorConfig(model=DEFAULT_GENERATOR)).load()
+    except ModelError as e:
+        pytest.skip(f"default generator unavailable: {e}")
+
+
+@pytest.fixture()
+def scripted_generator():
+    """Factory for a :class:`ScriptedGenerator` (routing tests only, never quality tests)."""
+    from tests.helpers.scripted import ScriptedGenerator
+
+    return ScriptedGenerator
 
 
 @pytest.fixture()

@@ -1,8 +1,8 @@
 """Fixtures for the local generator tests: tiny random qwen2/llama models built once per session.
 
 Generators run in float32 with a small prefill chunk, so cached and uncached computations are
-exact and chunking is exercised. The ``real_generator`` fixture loads the default catalogue
-model and skips when its weights cannot be obtained.
+exact and chunking is exercised.
+The ``real_generator`` fixture lives in ``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -42,14 +42,3 @@ def make_generator(path: Path, **kw: object) -> LocalGenerator:
 @pytest.fixture(scope="session")
 def tiny_gen(tiny_qwen_dir: Path) -> LocalGenerator:
     return make_generator(tiny_qwen_dir)
-
-
-@pytest.fixture(scope="session")
-def real_generator() -> LocalGenerator:
-    from ragkit.config import DEFAULT_GENERATOR
-    from ragkit.errors import ModelError
-
-    try:
-        return LocalGenerator(GeneratorConfig(model=DEFAULT_GENERATOR)).load()
-    except ModelError as e:
-        pytest.skip(f"default generator unavailable: {e}")
