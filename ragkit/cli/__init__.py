@@ -28,7 +28,7 @@ app = typer.Typer(
 )
 
 
-COMMAND_MODULES = ("kb", "models", "eval", "serve")
+COMMAND_MODULES = ("kb", "models", "eval", "serve", "rag", "eval_rag", "support", "eval_dst", "code", "ui")
 
 
 def _register_all() -> None:
