@@ -154,6 +154,30 @@ class Engine:
         self.held = list(prompt)  # positions after the prompt were overwritten per label
         return scores
 
+    @torch.inference_mode()
+    def completion_logprobs(self, prompt: list[int], completion: list[int], top: int
+                            ) -> list[tuple[float, list[tuple[int, float]]]]:
+        """For each completion token: its log-probability and the ``top`` best alternatives."""
+        if not completion:
+            return []
+        prepared = self.prepare(prompt)
+        self._check_length(len(prompt) + len(completion))
+        rows = torch.log_softmax(prepared.logits.float(), dim=-1)[None]
+        if len(completion) > 1:
+            h = self._hidden(completion[:-1], len(prompt))
+            rows = torch.cat([rows, torch.log_softmax(self.b.model.logits(h).float(), dim=-1)])
+        self.held = list(prompt) + list(completion[:-1])
+        target = torch.tensor(completion, device=rows.device)
+        chosen = rows.gather(1, target[:, None])[:, 0].tolist()
+        out: list[tuple[float, list[tuple[int, float]]]] = []
+        if top > 0:
+            values, indices = rows.topk(top, dim=-1)
+            for lp, vals, idx in zip(chosen, values.tolist(), indices.tolist(), strict=True):
+                out.append((lp, list(zip(idx, vals, strict=True))))
+        else:
+            out = [(lp, []) for lp in chosen]
+        return out
+
     def token_logprobs(self, ids: list[int]) -> Tensor:
         """log p(ids[i] | ids[:i]) for i >= 1 (float32 [len-1]), computed chunk by chunk."""
         self._check_length(len(ids))

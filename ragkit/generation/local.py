@@ -212,6 +212,29 @@ class LocalGenerator:
         best = max(range(len(labels)), key=lambda i: scores[i])
         return labels[best], by_label
 
+    def logprobs(self, messages: Sequence[Message], text: str, top: int = 0
+                 ) -> list[dict[str, Any]]:
+        """Per-token log-probabilities of ``text`` as the assistant's reply to ``messages``.
+
+        Each item is ``{"token", "logprob", "top": [(token, logprob), ...]}`` with ``top`` best
+        alternatives at that position (0-20). ``text`` is re-tokenised, so a reply this model
+        produced scores exactly as it was generated.
+        """
+        if not 0 <= top <= 20:
+            raise GenerationError("top must be between 0 and 20")
+        bundle, engine = self._ready()
+        prompt = self.render(messages)
+        ids = self.encode(text)
+        with self._lock:
+            rows = engine.completion_logprobs(prompt, ids, top)
+            engine.remember()
+        piece = bundle.tokenizer.decode
+        return [
+            {"token": piece([tok]), "logprob": lp,
+             "top": [(piece([alt]), alp) for alt, alp in alts]}
+            for tok, (lp, alts) in zip(ids, rows, strict=True)
+        ]
+
     def score_continuations(self, prompt: list[int], continuations: list[list[int]]) -> list[float]:
         _, engine = self._ready()
         with self._lock:

@@ -8,9 +8,10 @@ concurrent calls itself; requests here are handled on a thread pool.
 
 Only the common OpenAI subset is served: text messages, ``max_tokens``/``max_completion_tokens``,
 ``temperature``, ``top_p``, ``seed``, ``stop``, ``n=1``, ``stream`` (+ ``stream_options``), and
-``response_format`` ``json_object``/``json_schema`` (routed to ``Generator.generate_json``).
-Settings ragkit cannot honour (``n>1``, ``logprobs``, ``tools``) are refused with a 400, never
-silently ignored.
+``response_format`` ``json_object``/``json_schema`` (routed to ``Generator.generate_json``), and
+``logprobs``/``top_logprobs`` on non-streaming requests to a local model.
+Settings ragkit cannot honour (``n>1``, ``tools``, streamed ``logprobs``) are refused with a
+400, never silently ignored.
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ class ChatCompletionRequest(BaseModel):
     stream_options: StreamOptions | None = None
     response_format: ResponseFormat | None = None
     logprobs: bool | None = None
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
     tools: list[dict[str, Any]] | None = None
 
     @field_validator("n")
@@ -120,7 +122,7 @@ class ChatCompletionRequest(BaseModel):
             raise ValueError("at most 16 stop strings are supported")
         return stop
 
-    @field_validator("logprobs", "tools")
+    @field_validator("tools")
     @classmethod
     def _unsupported(cls, value: Any, info: ValidationInfo) -> Any:
         if value:  # refused rather than silently ignored
@@ -178,7 +180,20 @@ def usage_body(usage: Usage) -> dict[str, Any]:
     }
 
 
-def completion_body(cid: str, model: str, created: int, result: GenerationResult) -> dict[str, Any]:
+def logprobs_body(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """OpenAI's ``choices[].logprobs`` from :meth:`LocalGenerator.logprobs` rows (pure)."""
+
+    def entry(token: str, logprob: float) -> dict[str, Any]:
+        return {"token": token, "logprob": logprob, "bytes": list(token.encode("utf-8"))}
+
+    return {"content": [
+        {**entry(r["token"], r["logprob"]), "top_logprobs": [entry(t, lp) for t, lp in r["top"]]}
+        for r in rows
+    ]}
+
+
+def completion_body(cid: str, model: str, created: int, result: GenerationResult,
+                    logprobs: dict[str, Any] | None = None) -> dict[str, Any]:
     finish = "stop" if result.finish_reason == "cancelled" else result.finish_reason
     return {
         "id": cid,
@@ -188,7 +203,7 @@ def completion_body(cid: str, model: str, created: int, result: GenerationResult
         "choices": [{
             "index": 0,
             "message": {"role": "assistant", "content": result.text},
-            "logprobs": None,
+            "logprobs": logprobs,
             "finish_reason": finish,
         }],
         "usage": usage_body(result.usage),
@@ -329,6 +344,11 @@ def create_app(
         except GenerationError as err:
             raise ApiError(400, str(err)) from err
         messages = [m.to_message() for m in body.messages]
+        if body.logprobs and (body.stream or not hasattr(generator, "logprobs")):
+            raise ApiError(400, "logprobs are served for non-streaming requests by a local model "
+                           "only; set stream=false or leave logprobs out", param="logprobs")
+        if body.top_logprobs and not body.logprobs:
+            raise ApiError(400, "top_logprobs needs logprobs=true", param="top_logprobs")
         cid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         if not body.stream:
@@ -337,7 +357,12 @@ def create_app(
             except RagkitError as err:
                 raise ApiError(400, str(err)) from err
             _record(cid, result.finish_reason, result.usage.completion_tokens)
-            return completion_body(cid, model_name, created, result)
+            scored = None
+            if body.logprobs:
+                rows = await run_in_threadpool(
+                    generator.logprobs, messages, result.text, body.top_logprobs or 0)  # type: ignore[attr-defined]
+                scored = logprobs_body(rows)
+            return completion_body(cid, model_name, created, result, scored)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         events = _events(cid, created, messages, schema, params, include_usage)
         return StreamingResponse(events, media_type="text/event-stream",

@@ -160,16 +160,69 @@ def test_json_object_is_routed_to_generate_json(base_url: str) -> None:
         assert "JSON" in resp.json()["error"]["message"]
 
 
-def test_choose_over_http_falls_back_to_matching_and_says_when_nothing_matches(
-    client: Any,
+def test_logprobs_match_the_local_model_and_greedy_picks_the_top_token(
+    base_url: str, local_generator: Any,
 ) -> None:
-    """`ragkit serve-model` serves no logprobs, so the client asks the model to answer with one
-    label and matches its reply. The tiny random model answers gibberish: the client must say
-    so, naming the labels, rather than invent a choice."""
-    from ragkit.errors import GenerationError
+    resp = post(base_url, chat(max_tokens=12, temperature=0, logprobs=True, top_logprobs=5))
+    assert resp.status_code == 200, resp.text
+    choice = resp.json()["choices"][0]
+    rows = choice["logprobs"]["content"]
+    text = choice["message"]["content"]
+    assert rows
+    local = local_generator.logprobs([Message("user", "hello")], text, top=5)
+    assert len(local) == len(rows)
+    # The random model may emit partial UTF-8; a replacement character in the text re-tokenises
+    # differently from what was generated, so compare up to the first one.
+    clean = next((i for i, r in enumerate(rows) if "\ufffd" in r["token"]), len(rows))
+    assert "".join(r["token"] for r in rows[:clean]) == text[: len("".join(
+        r["token"] for r in rows[:clean]))]
+    for row, mine in zip(rows[:clean], local[:clean], strict=True):
+        assert len(row["top_logprobs"]) == 5
+        assert row["logprob"] <= 0
+        assert row["logprob"] == pytest.approx(mine["logprob"], abs=1e-4)
+        # greedy decoding took the most likely token at every step
+        assert row["logprob"] == pytest.approx(row["top_logprobs"][0]["logprob"], abs=1e-4)
+        assert row["bytes"] == list(row["token"].encode("utf-8"))
 
-    with pytest.raises(GenerationError, match=r"none of \['refund', 'password', 'shipping'\]"):
-        client.choose(QUESTION, ["refund", "password", "shipping"])
+
+def test_choose_over_http_uses_the_served_logprobs(client: Any) -> None:
+    try:
+        label, scores = client.choose(QUESTION, ["refund", "password", "shipping"])
+    except GenerationError as err:  # no label starts any top-20 token of the random model
+        assert "none of" in str(err)
+    else:
+        assert label in scores
+    assert client._logprobs_ok is True
+
+
+class _NoLogprobs:
+    """A real generator seen through an interface without ``logprobs`` (like a remote one)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.model_id = inner.model_id
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "logprobs":
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+
+def test_choose_falls_back_to_matching_when_a_server_refuses_logprobs(
+    local_generator: Any,
+) -> None:
+    """A server without logprobs answers 400; the client asks the model to answer with one label
+    and matches its reply. The tiny random model answers gibberish: the client must say so,
+    naming the labels, rather than invent a choice."""
+    from ragkit.generation.openai_client import OpenAICompatibleGenerator
+    from tests.serving.conftest import running_server
+
+    with running_server(_NoLogprobs(local_generator), MODEL_NAME) as (url, _):
+        remote = OpenAICompatibleGenerator(url, MODEL_NAME)
+        with pytest.raises(GenerationError, match=r"none of \['refund', 'password', 'shipping'\]"):
+            remote.choose(QUESTION, ["refund", "password", "shipping"])
+        assert remote._logprobs_ok is False
+        remote.close()
 
 
 @pytest.mark.parametrize(("body", "status", "param"), [
@@ -188,7 +241,11 @@ def test_choose_over_http_falls_back_to_matching_and_says_when_nothing_matches(
     ('{"model": "tiny-qwen2", "messages": [{"role": "wizard", "content": "hi"}]}', 400,
      "messages.0.role"),
     ('{"model": "tiny-qwen2", "messages": [{"role": "user", "content": "hi"}], '
-     '"logprobs": true}', 400, "logprobs"),
+     '"logprobs": true, "stream": true}', 400, "logprobs"),
+    ('{"model": "tiny-qwen2", "messages": [{"role": "user", "content": "hi"}], '
+     '"top_logprobs": 3}', 400, "top_logprobs"),
+    ('{"model": "tiny-qwen2", "messages": [{"role": "user", "content": "hi"}], '
+     '"logprobs": true, "top_logprobs": 21}', 400, "top_logprobs"),
     ('{"model": "tiny-qwen2", "messages": [{"role": "user", "content": [{"type": "image_url", '
      '"image_url": {"url": "x"}}]}]}', 400, "messages.0.content"),
     ('{"model": "tiny-qwen2", "messages": [{"role": "user", "content": "hi"}], '
@@ -268,3 +325,21 @@ def test_concurrent_requests_are_served_and_serialized(base_url: str, local_gene
         assert httpx.get(f"{base_url}/health", timeout=30).status_code == 200  # loop not blocked
         got = [f.result(timeout=120) for f in futures]
     assert got == want
+
+
+@pytest.mark.real_model
+def test_choose_over_http_agrees_with_local_scoring_on_the_real_model(real_generator: Any) -> None:
+    from ragkit.generation.openai_client import OpenAICompatibleGenerator
+    from tests.serving.conftest import running_server
+
+    asked = [Message("user", "I want my money back for a broken kettle. Which team handles "
+                             "this: refunds, passwords or shipping?")]
+    labels = ["refunds", "passwords", "shipping"]
+    local_label, _ = real_generator.choose(asked, labels)
+    with running_server(real_generator, "qwen") as (url, _):
+        remote = OpenAICompatibleGenerator(url, "qwen")
+        label, scores = remote.choose(asked, labels)
+        remote.close()
+    assert remote._logprobs_ok is True
+    assert label == local_label == "refunds"
+    assert scores["refunds"] > scores["shipping"]
