@@ -121,6 +121,23 @@ def _eos_ids(folder: Path, tokenizer: Any, hf_config: Any) -> frozenset[int]:
     return frozenset(ids)
 
 
+def _return_freed_memory() -> None:
+    """Hand the freed full-precision weights back to the OS (glibc keeps freed heap otherwise).
+
+    Quantizing frees ~1 GB of bf16 tensors for the 0.5B model; without this the process RSS
+    stays ~700 MB above what it uses (measured: int8 2539 -> 1849 MB).
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    trim = getattr(ctypes.CDLL(name), "malloc_trim", None)  # glibc only
+    if trim is not None:
+        trim(0)
+
+
 def load_bundle(cfg: GeneratorConfig) -> ModelBundle:
     """Resolve, read, build, quantize. The only place that touches model files."""
     from transformers import AutoConfig, AutoTokenizer
@@ -161,6 +178,7 @@ def load_bundle(cfg: GeneratorConfig) -> ModelBundle:
     n_params = sum(p.numel() for p in {p.data_ptr(): p for p in model.parameters()}.values())
     if cfg.quantization != "none":
         quantize_model(model, cfg.quantization)
+        _return_freed_memory()
 
     info = {
         "model": cfg.model,
