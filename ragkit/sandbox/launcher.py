@@ -1,0 +1,276 @@
+"""The parent side of the sandbox: start the runner, enforce the wall clock, collect results.
+
+Owns :func:`run_tests`. For each call it creates a private temporary work dir (deleted after),
+picks a fresh unprivileged uid for the run when running as root, starts
+``python -I -S -c <runner source>`` in its own session with a scrubbed environment, sends the
+job on stdin and reads three pipes: stdout, stderr (kept up to ``max_output_bytes`` each) and a
+private result pipe carrying the runner's events. Code and tests are compiled here first: a
+syntax error is reported without starting any process. When the wall clock runs out it kills the
+whole process group and every process left with the run's uid. It uses no ``preexec_fn``, so it
+is safe to call from threads.
+
+What happens inside the sandbox (namespaces, rlimits, uid drop) is the runner's job
+(``runner.py``); turning events into a result is ``result.build_result``.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import marshal
+import os
+import random
+import selectors
+import shutil
+import signal
+import site
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from functools import lru_cache
+from importlib import resources
+from typing import IO, Any
+
+from ragkit.sandbox.limits import SandboxLimits, default_hidden_paths, keep_paths
+from ragkit.sandbox.result import Isolation, SandboxResult, build_result, trim
+
+#: Seconds the launcher allows on top of ``timeout_s`` for the runner to start and clean up.
+GRACE_S = 3.0
+
+
+@lru_cache(maxsize=1)
+def runner_source() -> str:
+    """One ``-c`` script: ``confine.py`` then ``runner.py`` (its ``# sandbox: inline`` imports
+    and second ``from __future__`` line removed: those names are defined above it)."""
+    pkg = resources.files("ragkit.sandbox")
+    confine = pkg.joinpath("confine.py").read_text(encoding="utf-8")
+    runner = [
+        line for line in pkg.joinpath("runner.py").read_text(encoding="utf-8").splitlines()
+        if not line.endswith("# sandbox: inline") and line != "from __future__ import annotations"
+    ]
+    return confine + "\n" + "\n".join(runner) + "\n"
+
+
+def _uid_range() -> tuple[int, int]:
+    """The widest uid range this process may switch to (its user namespace's map)."""
+    best = (0, 65536)
+    with contextlib.suppress(OSError), open("/proc/self/uid_map", encoding="ascii") as fh:
+        for line in fh:
+            inside, _outside, count = (int(x) for x in line.split())
+            if count > best[1] - best[0]:
+                best = (inside, inside + count)
+    return best
+
+
+def pick_uid() -> int:
+    """A uid no account uses, so its process count, signals and files belong to this run only."""
+    lo, hi = _uid_range()
+    if hi - lo > 2_000_000_000:
+        lo, hi = 1_000_000_000, 2_000_000_000
+    else:
+        lo = max(lo + (hi - lo) // 2, lo + 1)
+        hi = hi - 2  # keep clear of the overflow uid at the top of the range
+    return random.randrange(lo, hi)
+
+
+def uid_processes(uid: int) -> list[int]:
+    """Live (not zombie) pids whose real uid is ``uid`` (a /proc scan)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with (
+            contextlib.suppress(OSError),
+            open(f"/proc/{entry}/status", encoding="ascii", errors="replace") as fh,
+        ):
+            for line in fh:
+                if line.startswith("State:") and line.split()[1] == "Z":
+                    break
+                if line.startswith("Uid:"):
+                    if int(line.split()[1]) == uid:
+                        pids.append(int(entry))
+                    break
+    return pids
+
+
+def kill_uid(uid: int, rounds: int = 50) -> None:
+    """Kill every process of ``uid``, again and again until none is left (fork bombs race)."""
+    for _ in range(rounds):
+        pids = uid_processes(uid)
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.01)
+
+
+def scrubbed_env(workdir: str) -> dict[str, str]:
+    """The whole environment the sandbox gets: nothing inherited from the caller."""
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir,
+            "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "OMP_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def find_tests(tests_tree: ast.Module) -> list[str]:
+    """Top-level ``test_*`` functions in source order (a redefinition keeps the first place)."""
+    names: list[str] = []
+    for node in tests_tree.body:
+        is_def = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        if is_def and node.name.startswith("test_") and node.name not in names:
+            names.append(node.name)
+    return names
+
+
+def check_syntax(code: str, tests: str) -> tuple[list[str], str]:
+    """Compile both sources (nothing runs). Returns (test names, "" or the error line)."""
+    for what, src, fname in (("code", code, "<solution>"), ("tests", tests, "<tests>")):
+        try:
+            compile(src, fname, "exec", dont_inherit=True)
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+            if isinstance(exc, SyntaxError):
+                return [], f"{what}: SyntaxError: {exc.msg} (line {exc.lineno})"
+            return [], f"{what}: {type(exc).__name__}: {exc}"
+    return find_tests(ast.parse(tests)), ""
+
+
+def _job(code: str, tests: str, names: list[str], limits: SandboxLimits, workdir: str,
+         uid: int | None, result_fd: int) -> dict[str, Any]:
+    lim = limits.to_dict()
+    nproc_base = 0
+    if uid is None:  # not root: RLIMIT_NPROC counts all of this user's processes
+        nproc_base = len(uid_processes(os.getuid()))
+    return {"code": code, "tests": tests, "names": names, "limits": lim, "workdir": workdir,
+            "uid": uid,
+            "result_fd": result_fd, "nproc_base": nproc_base,
+            "isolate_network": limits.isolate_network, "isolate_files": limits.isolate_files,
+            "hide": default_hidden_paths(limits.hide_paths), "keep": keep_paths(workdir),
+            "site_paths": [p for p in site.getsitepackages() if os.path.isdir(p)]}
+
+
+class _Capture:
+    """Bounded reader for one pipe: keeps the first ``limit`` bytes, counts the rest."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.data, self.dropped = limit, bytearray(), 0
+
+    def feed(self, chunk: bytes) -> None:
+        room = self.limit - len(self.data)
+        self.data += chunk[: max(room, 0)]
+        self.dropped += max(len(chunk) - max(room, 0), 0)
+
+
+def _pump(proc: subprocess.Popen[bytes], result: IO[bytes], deadline: float,
+          limit: int) -> tuple[list[dict[str, Any]], bool, _Capture, _Capture]:
+    """Read the three pipes until the runner is gone or the deadline passes."""
+    out, err, res = _Capture(limit), _Capture(limit), _Capture(8 << 20)
+    sel = selectors.DefaultSelector()
+    assert proc.stdout is not None and proc.stderr is not None
+    for f, cap in ((proc.stdout, out), (proc.stderr, err), (result, res)):
+        sel.register(f, selectors.EVENT_READ, cap)
+    killed = False
+    while sel.get_map():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            killed = True
+            break
+        for key, _ in sel.select(timeout=min(left, 0.5)):
+            chunk = os.read(key.fd, 65536)
+            if chunk:
+                key.data.feed(chunk)
+            else:
+                sel.unregister(key.fileobj)
+        if result not in [k.fileobj for k in sel.get_map().values()] and proc.poll() is not None:
+            break  # runner gone and its result pipe closed: leftovers cannot be ours to wait for
+    sel.close()
+    return read_events(bytes(res.data)), killed, out, err
+
+
+def read_events(data: bytes) -> list[dict[str, Any]]:
+    """Length-prefixed marshal frames from the runner; a frame cut short by a kill is dropped."""
+    events, pos = [], 0
+    while pos + 4 <= len(data):
+        (size,) = struct.unpack_from("<I", data, pos)
+        frame = data[pos + 4 : pos + 4 + size]
+        if len(frame) < size:
+            break
+        ev = marshal.loads(frame)
+        if isinstance(ev, dict):
+            events.append(ev)
+        pos += 4 + size
+    return events
+
+
+def run_tests(code: str, tests: str, *, limits: SandboxLimits | None = None) -> SandboxResult:
+    """Run ``code`` as module ``solution``, then each top-level ``test_*`` of ``tests``.
+
+    Every test runs in its own process, so one failure, crash or hang does not stop the next;
+    the code (and the tests' top level) therefore runs once per test, and its top-level output
+    appears once per test. Never raises for anything the code or tests do: that is all reported
+    in the result.
+    """
+    limits = limits or SandboxLimits()
+    start = time.monotonic()
+    names, bad = check_syntax(code, tests)
+    if bad:
+        return SandboxResult(status="error", last_error=bad, duration_s=time.monotonic() - start,
+                             isolation=Isolation(notes=("nothing ran: the source does not compile",)))
+    workdir = tempfile.mkdtemp(prefix="ragkit-sbx-")
+    uid = pick_uid() if os.geteuid() == 0 and limits.drop_privileges else None
+    rfd, wfd = os.pipe()
+    try:
+        if uid is not None:
+            os.chown(workdir, uid, uid)
+        job = _job(code, tests, names, limits, workdir, uid, wfd)
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and script
+            [sys.executable, "-I", "-S", "-c", runner_source()],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            pass_fds=(wfd,), start_new_session=True, env=scrubbed_env(workdir), cwd=workdir,
+        )
+        os.close(wfd)
+        wfd = -1
+        with open(rfd, "rb", buffering=0, closefd=False) as result:
+            assert proc.stdin is not None
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.write(marshal.dumps(job))
+                proc.stdin.close()
+            deadline = start + limits.timeout_s + GRACE_S
+            events, killed, out, err = _pump(proc, result, deadline, limits.max_output_bytes)
+        if killed or proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        exit_code = proc.wait()
+        clean = exit_code == 0 and any(e.get("event") == "done" for e in events)
+        if uid is not None and not clean:  # the runner sweeps after each test when it finishes
+            kill_uid(uid)
+        for f in (proc.stdout, proc.stderr):
+            if f is not None:
+                f.close()
+    finally:
+        for fd in (rfd, wfd):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        _remove(workdir)
+    return build_result(
+        events, killed=killed, exit_code=exit_code, expected=names or ["tests"],
+        stdout=trim(bytes(out.data), out.dropped, limits.max_output_bytes),
+        stderr=trim(bytes(err.data), err.dropped, limits.max_output_bytes),
+        duration_s=time.monotonic() - start,
+    )
+
+
+def _remove(path: str) -> None:
+    """Delete the work dir even if the candidate removed permissions inside it."""
+
+    def fix(func: Any, p: str, _exc: Any) -> None:
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(p), 0o700)
+            os.chmod(p, 0o700)
+            func(p)
+
+    shutil.rmtree(path, onexc=fix) if sys.version_info >= (3, 12) else shutil.rmtree(
+        path, onerror=fix
+    )
