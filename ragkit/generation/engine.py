@@ -53,6 +53,7 @@ class Engine:
 
     def _step(self, token: Tensor, pos: int) -> Tensor:
         """One decode step: logits (float32 [V]) for the token after ``token`` at ``pos``."""
+        self.kv.reserve(pos + 1)
         cos, sin = self.b.rotary.rows(pos, pos + 1)
         h = self.b.model.hidden(token.view(1, 1), pos, self.kv, cos, sin)
         return self.b.model.logits(h[0, -1])

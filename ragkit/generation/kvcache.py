@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ragkit.errors import ModelError
+from ragkit.errors import GenerationError, ModelError
 
 
 class KVCache:
@@ -62,6 +62,10 @@ class KVCache:
 
     def update(self, layer: int, start: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         end = start + k.shape[2]
+        if end > self.capacity:  # a slice past the end would silently drop the write
+            raise GenerationError(
+                f"KV cache write to positions {start}..{end} past its capacity {self.capacity}; "
+                "this is a ragkit bug: please report it")
         self.k[layer, :, :, start:end] = k
         self.v[layer, :, :, start:end] = v
         return self.k[layer, :, :, :end], self.v[layer, :, :, :end]

@@ -205,3 +205,22 @@ def test_quantized_linear_matches_its_dequantized_weights(mode: str) -> None:
     assert float((out - ref).abs().max() / ref.abs().max()) < 0.01
     full = lin(x).float()
     assert float((out - full).abs().max() / full.abs().max()) < (0.02 if mode == "int8" else 0.12)
+
+
+def test_decoding_past_the_kv_capacity_matches_full_recomputation(tiny_gen: LocalGenerator) -> None:
+    """Decode steps must grow the KV cache: every greedy token, including those generated after
+    the cache's initial capacity, is the argmax of a from-scratch forward pass."""
+    _, engine = tiny_gen._ready()
+    with tiny_gen._lock:
+        engine.kv = type(engine.kv)(  # a fresh cache at its small initial size
+            engine.b.args.n_layers, engine.b.args.n_kv_heads, engine.b.args.head_dim,
+            engine.b.max_context, engine.b.dtype, engine.b.device, initial=64)
+        engine.held = []
+        prompt = tiny_gen.encode("The kettle boils water quickly. " * 6)[:60]
+        prepared = engine.prepare(prompt)
+        greedy = SamplingParams(max_tokens=80, temperature=0.0)
+        out = list(engine.decode(prepared, greedy, max_new=80))
+        assert len(prompt) + len(out) > 64 * 2  # decoding crossed at least one doubling
+        rows = engine.completion_logprobs(prompt, out, top=1)
+    for lp, top in rows:
+        assert lp == pytest.approx(top[0][1], abs=1e-4)
