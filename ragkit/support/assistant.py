@@ -1,0 +1,353 @@
+"""The support assistant SDK: ``SupportAssistant.open(...)``, ``send``, ``state``, ``resume``.
+
+Owns: wiring (knowledge base, generator, domain, orders database, intent classifier, RAG
+answerer, the SQLite checkpointer with one thread per conversation and a retention policy),
+the streaming :class:`ReplyStream` and the :class:`Reply` record. A remote generator backend
+is wrapped so it only sees redacted text; support logs pass through the redaction filter.
+
+Does not own: understanding, state rules, tools or graph routing (see the sibling modules).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.types import Command
+
+from ragkit.errors import ConfigError
+from ragkit.support.db import SupportDB, default_db_path, open_db
+from ragkit.support.domain import Domain, load_domain
+from ragkit.support.graph import Answerer, SupportDeps, build_graph
+from ragkit.support.nlu import IntentClassifier, Understanding
+from ragkit.support.redact import RedactingGenerator, install_log_redaction
+from ragkit.support.state import DialogueState
+from ragkit.support.tools import SupportTools
+
+MAX_MESSAGE_CHARS = 20000
+
+
+@dataclass
+class Reply:
+    text: str
+    state: DialogueState
+    citations: list[Any] = field(default_factory=list)
+    handoff: bool = False
+    ticket_id: str | None = None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "state": self.state.to_dict(),
+                "citations": [c.to_dict() if hasattr(c, "to_dict") else c
+                              for c in self.citations],
+                "handoff": self.handoff, "ticket_id": self.ticket_id,
+                "tool_calls": list(self.tool_calls)}
+
+
+class ReplyStream(Iterator[str]):
+    """Text deltas of one reply; :attr:`reply` is set once the stream is exhausted."""
+
+    def __init__(self, source: Iterator[str], finish: Callable[[], Reply]) -> None:
+        self._source = source
+        self._finish = finish
+        self.reply: Reply | None = None
+
+    def __iter__(self) -> ReplyStream:
+        return self
+
+    def __next__(self) -> str:
+        if self.reply is not None:
+            raise StopIteration
+        try:
+            return next(self._source)
+        except StopIteration:
+            self.reply = self._finish()
+            raise
+
+    def close(self) -> None:
+        close = getattr(self._source, "close", None)
+        if close is not None:
+            close()
+
+    def collect(self) -> Reply:
+        for _ in self:
+            pass
+        assert self.reply is not None
+        return self.reply
+
+
+class _LazyGenerator:
+    """Loads the default generator on first use (NLU fallbacks and RAG answers need it)."""
+
+    model_id = "default"
+
+    def __init__(self) -> None:
+        self._inner: Any = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> Any:
+        with self._lock:
+            if self._inner is None:
+                from ragkit.rag import load_generator
+
+                self._inner = load_generator()
+            return self._inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)
+
+    def stream(self, *a: Any, **kw: Any) -> Any:
+        return self._get().stream(*a, **kw)
+
+    def generate(self, *a: Any, **kw: Any) -> Any:
+        return self._get().generate(*a, **kw)
+
+    def choose(self, *a: Any, **kw: Any) -> Any:
+        return self._get().choose(*a, **kw)
+
+    def generate_json(self, *a: Any, **kw: Any) -> Any:
+        return self._get().generate_json(*a, **kw)
+
+
+class _Threads:
+    """Thread bookkeeping beside the checkpoints: last activity, for the retention policy."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        with conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS support_threads (thread_id TEXT PRIMARY "
+                         "KEY, created_at REAL NOT NULL, updated_at REAL NOT NULL)")
+            conn.execute("CREATE TABLE IF NOT EXISTS support_transcripts (seq INTEGER PRIMARY "
+                         "KEY AUTOINCREMENT, thread_id TEXT NOT NULL, role TEXT NOT NULL, "
+                         "content TEXT NOT NULL, at REAL NOT NULL)")
+
+    def touch(self, thread_id: str) -> None:
+        now = time.time()
+        with self.conn:
+            self.conn.execute("INSERT INTO support_threads VALUES (?, ?, ?) ON CONFLICT"
+                              "(thread_id) DO UPDATE SET updated_at = excluded.updated_at",
+                              (thread_id, now, now))
+
+    def expired(self, days: float, max_threads: int) -> list[str]:
+        cutoff = time.time() - days * 86400
+        old = [r[0] for r in self.conn.execute(
+            "SELECT thread_id FROM support_threads WHERE updated_at < ?", (cutoff,))]
+        extra = [r[0] for r in self.conn.execute(
+            "SELECT thread_id FROM support_threads ORDER BY updated_at DESC LIMIT -1 OFFSET ?",
+            (max_threads,))]
+        return sorted(set(old) | set(extra))
+
+    def forget(self, thread_id: str) -> None:
+        with self.conn:
+            self.conn.execute("DELETE FROM support_threads WHERE thread_id = ?", (thread_id,))
+            self.conn.execute("DELETE FROM support_transcripts WHERE thread_id = ?", (thread_id,))
+
+    def log(self, thread_id: str, role: str, content: str) -> None:
+        with self.conn:
+            self.conn.execute("INSERT INTO support_transcripts (thread_id, role, content, at) "
+                              "VALUES (?, ?, ?, ?)", (thread_id, role, content, time.time()))
+
+    def transcript(self, thread_id: str) -> list[dict[str, str]]:
+        rows = self.conn.execute("SELECT role, content FROM support_transcripts WHERE "
+                                 "thread_id = ? ORDER BY seq", (thread_id,)).fetchall()
+        return [{"role": r, "content": c} for r, c in rows]
+
+
+class SupportAssistant:
+    """A customer-service assistant over a knowledge base, a domain file and an orders DB."""
+
+    def __init__(self, domain: Domain, db: SupportDB, understanding: Understanding,
+                 answerer: Answerer | None, threads_path: Path) -> None:
+        self.domain = domain
+        self.db = db
+        self.tools = SupportTools(db)
+        self.understanding = understanding
+        self.threads_path = Path(threads_path)
+        self.threads_path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.threads_path, check_same_thread=False)
+        self._saver = SqliteSaver(self._conn)
+        self._threads = _Threads(self._conn)
+        deps = SupportDeps(domain, understanding, self.tools, answerer,
+                           self._threads.transcript)
+        self.graph = build_graph(deps, self._saver)
+        self._lock = threading.Lock()
+        install_log_redaction()
+        self.prune()
+
+    @classmethod
+    def open(cls, kb_dir_or_kb: Any = None, domain_path: str | Path | None = None, *,
+             generator: Any = None, db_path: str | Path | None = None,
+             threads_path: str | Path | None = None, embedder: Any = None,
+             answerer: Answerer | None = None) -> SupportAssistant:
+        """Open an assistant. ``kb_dir_or_kb``: a knowledge base folder or object (policy and
+        product answers come from it; None: no RAG, such questions go to a human)."""
+        domain = load_domain(domain_path)
+        kb = kb_dir_or_kb
+        if isinstance(kb, str | Path):
+            from ragkit.kb import KnowledgeBase
+
+            kb = KnowledgeBase.open(kb)
+        gen = generator if generator is not None else _LazyGenerator()
+        from ragkit.generation.openai_client import OpenAICompatibleGenerator
+
+        if isinstance(gen, OpenAICompatibleGenerator):
+            gen = RedactingGenerator(gen)
+        if embedder is None:
+            if kb is not None:
+                embedder = kb.embedder
+            else:
+                from ragkit.config import DEFAULT_EMBEDDER
+                from ragkit.embedder import load_embedder
+
+                embedder = load_embedder(DEFAULT_EMBEDDER)
+        if answerer is None and kb is not None:
+            from ragkit.rag import RagPipeline
+
+            answerer = RagPipeline(kb, gen)
+        db = open_db(db_path)
+        path = Path(threads_path) if threads_path else (
+            Path(db_path).parent if db_path else default_db_path().parent) / "threads.sqlite"
+        understanding = Understanding(domain, IntentClassifier(domain, embedder), gen)
+        return cls(domain, db, understanding, answerer, path)
+
+    # -- conversation ------------------------------------------------------------------------
+    @staticmethod
+    def _config(thread_id: str) -> dict[str, Any]:
+        if not isinstance(thread_id, str) or not thread_id.strip():
+            raise ConfigError("thread_id must be a non-empty string (one per conversation)")
+        return {"configurable": {"thread_id": thread_id}}
+
+    def _snapshot(self, thread_id: str) -> Any:
+        return self.graph.get_state(self._config(thread_id))
+
+    def waiting_for_agent(self, thread_id: str) -> bool:
+        snap = self._snapshot(thread_id)
+        return bool(snap.next) and bool(getattr(snap, "interrupts", ()))
+
+    def send(self, thread_id: str, text: str) -> ReplyStream:
+        """Send one customer message; iterate the returned stream for the reply text."""
+        config = self._config(thread_id)
+        if not isinstance(text, str):
+            raise ConfigError("the message must be a string")
+        text = text[:MAX_MESSAGE_CHARS]
+        if self.waiting_for_agent(thread_id):
+            return self._queued_for_agent(thread_id, text)
+        events: dict[str, Any] = {}
+
+        def run() -> Iterator[str]:
+            with self._lock:
+                self._threads.touch(thread_id)
+                inp = {"thread_id": thread_id, "input": text, "reply": {}}
+                for payload in self.graph.stream(inp, config, stream_mode="custom"):
+                    if not isinstance(payload, dict):
+                        continue
+                    if "delta" in payload:
+                        yield str(payload["delta"])
+                    if "reply" in payload:
+                        events.update(payload)
+                self._record(thread_id, text, events)
+
+        return ReplyStream(run(), lambda: self._reply(thread_id, events))
+
+    def _record(self, thread_id: str, text: str, events: dict[str, Any]) -> None:
+        reply = events.get("reply") or {}
+        self._threads.log(thread_id, "user", text)
+        self._threads.log(thread_id, "assistant", str(reply.get("text", "")))
+
+    def _reply(self, thread_id: str, events: dict[str, Any]) -> Reply:
+        r = events.get("reply") or {}
+        dialogue = events.get("dialogue") or (self._snapshot(thread_id).values or {}).get(
+            "dialogue", {})
+        state = DialogueState.from_dict(dialogue)
+        return Reply(text=str(r.get("text", "")), state=state,
+                     citations=list(r.get("citations", [])), handoff=bool(r.get("handoff")),
+                     ticket_id=r.get("ticket_id") or state.ticket_id,
+                     tool_calls=list(r.get("tool_calls", [])))
+
+    def _queued_for_agent(self, thread_id: str, text: str) -> ReplyStream:
+        state = self.state(thread_id)
+        lang = "zh" if any("\u4e00" <= ch <= "\u9fff" for ch in text) else "en"
+        msg = ("您的消息已转给人工客服，请稍候。" if lang == "zh" else
+               "Your message has been passed to our team; an agent will reply here shortly.")
+        reply = Reply(msg, state, handoff=True, ticket_id=state.ticket_id)
+
+        def run() -> Iterator[str]:
+            self._threads.log(thread_id, "user", text)
+            yield msg
+
+        return ReplyStream(run(), lambda: reply)
+
+    def state(self, thread_id: str) -> DialogueState:
+        values = self._snapshot(thread_id).values or {}
+        state = DialogueState.from_dict(values.get("dialogue", {}))
+        if self.waiting_for_agent(thread_id):
+            interrupts = self._snapshot(thread_id).interrupts
+            info = interrupts[0].value if interrupts else {}
+            state = DialogueState.from_dict(info.get("state", state.to_dict()))
+        return state
+
+    def resume(self, thread_id: str, agent_reply: str) -> Reply:
+        """A human agent answers a handed-off thread; the conversation then continues."""
+        config = self._config(thread_id)
+        if not self.waiting_for_agent(thread_id):
+            raise ConfigError(f"thread {thread_id!r} is not waiting for an agent; list the "
+                              "open ones with handoffs()")
+        with self._lock:
+            self.graph.invoke(Command(resume=agent_reply), config)
+            self._threads.touch(thread_id)
+        values = self._snapshot(thread_id).values or {}
+        r = values.get("reply") or {}
+        state = DialogueState.from_dict(values.get("dialogue", {}))
+        self._threads.log(thread_id, "agent", agent_reply)
+        return Reply(text=str(r.get("text", agent_reply)), state=state,
+                     ticket_id=r.get("ticket_id"), handoff=False)
+
+    def handoffs(self) -> list[dict[str, Any]]:
+        """Threads waiting for a human agent, oldest first."""
+        out = []
+        rows = self._conn.execute("SELECT thread_id, updated_at FROM support_threads "
+                                  "ORDER BY updated_at").fetchall()
+        for thread_id, updated in rows:
+            snap = self._snapshot(thread_id)
+            if not (snap.next and snap.interrupts):
+                continue
+            info = dict(snap.interrupts[0].value)
+            out.append({"thread_id": thread_id, "ticket_id": info.get("ticket_id"),
+                        "reason": info.get("reason"), "updated_at": updated,
+                        "state": info.get("state"),
+                        "transcript": self._threads.transcript(thread_id)})
+        return out
+
+    def transcript(self, thread_id: str) -> list[dict[str, str]]:
+        """The conversation so far: {"role": "user"|"assistant"|"agent", "content"} dicts."""
+        return self._threads.transcript(thread_id)
+
+    # -- retention ---------------------------------------------------------------------------
+    def prune(self) -> list[str]:
+        """Delete conversations past the domain's retention policy; returns their ids."""
+        ret = self.domain.spec.retention
+        gone = self._threads.expired(ret.days, ret.max_threads)
+        for tid in gone:
+            self._saver.delete_thread(tid)
+            self._threads.forget(tid)
+        return gone
+
+    def delete_thread(self, thread_id: str) -> None:
+        self._saver.delete_thread(thread_id)
+        self._threads.forget(thread_id)
+
+    def close(self) -> None:
+        self._conn.close()
+        self.db.close()
+
+    def __enter__(self) -> SupportAssistant:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

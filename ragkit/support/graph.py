@@ -1,0 +1,274 @@
+"""The support assistant's LangGraph: understand -> (act | answer | handoff).
+
+Owns: the graph (nodes, routing, the handoff ``interrupt()``), the per-turn policy that turns
+the tracked state into an action (ask for a slot, ask for identity, look up, propose and
+confirm, execute, answer from the knowledge base, hand over), and the ``Answerer`` protocol
+the question node calls (a RAG pipeline in production).
+
+Nodes are functions of the graph state and the bound :class:`SupportDeps`. Text reaches the
+caller through the custom stream (``{"delta": ...}`` and one ``{"reply": ...}`` per turn).
+The handoff node is idempotent: it finds the ticket it created on an earlier run of the same
+turn instead of creating a second one when the graph resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any, Protocol, TypedDict
+
+from langgraph.config import get_stream_writer
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
+
+from ragkit.support import replies as R
+from ragkit.support import slots as S
+from ragkit.support import state as ST
+from ragkit.support.domain import Domain
+from ragkit.support.nlu import Understanding
+from ragkit.support.sentiment import negative_score
+from ragkit.support.state import DialogueState
+from ragkit.support.tools import LOOKUPS, SupportTools
+
+log = logging.getLogger(__name__)
+MAX_INPUT_CHARS = 4000  # longer messages are cut before they reach the models
+
+
+class Answerer(Protocol):
+    """Answers a policy/product question; ``stream`` yields text deltas and then has
+    ``.answer`` (text, citations, confidence, refused) set."""
+
+    def stream(self, question: str, *, thread_id: str | None = None) -> Any: ...
+
+
+class GraphState(TypedDict, total=False):
+    thread_id: str
+    input: str
+    dialogue: dict[str, Any]
+    reply: dict[str, Any]
+    route: str
+    handoff_reason: str
+
+
+@dataclass
+class SupportDeps:
+    domain: Domain
+    understanding: Understanding
+    tools: SupportTools
+    answerer: Answerer | None
+    transcript: Callable[[str], list[dict[str, str]]] = lambda _tid: []
+
+
+def _emit(text: str) -> None:
+    get_stream_writer()({"delta": text})
+
+
+def _reply(text: str, dialogue: DialogueState, **kw: Any) -> dict[str, Any]:
+    out = {"text": text, "citations": [], "tool_calls": [], "handoff": False,
+           "ticket_id": dialogue.ticket_id}
+    out.update(kw)
+    return out
+
+
+# -- nodes ----------------------------------------------------------------------------------
+def understand(st: GraphState, deps: SupportDeps) -> dict[str, Any]:
+    domain = deps.domain
+    text = (st.get("input") or "")[:MAX_INPUT_CHARS]
+    state = DialogueState.from_dict(st.get("dialogue") or {})
+    if not text.strip():
+        return {"route": "empty", "dialogue": state.to_dict()}
+    pre = ST.begin_turn(state)
+    turn = deps.understanding.understand(text, ST.expected_slot(pre, domain),
+                                         pending=pre.pending is not None, active=pre.intent)
+    last = state.top  # the frame of the previous turn, possibly finished
+    base = (last.slots.get("order_id") if last else None) or state.memory.get("order_id")
+    if "order_id" not in turn.values and base and S.mentions_other(text):
+        other = deps.tools.other_order(base)
+        if other:
+            turn = replace(turn, values={**turn.values, "order_id": other}, correction=True)
+    if (turn.correction and last is not None and last.done and turn.values
+            and any(k in domain.spec.intents[last.intent].slots for k in turn.values)
+            and domain.spec.intents[last.intent].kind in ("lookup", "task")):
+        turn = replace(turn, intent=last.intent, confidence=1.0)  # redo it with the fix
+    new = ST.update(state, turn, domain)
+    reason = ""
+    if turn.intent == "human_agent" and new.intent == "human_agent":
+        reason = "customer asked for a person"
+    elif negative_score(text, domain) >= domain.spec.handoff.negative_sentiment_threshold:
+        reason = "strong negative sentiment"
+    elif new.failed_turns >= domain.spec.handoff.max_failed_turns:
+        reason = "the assistant did not understand repeatedly"
+    top = new.top
+    if reason:
+        route = "handoff"
+    elif top is not None and not top.done and domain.spec.intents[top.intent].kind == "question":
+        route = "answer"
+    else:
+        route = "act"
+    log.info("turn %s intent=%s conf=%.2f values=%s route=%s", new.turn, turn.intent,
+             turn.confidence, sorted(turn.values), route)
+    return {"route": route, "dialogue": new.to_dict(), "handoff_reason": reason}
+
+
+def act(st: GraphState, deps: SupportDeps) -> dict[str, Any]:
+    domain, tools = deps.domain, deps.tools
+    state = DialogueState.from_dict(st["dialogue"])
+    lang = state.language
+    ident = domain.spec.identity.slots
+    calls: list[dict[str, Any]] = []
+    prefix = ""
+    top = state.top
+    bound = {"_customer": state.customer_id} if state.customer_id else {}
+    if st.get("route") == "empty":
+        text = R.t("empty", lang)
+    elif top is None or state.last_event in ("aborted", "declined"):
+        text = R.t(state.last_event if state.last_event in ("aborted", "declined")
+                   else "fallback", lang)
+    elif top.done:
+        text = R.t("declined" if state.last_event == "declined" else "fallback", lang)
+    else:
+        if state.last_event == "resumed":
+            prefix = R.resume_prefix(top.intent, lang)
+        spec = domain.spec.intents[top.intent]
+        need = ST.expected_slot(state, domain)
+        if spec.kind == "chitchat":
+            text = spec.reply.get(lang) if spec.reply else R.t("fallback", lang)
+            state = ST.finish(state)
+        elif need is not None:
+            text = R.ask_slot(domain, need, lang)
+        elif spec.tool in LOOKUPS:
+            out = tools.lookup(spec.tool, top.slots | bound, ident)
+            if out.ok:
+                calls.append(out.call())
+                text = (R.order_status(out, lang) if spec.tool == "lookup_order"
+                        else R.refund_status(out, lang))
+                state = ST.finish(state)
+            else:
+                text = R.refused(out, lang)
+        elif spec.tool is not None:
+            tool_spec = domain.spec.tools[spec.tool]
+            if state.pending is not None and state.confirmed or not tool_spec.needs_confirmation:
+                out = tools.execute(spec.tool, top.slots | bound, ident,
+                                    thread_id=st.get("thread_id"),
+                                    transcript=[*deps.transcript(st.get("thread_id") or ""),
+                                                {"role": "user", "content": st.get("input", "")}],
+                                    state=state.to_dict())
+                calls.append(out.call())
+                text = R.done(out, lang)
+                if out.ok and out.name == "create_ticket":
+                    state = replace(state, ticket_id=out.data.get("ticket_id"))
+                state = ST.finish(state)
+            else:
+                check = tools.check(spec.tool, top.slots | bound, ident)
+                if check.ok:
+                    state = ST.propose(state, spec.tool, check.args)
+                    text = R.confirm(domain, spec.tool, check.args, lang)
+                elif check.code == "not_verified":
+                    text = R.refused(check, lang)
+                else:
+                    text = R.refused(check, lang)
+                    state = ST.finish(state)
+        else:
+            text = R.t("fallback", lang)
+            state = ST.finish(state)
+    if top is not None and state.customer_id is None and any(c["ok"] for c in calls) or (
+            top is not None and state.pending is not None and state.customer_id is None):
+        owner = tools.owner(top.slots)
+        if owner:
+            state = replace(state, customer_id=owner)
+    text = prefix + text
+    _emit(text)
+    reply = _reply(text, state, tool_calls=calls)
+    get_stream_writer()({"reply": reply})
+    return {"dialogue": state.to_dict(), "reply": reply}
+
+
+def answer(st: GraphState, deps: SupportDeps) -> dict[str, Any]:
+    domain = deps.domain
+    state = DialogueState.from_dict(st["dialogue"])
+    lang = state.language
+    question = (st.get("input") or "")[:MAX_INPUT_CHARS]
+    if deps.answerer is None:
+        return {"route": "handoff", "handoff_reason": "no knowledge base to answer from"}
+    stream = deps.answerer.stream(question, thread_id=st.get("thread_id"))
+    parts: list[str] = []
+    for delta in stream:  # streamed live; the checked text below replaces it in the Reply
+        parts.append(delta)
+        _emit(delta)
+    ans = stream.answer
+    text = str(getattr(ans, "text", "".join(parts)))
+    confidence = float(getattr(ans, "confidence", 1.0))
+    if getattr(ans, "refused", False) or confidence < domain.spec.handoff.min_retrieval_confidence:
+        _emit("\n\n")
+        return {"route": "handoff", "dialogue": ST.finish(state).to_dict(),
+                "handoff_reason": f"low retrieval confidence ({confidence:.2f})",
+                "reply": {"text": text + "\n\n"}}
+    state = ST.finish(state)
+    below = state.stack[-2] if len(state.stack) > 1 else None
+    if below is not None and not below.done:
+        need = ST.expected_slot(replace(state, stack=state.stack[:-1]), domain)
+        if need:
+            follow = "\n\n" + R.resume_prefix(below.intent, lang) + R.ask_slot(domain, need, lang)
+            _emit(follow)
+            text += follow
+    cites = [c.to_dict() if hasattr(c, "to_dict") else dict(c)
+             for c in getattr(ans, "citations", [])]
+    reply = _reply(text, state, citations=cites, confidence=confidence)
+    get_stream_writer()({"reply": reply})
+    return {"route": "answered", "dialogue": state.to_dict(), "reply": reply}
+
+
+def handoff(st: GraphState, deps: SupportDeps) -> dict[str, Any]:
+    state = DialogueState.from_dict(st["dialogue"])
+    thread_id = st.get("thread_id") or ""
+    reason = st.get("handoff_reason") or "handoff"
+    subject = f"Handoff (turn {state.turn}): {reason}"
+    ticket_id = deps.tools.find_ticket(thread_id, subject)  # resume re-runs this node
+    if ticket_id is None:
+        transcript = [*deps.transcript(thread_id), {"role": "user", "content": st.get("input", "")}]
+        ticket_id = deps.tools.ticket(subject, state.slots | state.memory, thread_id=thread_id,
+                                      transcript=transcript, state=state.to_dict(),
+                                      priority=deps.domain.spec.handoff.ticket_priority)
+    state = replace(state, handoff=True, ticket_id=ticket_id)
+    text = R.t("handoff", state.language, ticket=ticket_id)
+    before = (st.get("reply") or {}).get("text", "") if st.get("route") == "handoff" else ""
+    reply = _reply(before + text, state, handoff=True, ticket_id=ticket_id)
+    writer = get_stream_writer()
+    writer({"delta": text})
+    writer({"reply": reply, "dialogue": state.to_dict()})
+    agent_text = interrupt({"ticket_id": ticket_id, "reason": reason, "thread_id": thread_id,
+                            "state": state.to_dict()})
+    after = replace(state, handoff=False, stack=(), pending=None, failed_turns=0)
+    reply = _reply(str(agent_text), after, ticket_id=ticket_id, agent=True)
+    return {"dialogue": after.to_dict(), "reply": reply}
+
+
+# -- building -----------------------------------------------------------------------------
+def _after_understand(st: GraphState) -> str:
+    return {"handoff": "handoff", "answer": "answer"}.get(st.get("route", ""), "act")
+
+
+def _after_answer(st: GraphState) -> str:
+    return "handoff" if st.get("route") == "handoff" else END
+
+
+def build_graph(deps: SupportDeps, checkpointer: Any = None) -> Any:
+    g = StateGraph(GraphState)
+    g.add_node("understand", lambda s: understand(s, deps))
+    g.add_node("act", lambda s: act(s, deps))
+    g.add_node("answer", lambda s: answer(s, deps))
+    g.add_node("handoff", lambda s: handoff(s, deps))
+    g.add_edge(START, "understand")
+    g.add_conditional_edges("understand", _after_understand, ["act", "answer", "handoff"])
+    g.add_edge("act", END)
+    g.add_conditional_edges("answer", _after_answer, ["handoff", END])
+    g.add_edge("handoff", END)
+    return g.compile(checkpointer=checkpointer)
+
+
+def iter_events(stream: Iterator[Any]) -> Iterator[dict[str, Any]]:
+    """Custom-stream payloads from ``graph.stream(..., stream_mode="custom")``."""
+    for item in stream:
+        if isinstance(item, dict):
+            yield item

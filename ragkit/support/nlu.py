@@ -1,0 +1,207 @@
+"""Understanding one customer utterance: intent, slot values and dialogue acts.
+
+Owns: the intent classifier (logistic regression over sentence embeddings of the domain
+file's example utterances, English and Chinese; cached on disk by content hash), the
+generator fallbacks (``choose()`` label scoring when the classifier is unsure,
+``generate_json`` for a return reason with no synonym and for an address with no cue), and
+:class:`Understanding`, which combines them with the deterministic rules of
+:mod:`ragkit.support.slots` into a :class:`~ragkit.support.state.TurnInput`.
+
+Does not own: dialogue state (``state.py``), the database, or replies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ragkit.config import ragkit_home
+from ragkit.embedder import Embedder
+from ragkit.errors import GenerationError
+from ragkit.generation.base import Generator
+from ragkit.support import slots as S
+from ragkit.support.domain import Domain
+from ragkit.support.state import TurnInput
+from ragkit.types import Message
+
+log = logging.getLogger(__name__)
+UNCLEAR = "unclear"
+MAX_CHARS = 2000  # longer messages are classified on their first 2,000 characters
+
+
+class IntentClassifier:
+    """Multinomial logistic regression on normalised sentence embeddings."""
+
+    def __init__(self, domain: Domain, embedder: Embedder, cache_dir: Path | None = None) -> None:
+        self.domain = domain
+        self.embedder = embedder
+        self.cache_dir = cache_dir if cache_dir is not None else ragkit_home() / "support"
+        self.labels: list[str] = []
+        self._model: Any = None
+
+    def _examples(self) -> tuple[list[str], list[str]]:
+        texts, labels = [], []
+        for name, spec in self.domain.spec.intents.items():
+            for ex in spec.examples.all():
+                texts.append(ex)
+                labels.append(name)
+        return texts, labels
+
+    def _vectors(self, texts: list[str]) -> np.ndarray:
+        key = hashlib.sha256(json.dumps([self.embedder.id, texts], ensure_ascii=False)
+                             .encode()).hexdigest()[:16]
+        path = self.cache_dir / f"intent-vectors-{key}.npy"
+        if path.is_file():
+            vecs = np.load(path)
+            if vecs.shape[0] == len(texts):
+                return vecs
+        vecs = np.asarray(self.embedder.embed_queries(texts), dtype=np.float32)
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp.npy")
+            np.save(tmp, vecs)
+            tmp.replace(path)
+        except OSError as e:  # a read-only cache is not fatal
+            log.debug("intent vector cache not written: %s", e)
+        return vecs
+
+    def load(self) -> IntentClassifier:
+        if self._model is not None:
+            return self
+        from sklearn.linear_model import LogisticRegression
+
+        texts, labels = self._examples()
+        x = self._vectors(texts)
+        model = LogisticRegression(C=20.0, max_iter=2000)
+        model.fit(x, labels)
+        self._model = model
+        self.labels = [str(c) for c in model.classes_]
+        return self
+
+    def predict(self, text: str) -> list[tuple[str, float]]:
+        """Intents with probabilities, best first."""
+        self.load()
+        vec = np.asarray(self.embedder.embed_queries([text[:MAX_CHARS]]), dtype=np.float32)
+        probs = self._model.predict_proba(vec)[0]
+        order = np.argsort(-probs)
+        return [(self.labels[i], float(probs[i])) for i in order]
+
+
+def _describe(domain: Domain, names: Sequence[str]) -> str:
+    lines = []
+    for n in names:
+        if n == UNCLEAR:
+            lines.append(f"- {UNCLEAR}: the message is not understandable or fits none of these")
+            continue
+        ex = domain.spec.intents[n].examples
+        sample = "; ".join([*ex.en[:2], *ex.zh[:1]])
+        lines.append(f"- {n}: e.g. {sample}")
+    return "\n".join(lines)
+
+
+class Understanding:
+    """Turns an utterance (plus what the assistant is waiting for) into a TurnInput."""
+
+    def __init__(self, domain: Domain, classifier: IntentClassifier,
+                 generator: Generator | None = None) -> None:
+        self.domain = domain
+        self.classifier = classifier
+        self.generator = generator
+
+    def intent(self, text: str, active: str | None = None) -> tuple[str | None, float]:
+        ranked = self.classifier.predict(text)
+        best, p = ranked[0]
+        kinds = {n: s.kind for n, s in self.domain.spec.intents.items()}
+        if S.is_question(text) and kinds.get(best) not in ("question", "handoff") and (
+                active is not None and kinds.get(active) in ("task", "lookup")):
+            # a question in the middle of a task is a side question unless clearly not
+            for name, prob in ranked[:4]:
+                if kinds.get(name) == "question" and prob >= 0.05:
+                    return name, max(prob, self.domain.spec.nlu.intent_confidence)
+        margin = p - (ranked[1][1] if len(ranked) > 1 else 0.0)
+        nlu = self.domain.spec.nlu
+        if p >= nlu.intent_confidence and margin >= nlu.intent_margin:
+            return best, p
+        if self.generator is None:
+            return (best, p) if p >= nlu.intent_confidence / 2 else (None, p)
+        candidates = [name for name, _ in ranked[:3]] + [UNCLEAR]
+        messages = [
+            Message("system", "You sort customer-service messages of an online shop into "
+                    "intents. Answer with the intent name only.\nIntents:\n"
+                    + _describe(self.domain, candidates)),
+            Message("user", text[:MAX_CHARS]),
+        ]
+        try:
+            pick, _ = self.generator.choose(messages, candidates)
+        except GenerationError as e:
+            log.warning("intent fallback failed: %s", e)
+            return (best, p) if p >= nlu.intent_confidence / 2 else (None, p)
+        if pick == UNCLEAR:
+            return None, p
+        return pick, max(p, nlu.intent_confidence)
+
+    def _reason_fallback(self, text: str) -> str | None:
+        spec = self.domain.spec.slots.get("reason")
+        if self.generator is None or spec is None or not spec.extract_with_generator:
+            return None
+        schema = {"type": "object", "properties": {"reason": {"enum": list(spec.values)}},
+                  "required": ["reason"]}
+        messages = [Message("system", "A customer explains why they return an item. Pick the "
+                            "reason: " + ", ".join(spec.values)), Message("user", text[:500])]
+        try:
+            value = self.generator.generate_json(messages, schema)
+        except GenerationError as e:
+            log.warning("reason extraction failed: %s", e)
+            return None
+        return str(value.get("reason")) if isinstance(value, dict) else None
+
+    def _address_fallback(self, text: str) -> str | None:
+        spec = self.domain.spec.slots.get("address")
+        if self.generator is None or spec is None or not spec.extract_with_generator:
+            return None
+        schema = {"type": "object", "properties": {"address": {"type": "string"}},
+                  "required": ["address"]}
+        messages = [Message("system", "Copy the postal address from the customer's message "
+                            "exactly as written. If there is none, reply with an empty string."),
+                    Message("user", text[:500])]
+        try:
+            value = self.generator.generate_json(messages, schema)
+        except GenerationError as e:
+            log.warning("address extraction failed: %s", e)
+            return None
+        raw = value.get("address", "") if isinstance(value, dict) else ""
+        found = S.normalise_address(str(raw))
+        # never accept an address the customer did not write
+        if found and found.lower() in S.collapse(text).lower() and S.looks_like_address(found):
+            return found
+        return None
+
+    def understand(self, text: str, expected: str | None = None,
+                   pending: bool = False, active: str | None = None) -> TurnInput:
+        lang = S.language(text)
+        values = S.extract(text, self.domain, expected=expected)
+        affirm = S.is_affirm(text, self.domain)
+        deny = S.is_deny(text, self.domain)
+        abort = S.is_abort(text, self.domain)
+        correction = S.is_correction(text, self.domain)
+        if pending and (affirm or deny) and not values:
+            return TurnInput(None, 1.0, {}, affirm, deny, abort, correction, lang)
+        intent, conf = self.intent(text, active)
+        if expected == "reason" and not values and not S.is_question(text) and intent in (
+                "return_request", "complaint", "product_question", None):
+            reason = self._reason_fallback(text)
+            if reason:
+                values["reason"] = reason
+        if expected == "address" and not values and intent in (
+                "change_address", None, "order_status"):
+            address = self._address_fallback(text)
+            if address:
+                values["address"] = address
+        return TurnInput(intent, conf, values, affirm, deny, abort, correction, lang,
+                         S.is_question(text))

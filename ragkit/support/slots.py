@@ -1,0 +1,275 @@
+"""Deterministic slot extraction and validation: patterns, enums, catalogue names, cue words.
+
+Owns: pure functions that find slot values in one utterance and normalise them (order ids,
+emails, phones, products by name or SKU, return reasons by synonym, addresses after a cue
+phrase), and the dialogue-act detectors (yes / no / abort / correction). Knows nothing about
+models: the generator fallback lives in :mod:`ragkit.support.nlu`.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+
+from ragkit.support.domain import Domain, Phrases, Product, SlotSpec
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_PHONE = re.compile(r"(?<![A-Za-z0-9-])\+?\(?\d[\d\s().-]{5,20}\d(?![A-Za-z0-9-])")
+_WS = re.compile(r"\s+")
+_TRAIL = " \t.,;:!?。，；：！？'\"“”‘’"
+_ADDRESS_LEADS = ("it's ", "it is ", "its ", "the new address is ", "new address: ", "address: ",
+                  "to ", "please send it to ", "my new address is ", "新地址是", "新地址：",
+                  "地址是", "地址：", "地址:", "是")
+
+
+def language(text: str) -> str:
+    """"zh" when the text holds any CJK character, else "en"."""
+    return "zh" if _CJK.search(text) else "en"
+
+
+def clean(text: str) -> str:
+    """NFKC (full-width digits and letters become ASCII), curly quotes straightened, lower-case."""
+    t = unicodedata.normalize("NFKC", text).replace("’", "'").replace("‘", "'")
+    return t.lower()
+
+
+def collapse(text: str) -> str:
+    return _WS.sub(" ", text).strip()
+
+
+def _phrase_re(phrase: str) -> re.Pattern[str]:
+    p = re.escape(clean(phrase))
+    if _CJK.search(phrase):
+        return re.compile(p)
+    return re.compile(rf"(?<![a-z0-9]){p}(?![a-z0-9])")
+
+
+def find_phrases(text: str, phrases: Iterable[str]) -> list[tuple[int, int, str]]:
+    """(start, end, phrase) for every phrase found in ``text`` (cleaned; English on word edges)."""
+    t = clean(text)
+    out = []
+    for ph in phrases:
+        if not ph.strip():
+            continue
+        for m in _phrase_re(ph).finditer(t):
+            out.append((m.start(), m.end(), ph))
+    return out
+
+
+# -- validators / normalisers -------------------------------------------------------------
+def luhn_ok(digits: str) -> bool:
+    total, odd = 0, False
+    for ch in reversed(digits):
+        d = int(ch)
+        if odd:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+        odd = not odd
+    return len(digits) >= 12 and total % 10 == 0
+
+
+def normalise_phone(raw: str) -> str | None:
+    digits = re.sub(r"\D", "", raw)
+    if not 8 <= len(digits) <= 15:
+        return None
+    return ("+" if raw.strip().startswith("+") else "") + digits
+
+
+def find_pattern(text: str, spec: SlotSpec) -> list[str]:
+    assert spec.pattern is not None
+    out = []
+    for m in re.finditer(spec.pattern, unicodedata.normalize("NFKC", text)):
+        value = m.group(0)
+        if spec.normalise:
+            value = spec.normalise.format(m.group(0), *m.groups())
+        out.append(value.upper() if spec.normalise is None else value)
+    return out
+
+
+def find_emails(text: str) -> list[str]:
+    return [m.group(0).lower() for m in _EMAIL.finditer(unicodedata.normalize("NFKC", text))]
+
+
+def find_phones(text: str, skip: Iterable[str] = ()) -> list[str]:
+    t = unicodedata.normalize("NFKC", text)
+    for s in skip:  # order/return ids and emails are not phone numbers
+        t = t.replace(s, " ")
+    out = []
+    for m in _PHONE.finditer(t):
+        raw = m.group(0)
+        digits = re.sub(r"\D", "", raw)
+        if len(digits) >= 13 and luhn_ok(digits):  # a card number, never a phone
+            continue
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw.strip()):  # a date
+            continue
+        phone = normalise_phone(raw)
+        if phone:
+            out.append(phone)
+    return out
+
+
+def find_products(text: str, products: list[Product]) -> list[str]:
+    """SKUs mentioned by SKU or name, longest names first, in order of mention."""
+    t = clean(text)
+    hits: list[tuple[int, int, str]] = []
+    for p in products:
+        for name in (p.sku, *p.names):
+            for m in _phrase_re(name).finditer(t):
+                hits.append((m.start(), m.end(), p.sku))
+    hits.sort(key=lambda h: (h[0], -(h[1] - h[0])))
+    out: list[str] = []
+    end = -1
+    for s, e, sku in hits:
+        if s >= end:
+            out.append(sku)
+            end = e
+    return out
+
+
+def find_enum(text: str, spec: SlotSpec) -> list[str]:
+    """Enum values whose synonyms occur, in order of mention (longer synonyms win overlaps)."""
+    hits: list[tuple[int, int, str]] = []
+    for value, phrases in spec.values.items():
+        for s, e, _ in find_phrases(text, phrases.all()):
+            hits.append((s, e, value))
+    hits.sort(key=lambda h: (h[0], -(h[1] - h[0])))
+    out: list[str] = []
+    end = -1
+    for s, e, value in hits:
+        if s >= end:
+            out.append(value)
+            end = e
+    return out
+
+
+def normalise_address(raw: str) -> str:
+    a = collapse(unicodedata.normalize("NFKC", raw)).strip(_TRAIL)
+    low = a.lower()
+    for lead in _ADDRESS_LEADS:
+        if low.startswith(lead) and len(a) > len(lead) + 4:
+            a, low = a[len(lead):].strip(_TRAIL), low[len(lead):].strip(_TRAIL)
+    for tail in (" please", " thanks", " thank you", "，谢谢", " 谢谢", "谢谢"):
+        if low.endswith(tail):
+            a = a[: -len(tail)].strip(_TRAIL)
+            low = a.lower()
+    return a
+
+
+def looks_like_address(text: str) -> bool:
+    t = unicodedata.normalize("NFKC", text)
+    if _CJK.search(t):
+        return bool(re.search(r"[省市区县路街道号弄室楼镇村]", t)) and len(t) >= 6
+    return bool(re.search(r"\d", t)) and bool(re.search(r"[A-Za-z]{3,}", t)) and len(t) >= 8
+
+
+def find_address(text: str, spec: SlotSpec) -> str | None:
+    """The text after the last cue phrase ("ship it to ...", "改成..."), if it looks like one."""
+    t = unicodedata.normalize("NFKC", text)
+    hits = find_phrases(t, spec.cues.all())
+    if not hits:
+        return None
+    s, e, _ = max(hits, key=lambda h: (h[1], h[1] - h[0]))
+    value = normalise_address(t[e:])
+    return value if looks_like_address(value) else None
+
+
+# -- dialogue acts ----------------------------------------------------------------------
+def _bare(text: str) -> str:
+    return collapse(re.sub(r"[^\w\s'\u3400-\u9fff-]", " ", clean(text)))
+
+
+def starts_with_any(text: str, phrases: Phrases) -> bool:
+    t = _bare(text)
+    for ph in sorted(phrases.all(), key=len, reverse=True):
+        p = _bare(ph)
+        if not p:
+            continue
+        if t == p:
+            return True
+        if _CJK.search(p):
+            if t.startswith(p) and len(t) <= len(p) + 8:
+                return True
+        elif t.startswith(p + " ") and len(t.split()) <= len(p.split()) + 6:
+            return True
+    return False
+
+
+def is_affirm(text: str, domain: Domain) -> bool:
+    return starts_with_any(text, domain.spec.confirmation.affirm) and not is_deny(text, domain)
+
+
+def is_deny(text: str, domain: Domain) -> bool:
+    return starts_with_any(text, domain.spec.confirmation.deny)
+
+
+def is_abort(text: str, domain: Domain) -> bool:
+    """"never mind" / "算了" as (nearly) the whole message, not inside a longer request."""
+    hits = find_phrases(text, domain.spec.abort.all())
+    if not hits:
+        return False
+    longest = max(e - s for s, e, _ in hits)
+    rest = len(_bare(text)) - longest
+    return rest <= (6 if language(text) == "zh" else 16)
+
+
+def is_question(text: str) -> bool:
+    t = clean(text).strip()
+    return t.endswith(("?", "吗", "呢", "么")) or bool(re.match(
+        r"(quick question|one question|what|how|when|where|why|which|do you|does|can i|is it|"
+        r"are there|顺便问|请问|问一下|对了)", t))
+
+
+def is_correction(text: str, domain: Domain) -> bool:
+    return bool(find_phrases(text, domain.spec.correction_cues.all()))
+
+
+def mentions_other(text: str) -> bool:
+    """"the other order" / "另一个订单" without saying which."""
+    return bool(re.search(r"\b(the )?other (one|order)\b|另一个|另外一个|另一笔", clean(text)))
+
+
+def extract(text: str, domain: Domain, expected: str | None = None) -> dict[str, str]:
+    """Every slot value the rules can find in ``text`` (the last mention wins).
+
+    ``expected`` is the slot the assistant just asked for: a bare answer (an address on its
+    own line) is accepted for it.
+    """
+    out: dict[str, str] = {}
+    seen: list[str] = []
+    for name, spec in domain.spec.slots.items():
+        values: list[str] = []
+        if spec.type == "pattern":
+            values = find_pattern(text, spec)
+        elif spec.type == "email":
+            values = find_emails(text)
+        elif spec.type == "enum":
+            values = find_enum(text, spec)
+        elif spec.type == "catalogue":
+            values = find_products(text, domain.products)
+        elif spec.type == "text":
+            found = find_address(text, spec)
+            if found is None and expected == name and not out and not find_phones(text):
+                bare = normalise_address(text)
+                found = bare if looks_like_address(bare) else None
+            values = [found] if found else []
+        if spec.type in ("email", "phone") and len(set(values)) > 1:
+            seen.extend(values)  # two different identities in one message: take neither
+            continue
+        if values:
+            out[name] = values[-1]
+            seen.extend(values)
+    skip = [*seen, *(re.findall(r"(?i)(?<![a-z])(?:bc|rt|wc|tk)[-\s]?\d{6}(?!\d)", text))]
+    for name, spec in domain.spec.slots.items():
+        if spec.type == "phone":
+            phones = find_phones(text, skip)
+            if len(set(phones)) == 1:
+                out[name] = phones[-1]
+    if "address" in out and expected != "address":
+        # an address often holds numbers that are not phones
+        for name, spec in domain.spec.slots.items():
+            if spec.type == "phone" and name in out and out[name].lstrip("+") in re.sub(
+                    r"\D", "", out["address"]):
+                del out[name]
+    return out

@@ -1,0 +1,47 @@
+"""`ragkit support` as a user runs it: real subprocesses, one-turn JSON mode, agent reply."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.support_helpers import EN_EMAIL, EN_ORDER, ROOT
+
+pytestmark = pytest.mark.real_model  # the intent classifier embeds with the default embedder
+
+
+def ragkit(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NO_COLOR": "1"}
+    p = subprocess.run([sys.executable, "-m", "ragkit", *args], capture_output=True, text=True,
+                       env=env, timeout=600, cwd=ROOT)
+    if check and p.returncode != 0:
+        raise AssertionError(f"ragkit {args} failed ({p.returncode}):\n{p.stderr[-3000:]}")
+    return p
+
+
+def test_json_turns_share_a_thread_across_processes(tmp_path):
+    db = str(tmp_path / "store.db")
+    base = ("support", "--no-kb", "--db", db, "--json", "--thread", "c1")
+    first = json.loads(ragkit(*base, "--message", f"where is order {EN_ORDER}?").stdout)
+    assert first["state"]["intent"] == "order_status"
+    assert first["state"]["slots"] == {"order_id": EN_ORDER}
+    second = json.loads(ragkit(*base, "--message", EN_EMAIL).stdout)
+    assert [c["name"] for c in second["tool_calls"]] == ["lookup_order"]
+
+
+def test_json_mode_needs_thread_and_message(tmp_path):
+    p = ragkit("support", "--no-kb", "--db", str(tmp_path / "s.db"), "--json", check=False)
+    assert p.returncode != 0 and "--thread" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_bad_domain_file_is_reported_without_traceback(tmp_path):
+    bad = tmp_path / "d.yaml"
+    bad.write_text("name: x\nslots: {}\nintents: {}\nconfirmation: {affirm: {}, deny: {}}\n"
+                   "unknown_key: 1\n")
+    p = ragkit("support", "--no-kb", "--domain", str(bad), "--json", "--thread", "t",
+               "--message", "hi", check=False)
+    assert p.returncode != 0 and "unknown_key" in p.stderr and "Traceback" not in p.stderr

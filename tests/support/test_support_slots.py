@@ -1,0 +1,115 @@
+"""Deterministic slot extraction, validators, dialogue acts and the domain loader."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from ragkit.errors import ConfigError
+from ragkit.support import slots as S
+from ragkit.support.domain import DEFAULT_DOMAIN, load_domain, parse_domain
+
+
+@pytest.fixture(scope="module")
+def domain():
+    return load_domain()
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("Where is bc204518? my email is Anna.DeVries@example.nl",
+     {"order_id": "BC-204518", "email": "anna.devries@example.nl"}),
+    ("电水壶坏了，订单BC 123456，手机13812345678",
+     {"order_id": "BC-123456", "product": "KIT-1001", "reason": "damaged",
+      "phone": "13812345678"}),
+    ("the air fryer arrived broken", {"product": "KIT-1002", "reason": "damaged"}),
+    ("refund for RT-100233?", {"return_id": "RT-100233"}),
+    ("my phone is +31 6 1234 5601", {"phone": "+31612345601"}),
+    ("please ship it to 12 Oak Street, Leeds LS1 4AB.", {"address": "12 Oak Street, Leeds LS1 4AB"}),
+    ("帮我把地址改成上海市浦东新区世纪大道100号", {"address": "上海市浦东新区世纪大道100号"}),
+    ("it stopped working after a week", {"reason": "defective"}),
+    ("我不想要了", {"reason": "changed_mind"}),
+    ("my card is 4111 1111 1111 1111", {}),  # a Luhn-valid card is never a phone
+    ("I ordered on 2026-10-01", {}),
+])
+def test_extract(domain, text, expected):
+    assert S.extract(text, domain) == expected
+
+
+def test_bare_address_is_accepted_only_when_expected(domain):
+    text = "12 Oak Street, Leeds LS1 4AB"
+    assert "address" not in S.extract(text, domain)
+    assert S.extract(text, domain, expected="address")["address"] == text
+
+
+def test_order_id_validator_rejects_wrong_lengths(domain):
+    assert S.extract("BC-12345", domain) == {}
+    assert S.extract("BC-1234567", domain) == {}
+
+
+@pytest.mark.parametrize("text,affirm,deny", [
+    ("yes", True, False), ("Yes please!", True, False), ("好的", True, False),
+    ("确认", True, False), ("no", False, True), ("No thanks.", False, True),
+    ("不要", False, True), ("what is your return policy?", False, False),
+])
+def test_yes_no(domain, text, affirm, deny):
+    assert S.is_affirm(text, domain) is affirm
+    assert S.is_deny(text, domain) is deny
+
+
+def test_abort_and_correction_cues(domain):
+    assert S.is_abort("never mind", domain) and S.is_abort("算了吧", domain)
+    assert not S.is_abort("I want to cancel my order", domain)
+    assert S.is_correction("no, it's BC-222222", domain)
+    assert S.is_correction("不对，是BC-222222", domain)
+    assert S.mentions_other("no, the other order") and S.mentions_other("是另一个订单")
+
+
+def test_luhn():
+    assert S.luhn_ok("4111111111111111") and not S.luhn_ok("4111111111111112")
+
+
+def test_default_domain_loads_with_enough_examples(domain):
+    for name, intent in domain.spec.intents.items():
+        assert len(intent.examples.en) >= 15 and len(intent.examples.zh) >= 15, name
+    assert len(domain.products) == 20
+
+
+def test_domain_errors_name_the_bad_field():
+    data = yaml.safe_load(DEFAULT_DOMAIN.read_text(encoding="utf-8"))
+    data["slots"]["order_id"]["typo"] = 1
+    with pytest.raises(ConfigError, match=r"slots\.order_id\.typo: unknown field"):
+        parse_domain(data)
+    data["slots"]["order_id"].pop("typo")
+    data["intents"]["cancel_order"]["tool"] = "cancel"
+    with pytest.raises(ConfigError, match=r"intents\.cancel_order\.tool: unknown tool 'cancel'"):
+        parse_domain(data)
+
+
+def test_user_domain_file_without_code_changes(tmp_path):
+    (tmp_path / "facts.json").write_text('{"items": [{"id": "X-1", "title": "Blue Mug"}]}')
+    (tmp_path / "d.yaml").write_text("""
+name: mugs
+catalogue: {path: facts.json, key: items, id_field: id, name_fields: [title]}
+slots:
+  product: {type: catalogue, scope: conversation}
+  ticket: {type: pattern, pattern: '(?i)MUG-(\\d{4})', normalise: 'MUG-{1}'}
+tools:
+  refund: {changes_data: true}
+confirmation: {affirm: {en: ["yes"]}, deny: {en: ["no"]}}
+intents:
+  refund_mug:
+    kind: task
+    slots: [product, ticket]
+    required: [product]
+    tool: refund
+    examples: {en: [refund my mug, I want money back for the mug]}
+""")
+    d = load_domain(tmp_path / "d.yaml")
+    assert S.extract("refund the blue mug, ticket mug-0042", d) == {
+        "product": "X-1", "ticket": "MUG-0042"}
+    assert d.spec.tools["refund"].needs_confirmation
+
+
+def test_missing_domain_file_says_what_to_do(tmp_path):
+    with pytest.raises(ConfigError, match="--domain"):
+        load_domain(tmp_path / "nope.yaml")
