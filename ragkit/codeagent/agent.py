@@ -1,0 +1,117 @@
+"""The public face of the code agent: :class:`CodeAgent` with ``solve()`` and ``stream()``.
+
+Owns: validating the caller's input, running the graph of ``graph.py`` with a generator, the
+settings and the sandbox, turning the final state into a :class:`SolveResult` (with the code
+quality report of the chosen code), and streaming :class:`AgentEvent`s as the graph works.
+The constructor only stores its arguments; nothing loads until the first call.
+Does not: decide routing (``graph.py``), build prompts (``prompts.py``) or execute code.
+"""
+
+from __future__ import annotations
+
+import ast
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from ragkit.codeagent.extract import find_stub
+from ragkit.codeagent.graph import AgentContext, AgentState, RunTests, build_graph
+from ragkit.codeagent.types import AgentConfig, AgentEvent, SolveResult
+from ragkit.errors import ConfigError
+from ragkit.generation.base import Generator
+
+
+def _default_runner() -> RunTests:
+    from ragkit.sandbox import run_tests
+
+    return run_tests
+
+
+class CodeAgent:
+    """Plan, write, test and repair Python code with a (small) local model.
+
+    ``run_tests`` defaults to :func:`ragkit.sandbox.run_tests`; pass another function with the
+    same signature to run tests elsewhere.
+    """
+
+    def __init__(self, generator: Generator, config: AgentConfig | None = None, *,
+                 run_tests: RunTests | None = None) -> None:
+        self.generator = generator
+        self.config = config or AgentConfig()
+        self._run_tests = run_tests
+        self._graph: Any = None
+
+    def _compiled(self) -> Any:
+        if self._graph is None:
+            self._graph = build_graph()
+        return self._graph
+
+    def stream(self, task: str, tests: str | None = None) -> Iterator[AgentEvent]:
+        """Events of every step; the last one is ``done`` with ``data["result"]``."""
+        task, tests = _validate(task, tests)
+        t0 = time.perf_counter()
+        ctx = AgentContext(self.generator, self.config, self._run_tests or _default_runner())
+        stub = find_stub(task)
+        state: AgentState = {"task": task, "stub": stub, "user_tests": tests, "rounds": []}
+        final: dict[str, Any] = dict(state)
+        for mode, item in self._compiled().stream(state, context=ctx, stream_mode=["custom", "values"]):
+            if mode == "custom":
+                yield item
+            else:
+                final = item
+        result = self._result(final, time.perf_counter() - t0)
+        yield AgentEvent("done", len(result.rounds), {"result": result})
+
+    def solve(self, task: str, tests: str | None = None) -> SolveResult:
+        """Run to the end and return the chosen code, every round and the quality report."""
+        result: SolveResult | None = None
+        for event in self.stream(task, tests):
+            if event.kind == "done":
+                result = event.data["result"]
+        assert result is not None
+        return result
+
+    def _result(self, state: dict[str, Any], seconds: float) -> SolveResult:
+        rounds = state.get("rounds", [])
+        best = state.get("best", 1)
+        chosen = rounds[best - 1]
+        passed = chosen.tests is not None and chosen.tests.status == "passed"
+        report = None
+        if self.config.quality and chosen.syntax_error is None:
+            from ragkit.codequality import quality_report
+
+            run = chosen.tests is not None
+            report = quality_report(chosen.code, passed=chosen.passed if run else None,
+                                    total=chosen.total if run else None)
+        stub = state.get("stub")
+        return SolveResult(
+            task=state["task"],
+            code=chosen.code,
+            passed=passed,
+            best_round=best,
+            rounds=rounds,
+            plan=state.get("plan"),
+            tests=state.get("tests"),
+            test_source=state.get("test_source", "none"),
+            stopped=state.get("stopped") or "max_rounds",
+            report=report,
+            seconds=seconds,
+            entry_point=stub.entry_point if stub else None,
+        )
+
+
+def _validate(task: str, tests: str | None) -> tuple[str, str | None]:
+    if not isinstance(task, str) or not task.strip():
+        raise ConfigError("the task is empty: describe the function to write, or give its stub.")
+    if tests is not None:
+        if not tests.strip():
+            tests = None
+        else:
+            try:
+                ast.parse(tests)
+            except SyntaxError as err:
+                raise ConfigError(
+                    f"the tests do not compile (line {err.lineno}: {err.msg}); fix the test file "
+                    "or leave the tests out to let the agent write its own."
+                ) from None
+    return task.strip("\n"), tests

@@ -1,0 +1,187 @@
+"""Turn examples and model-written asserts into named, self-explaining test functions.
+
+Owns: reading the worked examples a task's docstring shows (``>>> f(x)`` followed by the
+result, or ``f(x) => y`` / ``-> y`` / ``➞ y`` / ``== y`` lines), parsing the asserts a model
+writes as its own tests, and rendering each check as ``def test_*():`` whose failure message
+states the call, what it returned and what was expected, so the repair prompt can quote it.
+Does not: run tests (``ragkit.sandbox``) or choose candidates (``selection.py``).
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import re
+from dataclasses import dataclass
+
+from ragkit.codeagent.extract import fenced_blocks
+
+_BUILTINS = frozenset(dir(builtins))
+_ARROWS = ("=>", "->", "➞", "==", "should return", "returns", "→")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One expectation: ``call`` should equal ``expected`` (both Python expressions).
+
+    ``statement`` holds a free-form assert instead when the check is not an equality.
+    """
+
+    call: str = ""
+    expected: str = ""
+    statement: str = ""
+
+    def render(self, name: str) -> str:
+        if self.statement:
+            return f"def {name}():\n    {self.statement}\n"
+        return (
+            f"def {name}():\n"
+            f"    got = {self.call}\n"
+            f"    want = {self.expected}\n"
+            f"    if isinstance(want, float) or isinstance(got, float):\n"
+            f"        import math\n"
+            f"        ok = isinstance(got, (int, float)) and math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-9)\n"
+            f"    else:\n"
+            f"        ok = got == want\n"
+            f"    assert ok, {self.call!r} + ' returned ' + repr(got) + ', expected ' + repr(want)\n"
+        )
+
+
+def render_tests(checks: list[Check], prefix: str) -> str:
+    """A test module with one ``test_{prefix}_{i}`` function per check."""
+    return "\n\n".join(c.render(f"test_{prefix}_{i}") for i, c in enumerate(checks, 1))
+
+
+def _is_expr(text: str, allowed: frozenset[str] = frozenset()) -> bool:
+    """``text`` is a Python expression using no free names but builtins and ``allowed``."""
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError:
+        return False
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    return bool(text.strip()) and names <= (_BUILTINS | allowed)
+
+
+def _value(text: str) -> str | None:
+    """An expected value as Python: JSON-style ``true``/``false`` become ``True``/``False``."""
+    text = text.strip()
+    fixed = {"true": "True", "false": "False", "null": "None"}.get(text, text)
+    return fixed if _is_expr(fixed) else None
+
+
+def _call_span(line: str, name: str) -> tuple[int, int] | None:
+    """Start and end of the first balanced ``name(...)`` call in ``line``."""
+    m = re.search(rf"(?<![\w.]){re.escape(name)}\s*\(", line)
+    if m is None:
+        return None
+    depth, quote = 0, ""
+    for i in range(m.end() - 1, len(line)):
+        ch = line[i]
+        if quote:
+            if ch == quote and line[i - 1] != "\\":
+                quote = ""
+            continue
+        if ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth == 0:
+                return m.start(), i + 1
+    return None
+
+
+def _expected_after(rest: str) -> str | None:
+    rest = rest.strip().rstrip(".,;")
+    for arrow in _ARROWS:
+        if rest.startswith(arrow):
+            value = rest[len(arrow) :].strip().rstrip(".,;")
+            if " = " in value:  # "-> 19 - 5 - 6 = 8": the worked answer is after the last "="
+                value = value.rsplit(" = ", 1)[1]
+            return _value(value)
+    return None
+
+
+def docstring_examples(stub_source: str, entry_point: str) -> list[Check]:
+    """The worked examples a task's text shows for ``entry_point``, as checks.
+
+    ``>>> expr`` lines take the following non-empty, non-prompt line as the expected value;
+    inline forms need an arrow-like separator. Examples whose expected value is not a Python
+    expression (printed prose, ``Input:``/``Output:`` blocks) are skipped.
+    """
+    allowed = frozenset({entry_point})
+    lines = stub_source.splitlines()
+    checks: list[Check] = []
+    seen: set[tuple[str, str]] = set()
+    i = 0
+    while i < len(lines):
+        line = lines[i].strip()
+        i += 1
+        if line.startswith(">>>"):
+            expr = line[3:].strip()
+            if entry_point not in expr or not _is_expr(expr, allowed):
+                continue
+            if i < len(lines) and lines[i].strip() and not lines[i].strip().startswith(">>>"):
+                want = _value(lines[i])
+                i += 1
+                if want is not None and (expr, want) not in seen:
+                    seen.add((expr, want))
+                    checks.append(Check(call=expr, expected=want))
+            continue
+        span = _call_span(line, entry_point)
+        if span is None or line.lstrip().startswith("def "):
+            continue
+        call = line[span[0] : span[1]]
+        want = _expected_after(line[span[1] :])
+        if want is not None and _is_expr(call, allowed) and (call, want) not in seen:
+            seen.add((call, want))
+            checks.append(Check(call=call, expected=want))
+    return checks
+
+
+def parse_asserts(reply: str, entry_point: str | None, limit: int) -> list[Check]:
+    """Up to ``limit`` distinct asserts from a model's reply, each checked by ``ast``.
+
+    Only asserts that call ``entry_point`` (when known) are kept; ``assert f(x) == y`` becomes
+    an equality check with a descriptive message, any other assert is kept as written.
+    """
+    sources = fenced_blocks(reply) or [reply]
+    lines: list[str] = []
+    for src in sources:
+        lines.extend(src.splitlines())
+    checks: list[Check] = []
+    seen: set[str] = set()
+    for raw in lines:
+        line = raw.strip()
+        if not line.startswith("assert ") or line in seen:
+            continue
+        try:
+            node = ast.parse(line).body[0]
+        except SyntaxError:
+            continue
+        if not isinstance(node, ast.Assert):
+            continue
+        if entry_point and not _calls(node.test, entry_point):
+            continue
+        seen.add(line)
+        test = node.test
+        if (
+            isinstance(test, ast.Compare)
+            and len(test.ops) == 1
+            and isinstance(test.ops[0], ast.Eq)
+            and node.msg is None
+        ):
+            checks.append(Check(call=ast.unparse(test.left), expected=ast.unparse(test.comparators[0])))
+        else:
+            checks.append(Check(statement=ast.unparse(node)))
+        if len(checks) >= limit:
+            break
+    return checks
+
+
+def _calls(expr: ast.expr, name: str) -> bool:
+    return any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == name
+        for n in ast.walk(expr)
+    )

@@ -1,0 +1,169 @@
+"""Settings and results of the code agent: AgentConfig, Round, SolveResult, AgentEvent.
+
+Owns the plain data the agent takes and returns, validated at construction, and their
+``to_dict()`` forms for JSON. No behaviour beyond small derived properties.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from ragkit.errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ragkit.codequality import QualityReport
+    from ragkit.sandbox import SandboxLimits, SandboxResult
+
+EventKind = Literal["plan", "code", "tests", "round", "done"]
+TestSource = Literal["user", "self", "none"]
+StopReason = Literal["passed", "max_rounds", "no_feedback", "no_tests"]
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """How the agent works.
+
+    ``plan``: write numbered pseudocode first. ``feedback``: run tests and repair from the
+    failures, for at most ``max_rounds`` code rounds (published results show small models get
+    worse with many rounds, hence 3). ``self_tests``: how many asserts the agent writes for
+    itself when the caller gives no tests (0: none). Token caps bound each model call.
+    """
+
+    max_rounds: int = 3
+    plan: bool = True
+    feedback: bool = True
+    self_tests: int = 4
+    plan_tokens: int = 200
+    code_tokens: int = 512
+    test_tokens: int = 200
+    quality: bool = True
+    limits: SandboxLimits | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_rounds <= 10:
+            raise ConfigError(
+                f"AgentConfig.max_rounds={self.max_rounds} is out of range: use 1 to 10 "
+                "(2-3 is best for small models)."
+            )
+        if not 0 <= self.self_tests <= 20:
+            raise ConfigError(
+                f"AgentConfig.self_tests={self.self_tests} is out of range: use 0 (off) to 20."
+            )
+        for name in ("plan_tokens", "code_tokens", "test_tokens"):
+            if getattr(self, name) < 16:
+                raise ConfigError(f"AgentConfig.{name} must be at least 16 tokens.")
+
+
+@dataclass
+class Round:
+    """One code attempt: the reply, the program run, its check and test outcome, the feedback."""
+
+    index: int
+    reply: str
+    code: str
+    syntax_error: str | None = None
+    tests: SandboxResult | None = None
+    feedback: str | None = None
+    best: bool = False  # whether this round was the best candidate when it finished
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> int:
+        return self.tests.passed if self.tests is not None else 0
+
+    @property
+    def total(self) -> int:
+        return self.tests.total if self.tests is not None else 0
+
+    @property
+    def status(self) -> str:
+        if self.syntax_error is not None:
+            return "syntax_error"
+        return self.tests.status if self.tests is not None else "not_run"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "round": self.index,
+            "status": self.status,
+            "passed": self.passed,
+            "total": self.total,
+            "code": self.code,
+            "reply": self.reply,
+            "syntax_error": self.syntax_error,
+            "tests": self.tests.to_dict() if self.tests is not None else None,
+            "feedback": self.feedback,
+            "best": self.best,
+            "usage": {
+                "prompt_tokens": self.prompt_tokens,
+                "cached_tokens": self.cached_tokens,
+                "completion_tokens": self.completion_tokens,
+                "seconds": round(self.seconds, 3),
+            },
+        }
+
+
+@dataclass
+class SolveResult:
+    """What :meth:`CodeAgent.solve` returns.
+
+    ``code`` is the chosen candidate (the best seen, never a later worse one); ``passed`` is
+    True when it passed every test it was run against (the user's, else the agent's own; with
+    no tests at all it is False). ``test_source`` says which tests those were.
+    """
+
+    task: str
+    code: str
+    passed: bool
+    best_round: int
+    rounds: list[Round]
+    plan: str | None = None
+    tests: str | None = None
+    test_source: TestSource = "none"
+    stopped: StopReason = "max_rounds"
+    report: QualityReport | None = None
+    seconds: float = 0.0
+    entry_point: str | None = None
+
+    @property
+    def tests_passed(self) -> int:
+        return self.rounds[self.best_round - 1].passed if self.rounds else 0
+
+    @property
+    def tests_total(self) -> int:
+        return self.rounds[self.best_round - 1].total if self.rounds else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "passed": self.passed,
+            "tests_passed": self.tests_passed,
+            "tests_total": self.tests_total,
+            "test_source": self.test_source,
+            "best_round": self.best_round,
+            "stopped": self.stopped,
+            "entry_point": self.entry_point,
+            "plan": self.plan,
+            "tests": self.tests,
+            "rounds": [r.to_dict() for r in self.rounds],
+            "report": self.report.to_dict() if self.report is not None else None,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass(frozen=True)
+class AgentEvent:
+    """One step streamed by :meth:`CodeAgent.stream`.
+
+    ``plan``: data {"plan"}. ``code``: {"code", "reply", "syntax_error"}. ``tests``: either
+    {"phase": "written", "source", "tests"} when the test suite is fixed, or
+    {"phase": "run", "result"} with the sandbox result of this round. ``round``: the round's
+    summary (``Round.to_dict()`` plus "best_round"). ``done``: {"result": SolveResult}.
+    """
+
+    kind: EventKind
+    round: int
+    data: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,112 @@
+"""Pure helpers of the code agent: code extraction, stubs, program assembly, example tests."""
+
+from __future__ import annotations
+
+from ragkit.codeagent.extract import (
+    assemble_program,
+    check_program,
+    extract_code,
+    find_stub,
+    split_tests,
+)
+from ragkit.codeagent.testgen import docstring_examples, parse_asserts, render_tests
+
+STUB = '''from typing import List
+
+
+def is_even(n: int) -> bool:
+    return n % 2 == 0
+
+
+def evens(xs: List[int]) -> List[int]:
+    """Keep the even numbers.
+    >>> evens([1, 2, 3, 4])
+    [2, 4]
+    >>> evens([])
+    []
+    """
+'''
+
+
+def test_extract_prefers_the_block_defining_the_entry_point() -> None:
+    reply = (
+        "Here is a helper:\n```python\nvalues = [1, 2, 3]\ntotal = sum(values)\n```\n"
+        "And the answer:\n```python\ndef f(a):\n    return a\n```\nDone."
+    )
+    assert extract_code(reply, "f") == "def f(a):\n    return a"
+    assert extract_code(reply) == "values = [1, 2, 3]\ntotal = sum(values)"
+
+
+def test_extract_reads_an_unclosed_fence_and_bare_code() -> None:
+    assert extract_code("```python\ndef f():\n    return 1\n", "f") == "def f():\n    return 1"
+    assert extract_code("def f():\n    return 1\n") == "def f():\n    return 1"
+
+
+def test_find_stub_picks_the_function_to_write() -> None:
+    stub = find_stub(STUB)
+    assert stub is not None
+    assert stub.entry_point == "evens"
+    assert stub.signature == "def evens(xs: List[int]) -> List[int]:"
+    fenced = find_stub("Please implement this:\n```python\ndef g(x):\n    pass\n```\n")
+    assert fenced is not None and fenced.entry_point == "g"
+    assert find_stub("Write a function that reverses a string.") is None
+
+
+def test_assemble_adds_the_stubs_imports_and_helpers_the_code_lacks() -> None:
+    stub = find_stub(STUB)
+    code = "def evens(xs: List[int]) -> List[int]:\n    return [x for x in xs if is_even(x)]"
+    program = assemble_program(code, stub)
+    assert program.startswith("from typing import List")
+    assert "def is_even" in program and program.count("def evens") == 1
+    ns: dict = {}
+    exec(compile(program, "p", "exec"), ns)  # trusted test input, not model output
+    assert ns["evens"]([1, 2, 3, 4]) == [2, 4]
+
+
+def test_assemble_places_a_bare_body_under_the_signature() -> None:
+    stub = find_stub(STUB)
+    program = assemble_program("    return [x for x in xs if x % 2 == 0]", stub)
+    assert check_program(program, "evens") is None
+    assert "def evens(xs: List[int]) -> List[int]:" in program
+
+
+def test_check_program_reports_syntax_errors_and_a_missing_function() -> None:
+    error = check_program("def f(x)\n    return x\n", "f")
+    assert error is not None and error.startswith("SyntaxError") and "line 1" in error
+    assert "`f`" in (check_program("def g():\n    return 1\n", "f") or "")
+    assert check_program("def f():\n    return 1\n", "f") is None
+
+
+def test_docstring_examples_become_named_tests_with_clear_messages() -> None:
+    checks = docstring_examples(STUB, "evens")
+    assert [(c.call, c.expected) for c in checks] == [("evens([1, 2, 3, 4])", "[2, 4]"),
+                                                      ("evens([])", "[]")]
+    src = render_tests(checks, "example")
+    assert list(split_tests(src)) == ["test_example_1", "test_example_2"]
+    ns: dict = {"evens": lambda xs: xs}
+    exec(compile(src, "t", "exec"), ns)
+    try:
+        ns["test_example_1"]()
+    except AssertionError as e:
+        assert str(e) == "evens([1, 2, 3, 4]) returned [1, 2, 3, 4], expected [2, 4]"
+    else:
+        raise AssertionError("a wrong function must fail the example")
+
+
+def test_inline_examples_and_unusable_examples() -> None:
+    text = (
+        'def dsum(s):\n    """Examples:\n        dsum("") => 0\n        dsum("ab") -> 1 + 2 = 3\n'
+        '        dsum(n) => 5\n        dsum("x") ➞ true\n    """\n'
+    )
+    got = [(c.call, c.expected) for c in docstring_examples(text, "dsum")]
+    assert got == [('dsum("")', "0"), ('dsum("ab")', "3"), ('dsum("x")', "True")]
+
+
+def test_parse_asserts_keeps_valid_asserts_on_the_function() -> None:
+    reply = (
+        "```python\nassert f(1) == 2\nassert f(1) == 2\nassert g(3) == 4\n"
+        "assert f(2 == 3\nassert f(0) in (0, 1)\nassert f(5) == 6\n```"
+    )
+    checks = parse_asserts(reply, "f", limit=3)
+    assert [(c.call, c.expected, c.statement) for c in checks] == [
+        ("f(1)", "2", ""), ("", "", "assert f(0) in (0, 1)"), ("f(5)", "6", "")]
