@@ -1,0 +1,78 @@
+"""Knowledge tab in a real browser: upload a file, index it, find it in search.
+
+Uses the tiny locally built embedder, so it needs Chromium and Playwright but no catalogued
+model weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Server, open_tab, screenshot
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture()
+def server(tiny_kb: Path, browser) -> object:  # type: ignore[no-untyped-def]
+    srv = Server(["--kb", str(tiny_kb), "--no-preload"], cwd=tiny_kb.parent)
+    yield srv
+    srv.stop()
+
+
+def test_upload_index_and_find_in_search(server: Server, page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    doc = tmp_path / "zebra_tent.md"
+    doc.write_text("# Zebra tent\n\nThe zebrawood tent pole folds into three parts.\n",
+                   encoding="utf-8")
+    bad = tmp_path / "broken.pdf"
+    bad.write_bytes(b"%PDF-1.4 this is not a pdf")
+    open_tab(page, server.url, "Knowledge")
+    status = page.locator("#kb-status")
+    status.get_by_text("3 documents").wait_for()
+
+    page.locator("#kb-upload input[type=file]").set_input_files([str(doc), str(bad)])
+    page.locator('#kb-upload [aria-label="zebra_tent.md"]').wait_for()  # upload finished
+    page.locator("#kb-index").click()
+    report = page.locator("#index-report")
+    report.get_by_text("1 added").wait_for(timeout=120_000)
+    assert "broken.pdf" in report.inner_text()  # the per-file error is shown, not a trace
+    status.get_by_text("4 documents").wait_for()
+
+    page.locator("#search-query textarea").fill("zebrawood")
+    page.locator("#search-go").click()
+    keyword = page.locator("#hits-keyword")
+    keyword.get_by_text("uploads/zebra_tent.md").wait_for()
+    for col in ("dense", "hybrid"):
+        assert page.locator(f"#hits-{col}").inner_text().strip().startswith(
+            "Dense" if col == "dense" else "Hybrid")
+    screenshot(page, "knowledge")
+
+
+def test_errors_are_readable_messages(server: Server, page) -> None:  # type: ignore[no-untyped-def]
+    open_tab(page, server.url, "Knowledge")
+    page.locator("#kb-index").click()
+    msg = page.locator("#index-report")
+    msg.get_by_text("nothing to index").wait_for()
+    assert "Traceback" not in page.content()
+    page.locator("#kb-new-name textarea").fill("../bad")
+    page.locator("#kb-create").click()
+    page.locator("#kb-status").get_by_text("plain name").wait_for()
+
+
+def test_chinese_browser_gets_chinese_labels_and_chinese_search_works(server: Server,
+                                                                      browser) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+    try:
+        page = context.new_page()
+        page.set_default_timeout(180_000)
+        page.goto(server.url)
+        page.get_by_role("tab", name="知识库").click()
+        page.get_by_role("button", name="搜索").wait_for()
+        page.locator("#search-query textarea").fill("退款")
+        page.locator("#search-go").click()
+        page.locator("#hits-keyword").get_by_text("docs/退款.md").wait_for()
+        screenshot(page, "knowledge-zh")
+    finally:
+        context.close()

@@ -1,0 +1,85 @@
+"""The app's backend over a real knowledge base (SQLite + FAISS, tiny real embedder)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ragkit.errors import ConfigError, KnowledgeBaseError
+from ragkit.ui import Backend, UiSettings
+
+
+def test_search_all_returns_each_mode(tiny_kb: Path) -> None:
+    backend = Backend(UiSettings(kb_dir=tiny_kb))
+    res = backend.search_all("descale the kettle", k=2)
+    assert set(res) == {"dense", "keyword", "hybrid"}
+    assert res["keyword"][0]["source"] == "docs/kettle.md"
+    assert all(len(hits) <= 2 for hits in res.values())
+
+
+def test_index_uploads_then_find_them(tiny_kb: Path, tmp_path: Path) -> None:
+    backend = Backend(UiSettings(kb_dir=tiny_kb))
+    up = tmp_path / "upload"
+    up.mkdir()
+    (up / "tent.md").write_text("# Tent\n\nThe tent has a zebrawood pole.\n", encoding="utf-8")
+    (up / "broken.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
+    ticks: list[str] = []
+    rep = backend.index([up], progress=lambda stage, done, total: ticks.append(stage))
+    assert rep["added"] == 1 and [f["path"] for f in rep["failed"]] == ["upload/broken.pdf"]
+    assert {"scan", "embed", "write"} <= set(ticks)
+    hits = backend.search_all("zebrawood", k=3)["keyword"]
+    assert hits and hits[0]["source"] == "upload/tent.md"
+    assert backend.kb_status()["documents"] == 4
+
+
+def test_create_list_and_switch_knowledge_bases(tiny_kb: Path) -> None:
+    backend = Backend(UiSettings(kb_dir=tiny_kb))
+    with pytest.raises(ConfigError, match="plain name"):
+        backend.create_kb("../escape")
+    st = backend.create_kb("second")
+    assert st["documents"] == 0 and Path(st["path"]) == tiny_kb.parent / "second"
+    assert backend.list_kbs() == sorted([str(tiny_kb), str(tiny_kb.parent / "second")])
+    with pytest.raises(KnowledgeBaseError, match="already exists"):
+        backend.create_kb("second")
+    assert backend.select_kb(tiny_kb)["documents"] == 3
+    with pytest.raises(KnowledgeBaseError, match="not a knowledge base"):
+        backend.select_kb(tiny_kb.parent / "nowhere")
+
+
+def test_bad_input_is_a_clear_error(tiny_kb: Path) -> None:
+    backend = Backend(UiSettings(kb_dir=tiny_kb))
+    with pytest.raises(ConfigError, match="upload files"):
+        backend.index([])
+    with pytest.raises(ConfigError, match="type something"):
+        backend.search_all("   ")
+    with pytest.raises(ConfigError, match="type a message"):
+        backend.send("t1", " ")
+    with pytest.raises(ConfigError, match="describe the task"):
+        list(backend.solve("", None))
+
+
+def test_metrics_are_recorded_in_order(tiny_kb: Path) -> None:
+    backend = Backend(UiSettings(kb_dir=tiny_kb))
+    backend.record({"time_to_first_token_s": 1.0, "tokens_per_second": 9.0})
+    backend.record({"time_to_first_token_s": 0.2, "answer_cache_hit": True})
+    assert [r["turn"] for r in backend.metrics] == [1, 2]
+    assert backend.metrics[1]["answer_cache_hit"] is True
+
+
+def test_stop_flag_is_set_by_stop_and_cleared_for_the_next_run(tiny_kb: Path) -> None:
+    backend = Backend(UiSettings(kb_dir=tiny_kb))
+    flag = backend.stop_flag("t1")
+    backend.stop("t1")
+    assert flag.is_set()
+    assert not backend.stop_flag("t1").is_set()
+
+
+def test_app_builds_with_all_tabs(tiny_kb: Path) -> None:
+    from ragkit.ui import build_app
+
+    demo = build_app(Backend(UiSettings(kb_dir=tiny_kb)))
+    ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
+    for needed in ("chatbot", "state-panel", "kb-upload", "hits-hybrid", "code-run",
+                   "system-plot"):
+        assert needed in ids

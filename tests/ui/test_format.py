@@ -1,0 +1,176 @@
+"""The UI's pure formatting: each test checks one property of what the user sees."""
+
+from __future__ import annotations
+
+from ragkit.errors import KnowledgeBaseError
+from ragkit.ui import format as fmt
+
+CITES = [
+    {"n": 1, "source": "policies/refunds.md", "heading": "Refunds > Timing", "page": None,
+     "snippet": "Refunds are paid within 5 business days.\n\nto the original method"},
+    {"n": 2, "source": "policies/warranty_terms.pdf", "heading": "", "page": 3,
+     "snippet": "<b>Warranty</b> lasts two years"},
+]
+
+
+def test_citation_label_names_file_heading_and_page() -> None:
+    assert fmt.citation_label(CITES[0]) == "[1] policies/refunds.md › Refunds > Timing"
+    assert fmt.citation_label(CITES[1]) == "[2] policies/warranty_terms.pdf, p. 3"
+    assert fmt.citation_label(CITES[1], "zh").endswith("，第3页")
+
+
+def test_citations_expand_to_escaped_snippets() -> None:
+    out = fmt.citations_html(CITES)
+    assert out.count("<details") == 2 and out.count("<summary>") == 2
+    assert "Refunds are paid within 5 business days. to the original method" in out
+    assert "&lt;b&gt;Warranty&lt;/b&gt;" in out and "<b>Warranty" not in out
+    assert fmt.citations_html([]) == ""
+
+
+def test_answer_content_keeps_text_and_adds_notes_in_the_answer_language() -> None:
+    out = fmt.answer_content("退款五个工作日到账 [1]", CITES[:1], handoff=True, ticket_id="TK-1")
+    assert out.startswith("退款五个工作日到账 [1]")
+    assert "来源" in out and "已转人工客服" in out and "TK-1" in out
+    stopped = fmt.answer_content("Partial answ", stopped=True)
+    assert stopped.startswith("Partial answ") and "*stopped*" in stopped
+    assert "Sources" not in stopped
+
+
+def test_error_text_never_shows_a_traceback() -> None:
+    err = KnowledgeBaseError("no knowledge base at /x; create one with `ragkit index`")
+    assert fmt.error_text(err) == str(err)
+    try:
+        raise ValueError("bad value\nTraceback (most recent call last): ...")
+    except ValueError as exc:
+        text = fmt.error_text(exc)
+    assert "ValueError: bad value" in text and "Traceback" not in text
+    assert fmt.error_markdown(err).startswith("**Error:**")
+
+
+def test_state_panel_shows_intent_slots_pending_and_handoff() -> None:
+    state = {"intent": "return_request", "slots": {"order_id": "BC-100234", "reason": "damaged"},
+             "intent_stack": [{"intent": "order_status", "slots": {}, "done": False},
+                              {"intent": "return_request", "slots": {}, "done": False}],
+             "pending_confirmation": {"tool": "create_return",
+                                      "args": {"order_id": "BC-100234"}},
+             "handoff": True, "ticket_id": "TK-000123"}
+    out = fmt.state_markdown(state, [{"name": "lookup_order", "args": {"order_id": "BC-100234"},
+                                      "ok": True, "code": None}])
+    assert "**Action:** `lookup_order`(order_id=BC-100234) ✓" in out
+    assert "`return_request`" in out
+    assert "| order_id | BC-100234 |" in out and "| reason | damaged |" in out
+    assert "`order_status` → `return_request`" in out
+    assert "`create_return` order_id=BC-100234" in out
+    assert "**Handoff:** yes (ticket `TK-000123`)" in out
+    assert fmt.state_markdown(None) == "*No conversation yet.*"
+    empty = fmt.state_markdown({"intent": None, "slots": {}, "handoff": False})
+    assert "**Slots:** —" in empty and "**Handoff:** no" in empty
+
+
+def test_slot_values_cannot_break_the_table() -> None:
+    out = fmt.state_markdown({"intent": "change_address", "slots": {"address": "a | b\nc"}})
+    assert "| address | a \\| b c |" in out
+
+
+def test_handoff_choices_label_and_value() -> None:
+    got = fmt.handoff_choices([{"thread_id": "t1", "ticket_id": "TK-9", "reason": "asked",
+                                "transcript": [{"role": "user", "content": "I want   a human"},
+                                               {"role": "assistant", "content": "ok"}]}])
+    assert got == [("t1 · TK-9 · asked · I want a human", "t1")]
+
+
+def test_sync_report_lists_each_failed_file() -> None:
+    out = fmt.sync_report_markdown({"added": 2, "updated": 0, "removed": 0, "unchanged": 1,
+                                    "chunks_embedded": 7, "elapsed_s": 1.25, "failed": [
+                                        {"path": "bad.pdf", "error": "corrupt PDF"}]})
+    assert "2 added" in out and "7 chunks" in out and "1.2s" in out
+    assert "1 file(s) skipped" in out and "- `bad.pdf`: corrupt PDF" in out
+    assert "skipped" not in fmt.sync_report_markdown({"added": 1, "failed": []})
+
+
+def test_hits_column_ranks_and_cuts_long_text() -> None:
+    hits = [{"source": "a.md", "heading": "H", "page": None, "text": "word " * 100,
+             "score": 0.5}, {"source": "b.pdf", "heading": "", "page": 2, "text": "x",
+                             "score": 0.25}]
+    out = fmt.hits_markdown(hits, "Dense")
+    assert out.startswith("### Dense")
+    assert "**1. a.md › H**" in out and "**2. b.pdf, p. 2**" in out
+    assert "…" in out and "`0.5000`" in out
+    assert "no matches" in fmt.hits_markdown([], "Keyword")
+
+
+def test_agent_rounds_show_plan_code_tests_and_outcome() -> None:
+    events = [
+        {"kind": "plan", "round": 0, "data": {"plan": "1. strip spaces"}},
+        {"kind": "tests", "round": 0, "data": {"phase": "written", "source": "user",
+                                               "tests": "def test_a():\n    assert f() == 2"}},
+        {"kind": "code", "round": 1, "data": {"code": "def f():\n    return 1\n",
+                                              "syntax_error": None}},
+        {"kind": "tests", "round": 1, "data": {"phase": "run", "result": {
+            "status": "failed", "passed": 1, "total": 2, "tests": [
+                {"name": "test_a", "status": "passed", "message": ""},
+                {"name": "test_b", "status": "failed", "message": "assert 1 == 2"}]}}},
+        {"kind": "round", "round": 1, "data": {"status": "failed", "passed": 1, "total": 2,
+                                               "feedback": "test_b failed"}},
+        {"kind": "code", "round": 2, "data": {"code": "def f():\n    return 2"}},
+        {"kind": "done", "round": 2, "data": {"result": {
+            "passed": True, "code": "x", "best_round": 2, "tests_passed": 2,
+            "tests_total": 2, "stopped": "passed", "seconds": 12.4}}},
+    ]
+    out = fmt.agent_events_markdown(events)
+    assert out.index("### Plan") < out.index("your tests") < out.index("### Round 1")
+    assert out.index("### Round 1") < out.index("### Round 2") < out.index("### Done")
+    assert "```python\ndef f():\n    return 1\n```" in out
+    assert "1/2 passed" in out and "✗ `test_b`: assert 1 == 2" in out
+    assert "feedback for the next round: test_b failed" in out
+    assert "### Done — tests pass ✓" in out and "2/2 tests passed; stopped: passed" in out
+    failing = fmt.agent_events_markdown([{"kind": "done", "round": 3, "data": {"result": {
+        "passed": False, "test_source": "self", "tests_total": 3}}}])
+    assert "still failing" in failing
+
+
+def test_system_panel_lists_quantization_rope_and_device() -> None:
+    info = {"model": "qwen", "arch": "qwen2", "device": "cpu", "dtype": "bfloat16",
+            "quantization": "int8", "rope_scaling": {"type": "yarn", "factor": 4.0},
+            "context_length": 131072, "native_context": 32768, "parameters": 494_000_000,
+            "threads": 2}
+    out = fmt.system_markdown(info, None, {"RAG pipeline": True, "code agent": False})
+    for part in ("| quantization | int8 |", "| RoPE scaling | yarn ×4.0 |", "| device | cpu |",
+                 "| parameters | 494 M |", "131072 tokens (native 32768)",
+                 "RAG pipeline ✓", "code agent (not installed)"):
+        assert part in out
+    assert "not loaded yet" in fmt.system_markdown(None, None, {})
+
+
+def test_metrics_rows_summary_and_chart_shape() -> None:
+    rows = [fmt.metrics_record(1, {"time_to_first_token_s": 2.0, "tokens_per_second": 10,
+                                   "kv_cache_hit_rate": 0.0}),
+            fmt.metrics_record(2, {"time_to_first_token_s": 0.5, "tokens_per_second": 14,
+                                   "kv_cache_hit_rate": 0.8, "answer_cache_hit": True})]
+    out = fmt.metrics_markdown(rows, {"hits": 1, "requests": 2, "tokens_saved": 300,
+                                      "bytes": 3 * 2**20})
+    assert "| time to first token | 0.50 s | 1.25 s |" in out
+    assert "| KV-cache hit rate | 80% | 40% |" in out
+    assert "answer-cache hits: 1" in out and "300 prompt tokens reused" in out
+    long = fmt.metrics_long(rows)
+    assert len(long) == 6 and {r["metric"] for r in long} == {
+        "time to first token (s)", "tokens/s", "KV-cache hit rate"}
+    assert "No answers yet" in fmt.metrics_markdown([], None)
+
+
+def test_detect_lang() -> None:
+    assert fmt.detect_lang("退货") == "zh" and fmt.detect_lang("returns") == "en"
+
+
+def test_snippets_cannot_inject_markdown_or_html() -> None:
+    out = fmt.hits_markdown([{"source": "a.md", "heading": "", "page": None,
+                              "text": "# Title - *bold* <script>x</script>", "score": 1.0}], "K")
+    body = out.splitlines()[3]
+    assert body.startswith("Title \\- \\*bold\\*") and "<script>" not in out
+
+
+def test_qa_panel_reports_search_and_confidence() -> None:
+    out = fmt.qa_markdown({"standalone_question": "refund *time*", "confidence": 0.912,
+                           "citations": [{}, {}], "refused": False})
+    assert "refund \\*time\\*" in out and "0.91" in out and "**Citations:** 2" in out
+    assert "refused" in fmt.qa_markdown({"citations": [], "refused": True})
