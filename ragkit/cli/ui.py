@@ -1,9 +1,110 @@
-"""`ragkit ui`: the Gradio app (owner: ui)."""
+"""`ragkit ui`: serve the Gradio app (owner: ui).
+
+Parses options, makes sure the knowledge base exists (on first launch with the default
+``--kb`` it indexes the bundled sample ``knowledge/store`` into it, with a progress bar),
+then starts :func:`ragkit.ui.launch` and prints the local URL. The app itself lives in
+``ragkit/ui/``.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.markup import escape
+
+from ragkit.cli.kb import DEFAULT_KB, KbOpt
+
+err = Console(stderr=True, highlight=False)
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE_DOCS = Path("knowledge/store")
+SAMPLE_DOMAIN = Path("knowledge/store_domain.yaml")
 
 
 def register(app: typer.Typer) -> None:
-    """Placeholder until the owner lands the commands."""
+    app.command("ui")(ui_cmd)
+
+
+def bundled(path: Path) -> Path | None:
+    """``path`` relative to the working directory, else to the source checkout ragkit runs from."""
+    for base in (Path.cwd(), REPO):
+        if (base / path).exists():
+            return (base / path).resolve()
+    return None
+
+
+def ensure_kb(kb: Path, *, sample: Path | None) -> None:
+    """Create ``kb`` if missing; fill it from ``sample`` (the bundled store) when given."""
+    from ragkit.cli.kb import _progress
+    from ragkit.kb import KnowledgeBase
+
+    if (kb / "ragkit.json").exists():
+        return
+    with KnowledgeBase.open(kb, create=True) as base:
+        if sample is None:
+            err.print(f"created an empty knowledge base at {escape(str(kb))}; add documents in "
+                      "the Knowledge tab")
+            return
+        err.print(f"first launch: indexing the sample knowledge base {escape(str(sample))} into "
+                  f"{escape(str(kb))} (once; later launches start at once)")
+        with _progress(True) as tick:
+            report = base.add([sample], progress=tick)
+        err.print(f"{report.added} documents, {report.chunks_embedded} chunks embedded in "
+                  f"{report.elapsed_s:.0f}s")
+
+
+def ui_cmd(
+    kb: KbOpt = Path(DEFAULT_KB),
+    domain: Annotated[Path | None, typer.Option(
+        help="Support domain file (intents, slots, actions). "
+        "[default: knowledge/store_domain.yaml]")] = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 7860,
+    model: Annotated[str | None, typer.Option(
+        help="Generator: a catalogue name, HF folder or GGUF file. [default: the SDK's]")] = None,
+    quantization: Annotated[str | None, typer.Option(
+        help="Weight quantization of the generator: none, int8 or int4.")] = None,
+    kb_root: Annotated[Path | None, typer.Option(
+        "--kb-root", help="Folder where the Knowledge tab lists and creates knowledge bases "
+        "[default: the parent of --kb].")] = None,
+    preload: Annotated[bool, typer.Option(
+        help="Load the generator in the background right after start.")] = True,
+    open_browser: Annotated[bool, typer.Option("--open", help="Open a browser tab.")] = False,
+) -> None:
+    """Serve the web app: support chat, knowledge base manager, code agent and system panel."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from ragkit.errors import ConfigError
+    from ragkit.ui import Backend, UiSettings, launch
+
+    if quantization is not None and quantization not in ("none", "int8", "int4"):
+        raise ConfigError(f"--quantization must be none, int8 or int4 (got {quantization!r})")
+    sample = bundled(SAMPLE_DOCS) if str(kb) == DEFAULT_KB else None
+    ensure_kb(kb, sample=sample)
+    if domain is None:
+        domain = bundled(SAMPLE_DOMAIN)
+    elif not domain.exists():
+        raise ConfigError(f"--domain {domain} does not exist; pass the path of a domain YAML file")
+    backend = Backend(UiSettings(kb_dir=kb, domain_path=domain, model=model,
+                                 quantization=quantization, kb_root=kb_root))
+
+    def ready(url: str) -> None:
+        print(f"ragkit UI running at {url} (Ctrl+C to stop)", flush=True)
+        if preload:
+            threading.Thread(target=_preload, args=(backend,), daemon=True).start()
+
+    launch(backend, host=host, port=port, open_browser=open_browser, on_ready=ready)
+
+
+def _preload(backend) -> None:
+    """Load the generator (and the support assistant's models) before the first question."""
+    try:
+        backend.generator()
+        if backend.features()["support assistant"]:
+            backend.support()
+    except Exception as exc:  # shown again, readably, when the user first asks
+        print(f"note: background loading failed: {exc}", file=sys.stderr)
