@@ -6,6 +6,7 @@ The SDK surface is re-exported here and imported lazily, so ``import ragkit`` st
     kb = ragkit.KnowledgeBase.open("my-kb", create=True)
     kb.add(["docs/"])
     hits = kb.search("how do refunds work?")
+    answer = kb.ask("how long do refunds take?")   # grounded, with checked citations
 """
 
 from __future__ import annotations
@@ -25,9 +26,25 @@ _EXPORTS = {
     "Message": "ragkit.types",
     "RagkitError": "ragkit.errors",
     "load_embedder": "ragkit.embedder",
+    "load_generator": "ragkit.rag",
+    "RagPipeline": "ragkit.rag",
+    "RagConfig": "ragkit.rag",
+    "Answer": "ragkit.rag",
+    "Citation": "ragkit.rag",
+    "AnswerUsage": "ragkit.rag",
+    "AnswerStream": "ragkit.rag",
+    "Conversation": "ragkit.rag",
 }
 
 __all__ = [
+    "Answer",
+    "AnswerStream",
+    "AnswerUsage",
+    "Citation",
+    "Conversation",
+    "RagConfig",
+    "RagPipeline",
+    "load_generator",
     "ChunkingConfig",
     "Chunk",
     "Hit",
@@ -45,6 +62,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from ragkit.embedder import load_embedder
     from ragkit.errors import RagkitError
     from ragkit.kb import KnowledgeBase, SyncReport
+    from ragkit.rag import (
+        Answer,
+        AnswerStream,
+        AnswerUsage,
+        Citation,
+        Conversation,
+        RagConfig,
+        RagPipeline,
+        load_generator,
+    )
     from ragkit.types import Chunk, Hit, Message
 
 

@@ -48,11 +48,17 @@ def test_python_example_runs(tmp_path: Path, real_embedder) -> None:
 
 @pytest.mark.real_model
 def test_generation_example_runs(tmp_path: Path) -> None:
-    code = python_examples()[1]
-    assert "LocalGenerator" in code
+    code = next(c for c in python_examples() if "LocalGenerator" in c)
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                           text=True, timeout=900, env={**os.environ, "PYTHONPATH": str(ROOT)})
     if proc.returncode != 0 and "ModelError" in proc.stderr:
         pytest.skip(f"smollm2-135m-instruct unavailable: {proc.stderr[-300:]}")
     assert proc.returncode == 0, proc.stderr
     assert "completion_tokens=" in proc.stdout
+
+
+def test_rag_example_is_the_file_the_rag_tests_run() -> None:
+    """The README's kb.ask example is tests/rag/readme_example.py (run by tests/rag)."""
+    example = (ROOT / "tests" / "rag" / "readme_example.py").read_text(encoding="utf-8")
+    code = example.split("\n", 2)[2]  # minus its two comment lines
+    assert code in python_examples()

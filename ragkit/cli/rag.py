@@ -1,9 +1,143 @@
-"""`ragkit ask` and `ragkit chat`: grounded answers from a knowledge base (owner: rag-core)."""
+"""`ragkit ask` and `ragkit chat`: grounded answers from a knowledge base (owner: rag-core).
+
+Parses options, opens the knowledge base and the generator, and prints the streamed answer,
+a numbered source list and a usage line; all the work happens in :mod:`ragkit.rag` through
+``KnowledgeBase.ask`` / ``.chat``. ``--json`` prints ``Answer.to_dict()`` on stdout.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.markup import escape
+
+from ragkit.cli.kb import DEFAULT_KB, JsonOpt, KbOpt
+from ragkit.cli.serve import ModelOpt, Quant, QuantOpt
+from ragkit.config import DEFAULT_GENERATOR
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+KOpt = Annotated[int, typer.Option("-k", "--top-k", min=1, max=50,
+                                   help="Chunks retrieved per question.")]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Do not use the answer cache.")]
 
 
 def register(app: typer.Typer) -> None:
-    """Placeholder until the owner lands the commands."""
+    app.command("ask")(ask_cmd)
+    app.command("chat")(chat_cmd)
+
+
+def _open(kb: Path, model: str, quantization: Quant, k: int, no_cache: bool,
+          quiet: bool) -> tuple[Any, Any]:
+    from ragkit.generation.config import GeneratorConfig
+    from ragkit.kb import KnowledgeBase
+    from ragkit.rag import RagConfig, load_generator
+
+    base = KnowledgeBase.open(kb)  # fails with "create one with `ragkit index`" when missing
+    gen_cfg = GeneratorConfig.parse({"model": model, "quantization": Quant(quantization).value})
+    if not quiet:
+        err.print(f"[dim]loading {escape(model)} (quantization={gen_cfg.quantization})...[/]")
+    generator = load_generator(gen_cfg)
+    pipe = base.rag(generator, RagConfig(k=k, answer_cache=not no_cache))
+    return base, pipe
+
+
+def source_lines(answer: Any) -> list[str]:
+    """``[n] source > heading (p. N)`` for each citation (pure)."""
+    lines = []
+    for c in answer.citations:
+        where = c.source + (f" > {c.heading}" if c.heading else "")
+        if c.page:
+            where += f" (p. {c.page})"
+        lines.append(f"[{c.n}] {where}")
+    return lines
+
+
+def usage_line(answer: Any) -> str:
+    u = answer.usage
+    if u.answer_cache_hit:
+        return "answer cache hit"
+    parts = [f"retrieval {u.retrieval_ms:.0f} ms", f"confidence {answer.confidence:.2f}"]
+    if u.completion_tokens:
+        parts += [f"first token {u.time_to_first_token_s:.2f} s",
+                  f"{u.tokens_per_second:.1f} tok/s",
+                  f"KV cache {100 * u.kv_cache_hit_rate:.0f}% of {u.prompt_tokens} tokens"]
+    return " · ".join(parts)
+
+
+def _print_stream(stream: Any) -> Any:
+    try:
+        for delta in stream:
+            sys.stdout.write(delta)
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        stream.close()
+        raise
+    sys.stdout.write("\n")
+    answer = stream.answer
+    for line in source_lines(answer):
+        out.print(f"[cyan]{escape(line)}[/]")
+    err.print(f"[dim]{escape(usage_line(answer))}[/]")
+    return answer
+
+
+def ask_cmd(
+    question: Annotated[str, typer.Argument(help="The question (English or Chinese).")],
+    kb: KbOpt = Path(DEFAULT_KB),
+    model: ModelOpt = DEFAULT_GENERATOR,
+    quantization: QuantOpt = Quant.none,
+    k: KOpt = 5,
+    no_cache: NoCacheOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer QUESTION from the knowledge base, citing sources, or say it does not know."""
+    base, pipe = _open(kb, model, quantization, k, no_cache, quiet=as_json)
+    try:
+        if as_json:
+            answer = pipe.ask(question)
+            print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        else:
+            _print_stream(pipe.stream(question))
+    finally:
+        base.close()
+
+
+def chat_cmd(
+    kb: KbOpt = Path(DEFAULT_KB),
+    model: ModelOpt = DEFAULT_GENERATOR,
+    quantization: QuantOpt = Quant.none,
+    k: KOpt = 5,
+    thread: Annotated[str | None, typer.Option(
+        "--thread", help="Resume this conversation (its id is printed at the start).")] = None,
+    no_cache: NoCacheOpt = False,
+) -> None:
+    """A conversation with the knowledge base. Type /new for a new thread, /exit to quit."""
+    base, pipe = _open(kb, model, quantization, k, no_cache, quiet=False)
+    conv = pipe.conversation(thread)
+    err.print(f"[dim]thread {conv.thread_id} (resume with --thread {conv.thread_id}); "
+              "/new starts over, /exit quits[/]")
+    try:
+        while True:
+            try:
+                text = input("you> ").strip()
+            except EOFError:
+                break
+            if not text:
+                continue
+            if text in ("/exit", "/quit"):
+                break
+            if text == "/new":
+                conv = pipe.conversation()
+                err.print(f"[dim]new thread {conv.thread_id}[/]")
+                continue
+            _print_stream(conv.send(text))
+    except KeyboardInterrupt:
+        err.print("")
+    finally:
+        base.close()

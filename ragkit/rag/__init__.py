@@ -1,0 +1,25 @@
+"""Grounded answers with checked citations over a knowledge base (issue 4).
+
+``RagPipeline(kb, generator).ask(q)`` runs the LangGraph graph in :mod:`ragkit.rag.graph`;
+``KnowledgeBase.ask`` / ``.chat`` are thin wrappers around it. Modules: ``types`` (results),
+``config`` (settings), ``prompts`` (templates, message layout), ``context`` (retrieval and
+token budget), ``verify`` (citation checks), ``cache`` (answer cache), ``memory``
+(conversation checkpoints and retention), ``graph`` (nodes and routing), ``pipeline`` (SDK).
+"""
+
+from __future__ import annotations
+
+from ragkit.rag.config import RagConfig
+from ragkit.rag.pipeline import Conversation, RagPipeline, load_generator
+from ragkit.rag.types import Answer, AnswerStream, AnswerUsage, Citation
+
+__all__ = [
+    "Answer",
+    "AnswerStream",
+    "AnswerUsage",
+    "Citation",
+    "Conversation",
+    "RagConfig",
+    "RagPipeline",
+    "load_generator",
+]

@@ -1,0 +1,80 @@
+"""Typed settings of the RAG pipeline: :class:`RagConfig`.
+
+Every threshold the graph uses lives here, with the measurement it came from in its
+description (retrieval-side figures: ``bench/rag_signals_bench.py``). Does not load or run
+anything.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ragkit.config import SearchMode
+
+SupportMethod = Literal["lexical", "embedding", "auto"]
+
+
+class RagConfig(BaseModel):
+    """Settings of one :class:`~ragkit.rag.pipeline.RagPipeline`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # -- retrieval ----------------------------------------------------------------------------
+    k: int = Field(5, ge=1, le=50, description="chunks retrieved per query")
+    search_mode: SearchMode = "hybrid"
+    translate_query: bool = Field(
+        False, description="also search with a generator-made translation of the question "
+        "into the other language (en<->zh); off: it did not help on the sample set")
+    min_confidence: float = Field(
+        0.80, ge=0.0, le=1.0, description="refuse without generating when the best dense "
+        "cosine between the question and a chunk is below this. On the sample store the 153 "
+        "answerable questions scored 0.805-0.95 and the 34 unanswerable ones 0.795-0.926, so "
+        "this only catches off-topic questions; answerability is judged after retrieval")
+
+    # -- context ------------------------------------------------------------------------------
+    context_tokens: int = Field(1000, ge=64, description="generator tokens of retrieved text")
+    min_chunk_tokens: int = Field(48, ge=8, description="a trimmed last chunk keeps at least this")
+    history_turns: int = Field(4, ge=0, description="past question/answer pairs sent to the "
+                               "model; older turns drop out (the prefix cache then misses once)")
+
+    # -- generation ---------------------------------------------------------------------------
+    max_answer_tokens: int = Field(256, ge=8)
+    condense_max_tokens: int = Field(64, ge=8)
+    regenerate: bool = Field(True, description="regenerate once when no sentence is supported")
+
+    check_answerable: bool = Field(
+        False, description="before generating, score 'do the sources state the answer? "
+        "yes/no' with the generator (reuses the prompt's KV cache) and refuse when log p(no) "
+        "- log p(yes) > answerable_margin. Off by default: on a first sample the 0.5B model's "
+        "margins did not separate answerable from unanswerable questions")
+    answerable_margin: float = Field(0.0, description="see check_answerable")
+
+    # -- verification -------------------------------------------------------------------------
+    support_method: SupportMethod = Field(
+        "auto", description="lexical overlap, embedding cosine, or auto: lexical within a "
+        "language and embedding cosine when the sentence and the chunk differ in language")
+    support_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="share of a sentence's content words found in the "
+        "chunk it cites (numbers must all be found) for the citation to stand")
+    support_embedding_threshold: float = Field(
+        0.83, ge=-1.0, le=1.0, description="cosine between a sentence and its chunk (embedder "
+        "query vs passage) for the citation to stand, when embedding support is used. "
+        "multilingual-e5-small, English sentences vs the Chinese chunks they translate: "
+        "0.80-0.86 (6 of 8 pass); vs unrelated chunks median 0.81, p90 0.83, max 0.85: a weak "
+        "check, so cross-language citations are less reliable than same-language ones")
+
+    # -- answer cache -------------------------------------------------------------------------
+    answer_cache: bool = True
+    answer_cache_threshold: float = Field(
+        0.985, ge=0.0, le=1.0, description="question cosine at or above which a stored answer "
+        "is served (multilingual-e5-small). bench/results/rag_thresholds.json: 0 of 40 "
+        "different-question pairs reach 0.985 (4 reach 0.97), 85% of 20 near-duplicates do; "
+        "rag-core's own 8+8 pairs: rewordings 0.977-0.998, different questions up to 0.967")
+    answer_cache_max_entries: int = Field(2000, ge=1)
+
+    # -- conversations ------------------------------------------------------------------------
+    max_threads: int = Field(500, ge=1, description="conversations kept; the oldest go first")
+    max_thread_age_days: float = Field(30.0, gt=0, description="conversations idle longer "
+                                       "than this are deleted")

@@ -1,0 +1,240 @@
+"""The SDK face of RAG: :class:`RagPipeline` (ask / stream over one knowledge base),
+:class:`Conversation` (a thread whose ``send`` streams), and :func:`load_generator`.
+
+Owns: wiring a :class:`~ragkit.kb.KnowledgeBase` and a generator into the graph's
+dependencies (memoised question embeddings, the answer cache and the conversation store under
+the knowledge-base directory), running the graph as a stream, and turning its final state into
+an :class:`~ragkit.rag.types.Answer`. Does not own any step of the graph.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ragkit.config import SearchConfig
+from ragkit.errors import ConfigError
+from ragkit.rag.cache import AnswerCache
+from ragkit.rag.config import RagConfig
+from ragkit.rag.context import hit_from_dict
+from ragkit.rag.graph import RagDeps, RunContext, build_graph, new_turn
+from ragkit.rag.memory import ConversationStore
+from ragkit.rag.types import Answer, AnswerStream, AnswerUsage, Citation
+
+if TYPE_CHECKING:
+    from ragkit.generation.base import Generator
+    from ragkit.generation.config import GeneratorConfig
+    from ragkit.generation.local import LocalGenerator
+    from ragkit.kb import KnowledgeBase
+
+_default_lock = threading.Lock()
+_loaded: dict[str, LocalGenerator] = {}
+
+
+def load_generator(name_or_config: str | GeneratorConfig | None = None) -> LocalGenerator:
+    """A loaded :class:`LocalGenerator`: the default model, a catalogue name, a local model
+    folder or GGUF path, or a full :class:`GeneratorConfig`. Loaded once per process."""
+    from ragkit.generation.config import GeneratorConfig
+    from ragkit.generation.local import LocalGenerator
+
+    if name_or_config is None:
+        cfg = GeneratorConfig()
+    elif isinstance(name_or_config, str):
+        cfg = GeneratorConfig(model=name_or_config)
+    elif isinstance(name_or_config, GeneratorConfig):
+        cfg = name_or_config
+    else:
+        raise ConfigError("load_generator() takes a model name, a GeneratorConfig or None "
+                          f"(got {type(name_or_config).__name__})")
+    key = cfg.model_dump_json()
+    with _default_lock:
+        if key not in _loaded:
+            _loaded[key] = LocalGenerator(cfg).load()
+        return _loaded[key]
+
+
+class _QueryVectors:
+    """Memoised ``embed_queries`` so the cache lookup and retrieval embed a question once."""
+
+    def __init__(self, kb: KnowledgeBase, size: int = 256) -> None:
+        self.kb = kb
+        self.size = size
+        self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str) -> np.ndarray:
+        with self._lock:
+            if text in self._memo:
+                self._memo.move_to_end(text)
+                return self._memo[text]
+        vec = np.asarray(self.kb.embedder.embed_queries([text])[0], dtype=np.float32)
+        with self._lock:
+            self._memo[text] = vec
+            while len(self._memo) > self.size:
+                self._memo.popitem(last=False)
+        return vec
+
+
+def _similarity(kb: KnowledgeBase, queries: _QueryVectors):
+    passages: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def sim(sentence: str, chunk_text: str) -> float:
+        if chunk_text not in passages:
+            passages[chunk_text] = np.asarray(kb.embedder.embed_passages([chunk_text])[0])
+            if len(passages) > 64:
+                passages.popitem(last=False)
+        a, b = queries(sentence), passages[chunk_text]
+        return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
+
+    return sim
+
+
+class RagPipeline:
+    """Grounded answers with checked citations from one knowledge base.
+
+    Cheap to construct; the answer cache and conversation store open on first use.
+    """
+
+    def __init__(self, kb: KnowledgeBase, generator: Generator,
+                 config: RagConfig | None = None) -> None:
+        self.kb = kb
+        self.generator = generator
+        self.config = config or RagConfig()
+        self._graphs: dict[bool, Any] = {}
+        self._wired: RagDeps | None = None
+        self._memory: ConversationStore | None = None
+        self._cache: AnswerCache | None = None
+        self._lock = threading.Lock()
+
+    # -- wiring ------------------------------------------------------------------------------
+    @property
+    def memory(self) -> ConversationStore:
+        if self._memory is None:
+            self._memory = ConversationStore.for_kb(
+                self.kb.dir, self.config.max_threads, self.config.max_thread_age_days)
+        return self._memory
+
+    @property
+    def cache(self) -> AnswerCache:
+        if self._cache is None:
+            self._cache = AnswerCache.for_kb(self.kb.dir, self.config.answer_cache_max_entries)
+        return self._cache
+
+    def _deps(self) -> RagDeps:
+        cfg = self.config
+        queries = _QueryVectors(self.kb)
+        retriever = self.kb.retriever(SearchConfig(k=cfg.k, mode=cfg.search_mode))
+        retriever.embed_query = queries
+        count = getattr(self.generator, "count_tokens", None) or (lambda t: max(1, len(t) // 3))
+        scope = hashlib.sha256(
+            f"{getattr(self.generator, 'model_id', '?')}|{cfg.model_dump_json()}".encode()
+        ).hexdigest()[:24]
+        return RagDeps(
+            retriever=retriever, generator=self.generator, config=cfg, embed_query=queries,
+            kb_version=lambda: self.kb.store.kb_version, count_tokens=count,
+            similarity=_similarity(self.kb, queries),
+            cache=self.cache if cfg.answer_cache else None, cache_scope=scope)
+
+    def _graph(self, threaded: bool) -> Any:
+        with self._lock:
+            if self._wired is None:
+                self._wired = self._deps()
+            if threaded not in self._graphs:
+                self._graphs[threaded] = build_graph(
+                    self._wired, self.memory.saver if threaded else None)
+            return self._graphs[threaded]
+
+    # -- asking ------------------------------------------------------------------------------
+    def ask(self, question: str, *, thread_id: str | None = None) -> Answer:
+        """Answer ``question`` (within conversation ``thread_id`` when given)."""
+        return self.stream(question, thread_id=thread_id).collect()
+
+    def stream(self, question: str, *, thread_id: str | None = None) -> AnswerStream:
+        """Like :meth:`ask`, streaming the verified answer text as it is produced."""
+        if not isinstance(question, str) or not question.strip():
+            raise ConfigError("the question is empty: pass some text to ask")
+        graph = self._graph(thread_id is not None)
+        run_cfg = {"configurable": {"thread_id": thread_id}} if thread_id else {}
+        ctx = RunContext()
+        final: dict[str, Any] = {}
+        extra = {"durability": "exit"} if thread_id else {}
+
+        def run() -> Iterator[str]:
+            for mode, chunk in graph.stream(new_turn(question), run_cfg, context=ctx,
+                                            stream_mode=["custom", "values"], **extra):
+                if mode == "custom":
+                    if not ctx.cancel.is_set():
+                        yield str(chunk)
+                else:
+                    final.clear()
+                    final.update(chunk)
+            if thread_id is not None and not ctx.cancel.is_set():
+                self.memory.after_turn(thread_id)
+
+        return AnswerStream(run(), lambda: _to_answer(final, question), ctx.cancel)
+
+    def conversation(self, thread_id: str | None = None) -> Conversation:
+        return Conversation(self, thread_id or uuid.uuid4().hex)
+
+    def history(self, thread_id: str) -> list[dict[str, str]]:
+        """The stored turns of a conversation ({"role", "content"} dicts), oldest first."""
+        state = self._graph(True).get_state({"configurable": {"thread_id": thread_id}})
+        return list(state.values.get("history", [])) if state and state.values else []
+
+    def close(self) -> None:
+        if self._memory is not None:
+            self._memory.close()
+            self._memory = None
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None
+        self._graphs.clear()
+        self._wired = None
+
+
+class Conversation:
+    """One persisted conversation: ``send(text)`` streams the answer of each turn."""
+
+    def __init__(self, pipeline: RagPipeline, thread_id: str) -> None:
+        self.pipeline = pipeline
+        self.thread_id = thread_id
+
+    def send(self, text: str) -> AnswerStream:
+        return self.pipeline.stream(text, thread_id=self.thread_id)
+
+    def ask(self, text: str) -> Answer:
+        return self.send(text).collect()
+
+    @property
+    def history(self) -> list[dict[str, str]]:
+        return self.pipeline.history(self.thread_id)
+
+
+def _to_answer(state: dict[str, Any], question: str) -> Answer:
+    u = state.get("usage", {})
+    prompt = int(u.get("prompt_tokens", 0))
+    cached = int(u.get("cached_tokens", 0))
+    usage = AnswerUsage(
+        retrieval_ms=round(float(u.get("retrieval_ms", 0.0)), 3),
+        time_to_first_token_s=round(float(u.get("time_to_first_token_s", 0.0)), 4),
+        tokens_per_second=round(float(u.get("tokens_per_second", 0.0)), 3),
+        prompt_tokens=prompt, cached_tokens=cached,
+        completion_tokens=int(u.get("completion_tokens", 0)),
+        kv_cache_hit_rate=round(cached / prompt, 4) if prompt else 0.0,
+        answer_cache_hit=bool(state.get("cache_hit")))
+    return Answer(
+        question=question, standalone_question=state.get("standalone", question),
+        text=state.get("answer_text", ""), language=state.get("language", "en"),
+        citations=[Citation(**c) for c in state.get("citations", [])],
+        refused=bool(state.get("refused")), confidence=float(state.get("confidence", 0.0)),
+        hits=[hit_from_dict(h) for h in state.get("hits", [])], usage=usage,
+        diagnostics={"refusal_reason": state.get("refusal_reason", ""),
+                     "attempts": state.get("attempts", 0),
+                     "answerable_margin": state.get("answerable", 0.0),
+                     **state.get("verdict", {})})

@@ -1,0 +1,136 @@
+"""Prompt templates (package data under ``ragkit/prompts/rag``) and the message layouts built
+from them.
+
+Owns: loading ``NAME.LANG.txt`` templates, strict substitution (a missing variable is a
+:class:`~ragkit.errors.ConfigError`), the language of a question, and the order of messages,
+which is laid out for the generator's prefix KV cache: the fixed system prompt first, past
+turns next (append-only: each past turn is the user's question and the final answer, never the
+retrieved text), and the retrieved sources with the new question last.
+
+Does not own retrieval, generation or verification.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Sequence
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from ragkit.errors import ConfigError
+from ragkit.rag.types import Language
+from ragkit.text import detect_language
+from ragkit.types import Message
+
+LANGUAGES: tuple[Language, ...] = ("en", "zh")
+_MARKER = re.compile(r"\s?\[\d+\]")
+
+
+def language_of(text: str) -> Language:
+    """``zh`` when Han characters dominate the letters of ``text``, else ``en``."""
+    return detect_language(text)
+
+
+@lru_cache(maxsize=64)
+def load_template(name: str, lang: Language) -> string.Template:
+    """The template ``prompts/rag/NAME.LANG.txt`` shipped with ragkit."""
+    if lang not in LANGUAGES:
+        raise ConfigError(f"no prompts for language {lang!r}; use one of {', '.join(LANGUAGES)}")
+    path = resources.files("ragkit").joinpath("prompts", "rag", f"{name}.{lang}.txt")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        raise ConfigError(f"prompt template rag/{name}.{lang}.txt is missing from the ragkit "
+                          "installation; reinstall ragkit (`pip install --force-reinstall "
+                          "ragkit`)") from None
+    return string.Template(text.strip())
+
+
+def render(name: str, lang: Language, **values: Any) -> str:
+    """Fill template ``name`` in ``lang``; every ``$variable`` must be given."""
+    template = load_template(name, lang)
+    try:
+        return template.substitute(values)
+    except KeyError as e:
+        raise ConfigError(f"prompt rag/{name}.{lang}.txt needs the variable {e.args[0]!r}; "
+                          "pass it to render()") from None
+    except ValueError as e:
+        raise ConfigError(f"prompt rag/{name}.{lang}.txt is malformed ({e}); write a literal "
+                          "dollar sign as $$") from None
+
+
+def format_sources(context: Sequence[dict[str, Any]]) -> str:
+    """Numbered source blocks ``[n] text``. Paths and headings are left out: the 0.5B model
+    copied them into its answers; chunk text of headed documents starts with its heading."""
+    return "\n\n".join(f"[{c['n']}] {c['text'].strip()}" for c in context)
+
+
+def strip_markers(text: str) -> str:
+    return _MARKER.sub("", text).strip()
+
+
+def history_messages(history: Sequence[dict[str, str]], turns: int) -> list[Message]:
+    """The last ``turns`` question/answer pairs as chat messages (markers stripped)."""
+    if turns <= 0:
+        return []
+    kept = list(history)[-2 * turns:]
+    return [Message(h["role"], strip_markers(h["content"]) if h["role"] == "assistant"
+                    else h["content"]) for h in kept]  # type: ignore[arg-type]
+
+
+def answer_messages(lang: Language, history: Sequence[dict[str, str]], turns: int,
+                    context: Sequence[dict[str, Any]], question: str) -> list[Message]:
+    """System prompt, past turns, then sources + question: the layout the prefix cache reuses."""
+    return [
+        Message("system", render("system", lang)),
+        *history_messages(history, turns),
+        Message("user", render("question", lang, sources=format_sources(context),
+                               question=question)),
+    ]
+
+
+CHECK_LABELS: dict[str, tuple[str, str]] = {"en": ("yes", "no"), "zh": ("是", "否")}
+
+
+def check_messages(lang: Language, history: Sequence[dict[str, str]], turns: int,
+                   context: Sequence[dict[str, Any]], question: str) -> list[Message]:
+    """Same layout as :func:`answer_messages` up to the question (so the answer reuses its
+    KV cache), asking whether the sources state the answer; scored with ``CHECK_LABELS``."""
+    return [
+        Message("system", render("system", lang)),
+        *history_messages(history, turns),
+        Message("user", render("check", lang, sources=format_sources(context),
+                               question=question)),
+    ]
+
+
+def condense_messages(lang: Language, history: Sequence[dict[str, str]], turns: int,
+                      question: str) -> list[Message]:
+    lines = [f"{'User' if m.role == 'user' else 'Assistant'}: {m.content}"
+             for m in history_messages(history, turns)]
+    return [Message("user", render("condense", lang, history="\n".join(lines),
+                                   question=question))]
+
+
+def translate_messages(lang: Language, question: str) -> list[Message]:
+    return [Message("user", render("translate", lang, question=question))]
+
+
+def refusal_text(lang: Language) -> str:
+    return render("refusal", lang)
+
+
+_REFUSAL_CUES = {
+    "en": ("i don't know", "i do not know", "don't know based on", "do not contain",
+           "does not contain", "no information", "not mentioned", "cannot find"),
+    "zh": ("知识库中没有相关信息", "没有相关信息", "没有提到", "无法回答", "不知道", "没有提供"),
+}
+
+
+def is_refusal(text: str, lang: Language) -> bool:
+    """True when the model's draft says the sources do not hold the answer."""
+    low = strip_markers(text).lower().replace("’", "'")
+    cues = _REFUSAL_CUES["en"] + _REFUSAL_CUES["zh"]
+    return any(c in low for c in cues) and len(low) < 160

@@ -1,0 +1,241 @@
+"""Citation checking in plain code: which ``[n]`` markers stand, sentence by sentence.
+
+Owns: parsing markers, the support score of a sentence against a chunk (lexical overlap with
+jieba for Chinese, numbers must match; or embedding cosine across languages), and
+:class:`CitationGate`, which consumes the generator's text deltas and releases each sentence
+once its citations are checked: invented ids (not among the retrieved chunks) and citations
+whose chunk does not support the sentence are removed; an uncited sentence that one chunk
+clearly supports gets that chunk's marker. Markers are renumbered 1..m in order of first use,
+so the released text and :attr:`CitationGate.citations` agree.
+
+Nothing here retrieves, prompts or generates; the graph decides what to do with the verdict.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ragkit.rag.config import RagConfig
+from ragkit.text import detect_language, query_terms, segment_for_search, split_sentences
+
+MARKER_RE = re.compile(r"\s*\[(\d{1,3}(?:\s*[,，]\s*\d{1,3})*)\]")
+_LEADING_MARKERS = re.compile(r"(?:\s*\[\d{1,3}(?:\s*[,，]\s*\d{1,3})*\])+")
+_PARTIAL_MARKERS = re.compile(r"(?:\s*\[[\d,，\s]*\]?)*\s*")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+_PLACEHOLDER = re.compile(r"\s*\[[nN]\]")
+MIN_CONTENT_WORDS = 2  # a citation needs a sentence that says something ("Returns [2]." does not)
+_TERMINAL = "。！？；.!?;:：…"
+
+# similarity(sentence, chunk_text) -> cosine in [-1, 1]
+Similarity = Callable[[str, str], float]
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def _terms(text: str) -> set[str]:
+    return {_stem(w) for w in segment_for_search(text).split()}
+
+
+def lexical_support(sentence: str, chunk_text: str) -> float:
+    """Share of the sentence's content words found in the chunk; 0 if a number is missing.
+
+    Words are normalised like the keyword index (NFKC, lower case, jieba for Chinese) and
+    lightly stemmed; stopwords are ignored. A sentence with no content words scores 0.
+    """
+    body = MARKER_RE.sub(" ", sentence)
+    words = [_stem(w) for w in query_terms(body)]
+    if not words:
+        return 0.0
+    chunk = _terms(chunk_text)
+    numbers = {n.replace(",", "") for n in _NUMBER.findall(body)}
+    chunk_numbers = {n.replace(",", "") for n in _NUMBER.findall(chunk_text)}
+    if numbers - chunk_numbers:
+        return 0.0
+    return sum(1 for w in words if w in chunk) / len(words)
+
+
+@dataclass
+class Scorer:
+    """Support of a sentence by a chunk under ``config.support_method``."""
+
+    config: RagConfig
+    similarity: Similarity | None = None
+
+    def support(self, sentence: str, chunk_text: str) -> tuple[float, bool]:
+        """(score, passes): the score is on the scale of the threshold it is compared with."""
+        cfg = self.config
+        method = cfg.support_method
+        if method == "auto":
+            same = detect_language(MARKER_RE.sub(" ", sentence)) == detect_language(chunk_text)
+            method = "lexical" if same or self.similarity is None else "embedding"
+        if method == "embedding" and self.similarity is not None:
+            score = float(self.similarity(MARKER_RE.sub(" ", sentence), chunk_text))
+            return score, score >= cfg.support_embedding_threshold
+        score = lexical_support(sentence, chunk_text)
+        return score, score >= cfg.support_threshold
+
+
+def parse_markers(sentence: str) -> list[int]:
+    out: list[int] = []
+    for m in MARKER_RE.finditer(sentence):
+        for part in re.split(r"[,，]", m.group(1)):
+            n = int(part)
+            if n not in out:
+                out.append(n)
+    return out
+
+
+def _place_markers(sentence: str, markers: Sequence[int]) -> str:
+    """``sentence`` without markers, then the given ones before its final punctuation."""
+    body = MARKER_RE.sub("", sentence)
+    stripped = body.rstrip()
+    trail = body[len(stripped):]
+    if not markers:
+        return stripped + trail
+    cut = len(stripped)
+    while cut > 0 and stripped[cut - 1] in _TERMINAL:
+        cut -= 1
+    tags = "".join(f"[{n}]" for n in markers)
+    sep = "" if cut and not stripped[cut - 1].isascii() else " "
+    return f"{stripped[:cut]}{sep}{tags}{stripped[cut:]}{trail}"
+
+
+@dataclass
+class SentenceResult:
+    text: str  # as released (renumbered markers)
+    cited: list[int]  # context numbers kept
+    removed: list[int]  # context numbers cited but unsupported
+    invented: list[int]  # numbers that name no retrieved chunk
+    support: dict[int, float] = field(default_factory=dict)
+
+
+class CitationGate:
+    """Feed text deltas; get back verified text sentence by sentence.
+
+    Nothing is released until the first sentence with a supported citation, so an answer
+    that turns out wholly unsupported can be regenerated or replaced by a refusal without the
+    user having seen it.
+    """
+
+    def __init__(self, context: Sequence[dict[str, Any]], scorer: Scorer) -> None:
+        self.by_n = {int(c["n"]): c for c in context}
+        self.scorer = scorer
+        self.buffer = ""
+        self.pos = 0
+        self.held: list[str] = []
+        self.sentences: list[SentenceResult] = []
+        self.display: dict[int, int] = {}  # context n -> released marker number
+        self.min_support: dict[int, float] = {}
+        self.supported = 0
+        self._first_release = True
+
+    def feed(self, delta: str) -> str:
+        self.buffer += delta
+        return self._drain(final=False)
+
+    def finish(self) -> str:
+        return self._drain(final=True)
+
+    @property
+    def text(self) -> str:
+        return "".join(s.text for s in self.sentences)
+
+    def _drain(self, final: bool) -> str:
+        out: list[str] = []
+        while True:
+            rest = self.buffer[self.pos:]
+            if not rest.strip():
+                break
+            spans = split_sentences(rest)
+            if len(spans) >= 2:
+                end = spans[0][1]
+                m = _LEADING_MARKERS.match(rest, end)
+                if m:
+                    end = m.end()
+                if not final and _PARTIAL_MARKERS.fullmatch(rest, end):
+                    break  # markers may still be arriving
+            elif final:
+                end = len(rest)
+            else:
+                break
+            out.append(self._accept(rest[:end]))
+            self.pos += end
+        return "".join(out)
+
+    def _accept(self, sentence: str) -> str:
+        sentence = _PLACEHOLDER.sub("", sentence)  # "[n]" copied from the instructions
+        body = MARKER_RE.sub("", sentence)
+        if not any(ch.isalnum() for ch in body):
+            return ""  # markers or punctuation alone ("[1]."): nothing to say, drop it
+        cited = parse_markers(sentence)
+        kept, removed, invented, support = [], [], [], {}
+        substantive = len(query_terms(body)) >= MIN_CONTENT_WORDS
+        for n in cited:
+            chunk = self.by_n.get(n)
+            if chunk is None:
+                invented.append(n)
+                continue
+            score, ok = self.scorer.support(sentence, chunk["text"])
+            support[n] = score
+            (kept if ok and substantive else removed).append(n)
+        if not cited and MARKER_RE.sub("", sentence).strip():
+            best = self._best_chunk(sentence)
+            if best is not None:
+                kept, support = [best[0]], {best[0]: best[1]}
+        for n in kept:
+            self.display.setdefault(n, len(self.display) + 1)
+            self.min_support[n] = min(self.min_support.get(n, 1.0), support[n])
+        text = _place_markers(sentence, [self.display[n] for n in kept])
+        self.sentences.append(SentenceResult(text, kept, removed, invented, support))
+        if kept:
+            self.supported += 1
+        if self.supported == 0:
+            self.held.append(text)
+            return ""
+        released = "".join(self.held) + text
+        self.held = []
+        if self._first_release:
+            released = released.lstrip()
+            self._first_release = False
+            # keep the recorded text equal to what was released
+            self._trim_leading()
+        return released
+
+    def _trim_leading(self) -> None:
+        for sent in self.sentences:
+            stripped = sent.text.lstrip()
+            if stripped:
+                sent.text = stripped
+                return
+            sent.text = ""
+
+    def _best_chunk(self, sentence: str) -> tuple[int, float] | None:
+        if len(query_terms(MARKER_RE.sub(" ", sentence))) < MIN_CONTENT_WORDS:
+            return None  # too short to judge ("Yes." / "Sure!")
+        best: tuple[int, float] | None = None
+        for n, chunk in self.by_n.items():
+            score, ok = self.scorer.support(sentence, chunk["text"])
+            if ok and (best is None or score > best[1]):
+                best = (n, score)
+        return best
+
+    def citations(self) -> list[tuple[int, dict[str, Any], float]]:
+        """(released number, context entry, weakest support) in released order."""
+        order = sorted(self.display.items(), key=lambda kv: kv[1])
+        return [(shown, self.by_n[n], self.min_support[n]) for n, shown in order]
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "sentences": len(self.sentences),
+            "supported": self.supported,
+            "removed": sum(len(s.removed) for s in self.sentences),
+            "invented": sum(len(s.invented) for s in self.sentences),
+        }

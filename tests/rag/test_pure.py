@@ -1,0 +1,121 @@
+"""Pure parts of the RAG pipeline: templates, language, message layout, citation checks,
+context budget."""
+
+from __future__ import annotations
+
+import pytest
+
+from ragkit.errors import ConfigError
+from ragkit.rag import prompts
+from ragkit.rag.config import RagConfig
+from ragkit.rag.context import select_context
+from ragkit.rag.verify import CitationGate, Scorer, lexical_support, parse_markers
+
+CTX = [
+    {"n": 1, "text": "Refunds are paid back to the original payment method within five "
+     "business days."},
+    {"n": 2, "text": "退款会在五个工作日内退回原支付方式。"},
+    {"n": 3, "text": "Express delivery takes 1 day and costs 9.90 euros."},
+]
+
+
+@pytest.mark.parametrize("name", ["system", "question", "condense", "translate", "refusal",
+                                  "retry"])
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_every_template_exists_in_both_languages(name: str, lang: str) -> None:
+    assert prompts.load_template(name, lang).template.strip()
+
+
+def test_missing_template_variable_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="question"):
+        prompts.render("question", "en", sources="[1] x")
+    text = prompts.render("question", "zh", sources="[1] 资料", question="退款？")
+    assert "退款？" in text and "$" not in text
+
+
+def test_unknown_language_or_template_is_an_error() -> None:
+    with pytest.raises(ConfigError):
+        prompts.load_template("system", "fr")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="missing"):
+        prompts.load_template("no-such-template", "en")
+
+
+def test_language_follows_the_question() -> None:
+    assert prompts.language_of("How long do refunds take?") == "en"
+    assert prompts.language_of("退款需要多长时间？") == "zh"
+    assert prompts.language_of("Orbit S8 扫地机器人怎么清洁？") == "zh"
+
+
+def test_layout_keeps_earlier_turns_as_a_prefix() -> None:
+    turn1 = prompts.answer_messages("en", [], 4, CTX[:1], "How long do refunds take?")
+    history = [{"role": "user", "content": "How long do refunds take?"},
+               {"role": "assistant", "content": "Five business days [1]."}]
+    turn2 = prompts.answer_messages("en", history, 4, CTX[2:], "And express delivery?")
+    assert turn2[0] == turn1[0]  # fixed system prompt first
+    assert [m.role for m in turn2] == ["system", "user", "assistant", "user"]
+    assert turn2[1].content == "How long do refunds take?"  # the question, not its sources
+    assert turn2[2].content == "Five business days."  # markers stripped from past answers
+    assert "Express delivery" in turn2[-1].content and "And express" in turn2[-1].content
+    turn3 = prompts.answer_messages("en", history * 2, 4, CTX, "q")
+    assert turn3[:3] == turn2[:3]  # append-only
+
+
+def test_lexical_support_needs_the_numbers_and_words() -> None:
+    chunk = CTX[0]["text"]
+    assert lexical_support("Refunds go back to the original payment method.", chunk) >= 0.8
+    assert lexical_support("Refunds take 14 business days.", chunk) == 0.0
+    assert lexical_support("The kettle boils water.", chunk) < 0.5
+    assert lexical_support("退款会在五个工作日内退回。", CTX[1]["text"]) >= 0.8
+    assert lexical_support("[1]", chunk) == 0.0
+
+
+def test_markers_are_parsed_in_all_forms() -> None:
+    assert parse_markers("a [1] b [2, 3][3]。") == [1, 2, 3]
+    assert parse_markers("no markers") == []
+
+
+def _run(gate: CitationGate, text: str) -> str:
+    out = "".join(gate.feed(ch) for ch in text)  # one character at a time
+    return out + gate.finish()
+
+
+def test_gate_renumbers_in_order_of_use_and_moves_trailing_markers() -> None:
+    gate = CitationGate(CTX, Scorer(RagConfig(support_method="lexical")))
+    text = _run(gate, "Express delivery takes 1 day. [3] Refunds use the original payment "
+                "method [1][9].")
+    assert text == ("Express delivery takes 1 day [1]. Refunds use the original payment "
+                    "method [2].")
+    assert [(shown, c["n"]) for shown, c, _ in gate.citations()] == [(1, 3), (2, 1)]
+    assert gate.counts() == {"sentences": 2, "supported": 2, "removed": 0, "invented": 1}
+
+
+def test_gate_holds_text_until_something_is_supported() -> None:
+    gate = CitationGate(CTX, Scorer(RagConfig(support_method="lexical")))
+    assert gate.feed("The moon is cheese [1]. ") == ""
+    assert gate.feed("Express delivery costs 9.90 euros [3]. And") != ""
+    assert _run(CitationGate(CTX, Scorer(RagConfig())), "Nothing here [2].") == ""
+
+
+def test_embedding_support_is_used_across_languages() -> None:
+    seen: list[tuple[str, str]] = []
+
+    def sim(a: str, b: str) -> float:
+        seen.append((a, b))
+        return 0.9
+
+    gate = CitationGate(CTX, Scorer(RagConfig(support_method="auto"), sim))
+    assert _run(gate, "Refunds arrive within five business days [2].") == (
+        "Refunds arrive within five business days [1].")
+    assert seen and seen[0][1] == CTX[1]["text"]
+
+
+def test_context_respects_the_token_budget() -> None:
+    hits = [{"chunk_id": str(i), "source": "a.md", "heading": "", "page": None, "start": 0,
+             "end": 10, "title": "", "text": "One two three four. " * 10} for i in range(5)]
+    count = lambda t: len(t.split())  # noqa: E731
+    ctx = select_context(hits, count, budget=70, min_chunk_tokens=10)
+    assert [c["n"] for c in ctx] == [1, 2]
+    assert sum(count(c["text"]) for c in ctx) <= 70
+    assert ctx[0]["text"] == hits[0]["text"] and ctx[1]["text"].endswith("four.")
+    assert len(ctx[1]["text"]) < len(hits[1]["text"])
+    assert select_context(hits, count, budget=5, min_chunk_tokens=10) == []

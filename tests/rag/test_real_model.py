@@ -1,0 +1,67 @@
+"""End to end on the real default embedder and generator over the sample store
+(``knowledge/store``, indexed once per session): an English question, a Chinese question, an
+unanswerable question, and the README example run as a script."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ragkit.kb import KnowledgeBase
+from ragkit.rag import RagConfig
+from ragkit.rag.prompts import refusal_text
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.real_model
+NO_CACHE = RagConfig(answer_cache=False)
+
+
+def test_english_question_is_answered_with_a_checked_citation(store_kb: KnowledgeBase,
+                                                              real_generator) -> None:
+    answer = store_kb.ask("How many days do I have to return an item?",
+                          generator=real_generator, config=NO_CACHE)
+    assert not answer.refused, answer.text
+    assert answer.language == "en"
+    assert "30" in answer.text
+    assert answer.citations
+    assert any(c.source.endswith("policies/returns.md") or "faq" in c.source
+               for c in answer.citations)
+    assert all(f"[{c.n}]" in answer.text for c in answer.citations)
+    assert answer.usage.completion_tokens > 0 and answer.usage.prompt_tokens > 0
+
+
+def test_chinese_question_is_answered_in_chinese(store_kb: KnowledgeBase,
+                                                 real_generator) -> None:
+    answer = store_kb.ask("中国大陆订单满多少包邮？", generator=real_generator, config=NO_CACHE)
+    assert answer.language == "zh"
+    assert not answer.refused, answer.text
+    assert "[n]" not in answer.text  # placeholders copied from the prompt are removed
+    assert answer.citations and all(f"[{c.n}]" in answer.text for c in answer.citations)
+    assert any("shipping_china_zh" in c.source or "faq_zh" in c.source
+               for c in answer.citations)
+    # whether the answer states ¥299 is answer correctness (`ragkit eval rag`): the 0.5B model
+    # answered "中国大陆订单满 [n] 包邮[1]。" here once
+
+
+@pytest.mark.xfail(reason="the 0.5B model copies an unrelated but lexically supported source "
+                   "sentence (the company address) instead of refusing; no default check "
+                   "catches it yet (see the rag-core report)", strict=False)
+def test_unanswerable_question_is_refused(store_kb: KnowledgeBase, real_generator) -> None:
+    answer = store_kb.ask("Who is the CEO of Brightcart?", generator=real_generator,
+                          config=NO_CACHE)
+    assert answer.refused, answer.text
+    assert answer.text == refusal_text("en") and answer.citations == []
+
+
+def test_readme_example_runs(tmp_path: Path, real_embedder, real_generator) -> None:
+    (tmp_path / "knowledge").symlink_to(ROOT / "knowledge")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "rag" / "readme_example.py")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "my-kb" / "conversations.sqlite").exists()
+    assert "[1]" in proc.stdout or "I don't know" in proc.stdout

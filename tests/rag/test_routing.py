@@ -1,0 +1,160 @@
+"""Which branch the RAG graph takes, driven by the scripted generator over a real (tiny)
+knowledge base: invented and unsupported citations removed, refusals, regeneration,
+follow-up condensation. Answer quality is tested with the real model elsewhere."""
+
+from __future__ import annotations
+
+import re
+
+from ragkit.kb import KnowledgeBase
+from ragkit.rag import RagPipeline
+from ragkit.rag.prompts import refusal_text, render
+from tests.rag.conftest import ROUTING, answer_calls
+
+REFUND = "Refunds are paid back to the original payment method within five business days"
+
+
+def _refund_n(messages) -> int:
+    """The number the prompt gave the chunk that holds the refund sentence."""
+    blocks = re.split(r"^\[(\d+)\] ", messages[-1].content, flags=re.MULTILINE)
+    for n, body in zip(blocks[1::2], blocks[2::2], strict=True):
+        if "original payment method" in body:
+            return int(n)
+    raise AssertionError("the refund chunk was not in the prompt")
+
+
+def test_invented_and_unsupported_citations_are_removed(tiny_kb: KnowledgeBase,
+                                                         scripted_generator) -> None:
+    def reply(messages):
+        n = _refund_n(messages)
+        other = n % 2 + 1  # another retrieved chunk, which does not mention refunds
+        return f"{REFUND} [{n}]. The kettle is made of gold [{other}]. It ships to Mars [42]."
+
+    gen = scripted_generator(reply)
+    answer = RagPipeline(tiny_kb, gen, ROUTING).ask("How long do refunds take?")
+    assert not answer.refused
+    assert "[42]" not in answer.text and "[2]" not in answer.text
+    assert answer.text.startswith(REFUND + " [1].")
+    assert "The kettle is made of gold." in answer.text
+    assert [c.n for c in answer.citations] == [1]
+    cited = answer.citations[0]
+    assert "original payment method" in cited.snippet
+    assert cited.chunk_id in {h.chunk_id for h in answer.hits}
+    assert cited.support >= ROUTING.support_threshold
+
+
+def test_uncited_supported_sentence_gets_its_source(tiny_kb: KnowledgeBase,
+                                                     scripted_generator) -> None:
+    gen = scripted_generator([REFUND + "."])
+    answer = RagPipeline(tiny_kb, gen, ROUTING).ask("How long do refunds take?")
+    assert answer.text == REFUND + " [1]."
+    assert "original payment method" in answer.citations[0].snippet
+
+
+def test_streamed_deltas_equal_the_final_text(tiny_kb: KnowledgeBase, scripted_generator) -> None:
+    gen = scripted_generator(lambda m: f"Sure. {REFUND} [{_refund_n(m)}]. Anything else [7]?")
+    stream = RagPipeline(tiny_kb, gen, ROUTING).stream("How long do refunds take?")
+    deltas = list(stream)
+    assert len(deltas) >= 1
+    assert "".join(deltas) == stream.answer.text
+    assert "[7]" not in stream.answer.text
+
+
+def test_low_confidence_refuses_without_generating(tiny_kb: KnowledgeBase,
+                                                   scripted_generator) -> None:
+    gen = scripted_generator(["should never be generated"])
+    cfg = ROUTING.model_copy(update={"min_confidence": 1.0})
+    answer = RagPipeline(tiny_kb, gen, cfg).ask("How long do refunds take?")
+    assert answer.refused and answer.text == refusal_text("en")
+    assert answer.citations == [] and gen.calls == []
+    zh = RagPipeline(tiny_kb, gen, cfg).ask("退款需要多长时间？")
+    assert zh.refused and zh.language == "zh" and zh.text == refusal_text("zh")
+
+
+def test_model_refusal_is_reported_in_the_users_language(tiny_kb: KnowledgeBase,
+                                                         scripted_generator) -> None:
+    gen = scripted_generator(["知识库中没有相关信息。"])
+    answer = RagPipeline(tiny_kb, gen, ROUTING).ask("水壶的保修期是多久？")
+    assert answer.refused and answer.language == "zh"
+    assert answer.text == refusal_text("zh")
+    assert len(answer_calls(gen)) == 1  # a refusal is not regenerated
+
+
+def test_unsupported_answer_is_regenerated_once_then_refused(tiny_kb: KnowledgeBase,
+                                                             scripted_generator) -> None:
+    gen = scripted_generator(["The warranty lasts ninety years [1]."])
+    answer = RagPipeline(tiny_kb, gen, ROUTING).ask("How long do refunds take?")
+    assert answer.refused and answer.text == refusal_text("en")
+    assert answer.diagnostics["refusal_reason"] == "unsupported"
+    assert len(answer_calls(gen)) == 2
+    assert render("retry", "en") in answer_calls(gen)[1][-1].content
+    assert render("retry", "en") not in answer_calls(gen)[0][-1].content
+
+
+def test_regeneration_can_rescue_the_answer(tiny_kb: KnowledgeBase, scripted_generator) -> None:
+    replies = iter(["The warranty lasts ninety years [1].", None])
+
+    def reply(messages):
+        r = next(replies)
+        return r if r is not None else f"{REFUND} [{_refund_n(messages)}]."
+
+    answer = RagPipeline(tiny_kb, scripted_generator(reply), ROUTING).ask(
+        "How long do refunds take?")
+    assert not answer.refused and answer.text == REFUND + " [1]."
+
+
+def test_follow_up_is_condensed_with_the_history(tiny_kb: KnowledgeBase,
+                                                 scripted_generator) -> None:
+    def reply(messages):
+        if "Follow-up question" in messages[-1].content:
+            return "How long do refunds take in China?"
+        return f"{REFUND} [{_refund_n(messages)}]."
+
+    gen = scripted_generator(reply)
+    conv = RagPipeline(tiny_kb, gen, ROUTING).conversation("t-follow")
+    first = conv.ask("How long do refunds take?")
+    assert first.standalone_question == "How long do refunds take?"
+    assert not any("Follow-up question" in c[-1].content for c in gen.calls)
+    second = conv.ask("And in China?")
+    condense = [c for c in gen.calls if "Follow-up question" in c[-1].content]
+    assert len(condense) == 1
+    assert "How long do refunds take?" in condense[0][-1].content  # the history was shown
+    assert second.standalone_question == "How long do refunds take in China?"
+    # the answer prompt carries the past turn before the new sources (prefix-cache layout)
+    last = gen.calls[-1]
+    assert [m.role for m in last] == ["system", "user", "assistant", "user"]
+    assert last[1].content == "How long do refunds take?"
+    assert last[0] == gen.calls[0][0]
+    assert [h["role"] for h in conv.history] == ["user", "assistant"] * 2
+
+
+def test_closing_a_stream_stops_and_records_nothing(tiny_kb: KnowledgeBase,
+                                                    scripted_generator) -> None:
+    replies = iter([50, 1])
+
+    def reply(messages):
+        return " ".join([f"{REFUND} [{_refund_n(messages)}]."] * next(replies))
+
+    gen = scripted_generator(reply)
+    pipe = RagPipeline(tiny_kb, gen, ROUTING.model_copy(update={"answer_cache": False}))
+    stream = pipe.stream("How long do refunds take?", thread_id="t-close")
+    first = next(stream)
+    assert first.startswith("Refunds")
+    stream.close()
+    assert pipe.history("t-close") == []
+    after = pipe.ask("How long do refunds take?", thread_id="t-close")  # nothing is stuck
+    assert after.text == REFUND + " [1]." and len(pipe.history("t-close")) == 2
+    assert len(answer_calls(gen)) == 2
+
+
+def test_a_clear_no_from_the_answerability_check_refuses(tiny_kb: KnowledgeBase,
+                                                         scripted_generator) -> None:
+    gen = scripted_generator([REFUND + "."], labels=lambda messages, labels: labels[1])
+    answer = RagPipeline(tiny_kb, gen, ROUTING).ask("退款需要多长时间？")
+    assert answer.refused and answer.text == refusal_text("zh")
+    assert answer_calls(gen) == [] and len(gen.calls) == 1
+    assert answer.diagnostics["refusal_reason"] == "not_answerable"
+    assert "上面的资料中写明了" in gen.calls[0][-1].content
+    off = ROUTING.model_copy(update={"check_answerable": False})
+    gen2 = scripted_generator([REFUND + "."], labels=lambda messages, labels: labels[1])
+    assert not RagPipeline(tiny_kb, gen2, off).ask("How long do refunds take?").refused
