@@ -11,7 +11,9 @@ The SDK surface is re-exported here and imported lazily, so ``import ragkit`` st
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ragkit._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -74,11 +76,4 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from ragkit.types import Chunk, Hit, Message
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ragkit' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -5,8 +5,9 @@ Backends import lazily so ``import ragkit.generation`` does not load torch.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ragkit._lazy import lazy_exports
 from ragkit.generation.base import GenerationResult, Generator, SamplingParams, TextStream
 
 __all__ = [
@@ -32,11 +33,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from ragkit.generation.local import LocalGenerator
     from ragkit.generation.openai_client import OpenAICompatibleGenerator
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ragkit.generation' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -10,7 +10,9 @@ orders database (support-data).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ragkit._lazy import lazy_exports
 
 __all__ = ["DialogueState", "Reply", "ReplyStream", "SupportAssistant", "load_domain"]
 
@@ -27,11 +29,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from ragkit.support.domain import load_domain
     from ragkit.support.state import DialogueState
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ragkit.support' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _LAZY)
