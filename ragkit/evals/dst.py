@@ -14,7 +14,6 @@ Does not own: running the assistant (``ragkit/evals/dst_runner.py``) or printing
 
 from __future__ import annotations
 
-import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ragkit.errors import ConfigError
+from ragkit.evals.jsonl import read_jsonl
 
 IDENTITY_SLOTS = frozenset({"email", "phone"})
 ACTIONS = frozenset({"create_return", "cancel_order", "change_address", "create_ticket"})
@@ -72,23 +72,16 @@ def load_dialogues(path: str | Path, *, split: str | None = None) -> list[Dialog
         raise ConfigError(f"no dialogue set at {p}; pass --set knowledge/eval/dialogues.jsonl")
     if split not in (None, "dev", "test", "all"):
         raise ConfigError(f"unknown split {split!r}; use dev, test or all")
-    out = []
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-            turns = tuple(GoldTurn(t["user"], t["intent"], dict(t["state"]), bool(t["handoff"]),
-                                   t["tool"]) for t in obj["turns"])
-            d = Dialogue(obj["id"], obj["lang"], obj["split"], obj.get("scenario", ""),
-                         tuple(obj.get("tags", ())), turns)
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise ConfigError(f"{p}:{n}: not a labelled dialogue ({e}); each line needs id, "
-                              "lang, split and turns with user, intent, state, handoff, tool"
-                              ) from None
-        if split in (None, "all") or d.split == split:
-            out.append(d)
-    return out
+    def build(obj: dict[str, Any]) -> Dialogue:
+        turns = tuple(GoldTurn(t["user"], t["intent"], dict(t["state"]), bool(t["handoff"]),
+                               t["tool"]) for t in obj["turns"])
+        return Dialogue(obj["id"], obj["lang"], obj["split"], obj.get("scenario", ""),
+                        tuple(obj.get("tags", ())), turns)
+
+    dialogues = read_jsonl(p, build, bad="not a labelled dialogue",
+                           needs="each line needs id, lang, split and turns with user, intent, "
+                           "state, handoff, tool")
+    return [d for d in dialogues if split in (None, "all") or d.split == split]
 
 
 def normalise_value(slot: str, value: Any) -> str:

@@ -10,7 +10,6 @@ a model or opens a knowledge base (running lives in :mod:`ragkit.evals.rag_run`)
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from collections import Counter
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ragkit.errors import ConfigError
+from ragkit.evals.jsonl import read_jsonl
 from ragkit.evals.retrieval import is_relevant, load_questions
 
 Alternatives = tuple[str, ...]
@@ -51,17 +51,6 @@ class RagQuestion:
         return tuple(out)
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ConfigError(f"{path}:{n}: not JSON ({e}); fix the line") from None
-    return rows
-
-
 def _alternatives(item: Any, where: str) -> Alternatives:
     alts = (item,) if isinstance(item, str) else tuple(item) if isinstance(item, list) else ()
     if not alts or not all(isinstance(a, str) and normalise(a) for a in alts):
@@ -79,7 +68,7 @@ def load_rag_set(path: str | Path, retrieval: str | Path | None = None,
     retrieval = Path(retrieval) if retrieval else p.with_name("retrieval.jsonl")
     unanswerable = Path(unanswerable) if unanswerable else p.with_name("unanswerable.jsonl")
     gold: dict[str, dict[str, Any]] = {}
-    for row in _read_jsonl(p):
+    for row in read_jsonl(p):
         if "id" not in row or "facts" not in row or not isinstance(row["facts"], list):
             raise ConfigError(f"{p}: every line needs an id and a list of facts: {row}")
         gold[str(row["id"])] = row
@@ -99,7 +88,7 @@ def load_rag_set(path: str | Path, retrieval: str | Path | None = None,
         out.append(RagQuestion(qid, q.question, q.lang, q.type, True, q.doc, q.evidence,
                                facts, negative))
     if unanswerable.is_file():
-        for row in _read_jsonl(unanswerable):
+        for row in read_jsonl(unanswerable):
             out.append(RagQuestion(str(row["id"]), row["question"], row.get("lang", ""),
                                    "unanswerable", False))
     return out

@@ -10,7 +10,6 @@ from the labelled document and contains the labelled evidence span, or at least 
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -19,6 +18,7 @@ from difflib import SequenceMatcher
 from pathlib import Path
 
 from ragkit.errors import ConfigError
+from ragkit.evals.jsonl import read_jsonl
 
 _WS = re.compile(r"\s+")
 
@@ -38,19 +38,10 @@ def load_questions(path: str | Path) -> list[LabelledQuestion]:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"no labelled question set at {p}; pass --set FILE.jsonl")
-    out = []
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-            out.append(LabelledQuestion(
-                id=str(obj["id"]), question=obj["question"], lang=obj.get("lang", ""),
-                type=obj.get("type", ""), doc=obj["doc"], evidence=obj["evidence"]))
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise ConfigError(f"{p}:{n}: not a labelled question ({e}); each line needs "
-                              "id, question, doc and evidence") from None
-    return out
+    return read_jsonl(p, lambda obj: LabelledQuestion(
+        id=str(obj["id"]), question=obj["question"], lang=obj.get("lang", ""),
+        type=obj.get("type", ""), doc=obj["doc"], evidence=obj["evidence"]),
+        bad="not a labelled question", needs="each line needs id, question, doc and evidence")
 
 
 def _norm(s: str) -> str:
