@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from tests.kb.test_sync import DOCS, write_docs
+from tests.helpers.docs import write_docs
+from tests.kb.test_sync import DOCS
 
 
 def ragkit(*args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
@@ -27,7 +28,7 @@ def ragkit(*args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
 
 @pytest.fixture()
 def corpus(tmp_path: Path) -> Path:
-    return write_docs(tmp_path / "docs")
+    return write_docs(tmp_path / "docs", DOCS)
 
 
 def index(corpus: Path, kb: Path, emb: Path, *extra: str, check: bool = True):

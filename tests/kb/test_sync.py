@@ -11,6 +11,7 @@ import pytest
 from ragkit.config import ChunkingConfig, KnowledgeBaseConfig
 from ragkit.errors import ConfigError, KnowledgeBaseError
 from ragkit.kb import KnowledgeBase
+from tests.helpers.docs import write_docs
 
 DOCS = {
     "policies/returns.md": "# Returns\n\n## Window\n\nReturns are accepted within thirty days "
@@ -24,17 +25,9 @@ DOCS = {
 }
 
 
-def write_docs(root: Path, docs: dict[str, str] = DOCS) -> Path:
-    for rel, text in docs.items():
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text, encoding="utf-8")
-    return root
-
-
 @pytest.fixture()
 def corpus(tmp_path: Path) -> Path:
-    return write_docs(tmp_path / "docs")
+    return write_docs(tmp_path / "docs", DOCS)
 
 
 @pytest.fixture()

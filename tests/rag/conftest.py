@@ -12,6 +12,7 @@ import pytest
 from ragkit.config import ChunkingConfig, KnowledgeBaseConfig
 from ragkit.kb import KnowledgeBase
 from ragkit.rag import RagConfig
+from tests.helpers.docs import write_docs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,17 +31,9 @@ DOCS = {
 ROUTING = RagConfig(min_confidence=0.0, support_method="lexical", check_answerable=True)
 
 
-def write_docs(root: Path, docs: dict[str, str] = DOCS) -> Path:
-    for rel, text in docs.items():
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text, encoding="utf-8")
-    return root
-
-
 @pytest.fixture()
 def docs(tmp_path: Path) -> Path:
-    return write_docs(tmp_path / "docs")
+    return write_docs(tmp_path / "docs", DOCS)
 
 
 @pytest.fixture()
