@@ -260,9 +260,7 @@ class SupportDB:
 
     def create_return(self, order_id: str, reason: str, *, sku: str | None = None) -> Return:
         order = self._order_or_refuse(order_id)
-        elig = self.return_eligibility(order.order_id, reason, sku=sku)
-        if not elig.ok:
-            raise ActionRefused(elig.code, elig.message)
+        self.return_eligibility(order.order_id, reason, sku=sku).require()
         skus = [sku] if sku else [it.sku for it in order.items]
         with self._tx() as tx:
             rid = self._new_id("returns", "RT")
@@ -275,9 +273,7 @@ class SupportDB:
 
     def cancel_order(self, order_id: str) -> Order:
         order = self._order_or_refuse(order_id)
-        elig = change_eligibility(order, "cancel")
-        if not elig.ok:
-            raise ActionRefused(elig.code, elig.message)
+        change_eligibility(order, "cancel").require()
         with self._tx() as tx:
             tx.execute("UPDATE orders SET status = 'Cancelled' WHERE order_id = ?",
                        (order.order_id,))
@@ -293,9 +289,7 @@ class SupportDB:
             raise SupportDBError("the new address is too short; give street, number, postcode "
                                  "and city")
         order = self._order_or_refuse(order_id)
-        elig = change_eligibility(order, "address")
-        if not elig.ok:
-            raise ActionRefused(elig.code, elig.message)
+        change_eligibility(order, "address").require()
         with self._tx() as tx:
             tx.execute("UPDATE orders SET shipping_address = ? WHERE order_id = ?",
                        (clean, order.order_id))

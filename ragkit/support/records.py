@@ -159,6 +159,11 @@ class Eligibility(_Record):
     message: str
     window_ends: date | None = None
 
+    def require(self) -> None:
+        """Raise :class:`ActionRefused` with this verdict's code unless the action is allowed."""
+        if not self.ok:
+            raise ActionRefused(self.code, self.message)
+
 
 def _no(code: str, message: str, window_ends: date | None = None) -> Eligibility:
     return Eligibility(False, code, message, window_ends)
