@@ -67,8 +67,11 @@ def _load_generator(model: str | None, quantization: str) -> Any:
 
 
 def _read_text(path: Path, what: str) -> str:
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"{what} file {path} does not exist; give the path of a Python file.")
+    if not path.is_file():
+        raise ConfigError(f"{what} file {path} is not a regular file; give the path of a Python "
+                          "file.")
     return path.read_text(encoding="utf-8")
 
 

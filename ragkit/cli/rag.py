@@ -97,6 +97,9 @@ def ask_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Answer QUESTION from the knowledge base, citing sources, or say it does not know."""
+    from ragkit.rag.pipeline import check_question
+
+    check_question(question)  # before loading the models
     base, pipe = _open(kb, model, quantization, k, no_cache, quiet=as_json)
     try:
         if as_json:

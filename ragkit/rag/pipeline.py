@@ -95,6 +95,12 @@ def _similarity(kb: KnowledgeBase, queries: _QueryVectors):
     return sim
 
 
+def check_question(question: object) -> None:
+    """Refuse an empty question (before any model is loaded, where callers can)."""
+    if not isinstance(question, str) or not question.strip():
+        raise ConfigError("the question is empty: pass some text to ask")
+
+
 class RagPipeline:
     """Grounded answers with checked citations from one knowledge base.
 
@@ -157,8 +163,7 @@ class RagPipeline:
 
     def stream(self, question: str, *, thread_id: str | None = None) -> AnswerStream:
         """Like :meth:`ask`, streaming the verified answer text as it is produced."""
-        if not isinstance(question, str) or not question.strip():
-            raise ConfigError("the question is empty: pass some text to ask")
+        check_question(question)
         graph = self._graph(thread_id is not None)
         run_cfg = {"configurable": {"thread_id": thread_id}} if thread_id else {}
         ctx = RunContext()

@@ -54,6 +54,12 @@ def test_code_test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     assert "does not exist" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_code_test_refuses_a_path_that_is_not_a_file(tmp_path: Path) -> None:
+    proc = _ragkit("code", "test", "--code", str(tmp_path), "--tests", str(tmp_path))
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "is not a regular file" in proc.stderr
+
+
 @pytest.mark.real_model
 def test_code_solves_a_task_with_the_default_model(tmp_path: Path, real_generator) -> None:
     """One full ``ragkit code TASK --tests FILE`` run (the fixture makes sure weights exist)."""

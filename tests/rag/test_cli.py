@@ -39,6 +39,16 @@ def test_ask_without_a_knowledge_base_says_how_to_make_one(tmp_path: Path) -> No
     assert "Traceback" not in proc.stderr
 
 
+def test_ask_refuses_an_empty_question_before_loading_a_model(tiny_kb: KnowledgeBase,
+                                                                tmp_path: Path) -> None:
+    tiny_kb.close()
+    proc = _ragkit("ask", "   ", "--kb", str(tiny_kb.dir), "--model",
+                   str(tmp_path / "no-such-model"), cwd=tmp_path)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "question is empty" in proc.stderr
+    assert "no-such-model" not in proc.stderr  # no model was resolved or loaded
+
+
 def test_ask_with_a_missing_model_is_a_clear_error(tiny_kb: KnowledgeBase, tmp_path: Path) -> None:
     tiny_kb.close()
     proc = _ragkit("ask", "How long do refunds take?", "--kb", str(tiny_kb.dir),
