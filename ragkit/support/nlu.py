@@ -128,6 +128,16 @@ class Understanding:
         nlu = self.domain.spec.nlu
         if p >= nlu.intent_confidence and margin >= nlu.intent_margin:
             return best, p
+        if active is not None and S.is_bare_value(text, self.domain):
+            # with a request open, "Phone: +39 347 ..." / "手机号 138..." answers it and asks
+            # for nothing new (the generator, asked anyway, took such answers for requests
+            # for a person); with nothing open, "订单BC-200740我想退掉" starts a request
+            rest = S.residual(text, self.domain)
+            if rest:
+                r_best, r_p = self.classifier.predict(rest)[0]
+                if r_p >= nlu.intent_confidence:
+                    return r_best, r_p
+            return None, p
         if self.generator is None:
             return (best, p) if p >= nlu.intent_confidence / 2 else (None, p)
         candidates = [name for name, _ in ranked[:3]] + [UNCLEAR]

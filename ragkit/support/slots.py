@@ -230,6 +230,38 @@ def mentions_other(text: str) -> bool:
     return bool(re.search(r"\b(the )?other (one|order)\b|另一个|另外一个|另一笔", clean(text)))
 
 
+_IDS = re.compile(r"(?i)(?<![a-z])(?:bc|rt|wc|tk)[-\s]?\d{6}(?!\d)")
+_FILLER = re.compile(r"[^\w\u3400-\u9fff]+")
+
+
+def residual(text: str, domain: Domain) -> str:
+    """``text`` without its structured values (emails, phone numbers, ids, pattern slots).
+
+    What is left says what the customer wants *besides* handing over data: "my phone number
+    is" or "手机号码" carry no request of their own, "cancel" or "我要退货" do.
+    """
+    t = unicodedata.normalize("NFKC", text)
+    for spec in domain.spec.slots.values():
+        if spec.type == "pattern" and spec.pattern:
+            t = re.sub(spec.pattern, " ", t)
+    t = _EMAIL.sub(" ", _IDS.sub(" ", t))
+    return _words(_PHONE.sub(" ", t))
+
+
+def _words(text: str) -> str:
+    return collapse(_FILLER.sub(" ", text)).strip()
+
+
+def is_bare_value(text: str, domain: Domain) -> bool:
+    """Is the message (nearly) only structured values, like an answer to "what is your email"?"""
+    rest = residual(text, domain)
+    if rest == _words(unicodedata.normalize("NFKC", text)):
+        return False  # no structured value at all
+    if language(text) == "zh":
+        return len(_CJK.findall(rest)) <= 8 and len(rest.split()) <= 3
+    return len(rest.split()) <= 6
+
+
 def extract(text: str, domain: Domain, expected: str | None = None) -> dict[str, str]:
     """Every slot value the rules can find in ``text`` (the last mention wins).
 
@@ -260,7 +292,7 @@ def extract(text: str, domain: Domain, expected: str | None = None) -> dict[str,
         if values:
             out[name] = values[-1]
             seen.extend(values)
-    skip = [*seen, *(re.findall(r"(?i)(?<![a-z])(?:bc|rt|wc|tk)[-\s]?\d{6}(?!\d)", text))]
+    skip = [*seen, *_IDS.findall(text)]
     for name, spec in domain.spec.slots.items():
         if spec.type == "phone":
             phones = find_phones(text, skip)

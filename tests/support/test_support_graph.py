@@ -111,6 +111,25 @@ def test_repeated_failure_hands_off(tmp_path, real_embedder, scripted_generator)
     assert turn(bot, "f", "asdf qwer zxcv").handoff
 
 
+@pytest.mark.parametrize("opening,answer", [
+    (f"I want to return order {ZH_ORDER}", "My phone number is +86 138 0013 0118"),
+    (f"我想退货，订单 {ZH_ORDER}", "我的手机号是13800130118"),
+])
+def test_identity_given_early_never_reads_as_a_request_for_a_person(
+        tmp_path, real_embedder, scripted_generator, opening, answer):
+    # The return still lacks its reason when the customer volunteers a phone number. The
+    # generator's label scoring is scripted to say "human_agent" whenever offered, as the
+    # 0.5B model did for such answers: a bare value must not even reach it.
+    gen = scripted_generator(labels=lambda m, labels: (
+        "human_agent" if "human_agent" in labels else labels[0]))
+    bot = open_bot(tmp_path, real_embedder, gen)
+    assert turn(bot, "p", opening).state.intent == "return_request"
+    r = turn(bot, "p", answer)
+    assert not r.handoff and r.state.intent == "return_request"
+    assert r.state.slots["phone"].endswith("13800130118")
+    assert turn(bot, "p", "human please, my number is +86 138 0013 0118").handoff
+
+
 def test_strong_negative_sentiment_hands_off(bot):
     r = turn(bot, "n", "This is the worst service ever, useless and pathetic!")
     assert r.handoff

@@ -41,6 +41,22 @@ def test_bare_address_is_accepted_only_when_expected(domain):
     assert S.extract(text, domain, expected="address")["address"] == text
 
 
+@pytest.mark.parametrize("text,rest,bare", [
+    ("Phone: +39 347 123 4604", "Phone", True),
+    ("marco.rossi@example.it", "", True),
+    ("You can use my number, +44 7700 900309.", "You can use my number", True),
+    ("我的手机号是13700150120", "我的手机号是", True),
+    ("human please +44 7700 900309", "human please", True),
+    ("I want to return BC-123456 because it arrived broken and I am upset",
+     "I want to return because it arrived broken and I am upset", False),
+    ("what is the status of my order", "what is the status of my order", False),  # no value
+    ("请寄到广州市天河区体育西路 103 号", "请寄到广州市天河区体育西路 103 号", False),
+])
+def test_residual_and_bare_value(domain, text, rest, bare):
+    assert S.residual(text, domain) == rest
+    assert S.is_bare_value(text, domain) is bare
+
+
 def test_order_id_validator_rejects_wrong_lengths(domain):
     assert S.extract("BC-12345", domain) == {}
     assert S.extract("BC-1234567", domain) == {}
