@@ -181,7 +181,7 @@ def build_graph(deps: RagDeps, checkpointer: Any = None) -> Any:
             last = msgs[-1]
             msgs[-1] = Message("user", last.content + "\n\n" + prompts.render("retry", lang))
         write = get_stream_writer()
-        gate = CitationGate(state["context"], scorer)
+        gate = CitationGate(state["context"], scorer, state["standalone"])
         stream = gen.stream(msgs, SamplingParams(max_tokens=cfg.max_answer_tokens))
         draft: list[str] = []
         try:

@@ -127,10 +127,36 @@ _REFUSAL_CUES = {
            "does not contain", "no information", "not mentioned", "cannot find"),
     "zh": ("知识库中没有相关信息", "没有相关信息", "没有提到", "无法回答", "不知道", "没有提供"),
 }
+# Phrases that make one sentence a refusal wherever it appears: the refusal the prompts ask
+# for and the model's variants of it. Stricter than _REFUSAL_CUES, which judges a whole draft
+# that no source supports ("does not contain" can be a fact; "I don't know" cannot).
+_REFUSAL_SENTENCE_CUES = (
+    "i don't know", "i do not know", "i'm not sure", "knowledge base does not",
+    "knowledge base doesn't", "not in the knowledge base", "sources do not", "sources don't",
+    "no information about", "no information on", "no relevant information",
+    "知识库中没有", "知识库里没有", "知识库没有", "没有相关信息", "资料中没有", "资料里没有",
+    "无法回答", "我不知道",
+)
+_NOT_WORD = re.compile(r"[^\w']+")
+
+
+def _plain(text: str) -> str:
+    """Lower case, markers removed, curly apostrophes straightened, every run of
+    punctuation and space folded into one space."""
+    low = strip_markers(text).lower().replace("’", "'")
+    return _NOT_WORD.sub(" ", low).strip()
 
 
 def is_refusal(text: str, lang: Language) -> bool:
-    """True when the model's draft says the sources do not hold the answer."""
-    low = strip_markers(text).lower().replace("’", "'")
+    """True when the model's draft says the sources do not hold the answer (citation
+    markers and punctuation are ignored: "知识库中没有相关信息[1]。" is a refusal)."""
+    low = _plain(text)
     cues = _REFUSAL_CUES["en"] + _REFUSAL_CUES["zh"]
     return any(c in low for c in cues) and len(low) < 160
+
+
+def is_refusal_sentence(sentence: str) -> bool:
+    """True when one sentence says the knowledge base lacks the answer; such a sentence
+    never stands as a cited statement, whatever its marker points at."""
+    low = _plain(sentence)
+    return any(c in low for c in _REFUSAL_SENTENCE_CUES)

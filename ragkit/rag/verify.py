@@ -4,7 +4,8 @@ Owns: parsing markers, the support score of a sentence against a chunk (lexical 
 jieba for Chinese, numbers must match; or embedding cosine across languages), and
 :class:`CitationGate`, which consumes the generator's text deltas and releases each sentence
 once its citations are checked: invented ids (not among the retrieved chunks) and citations
-whose chunk does not support the sentence are removed; an uncited sentence that one chunk
+whose chunk does not support the sentence are removed, and so are the markers of a sentence
+that refuses ("I don't know [2]") or only repeats the question; an uncited sentence that one chunk
 clearly supports gets that chunk's marker. Markers are renumbered 1..m in order of first use,
 so the released text and :attr:`CitationGate.citations` agree.
 
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ragkit.rag.config import RagConfig
+from ragkit.rag.prompts import is_refusal_sentence
 from ragkit.text import detect_language, query_terms, segment_for_search, split_sentences
 
 MARKER_RE = re.compile(r"\s*\[(\d{1,3}(?:\s*[,，]\s*\d{1,3})*)\]")
@@ -27,6 +29,10 @@ _PARTIAL_MARKERS = re.compile(r"(?:\s*\[[\d,，\s]*\]?)*\s*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 _PLACEHOLDER = re.compile(r"\s*\[[nN]\]")
 MIN_CONTENT_WORDS = 2  # a citation needs a sentence that says something ("Returns [2]." does not)
+# A sentence that only repeats the question ("中国大陆订单满多少包邮[1]。", seen from the 0.5B
+# model) still asks: it has a question word and no content word the question lacks.
+_ASKING = re.compile(r"\b(what|how|when|which|who|whom|whose|where|why)\b|多少|什么|怎么|怎样|"
+                     r"如何|哪|几|谁|为什么|多久|多长|吗|呢|[?？]")
 _TERMINAL = "。！？；.!?;:：…"
 
 # similarity(sentence, chunk_text) -> cosine in [-1, 1]
@@ -125,8 +131,10 @@ class CitationGate:
     user having seen it.
     """
 
-    def __init__(self, context: Sequence[dict[str, Any]], scorer: Scorer) -> None:
+    def __init__(self, context: Sequence[dict[str, Any]], scorer: Scorer,
+                 question: str = "") -> None:
         self.by_n = {int(c["n"]): c for c in context}
+        self.question_terms = {_stem(w) for w in query_terms(question)} if question else set()
         self.scorer = scorer
         self.buffer = ""
         self.pos = 0
@@ -177,7 +185,9 @@ class CitationGate:
             return ""  # markers or punctuation alone ("[1]."): nothing to say, drop it
         cited = parse_markers(sentence)
         kept, removed, invented, support = [], [], [], {}
-        substantive = len(query_terms(body)) >= MIN_CONTENT_WORDS
+        # "I don't know [2]" and an echo of the question cite nothing, whatever the chunk says
+        says_nothing = is_refusal_sentence(body) or self.echoes_question(body)
+        substantive = len(query_terms(body)) >= MIN_CONTENT_WORDS and not says_nothing
         for n in cited:
             chunk = self.by_n.get(n)
             if chunk is None:
@@ -186,7 +196,7 @@ class CitationGate:
             score, ok = self.scorer.support(sentence, chunk["text"])
             support[n] = score
             (kept if ok and substantive else removed).append(n)
-        if not cited and MARKER_RE.sub("", sentence).strip():
+        if not cited and not says_nothing and MARKER_RE.sub("", sentence).strip():
             best = self._best_chunk(sentence)
             if best is not None:
                 kept, support = [best[0]], {best[0]: best[1]}
@@ -208,6 +218,13 @@ class CitationGate:
             # keep the recorded text equal to what was released
             self._trim_leading()
         return released
+
+    def echoes_question(self, body: str) -> bool:
+        """True when ``body`` restates the question: it still asks (a question word or mark)
+        and every content word of it is one of the question's."""
+        if not self.question_terms or not _ASKING.search(body.lower()):
+            return False
+        return {_stem(w) for w in query_terms(body)} <= self.question_terms
 
     def _trim_leading(self) -> None:
         for sent in self.sentences:

@@ -119,3 +119,35 @@ def test_context_respects_the_token_budget() -> None:
     assert ctx[0]["text"] == hits[0]["text"] and ctx[1]["text"].endswith("four.")
     assert len(ctx[1]["text"]) < len(hits[1]["text"])
     assert select_context(hits, count, budget=5, min_chunk_tokens=10) == []
+
+
+def test_refusals_are_recognised_through_markers_and_punctuation() -> None:
+    for text in ("知识库中没有相关信息[1]。", "I don’t know based on the knowledge base [2].",
+                 "I don't know [1][3]", "「知识库中没有相关信息」 [1]"):
+        assert prompts.is_refusal(text, "en") and prompts.is_refusal_sentence(text), text
+    for text in ("Refunds take five business days [1].", "退款会在五个工作日内退回 [2]。",
+                 "The kettle does not contain BPA [1]."):
+        assert not prompts.is_refusal_sentence(text), text
+
+
+def test_a_refusal_sentence_keeps_no_citation() -> None:
+    gate = CitationGate(CTX, Scorer(RagConfig(support_method="lexical")))
+    # the second sentence's words are all in chunk 1: only its being a refusal removes [1]
+    text = _run(gate, "Express delivery takes 1 day [3]. I don't know if refunds use the "
+                "original payment method [1].")
+    assert text == ("Express delivery takes 1 day [1]. I don't know if refunds use the "
+                    "original payment method.")
+    assert gate.counts()["supported"] == 1 and gate.counts()["removed"] == 1
+
+
+def test_a_sentence_that_repeats_the_question_keeps_no_citation() -> None:
+    # the 0.5B model answered "中国大陆订单满多少包邮？" with "中国大陆订单满多少包邮[1]。"
+    ctx = [{"n": 1, "text": "中国大陆订单满 299 元包邮。适用于收货地址位于中国大陆的订单。"}]
+    scorer = Scorer(RagConfig(support_method="lexical"))
+    echo = CitationGate(ctx, scorer, "中国大陆订单满多少包邮？")
+    assert _run(echo, "中国大陆订单满多少包邮[1]。") == ""
+    assert echo.counts()["supported"] == 0 and echo.counts()["removed"] == 1
+    answer = CitationGate(ctx, scorer, "中国大陆订单满多少包邮？")
+    assert _run(answer, "中国大陆订单满 299 元包邮[1]。") == "中国大陆订单满 299 元包邮[1]。"
+    yes_no = CitationGate(CTX, scorer, "Are refunds paid to the original payment method?")
+    assert _run(yes_no, "Refunds are paid to the original payment method [1].") != ""

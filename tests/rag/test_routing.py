@@ -158,3 +158,25 @@ def test_a_clear_no_from_the_answerability_check_refuses(tiny_kb: KnowledgeBase,
     off = ROUTING.model_copy(update={"check_answerable": False})
     gen2 = scripted_generator([REFUND + "."], labels=lambda messages, labels: labels[1])
     assert not RagPipeline(tiny_kb, gen2, off).ask("How long do refunds take?").refused
+
+
+def test_a_refusal_with_a_citation_marker_is_still_a_refusal(tiny_kb: KnowledgeBase,
+                                                             scripted_generator) -> None:
+    # the 0.5B model wrote "知识库中没有相关信息[1]。" and the (cross-language, embedding)
+    # support check let the citation stand; here every citation passes the support check
+    cfg = ROUTING.model_copy(update={"check_answerable": False, "answer_cache": False,
+                                     "support_method": "embedding",
+                                     "support_embedding_threshold": -1.0})
+    for question, reply, lang in [
+            ("退款需要多长时间？", "知识库中没有相关信息[1]。", "zh"),
+            ("How long do refunds take?", "I don't know based on the knowledge base [2].", "en"),
+            ("退款需要多长时间？", "退款：知识库中没有相关信息 [1][2]", "zh")]:
+        gen = scripted_generator([reply])
+        stream = RagPipeline(tiny_kb, gen, cfg).stream(question)
+        deltas = list(stream)
+        answer = stream.answer
+        assert answer.refused, (reply, answer.text)
+        assert answer.text == refusal_text(lang) and answer.citations == []
+        assert "".join(deltas) == answer.text  # the marked refusal was never streamed
+        assert answer.diagnostics["refusal_reason"] == "model"
+        assert len(answer_calls(gen)) == 1
