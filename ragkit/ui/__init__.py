@@ -1,7 +1,8 @@
 """The Gradio app behind ``ragkit ui``: support chat, knowledge base manager, code agent, system.
 
-``backend.py`` does the work through the SDK, ``format.py`` turns results into text (pure,
-unit-tested), ``app.py`` lays out the page and wires events. Importing this package does not
+``backend.py`` does the work through the SDK, ``format.py``/``format_code.py`` turn results
+into text (pure, unit-tested) in English or Chinese with the phrases of ``i18n.py``,
+``stopping.py`` serves the Stop buttons, ``app.py`` lays out the page and wires events. Importing this package does not
 import Gradio; :func:`build_app` and :func:`launch` do.
 """
 

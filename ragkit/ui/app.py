@@ -4,21 +4,27 @@ Owns the layout, the event wiring and the streaming handlers (generators that yi
 components). Every handler catches errors and shows :func:`ragkit.ui.format.error_markdown`
 in the page; the traceback goes to the server log only. Text and tables come from
 ``format.py``; all work is done by the backend. Does not: parse CLI options (``cli/ui.py``).
+
+Language: the page follows the browser's language. Fixed labels are Gradio translations
+(:data:`I18N`, resolved in the browser); panels rendered here read the same preference from
+the request's ``Accept-Language`` (:func:`lang_of`). An answer and the notes attached to it
+follow the language of the question.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from ragkit.errors import RagkitError
 from ragkit.ui import format as fmt
-from ragkit.ui.backend import Backend, new_thread_id
+from ragkit.ui import format_code
+from ragkit.ui.backend import MODES, Backend, new_thread_id
+from ragkit.ui.i18n import LABELS, Lang, lang_from_header, mode_choices, word
 
 log = logging.getLogger("ragkit.ui")
 
@@ -33,45 +39,33 @@ EXAMPLES = [
     "I want to return order BC-291108, it arrived damaged.",
     "退货运费谁承担？",
 ]
-CHAT_MODES = [("Support assistant", "support"), ("Knowledge Q&A", "qa")]
-# Labels follow the browser's language (English or Chinese); answers follow the question's.
-_LABELS = {
-    "chat": ("Support chat", "客服对话"), "knowledge": ("Knowledge", "知识库"),
-    "code": ("Code agent", "代码助手"), "system": ("System", "系统"),
-    "send": ("Send", "发送"), "stop": ("Stop", "停止"), "new": ("New conversation", "新对话"),
-    "assistant": ("Assistant", "助手"), "conversation": ("Conversation", "对话"),
-    "kb": ("Knowledge base", "知识库"), "create": ("Create", "创建"),
-    "index": ("Index", "建立索引"), "search": ("Search", "搜索"), "task": ("Task", "任务"),
-    "run": ("Run agent", "运行"), "final": ("Final code", "最终代码"),
-    "download": ("Download", "下载"), "load": ("Load the model now", "立即加载模型"),
-    "refresh": ("Refresh", "刷新"), "new_kb": ("New knowledge base", "新建知识库"),
-    "upload": ("Upload files (md, txt, html, pdf, docx, json/jsonl FAQ)",
-               "上传文件（md、txt、html、pdf、docx、json/jsonl 问答）"),
-    "folder": ("…or a folder on this machine", "……或本机上的文件夹"),
-    "tests": ("Tests (optional, Python: test_* functions or asserts)",
-              "测试（可选，Python：test_* 函数或 assert）"),
-}
 # Keys carry a prefix: bare ones such as "code" collide with Gradio's own translation groups.
-I18N = gr.I18n(en={f"rk_{k}": v[0] for k, v in _LABELS.items()},
-               zh={f"rk_{k}": v[1] for k, v in _LABELS.items()})
+I18N = gr.I18n(en={f"rk_{k}": v[0] for k, v in LABELS.items()},
+               zh={f"rk_{k}": v[1] for k, v in LABELS.items()})
 
 
 def T(key: str) -> Any:  # noqa: N802 - reads like gettext's _()
     return I18N(f"rk_{key}")
 
 
-def _fail(exc: BaseException) -> str:
-    if not isinstance(exc, gr.Error):
+def lang_of(request: gr.Request | None) -> Lang:
+    """The page's language for one event: the browser's preferred one (en or zh)."""
+    headers = getattr(request, "headers", None)
+    return lang_from_header(headers.get("accept-language") if headers is not None else None)
+
+
+def _fail(exc: BaseException, lang: Lang = "en") -> str:
+    if not isinstance(exc, gr.Error | RagkitError):
         log.exception("ui handler failed", exc_info=exc)
-    return fmt.error_markdown(exc)
+    return fmt.error_markdown(exc, lang)
 
 
 def build_app(backend: Backend) -> gr.Blocks:
     with gr.Blocks(title="ragkit") as demo:
-        gr.Markdown("## ragkit — local assistants over your documents")
+        gr.Markdown(T("title"))
         with gr.Tabs():
             with gr.Tab(T("chat"), id="chat"):
-                chat_tab(backend)
+                chat_tab(backend, demo)
             with gr.Tab(T("knowledge"), id="knowledge"):
                 knowledge_tab(backend, demo)
             with gr.Tab(T("code"), id="code"):
@@ -82,108 +76,131 @@ def build_app(backend: Backend) -> gr.Blocks:
 
 
 # -- support chat --------------------------------------------------------------------------
-def chat_tab(backend: Backend) -> None:
+def chat_tab(backend: Backend, demo: gr.Blocks) -> None:
     thread = gr.State("")
     with gr.Row():
         with gr.Column(scale=3):
-            mode = gr.Radio(CHAT_MODES, value="support" if backend.features()["support assistant"]
-                            else "qa", label=T("assistant"), elem_id="chat-mode")
+            mode = gr.Radio(mode_choices("en"), value="support"
+                            if backend.features()["support assistant"] else "qa",
+                            label=T("assistant"), elem_id="chat-mode")
             chatbot = gr.Chatbot(label=T("conversation"), elem_id="chatbot", height=460,
                                  buttons=["copy"], feedback_options=None,
                                  group_consecutive_messages=False)
             with gr.Row():
-                box = gr.Textbox(placeholder="Ask about orders, returns, products… (English / 中文)",
-                                 show_label=False, scale=6, elem_id="chat-input", autofocus=True)
+                box = gr.Textbox(placeholder=T("ask"), show_label=False, scale=6,
+                                 elem_id="chat-input", autofocus=True)
                 send = gr.Button(T("send"), variant="primary", scale=1, elem_id="chat-send")
                 stop = gr.Button(T("stop"), variant="stop", scale=1, elem_id="chat-stop")
             with gr.Row():
                 new = gr.Button(T("new"), size="sm", elem_id="chat-new")
-                gr.Examples(EXAMPLES, inputs=box, label=None)
+                gr.Examples(EXAMPLES, inputs=box, label=T("examples"))
         with gr.Column(scale=2):
-            gr.Markdown("#### Dialogue state")
+            gr.Markdown(T("state"))
             state_md = gr.Markdown(fmt.state_markdown(None), elem_id="state-panel")
-            with gr.Accordion("Agent view (handed-off conversations)", open=False,
-                              elem_id="agent-view"):
-                refresh = gr.Button("Refresh handoffs", size="sm")
-                picked = gr.Dropdown([], label="Conversation", elem_id="handoff-pick")
-                agent_text = gr.Textbox(label="Agent reply", lines=2, elem_id="agent-reply")
-                answer_btn = gr.Button("Send as agent (resume)", elem_id="agent-send")
+            with gr.Accordion(T("agent_view"), open=False, elem_id="agent-view"):
+                refresh = gr.Button(T("refresh_handoffs"), size="sm")
+                picked = gr.Dropdown([], label=T("conversation"), elem_id="handoff-pick")
+                agent_text = gr.Textbox(label=T("agent_reply"), lines=2, elem_id="agent-reply")
+                answer_btn = gr.Button(T("agent_send"), elem_id="agent-send")
                 agent_out = gr.Markdown(elem_id="agent-result")
 
-    def respond(text: str, history: list[dict], tid: str, how: str
+    def localize(request: gr.Request) -> Any:
+        """Radio choices and the empty state panel in the page's language (built in English)."""
+        lang = lang_of(request)
+        if lang == "en":
+            return gr.skip(), gr.skip()
+        return gr.update(choices=mode_choices(lang)), fmt.state_markdown(None, lang=lang)
+
+    def respond(text: str, history: list[dict], tid: str, how: str, request: gr.Request
                 ) -> Iterator[tuple[Any, ...]]:
+        lang = lang_of(request)
         if not text.strip():
-            gr.Warning("Type a message first.")
+            gr.Warning(word("need_message", lang), title=word("warning", lang))
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
         tid = tid or new_thread_id()
-        history = [*history, fmt.user_message(text),
-                   fmt.assistant_message("*loading the model (first use)…*"
-                                         if not backend.generator_loaded() else "…")]
+        qlang = fmt.detect_lang(text)
+        waiting = f"*{word('loading_model', qlang)}*" if not backend.generator_loaded() else "…"
+        history = [*history, fmt.user_message(text), fmt.assistant_message(waiting)]
         yield "", history, tid, gr.skip()
         flag = backend.stop_flag(tid)
-        buf, stopped, t_first = "", False, None
+        buf, stopped, t_first, deltas = "", False, None, 0
         try:
             before = backend.prefix_stats()
             t0 = time.perf_counter()
             turn = backend.send(tid, text, mode=how)
+            backend.running(tid, turn.interrupt)
+            if flag.is_set() and turn.interrupt is not None:  # Stop came during the set-up
+                turn.interrupt()
             for delta in turn.deltas:
                 if t_first is None:
                     t_first = time.perf_counter()
                 buf += delta
-                history[-1] = fmt.assistant_message(fmt.answer_content(buf))
+                deltas += 1
+                history[-1] = fmt.assistant_message(fmt.answer_content(buf, lang=qlang))
                 yield gr.skip(), history, tid, gr.skip()
                 if flag.is_set():
                     turn.close()
-                    stopped = True
                     break
+            stopped = flag.is_set()  # by the loop above, or by interrupting the stream
             if stopped:
-                history[-1] = fmt.assistant_message(fmt.answer_content(buf, stopped=True))
+                history[-1] = fmt.assistant_message(
+                    fmt.answer_content(buf, lang=qlang, stopped=True))
                 yield gr.skip(), history, tid, gr.skip()
                 return
             final = turn.finish()
             text_out = final.get("text") or final.get("answer") or buf
             history[-1] = fmt.assistant_message(fmt.answer_content(
-                text_out, final.get("citations") or [], lang=final.get("language"),
+                text_out, final.get("citations") or [], lang=final.get("language") or qlang,
                 refused=bool(final.get("refused")), handoff=bool(final.get("handoff")),
                 ticket_id=final.get("ticket_id")))
-            usage = final.get("usage") or backend.measured_usage(text_out, t0, t_first, before)
+            usage = final.get("usage") or backend.measured_usage(text_out, t0, t_first, before,
+                                                                 deltas)
             if usage:
                 backend.record(usage, kind=how)
             if "state" in final or (how == "support" and backend.state(tid)):
                 state = final.get("state") or backend.state(tid)
-                panel = fmt.state_markdown(state, final.get("tool_calls") or [])
+                panel = fmt.state_markdown(state, final.get("tool_calls") or [], lang)
             else:  # knowledge Q&A: no dialogue state, show how the answer was found
-                panel = fmt.qa_markdown(final)
+                panel = fmt.qa_markdown(final, lang)
             yield gr.skip(), history, tid, panel
         except Exception as exc:  # shown in the chat, logged on the server
-            partial = fmt.answer_content(buf) + "\n\n" if buf else ""
-            history[-1] = fmt.assistant_message(partial + _fail(exc))
+            partial = fmt.answer_content(buf, lang=qlang) + "\n\n" if buf else ""
+            history[-1] = fmt.assistant_message(partial + _fail(exc, lang))
             yield gr.skip(), history, tid, gr.skip()
+        finally:
+            backend.running(tid, None)
 
     inputs, outputs = [box, chatbot, thread, mode], [box, chatbot, thread, state_md]
     send.click(respond, inputs, outputs, concurrency_id="generate")
     box.submit(respond, inputs, outputs, concurrency_id="generate")
     stop.click(lambda tid: backend.stop(tid), thread, None, queue=False)
-    new.click(lambda: ([], "", fmt.state_markdown(None)), None, [chatbot, thread, state_md],
-              queue=False)
 
-    def list_handoffs() -> Any:
+    def restart(request: gr.Request) -> Any:
+        return [], "", fmt.state_markdown(None, lang=lang_of(request))
+
+    new.click(restart, None, [chatbot, thread, state_md], queue=False)
+    demo.load(localize, None, [mode, state_md], queue=False)
+
+    def list_handoffs(request: gr.Request) -> Any:
         try:
             return gr.update(choices=fmt.handoff_choices(backend.handoffs()), value=None), ""
         except Exception as exc:
-            return gr.skip(), _fail(exc)
+            return gr.skip(), _fail(exc, lang_of(request))
 
-    def agent_answer(tid: str, reply: str, mine: str, history: list[dict]) -> Any:
+    def agent_answer(tid: str, reply: str, mine: str, history: list[dict],
+                     request: gr.Request) -> Any:
+        lang = lang_of(request)
         try:
             result = backend.resume(tid, reply)
         except Exception as exc:
-            return _fail(exc), gr.skip(), gr.skip()
-        note = f"Sent to `{tid}`; the conversation is back with the assistant."
+            return _fail(exc, lang), gr.skip(), gr.skip()
+        note = word("agent_sent", lang, thread=tid)
         if tid == mine:
-            history = [*history, fmt.assistant_message(f"**Agent:** {reply}")]
+            history = [*history, fmt.assistant_message(
+                f"**{word('agent_said', fmt.detect_lang(reply))}:** {reply}")]
             state = result.get("state") or backend.state(tid)
-            return note, history, fmt.state_markdown(state)
+            return note, history, fmt.state_markdown(state, lang=lang)
         return note, gr.skip(), gr.skip()
 
     refresh.click(list_handoffs, None, [picked, agent_out])
@@ -196,7 +213,7 @@ def knowledge_tab(backend: Backend, demo: gr.Blocks) -> None:
     with gr.Row():
         pick = gr.Dropdown(backend.list_kbs(), value=str(backend.kb_dir), label=T("kb"),
                            scale=4, elem_id="kb-pick", allow_custom_value=True)
-        name = gr.Textbox(label=T("new_kb"), placeholder="name", scale=2,
+        name = gr.Textbox(label=T("new_kb"), placeholder=T("name"), scale=2,
                           elem_id="kb-new-name")
         create = gr.Button(T("create"), scale=1, elem_id="kb-create")
     status = gr.Markdown(elem_id="kb-status")
@@ -207,63 +224,59 @@ def knowledge_tab(backend: Backend, demo: gr.Blocks) -> None:
                                 placeholder="/path/to/docs")
             run = gr.Button(T("index"), variant="primary", elem_id="kb-index")
     report = gr.Markdown(elem_id="index-report")
-    gr.Markdown("#### Search playground")
+    gr.Markdown(T("playground"))
     with gr.Row():
-        query = gr.Textbox(show_label=False, placeholder="search query", scale=5,
+        query = gr.Textbox(show_label=False, placeholder=T("query"), scale=5,
                            elem_id="search-query")
         k = gr.Slider(1, 20, value=5, step=1, label="k", scale=1)
         go = gr.Button(T("search"), scale=1, elem_id="search-go")
     with gr.Row():
-        cols = [gr.Markdown(elem_id=f"hits-{m}") for m in ("dense", "keyword", "hybrid")]
+        cols = [gr.Markdown(elem_id=f"hits-{m}") for m in MODES]
 
-    def show_status() -> str:
+    def show_status(request: gr.Request) -> str:
+        lang = lang_of(request)
         try:
-            return fmt.kb_status_markdown(backend.kb_status())
+            return fmt.kb_status_markdown(backend.kb_status(), lang)
         except Exception as exc:
-            return _fail(exc)
+            return _fail(exc, lang)
 
-    def use(path: str) -> Any:
+    def use(path: str, request: gr.Request) -> Any:
+        lang = lang_of(request)
         try:
-            return fmt.kb_status_markdown(backend.select_kb(path)), gr.skip()
+            return fmt.kb_status_markdown(backend.select_kb(path), lang), gr.skip()
         except Exception as exc:
-            return _fail(exc), gr.skip()
+            return _fail(exc, lang), gr.skip()
 
-    def make(new_name: str) -> Any:
+    def make(new_name: str, request: gr.Request) -> Any:
+        lang = lang_of(request)
         try:
             st = backend.create_kb(new_name)
-            return (fmt.kb_status_markdown(st),
+            return (fmt.kb_status_markdown(st, lang),
                     gr.update(choices=backend.list_kbs(), value=st["path"]), "")
         except Exception as exc:
-            return _fail(exc), gr.skip(), gr.skip()
+            return _fail(exc, lang), gr.skip(), gr.skip()
 
-    def index(uploaded: list[str] | None, path: str, progress: gr.Progress = gr.Progress()  # noqa: B008
+    def index(uploaded: list[str] | None, path: str, request: gr.Request,
+              progress: gr.Progress = gr.Progress()  # noqa: B008
               ) -> Any:
+        lang = lang_of(request)
         try:
-            targets: list[Path] = []
-            if uploaded:
-                dest = backend.kb_dir / "uploads"
-                dest.mkdir(exist_ok=True)
-                for f in uploaded:
-                    shutil.copy2(f, dest / Path(f).name)
-                targets.append(dest)
-            if path and path.strip():
-                targets.append(Path(path.strip()))
-
             def tick(stage: str, done: int, total: int) -> None:
-                progress((done, max(total, 1)), desc=fmt.progress_label(stage, done, total))
+                progress((done, max(total, 1)),
+                         desc=fmt.progress_label(stage, done, total, lang))
 
-            rep = backend.index(targets, progress=tick)
-            return fmt.sync_report_markdown(rep), show_status(), None
+            rep = backend.index_uploads(uploaded or [], path or "", progress=tick)
+            return fmt.sync_report_markdown(rep, lang), show_status(request), None
         except Exception as exc:
-            return _fail(exc), gr.skip(), gr.skip()
+            return _fail(exc, lang), gr.skip(), gr.skip()
 
-    def search(q: str, top: float) -> Any:
+    def search(q: str, top: float, request: gr.Request) -> Any:
+        lang = lang_of(request)
         try:
             res = backend.search_all(q, int(top))
         except Exception as exc:
-            return _fail(exc), "", ""
-        return tuple(fmt.hits_markdown(res[m], t) for m, t in
-                     (("dense", "Dense"), ("keyword", "Keyword"), ("hybrid", "Hybrid (RRF)")))
+            return _fail(exc, lang), "", ""
+        return tuple(fmt.hits_markdown(res[m], m, lang) for m in MODES)
 
     demo.load(show_status, None, status)
     pick.change(use, pick, [status, pick])
@@ -278,8 +291,8 @@ def code_tab(backend: Backend) -> None:
     run_key = gr.State("")
     with gr.Row():
         with gr.Column(scale=2):
-            task = gr.Textbox(label=T("task"), lines=4, elem_id="code-task", placeholder=(
-                "Write a function is_palindrome(s: str) -> bool that ignores case and spaces."))
+            task = gr.Textbox(label=T("task"), lines=4, elem_id="code-task",
+                              placeholder=T("task_hint"))
             tests = gr.Code(label=T("tests"),
                             language="python", lines=6, elem_id="code-tests")
             with gr.Row():
@@ -292,27 +305,33 @@ def code_tab(backend: Backend) -> None:
                             elem_id="final-code")
             download = gr.File(label=T("download"), elem_id="code-download", interactive=False)
 
-    def solve(text: str, test_src: str) -> Iterator[tuple[Any, ...]]:
+    def solve(text: str, test_src: str, request: gr.Request) -> Iterator[tuple[Any, ...]]:
+        lang = lang_of(request)
         key = new_thread_id()
-        yield key, "*working…*", "", "", None
+        yield key, f"*{word('working', lang)}*", "", "", None
         events: list[dict] = []
         flag = backend.stop_flag(key)
         try:
             for ev in backend.solve(text, test_src, stop=flag):
                 events.append(ev)
-                body = fmt.agent_events_markdown(events)
+                usage = fmt.code_round_usage(ev["data"]) if ev["kind"] == "round" else None
+                if usage:
+                    backend.record(usage, kind="code")
+                body = format_code.agent_events_markdown(events, lang)
                 if ev["kind"] == "done":
                     res = ev["data"].get("result") or {}
                     code = str(res.get("code") or "")
-                    qual = ev["data"].get("report_markdown") or ""
+                    qual = format_code.quality_markdown(res.get("report"), lang)
                     path = str(backend.save_code(code)) if code else None
                     yield key, body, qual, code, path
                     return
                 yield key, body, gr.skip(), gr.skip(), gr.skip()
             if flag.is_set():
-                yield key, fmt.agent_events_markdown(events) + "\n\n*stopped*", "", "", None
+                log_md = format_code.agent_events_markdown(events, lang)
+                yield key, f"{log_md}\n\n*{word('stopped', lang)}*", "", "", None
         except Exception as exc:
-            yield key, fmt.agent_events_markdown(events) + "\n\n" + _fail(exc), "", "", None
+            log_md = format_code.agent_events_markdown(events, lang)
+            yield key, f"{log_md}\n\n{_fail(exc, lang)}", "", "", None
 
     go.click(solve, [task, tests], [run_key, rounds, quality, final, download],
              concurrency_id="generate")
@@ -326,32 +345,39 @@ def system_tab(backend: Backend, demo: gr.Blocks) -> None:
         load = gr.Button(T("load"), size="sm", elem_id="system-load")
         refresh = gr.Button(T("refresh"), size="sm", elem_id="system-refresh")
     figures = gr.Markdown(elem_id="system-metrics")
-    plot = gr.LinePlot(x="turn", y="value", color="metric", title="Generation over the session",
-                       x_title="answer", y_title="value", height=260, elem_id="system-plot")
+    plot = gr.LinePlot(x="turn", y="value", color="metric", title=T("chart"),
+                       x_title=word("m_answer"), y_title=word("m_value"), color_title="",
+                       height=260, elem_id="system-plot")
     timer = gr.Timer(5.0)
 
-    def snapshot() -> tuple[Any, ...]:
+    def snapshot(request: gr.Request) -> tuple[Any, ...]:
         import pandas as pd
 
+        lang = lang_of(request)
         try:
             kb = backend.kb_status()
         except Exception as exc:
-            kb = {"path": f"{backend.kb_dir} ({fmt.error_text(exc)})"}
+            kb = {"path": f"{backend.kb_dir} ({fmt.error_text(exc, lang)})"}
         try:
-            text = fmt.system_markdown(backend.generator_info(), kb, backend.features())
-            metrics = fmt.metrics_markdown(backend.metrics, backend.prefix_stats())
+            text = fmt.system_markdown(backend.generator_info(), kb, backend.features(), lang)
+            metrics = fmt.metrics_markdown(backend.metrics, backend.prefix_stats(), lang)
         except Exception as exc:
-            return _fail(exc), "", gr.skip()
-        frame = pd.DataFrame(fmt.metrics_long(backend.metrics),
+            return _fail(exc, lang), "", gr.skip()
+        frame = pd.DataFrame(fmt.metrics_long(backend.metrics, lang),
                              columns=["turn", "metric", "value"])
-        return text, metrics, frame
+        # Turns as categories in their own order: a numeric axis labels 1.5 as "2".
+        frame["turn"] = frame["turn"].astype(str)
+        order = [str(r["turn"]) for r in backend.metrics]
+        # Axis titles are not translated in the browser: set them for this page's language.
+        return text, metrics, gr.update(value=frame, sort=order, x_title=word("m_answer", lang),
+                                           y_title=word("m_value", lang))
 
-    def load_model() -> tuple[Any, ...]:
+    def load_model(request: gr.Request) -> tuple[Any, ...]:
         try:
             backend.generator()
         except Exception as exc:
-            return _fail(exc), gr.skip(), gr.skip()
-        return snapshot()
+            return _fail(exc, lang_of(request)), gr.skip(), gr.skip()
+        return snapshot(request)
 
     demo.load(snapshot, None, [info, figures, plot])
     refresh.click(snapshot, None, [info, figures, plot])

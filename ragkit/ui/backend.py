@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import shutil
 import tempfile
 import threading
 import time
@@ -21,11 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ragkit.errors import ConfigError, KnowledgeBaseError, RagkitError
+from ragkit.errors import RagkitError
 from ragkit.kb import KnowledgeBase
 from ragkit.ui import format as fmt
+from ragkit.ui.i18n import InputError
+from ragkit.ui.stopping import Interruptible, Stopped, Stops
 
 MODES = ("dense", "keyword", "hybrid")
+UPLOADS = "uploads"  # folder inside the knowledge base that keeps files uploaded in the page
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,9 @@ class Turn:
     finish: Callable[[], dict[str, Any]]
     close: Callable[[], None]
     final: dict[str, Any] = field(default_factory=dict)
+    # Stops the generation from another thread (the Stop button), when the stream allows it;
+    # otherwise the reply stops at its next delta.
+    interrupt: Callable[[], None] | None = None
 
 
 def _plain(value: Any) -> Any:
@@ -85,7 +92,7 @@ class Backend:
         self._generator: Any = None
         self._support: Any = None
         self._conversations: dict[str, Any] = {}
-        self._stops: dict[str, threading.Event] = {}
+        self.stops = Stops()
         self._lock = threading.RLock()
         self.metrics: list[dict[str, Any]] = []
         self._features: dict[str, bool] | None = None
@@ -125,8 +132,7 @@ class Backend:
     def select_kb(self, path: str | Path) -> dict[str, Any]:
         d = Path(path).expanduser().resolve()
         if not (d / "ragkit.json").exists():
-            raise KnowledgeBaseError(f"{d} is not a knowledge base; create it first or pick "
-                                     "one from the list")
+            raise InputError("not_a_kb", path=d)
         with self._lock:
             if d != self._kb_dir:
                 if self._kb is not None:
@@ -139,12 +145,10 @@ class Backend:
     def create_kb(self, name: str) -> dict[str, Any]:
         name = name.strip()
         if not name or "/" in name or "\\" in name or name.startswith("."):
-            raise ConfigError("give the new knowledge base a plain name such as `my-docs` "
-                              "(letters, digits, dashes; no slashes)")
+            raise InputError("bad_kb_name")
         d = self.settings.root / name
         if (d / "ragkit.json").exists():
-            raise KnowledgeBaseError(f"a knowledge base named {name!r} already exists; pick it "
-                                     "from the list instead")
+            raise InputError("kb_exists", name=name)
         KnowledgeBase.open(d, create=True).close()
         return self.select_kb(d)
 
@@ -152,15 +156,46 @@ class Backend:
               progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
         """Add uploaded files or a folder to the active knowledge base."""
         if not paths:
-            raise ConfigError("nothing to index: upload files or type a folder path first")
+            raise InputError("need_files")
         report = self.kb().add([Path(p) for p in paths], progress=progress)
         with self._lock:
             self._conversations.clear()  # answers may change with the new documents
         return report.to_dict()
 
+    def index_uploads(self, uploaded: Sequence[str | Path], folder: str = "",
+                      progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+        """Index files uploaded through the page (copied into the knowledge base's
+        ``uploads/`` folder) and/or a folder on this machine.
+
+        The uploads are also named one by one, so a file the folder scan would pass over
+        silently (an unsupported type) is reported as failed; new copies that failed are
+        removed again, so that later uploads do not report them once more.
+        """
+        targets: list[Path] = []
+        copies: dict[str, Path] = {}
+        if uploaded:
+            dest = self.kb_dir / UPLOADS
+            dest.mkdir(exist_ok=True)
+            for f in uploaded:
+                copy = dest / Path(f).name
+                fresh = not copy.exists()
+                shutil.copy2(f, copy)
+                targets.append(copy)
+                if fresh:
+                    copies[f"{UPLOADS}/{copy.name}"] = copy
+            targets.insert(0, dest)
+        if folder.strip():
+            targets.append(Path(folder.strip()).expanduser())
+        report = self.index(targets, progress=progress)
+        for failed in report.get("failed") or []:
+            copy = copies.get(str(failed.get("path")))
+            if copy is not None:
+                copy.unlink(missing_ok=True)
+        return report
+
     def search_all(self, query: str, k: int = 5) -> dict[str, list[dict[str, Any]]]:
         if not query.strip():
-            raise ConfigError("type something to search for")
+            raise InputError("need_query")
         kb = self.kb()
         return {mode: [h.to_dict() for h in kb.search(query, k=k, mode=mode)]  # type: ignore[arg-type]
                 for mode in MODES}
@@ -201,18 +236,15 @@ class Backend:
             return None
         return gen.stats().get("prefix_cache")
 
-    # -- stop flags ------------------------------------------------------------------------
+    # -- stopping ----------------------------------------------------------------------------
     def stop_flag(self, key: str) -> threading.Event:
-        with self._lock:
-            flag = self._stops.setdefault(key, threading.Event())
-        flag.clear()
-        return flag
+        return self.stops.flag(key)
+
+    def running(self, key: str, interrupt: Callable[[], None] | None) -> None:
+        self.stops.running(key, interrupt)
 
     def stop(self, key: str) -> None:
-        with self._lock:
-            flag = self._stops.get(key)
-        if flag is not None:
-            flag.set()
+        self.stops.stop(key)
 
     # -- chat ------------------------------------------------------------------------------
     def support(self) -> Any:
@@ -227,7 +259,7 @@ class Backend:
     def send(self, thread_id: str, text: str, *, mode: str = "support") -> Turn:
         """Start one reply. ``mode``: "support" (dialogue assistant) or "qa" (grounded Q&A)."""
         if not text.strip():
-            raise ConfigError("type a message first")
+            raise InputError("need_message")
         if mode == "support" and self.features()["support assistant"]:
             bot = self.support()
             stream = bot.send(thread_id, text)
@@ -239,8 +271,7 @@ class Backend:
 
             return Turn(iter(stream), finish_support, _closer(stream))
         if not self.features()["RAG pipeline"]:
-            raise ConfigError("the RAG pipeline (ragkit.rag) is not installed in this "
-                              "environment; reinstall ragkit with `pip install -e .`")
+            raise InputError("missing_part", part="RAG pipeline", module="ragkit.rag")
         with self._lock:
             conv = self._conversations.get(thread_id)
             if conv is None:
@@ -255,7 +286,8 @@ class Backend:
                 data["text"] = data["answer"]
             return data
 
-        return Turn(iter(stream), finish_qa, _closer(stream))
+        # AnswerStream.close() is safe from another thread: Stop ends even a long prefill.
+        return Turn(iter(stream), finish_qa, _closer(stream), interrupt=_closer(stream))
 
     def state(self, thread_id: str) -> dict[str, Any] | None:
         if self._support is None:
@@ -269,9 +301,9 @@ class Backend:
 
     def resume(self, thread_id: str, agent_reply: str) -> dict[str, Any]:
         if not thread_id:
-            raise ConfigError("pick a handed-off conversation first")
+            raise InputError("need_handoff")
         if not agent_reply.strip():
-            raise ConfigError("type the agent's reply first")
+            raise InputError("need_reply")
         return _plain(self.support().resume(thread_id, agent_reply))
 
     def record(self, usage: dict[str, Any], kind: str = "chat") -> dict[str, Any]:
@@ -281,9 +313,11 @@ class Backend:
             return row
 
     def measured_usage(self, text: str, t0: float, t_first: float | None,
-                       prefix_before: dict[str, Any] | None) -> dict[str, Any] | None:
+                       prefix_before: dict[str, Any] | None, deltas: int = 2
+                       ) -> dict[str, Any] | None:
         """Usage figures measured around a reply whose SDK result carries none; None when the
-        reply was not generated (a templated support reply: no generator request was made)."""
+        reply was not generated (a templated support reply: no generator request was made).
+        A reply that arrived in one piece (``deltas`` < 2) gives no decoding speed."""
         end = time.perf_counter()
         after = self.prefix_stats()
         before = prefix_before or {}
@@ -298,7 +332,8 @@ class Backend:
         tokens = gen.count_tokens(text) if gen is not None and text else 0
         return {
             "time_to_first_token_s": first - t0,
-            "tokens_per_second": (tokens - 1) / (end - first) if tokens > 1 and end > first else 0.0,
+            "tokens_per_second": (tokens - 1) / (end - first)
+            if deltas > 1 and tokens > 1 and end > first else 0.0,
             "kv_cache_hit_rate": hits / reqs,
             "answer_cache_hit": False,
         }
@@ -308,23 +343,20 @@ class Backend:
               ) -> Iterator[dict[str, Any]]:
         """Stream the code agent's events as dicts; the last has kind "done"."""
         if not task.strip():
-            raise ConfigError("describe the task first, e.g. 'write is_palindrome(s)'")
+            raise InputError("need_task")
         if not self.features()["code agent"]:
-            raise ConfigError("the code agent (ragkit.codeagent) is not installed in this "
-                              "environment; reinstall ragkit with `pip install -e .`")
+            raise InputError("missing_part", part="code agent", module="ragkit.codeagent")
         from ragkit.codeagent import CodeAgent
 
-        agent = CodeAgent(self.generator())
-        events = agent.stream(task, tests=tests.strip() or None if tests else None)
+        gen = self.generator() if stop is None else Interruptible(self.generator(), stop)
+        events = CodeAgent(gen).stream(task, tests=tests.strip() or None if tests else None)
         try:
             for ev in events:
-                data = _plain(ev.data)
-                report = getattr(ev.data.get("result"), "report", None)
-                if report is not None and hasattr(report, "to_markdown"):
-                    data["report_markdown"] = report.to_markdown(include_code=False)
-                yield {"kind": ev.kind, "round": ev.round, "data": data}
+                yield {"kind": ev.kind, "round": ev.round, "data": _plain(ev.data)}
                 if stop is not None and stop.is_set():
                     break
+        except Stopped:  # the Stop button ended a reply mid-way
+            return
         finally:
             close = getattr(events, "close", None)
             if close is not None:

@@ -1,10 +1,11 @@
-"""Pure translation from SDK results to what the Gradio app shows.
+"""Pure translation from SDK results to what the Gradio app shows, in English or Chinese.
 
-Owns every piece of text, HTML and table the UI renders: chat messages with expandable
-citations, the dialogue-state panel, search columns, indexing reports, code-agent rounds, the
-system panel and the session metrics. Inputs are plain dicts (the SDK's ``to_dict()`` output)
-so these functions are testable without models, Gradio or a browser. Knows nothing about
-Gradio components, threads or loading.
+Owns the text, HTML and tables of the chat, knowledge and system tabs: chat messages with
+expandable citations, the dialogue-state panel, search columns, indexing reports, the system
+panel and the session metrics (the code agent's are in ``format_code.py``). Inputs are plain dicts (the SDK's
+``to_dict()`` output) and a language ("en" or "zh", phrases from :mod:`ragkit.ui.i18n`), so
+these functions are testable without models, Gradio or a browser. Knows nothing about Gradio
+components, threads or loading.
 """
 
 from __future__ import annotations
@@ -15,46 +16,30 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ragkit.errors import RagkitError
-
-Lang = str  # "en" | "zh"
-
-_WORDS: dict[str, dict[str, str]] = {
-    "sources": {"en": "Sources", "zh": "来源"},
-    "page": {"en": "p.", "zh": "第{}页"},
-    "stopped": {"en": "stopped", "zh": "已停止"},
-    "refused": {"en": "not found in the knowledge base", "zh": "知识库中没有找到答案"},
-    "handoff": {"en": "handed off to a human agent", "zh": "已转人工客服"},
-    "ticket": {"en": "ticket", "zh": "工单"},
-}
-
-
-def word(key: str, lang: Lang = "en") -> str:
-    entry = _WORDS[key]
-    return entry.get(lang, entry["en"])
-
-
-def detect_lang(text: str) -> Lang:
-    """"zh" when the text holds CJK characters, else "en" (for UI labels only)."""
-    return "zh" if any("\u4e00" <= ch <= "\u9fff" for ch in text) else "en"
+from ragkit.ui.i18n import InputError, Lang, detect_lang, word
 
 
 # -- errors --------------------------------------------------------------------------------
-def error_text(exc: BaseException) -> str:
+def error_text(exc: BaseException, lang: Lang = "en") -> str:
     """A one-paragraph message for the user: never a traceback.
 
-    A :class:`RagkitError` already says what to do next; anything else is a bug, reported by
-    its type and message with a pointer to the server log (where the traceback goes).
+    A :class:`RagkitError` already says what to do next (the app's own input checks in the
+    page's language); anything else is a bug, reported by its type and first line with a
+    pointer to the server log (where the traceback goes).
     """
+    if isinstance(exc, InputError):
+        return exc.text(lang)
     if isinstance(exc, RagkitError):
         return str(exc)
-    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    name = type(exc).__name__
-    return (f"Unexpected error ({name}{': ' + detail if detail else ''}). The details are in "
-            "the terminal running `ragkit ui`; please report it if it happens again.")
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    detail = type(exc).__name__ + (f": {first}" if first else "")
+    return word("unexpected", lang, detail=detail)
 
 
-def error_markdown(exc: BaseException) -> str:
-    return f"**Error:** {_md_escape(error_text(exc))}"
+def error_markdown(exc: BaseException, lang: Lang = "en") -> str:
+    # "**错误：**文" would not render bold (CommonMark: punctuation before the closing run).
+    head = f"**{word('error', lang)}**：" if lang == "zh" else f"**{word('error', lang)}:** "
+    return head + _md_escape(error_text(exc, lang))
 
 
 def _md_escape(text: str) -> str:
@@ -77,7 +62,7 @@ def citation_label(c: Mapping[str, Any], lang: Lang = "en") -> str:
         parts.append(f" › {c['heading']}")
     page = c.get("page")
     if page:
-        parts.append(f", p. {page}" if lang != "zh" else f"，{word('page', 'zh').format(page)}")
+        parts.append(("，" if lang == "zh" else ", ") + word("page", lang, page=page))
     n = c.get("n")
     return (f"[{n}] " if n is not None else "") + "".join(parts)
 
@@ -126,50 +111,53 @@ def assistant_message(content: str) -> dict[str, str]:
 
 # -- dialogue state ------------------------------------------------------------------------
 def state_markdown(state: Mapping[str, Any] | None,
-                   tool_calls: Sequence[Mapping[str, Any]] = ()) -> str:
+                   tool_calls: Sequence[Mapping[str, Any]] = (), lang: Lang = "en") -> str:
     """The live dialogue-state panel: intent, slots, stack, pending confirmation, handoff,
-    and the actions run on the last turn."""
+    and the actions run on the last turn. Intent and slot names stay as the domain spells
+    them (they are identifiers); the headings follow ``lang``."""
     if not state:
-        return "*No conversation yet.*"
-    lines = [f"**Intent:** `{state.get('intent') or '—'}`"]
+        return f"*{word('no_conversation', lang)}*"
+    lines = [f"**{word('intent', lang)}:** `{state.get('intent') or '—'}`"]
     stack = [f.get("intent") if isinstance(f, Mapping) else f
              for f in state.get("intent_stack") or []]
     stack = [s for s in stack if s]
     if len(stack) > 1:
-        lines.append("**Stack:** " + " → ".join(f"`{s}`" for s in stack))
+        lines.append(f"**{word('stack', lang)}:** " + " → ".join(f"`{s}`" for s in stack))
     slots = {k: v for k, v in (state.get("slots") or {}).items() if v not in (None, "")}
     if slots:
-        lines += ["", "| slot | value |", "|---|---|"]
+        lines += ["", f"| {word('slot', lang)} | {word('value', lang)} |", "|---|---|"]
         lines += [f"| {k} | {_cell(v)} |" for k, v in slots.items()]
     else:
-        lines.append("**Slots:** —")
+        lines.append(f"**{word('slots', lang)}:** —")
     lines.append("")
-    lines.append(f"**Pending confirmation:** {_pending(state.get('pending_confirmation'))}  ")
+    lines.append(f"**{word('pending', lang)}:** {_pending(state.get('pending_confirmation'))}")
     if state.get("handoff"):
         ticket = state.get("ticket_id")
-        lines.append(f"**Handoff:** yes{f' (ticket `{ticket}`)' if ticket else ''}  ")
+        note = f" ({word('ticket', lang)} `{ticket}`)" if ticket else ""
+        lines.append(f"**{word('handoff_label', lang)}:** {word('yes', lang)}{note}")
     else:
-        lines.append("**Handoff:** no  ")
+        lines.append(f"**{word('handoff_label', lang)}:** {word('no', lang)}")
     for call in tool_calls:
         ok = call.get("ok")
         mark = "✓" if ok else ("✗" if ok is False else "")
         args = ", ".join(f"{k}={_cell(v)}" for k, v in (call.get("args") or {}).items())
-        lines.append(f"**Action:** `{call.get('name')}`({args}) {mark}"
-                     + (f" `{call['code']}`" if call.get("code") else "") + "  ")
+        lines.append(f"**{word('action', lang)}:** `{call.get('name')}`({args}) {mark}"
+                     + (f" `{call['code']}`" if call.get("code") else ""))
     # A hard line break after each non-table line keeps one fact per line.
     return "\n".join(ln.rstrip() + ("  " if ln and not ln.startswith("|") else "")
                      for ln in lines).rstrip()
 
 
-def qa_markdown(answer: Mapping[str, Any]) -> str:
+def qa_markdown(answer: Mapping[str, Any], lang: Lang = "en") -> str:
     """The side panel for a knowledge Q&A turn (no dialogue state): how it was answered."""
-    lines = ["**Mode:** knowledge Q&A"]
+    lines = [f"**{word('mode', lang)}:** {word('qa_mode', lang)}"]
     if answer.get("standalone_question"):
-        lines.append(f"**Searched for:** {md_text(str(answer['standalone_question']))}")
+        lines.append(f"**{word('searched_for', lang)}:** "
+                     f"{md_text(str(answer['standalone_question']))}")
     if answer.get("confidence") is not None:
-        lines.append(f"**Retrieval confidence:** {float(answer['confidence']):.2f}")
-    lines.append(f"**Citations:** {len(answer.get('citations') or [])}"
-                 + (" (refused: not in the knowledge base)" if answer.get("refused") else ""))
+        lines.append(f"**{word('confidence', lang)}:** {float(answer['confidence']):.2f}")
+    lines.append(f"**{word('citations', lang)}:** {len(answer.get('citations') or [])}"
+                 + (word("refused_note", lang) if answer.get("refused") else ""))
     return "  \n".join(lines)
 
 
@@ -203,187 +191,160 @@ def handoff_choices(handoffs: Iterable[Mapping[str, Any]]) -> list[tuple[str, st
 
 
 # -- knowledge base ------------------------------------------------------------------------
-def kb_status_markdown(status: Mapping[str, Any]) -> str:
-    fresh = "" if status.get("index_up_to_date", True) else " (index will rebuild on next search)"
-    return (f"**{_md_escape(str(status.get('path', '')))}** — "
-            f"{status.get('documents', 0)} documents, {status.get('chunks', 0)} chunks; "
-            f"embedder `{status.get('embedder', '?')}`, index `{status.get('index_type', '?')}`"
-            f"{fresh}")
+def kb_status_markdown(status: Mapping[str, Any], lang: Lang = "en") -> str:
+    fresh = "" if status.get("index_up_to_date", True) else word("kb_stale", lang)
+    return (f"**{_md_escape(str(status.get('path', '')))}** — " + word(
+        "kb_status", lang, documents=status.get("documents", 0), chunks=status.get("chunks", 0),
+        embedder=status.get("embedder", "?"), index=status.get("index_type", "?")) + fresh)
 
 
-def sync_report_markdown(report: Mapping[str, Any]) -> str:
-    """Indexing outcome with one line per failed file."""
-    lines = [
-        f"**Indexed** in {report.get('elapsed_s', 0.0):.1f}s: {report.get('added', 0)} added, "
-        f"{report.get('updated', 0)} updated, {report.get('removed', 0)} removed, "
-        f"{report.get('unchanged', 0)} unchanged; {report.get('chunks_embedded', 0)} chunks "
-        "embedded."
-    ]
+def sync_report_markdown(report: Mapping[str, Any], lang: Lang = "en") -> str:
+    """Indexing outcome with one line per failed file (the reason as the SDK gives it)."""
+    lines = [word("indexed", lang, s=float(report.get("elapsed_s") or 0.0),
+                  added=report.get("added", 0), updated=report.get("updated", 0),
+                  removed=report.get("removed", 0), unchanged=report.get("unchanged", 0),
+                  chunks=report.get("chunks_embedded", 0))]
     failed = report.get("failed") or []
     if failed:
-        lines += ["", f"**{len(failed)} file(s) skipped:**", ""]
+        lines += ["", f"**{word('skipped', lang, n=len(failed))}**", ""]
         lines += [f"- `{_md_escape(f['path'])}`: {_md_escape(f['error'])}" for f in failed]
     return "\n".join(lines)
 
 
-STAGES = {"scan": "reading files", "embed": "embedding chunks", "write": "writing"}
+def progress_label(stage: str, done: int, total: int, lang: Lang = "en") -> str:
+    return f"{word('stage_' + stage, lang) if stage in STAGES else stage} {done}/{total}"
 
 
-def progress_label(stage: str, done: int, total: int) -> str:
-    return f"{STAGES.get(stage, stage)} {done}/{total}"
+STAGES = ("scan", "embed", "write")
 
 
-def hits_markdown(hits: Sequence[Mapping[str, Any]], title: str, *, width: int = 220) -> str:
-    """One column of the search playground."""
+def hits_markdown(hits: Sequence[Mapping[str, Any]], mode: str, lang: Lang = "en", *,
+                  width: int = 220) -> str:
+    """One column of the search playground; ``mode`` (dense, keyword, hybrid) is its title."""
+    title = word(mode, lang)
     if not hits:
-        return f"### {title}\n\n*no matches*"
+        return f"### {title}\n\n*{word('no_matches', lang)}*"
     lines = [f"### {title}", ""]
     for i, h in enumerate(hits, start=1):
         snippet = " ".join(str(h.get("text", "")).split()).lstrip("# ")
         cut = snippet[:width] + ("…" if len(snippet) > width else "")
-        lines.append(f"**{i}. {_md_escape(citation_label({**h, 'n': None}))}** "
+        lines.append(f"**{i}. {_md_escape(citation_label({**h, 'n': None}, lang))}** "
                      f"`{float(h.get('score', 0.0)):.4f}`  ")
         lines.append(md_text(cut))
         lines.append("")
     return "\n".join(lines)
 
 
-# -- code agent ----------------------------------------------------------------------------
-def agent_events_markdown(events: Sequence[Mapping[str, Any]]) -> str:
-    """Plan, tests, then code and test results per round, from the agent's event dicts.
-
-    Event shapes (``ragkit.codeagent.AgentEvent``): plan {plan}; code {code, syntax_error};
-    tests {phase: "written", source, tests} or {phase: "run", result}; round (the round's
-    summary: status, passed, total, feedback); done {result: SolveResult dict}.
-    """
-    out: list[str] = []
-    current = 0
-    for ev in events:
-        kind, rnd, data = ev.get("kind"), int(ev.get("round") or 0), ev.get("data") or {}
-        if kind in ("code", "tests", "round") and rnd > current:
-            current = rnd
-            out.append(f"### Round {rnd}")
-        if kind == "plan":
-            out.append("### Plan\n\n" + str(data.get("plan") or "").strip())
-        elif kind == "code":
-            out.append("**Code**\n\n```python\n" + str(data.get("code", "")).rstrip() + "\n```")
-            if data.get("syntax_error"):
-                out.append(f"✗ syntax error: {_md_escape(str(data['syntax_error']))}")
-        elif kind == "tests" and data.get("phase") == "written":
-            who = {"user": "your tests", "self": "tests the agent wrote"}.get(
-                str(data.get("source")), "tests")
-            out.append(f"**Tests** ({who})\n\n```python\n{str(data.get('tests') or '').rstrip()}"
-                       "\n```")
-        elif kind == "tests":
-            out.append(tests_markdown(data.get("result") or data))
-        elif kind == "round":
-            line = (f"Round {rnd}: `{data.get('status', '?')}`, "
-                    f"{data.get('passed', 0)}/{data.get('total', 0)} tests passed")
-            if data.get("feedback"):
-                line += " — feedback for the next round: " + _md_escape(
-                    " ".join(str(data["feedback"]).split())[:300])
-            out.append(f"*{line}*")
-        elif kind == "done":
-            res = data.get("result") or {}
-            if res.get("passed"):
-                head = "### Done — tests pass ✓"
-            elif res.get("test_source") == "none" or not res.get("tests_total"):
-                head = "### Done — no tests were run"
-            else:
-                head = "### Done — tests still failing ✗"
-            out.append(f"{head}\n\nBest round {res.get('best_round', '?')}, "
-                       f"{res.get('tests_passed', 0)}/{res.get('tests_total', 0)} tests "
-                       f"passed; stopped: {res.get('stopped', '?')}, "
-                       f"{float(res.get('seconds') or 0):.0f}s.")
-    return "\n\n".join(out)
-
-
-def tests_markdown(result: Mapping[str, Any]) -> str:
-    """A sandbox result: status, passed/total, one line per test."""
-    status, passed, total = result.get("status", "?"), result.get("passed", 0), result.get("total", 0)
-    icon = "✓" if status == "passed" else "✗"
-    lines = [f"**Tests** {icon} `{status}` — {passed}/{total} passed"]
-    for t in result.get("tests") or []:
-        mark = "✓" if t.get("status") == "passed" else "✗"
-        msg = " ".join(str(t.get("message") or "").split())[:200]
-        lines.append(f"- {mark} `{t.get('name')}`{': ' + _md_escape(msg) if msg else ''}")
-    if result.get("last_error") and not result.get("tests"):
-        lines.append(f"```\n{str(result['last_error'])[-800:]}\n```")
-    return "\n".join(lines)
-
-
 # -- system --------------------------------------------------------------------------------
 def system_markdown(info: Mapping[str, Any] | None, kb: Mapping[str, Any] | None,
-                    features: Mapping[str, bool]) -> str:
-    lines = ["### Generator"]
+                    features: Mapping[str, bool], lang: Lang = "en") -> str:
+    lines = [f"### {word('generator', lang)}"]
     if not info:
-        lines.append("*not loaded yet (loads on the first question)*")
+        lines.append(f"*{word('not_loaded', lang)}*")
     else:
         rope = info.get("rope_scaling")
         rope_text = (f"{rope.get('type')} ×{rope.get('factor')}" if isinstance(rope, Mapping)
-                     else "none")
+                     else word("none", lang))
         params = info.get("parameters")
         rows = [
-            ("model", info.get("model")), ("architecture", info.get("arch")),
-            ("parameters", f"{params / 1e6:.0f} M" if isinstance(params, int | float) else None),
-            ("device", info.get("device")), ("dtype", info.get("dtype")),
-            ("quantization", info.get("quantization")), ("RoPE scaling", rope_text),
-            ("context", f"{info.get('context_length')} tokens (native "
-                        f"{info.get('native_context')})"),
-            ("threads", info.get("threads")),
+            ("s_model", info.get("model")), ("s_arch", info.get("arch")),
+            ("s_params", f"{params / 1e6:.0f} M" if isinstance(params, int | float) else None),
+            ("s_device", info.get("device")), ("s_dtype", info.get("dtype")),
+            ("s_quant", info.get("quantization")), ("s_rope", rope_text),
+            ("s_context", word("context_value", lang, n=info.get("context_length"),
+                               native=info.get("native_context"))),
+            ("s_threads", info.get("threads")),
         ]
-        lines += ["| setting | value |", "|---|---|"]
-        lines += [f"| {k} | {_cell(v)} |" for k, v in rows if v is not None]
+        lines += [f"| {word('setting', lang)} | {word('value', lang)} |", "|---|---|"]
+        lines += [f"| {word(k, lang)} | {_cell(v)} |" for k, v in rows if v is not None]
     if kb:
-        lines += ["", "### Knowledge base", kb_status_markdown(kb)]
-    lines += ["", "### Components", ", ".join(
-        f"{name} {'✓' if ok else '(not installed)'}" for name, ok in features.items())]
+        lines += ["", f"### {word('kb', lang)}", kb_status_markdown(kb, lang)]
+    lines += ["", f"### {word('components', lang)}", ("、" if lang == "zh" else ", ").join(
+        f"{word(name, lang)} {'✓' if ok else word('not_installed', lang)}"
+        for name, ok in features.items())]
     return "\n".join(lines)
 
 
 def metrics_record(turn: int, usage: Mapping[str, Any], *, kind: str = "chat") -> dict[str, Any]:
-    """One row of the session's metrics from an answer's usage dict."""
+    """One row of the session's metrics from an answer's usage dict.
+
+    ``tokens_per_s`` is None when nothing was decoded (a refusal before generating, a reply
+    that arrived in one piece) and ``kv_hit_rate`` None for an answer-cache hit: such turns
+    say nothing about decoding speed or the prefix cache, so they stay out of those figures.
+    ``ttft_s`` is None when the usage has no time to first token (a code-agent round).
+    """
+    cached = bool(usage.get("answer_cache_hit"))
+    tps = float(usage.get("tokens_per_second") or 0.0)
+    ttft = usage.get("time_to_first_token_s")
     return {
         "turn": turn,
         "kind": kind,
-        "ttft_s": round(float(usage.get("time_to_first_token_s") or 0.0), 3),
-        "tokens_per_s": round(float(usage.get("tokens_per_second") or 0.0), 2),
-        "kv_hit_rate": round(float(usage.get("kv_cache_hit_rate") or 0.0), 3),
-        "answer_cache_hit": bool(usage.get("answer_cache_hit")),
+        "ttft_s": None if ttft is None else round(float(ttft), 3),
+        "tokens_per_s": round(tps, 2) if tps > 0 and not cached else None,
+        "kv_hit_rate": None if cached else round(float(usage.get("kv_cache_hit_rate") or 0.0),
+                                                 3),
+        "answer_cache_hit": cached,
     }
 
 
-def metrics_long(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Rows reshaped to (turn, metric, value) for one line per metric on the chart."""
+def code_round_usage(data: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Usage figures of one code-agent round (its ``round`` event): decoding speed over the
+    round's generation time (prefill included) and the share of prompt tokens served from the
+    prefix cache; None when the round generated nothing."""
+    usage = data.get("usage") or {}
+    done, secs = int(usage.get("completion_tokens") or 0), float(usage.get("seconds") or 0.0)
+    if done <= 0 or secs <= 0:
+        return None
+    prompt = int(usage.get("prompt_tokens") or 0)
+    return {"time_to_first_token_s": None, "tokens_per_second": done / secs,
+            "kv_cache_hit_rate": int(usage.get("cached_tokens") or 0) / prompt if prompt else 0.0}
+
+
+def metrics_long(rows: Sequence[Mapping[str, Any]], lang: Lang = "en") -> list[dict[str, Any]]:
+    """Rows reshaped to (turn, metric, value) for one line per metric on the chart (figures a
+    turn did not measure are left out); the hit rate in percent, so that it is not flattened
+    against seconds and tokens/s."""
     out = []
     for r in rows:
-        for key, name in (("ttft_s", "time to first token (s)"), ("tokens_per_s", "tokens/s"),
-                          ("kv_hit_rate", "KV-cache hit rate")):
-            out.append({"turn": r["turn"], "metric": name, "value": r[key]})
+        for key, name, scale in (("ttft_s", "m_ttft", 1), ("tokens_per_s", "m_tps", 1),
+                                 ("kv_hit_rate", "m_kv", 100)):
+            if r.get(key) is not None:
+                out.append({"turn": r["turn"], "metric": word(name, lang),
+                            "value": round(float(r[key]) * scale, 3)})
     return out
 
 
-def metrics_markdown(rows: Sequence[Mapping[str, Any]], prefix: Mapping[str, Any] | None) -> str:
-    """Live figures: the last turn, session averages, answer-cache hits, prefix-cache totals."""
-    lines = ["### This session"]
+def metrics_markdown(rows: Sequence[Mapping[str, Any]], prefix: Mapping[str, Any] | None,
+                     lang: Lang = "en") -> str:
+    """Live figures: the last turn, session averages, answer-cache hits, prefix-cache totals.
+    A figure a turn did not measure shows as "—" and stays out of the average."""
+    lines = [f"### {word('session', lang)}"]
     if not rows:
-        lines.append("*No answers yet.*")
+        lines.append(f"*{word('no_answers', lang)}*")
     else:
         last = rows[-1]
-        n = len(rows)
-        avg = {k: sum(float(r[k]) for r in rows) / n for k in ("ttft_s", "tokens_per_s",
-                                                               "kv_hit_rate")}
         hits = sum(1 for r in rows if r["answer_cache_hit"])
-        lines += [
-            "| | last | average |", "|---|---|---|",
-            f"| time to first token | {last['ttft_s']:.2f} s | {avg['ttft_s']:.2f} s |",
-            f"| tokens/s | {last['tokens_per_s']:.1f} | {avg['tokens_per_s']:.1f} |",
-            f"| KV-cache hit rate | {last['kv_hit_rate']:.0%} | {avg['kv_hit_rate']:.0%} |",
-            "", f"**Answers:** {n}, answer-cache hits: {hits}",
-        ]
+        rounds = sum(1 for r in rows if r.get("kind") == "code")
+        s = " 秒" if lang == "zh" else " s"
+        lines += [f"| | {word('last', lang)} | {word('average', lang)} |", "|---|---|---|"]
+        for key, label, form in (("ttft_s", "ttft", "{:.2f}" + s), ("tokens_per_s", "tps",
+                                 "{:.1f}"), ("kv_hit_rate", "kv_rate", "{:.0%}")):
+            avg = _mean(rows, key)
+            lines.append(f"| {word(label, lang)} | {_fig(form, last.get(key))} | "
+                         f"{_fig(form, avg)} |")
+        lines += ["", word("answers", lang, n=len(rows) - rounds, hits=hits, rounds=rounds)]
     if prefix:
-        lines.append(
-            f"**Prefix cache:** {prefix.get('hits', 0)}/{prefix.get('requests', 0)} requests hit, "
-            f"{prefix.get('tokens_saved', 0)} prompt tokens reused, "
-            f"{float(prefix.get('bytes', 0)) / 2**20:.0f} MiB used")
+        lines += ["", word("prefix", lang, hits=prefix.get("hits", 0),
+                          requests=prefix.get("requests", 0),
+                          saved=prefix.get("tokens_saved", 0),
+                          mib=float(prefix.get("bytes", 0)) / 2**20)]
     return "\n".join(lines)
+
+
+def _mean(rows: Sequence[Mapping[str, Any]], key: str) -> float | None:
+    values = [float(r[key]) for r in rows if r.get(key) is not None]
+    return sum(values) / len(values) if values else None
+
+
+def _fig(form: str, value: float | None) -> str:
+    return "—" if value is None else form.format(value)

@@ -64,7 +64,10 @@ def _watch_reply(page, done, timeout_s: float = LONG / 1000) -> list[str]:  # ty
             text = bot.inner_text()
             if not seen or text != seen[-1]:
                 seen.append(text)
-            if done(bot):
+            if done(bot):  # read again: the reply may have changed since `text` was read
+                final = bot.inner_text()
+                if final != seen[-1]:
+                    seen.append(final)
                 return seen
         time.sleep(0.2)
     raise AssertionError(f"no complete reply in {timeout_s:.0f}s; saw {seen[-3:]}")

@@ -28,16 +28,19 @@ def test_upload_index_and_find_in_search(server: Server, page, tmp_path: Path) -
                    encoding="utf-8")
     bad = tmp_path / "broken.pdf"
     bad.write_bytes(b"%PDF-1.4 this is not a pdf")
+    odd = tmp_path / "setup.exe"  # unsupported: reported, not passed over in silence
+    odd.write_bytes(b"MZ\x00binary")
     open_tab(page, server.url, "Knowledge")
     status = page.locator("#kb-status")
     status.get_by_text("3 documents").wait_for()
 
-    page.locator("#kb-upload input[type=file]").set_input_files([str(doc), str(bad)])
+    page.locator("#kb-upload input[type=file]").set_input_files([str(doc), str(bad), str(odd)])
     page.locator('#kb-upload [aria-label="zebra_tent.md"]').wait_for()  # upload finished
     page.locator("#kb-index").click()
     report = page.locator("#index-report")
     report.get_by_text("1 added").wait_for(timeout=120_000)
-    assert "broken.pdf" in report.inner_text()  # the per-file error is shown, not a trace
+    text = report.inner_text()  # the per-file errors are shown, not a trace
+    assert "broken.pdf" in text and "setup.exe" in text and "unsupported file type" in text
     status.get_by_text("4 documents").wait_for()
 
     page.locator("#search-query textarea").fill("zebrawood")
@@ -70,9 +73,13 @@ def test_chinese_browser_gets_chinese_labels_and_chinese_search_works(server: Se
         page.goto(server.url)
         page.get_by_role("tab", name="知识库").click()
         page.get_by_role("button", name="搜索").wait_for()
+        page.locator("#kb-status").get_by_text("3 个文档").wait_for()  # panels follow too
+        page.locator("#kb-index").click()
+        page.locator("#index-report").get_by_text("没有可索引的内容").wait_for()
         page.locator("#search-query textarea").fill("退款")
         page.locator("#search-go").click()
         page.locator("#hits-keyword").get_by_text("docs/退款.md").wait_for()
+        assert page.locator("#hits-keyword").inner_text().startswith("关键词检索")
         screenshot(page, "knowledge-zh")
     finally:
         context.close()

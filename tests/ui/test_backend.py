@@ -40,10 +40,10 @@ def test_create_list_and_switch_knowledge_bases(tiny_kb: Path) -> None:
     st = backend.create_kb("second")
     assert st["documents"] == 0 and Path(st["path"]) == tiny_kb.parent / "second"
     assert backend.list_kbs() == sorted([str(tiny_kb), str(tiny_kb.parent / "second")])
-    with pytest.raises(KnowledgeBaseError, match="already exists"):
+    with pytest.raises(ConfigError, match="already exists"):
         backend.create_kb("second")
     assert backend.select_kb(tiny_kb)["documents"] == 3
-    with pytest.raises(KnowledgeBaseError, match="not a knowledge base"):
+    with pytest.raises(ConfigError, match="not a knowledge base"):
         backend.select_kb(tiny_kb.parent / "nowhere")
 
 
@@ -83,3 +83,36 @@ def test_app_builds_with_all_tabs(tiny_kb: Path) -> None:
     for needed in ("chatbot", "state-panel", "kb-upload", "hits-hybrid", "code-run",
                    "system-plot"):
         assert needed in ids
+
+
+def test_uploads_report_every_bad_file_and_keep_only_good_copies(tiny_kb: Path,
+                                                                  tmp_path: Path) -> None:
+    backend = Backend(UiSettings(kb_dir=tiny_kb))
+    picked = tmp_path / "picked"  # where the browser's uploads land before indexing
+    picked.mkdir()
+    (picked / "tent.md").write_text("# Tent\n\nThe zebrawood tent pole.\n", encoding="utf-8")
+    (picked / "setup.exe").write_bytes(b"MZ\x00binary")  # a folder scan would skip it silently
+    (picked / "broken.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
+    rep = backend.index_uploads([str(p) for p in sorted(picked.iterdir())])
+    assert rep["added"] == 1
+    assert {f["path"] for f in rep["failed"]} == {"uploads/setup.exe", "uploads/broken.pdf"}
+    assert sorted(p.name for p in (tiny_kb / "uploads").iterdir()) == ["tent.md"]
+    again = backend.index_uploads([str(picked / "tent.md")])  # the failures are not repeated
+    assert again["failed"] == [] and again["unchanged"] == 1
+    assert backend.search_all("zebrawood", k=1)["keyword"][0]["source"] == "uploads/tent.md"
+    with pytest.raises(KnowledgeBaseError, match="does not exist"):
+        backend.index_uploads([], str(tmp_path / "nowhere"))
+
+
+def test_stop_interrupts_a_registered_run_once(tiny_kb: Path) -> None:
+    backend = Backend(UiSettings(kb_dir=tiny_kb))
+    calls: list[str] = []
+    flag = backend.stop_flag("t1")
+    backend.running("t1", lambda: calls.append("interrupted"))
+    backend.stop("t1")
+    backend.stop("t1")
+    assert flag.is_set() and calls == ["interrupted"]
+    backend.running("t2", lambda: calls.append("t2"))
+    backend.running("t2", None)  # the run finished: Stop has nothing left to interrupt
+    backend.stop("t2")
+    assert calls == ["interrupted"]

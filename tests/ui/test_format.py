@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ragkit.errors import KnowledgeBaseError
 from ragkit.ui import format as fmt
+from ragkit.ui import format_code
 
 CITES = [
     {"n": 1, "source": "policies/refunds.md", "heading": "Refunds > Timing", "page": None,
@@ -92,11 +93,11 @@ def test_hits_column_ranks_and_cuts_long_text() -> None:
     hits = [{"source": "a.md", "heading": "H", "page": None, "text": "word " * 100,
              "score": 0.5}, {"source": "b.pdf", "heading": "", "page": 2, "text": "x",
                              "score": 0.25}]
-    out = fmt.hits_markdown(hits, "Dense")
+    out = fmt.hits_markdown(hits, "dense")
     assert out.startswith("### Dense")
     assert "**1. a.md › H**" in out and "**2. b.pdf, p. 2**" in out
     assert "…" in out and "`0.5000`" in out
-    assert "no matches" in fmt.hits_markdown([], "Keyword")
+    assert "no matches" in fmt.hits_markdown([], "keyword")
 
 
 def test_agent_rounds_show_plan_code_tests_and_outcome() -> None:
@@ -117,14 +118,14 @@ def test_agent_rounds_show_plan_code_tests_and_outcome() -> None:
             "passed": True, "code": "x", "best_round": 2, "tests_passed": 2,
             "tests_total": 2, "stopped": "passed", "seconds": 12.4}}},
     ]
-    out = fmt.agent_events_markdown(events)
+    out = format_code.agent_events_markdown(events)
     assert out.index("### Plan") < out.index("your tests") < out.index("### Round 1")
     assert out.index("### Round 1") < out.index("### Round 2") < out.index("### Done")
     assert "```python\ndef f():\n    return 1\n```" in out
     assert "1/2 passed" in out and "✗ `test_b`: assert 1 == 2" in out
     assert "feedback for the next round: test_b failed" in out
     assert "### Done — tests pass ✓" in out and "2/2 tests passed; stopped: passed" in out
-    failing = fmt.agent_events_markdown([{"kind": "done", "round": 3, "data": {"result": {
+    failing = format_code.agent_events_markdown([{"kind": "done", "round": 3, "data": {"result": {
         "passed": False, "test_source": "self", "tests_total": 3}}}])
     assert "still failing" in failing
 
@@ -146,16 +147,37 @@ def test_metrics_rows_summary_and_chart_shape() -> None:
     rows = [fmt.metrics_record(1, {"time_to_first_token_s": 2.0, "tokens_per_second": 10,
                                    "kv_cache_hit_rate": 0.0}),
             fmt.metrics_record(2, {"time_to_first_token_s": 0.5, "tokens_per_second": 14,
-                                   "kv_cache_hit_rate": 0.8, "answer_cache_hit": True})]
+                                   "kv_cache_hit_rate": 0.8}),
+            fmt.metrics_record(3, {"time_to_first_token_s": 0.2, "answer_cache_hit": True})]
     out = fmt.metrics_markdown(rows, {"hits": 1, "requests": 2, "tokens_saved": 300,
                                       "bytes": 3 * 2**20})
-    assert "| time to first token | 0.50 s | 1.25 s |" in out
-    assert "| KV-cache hit rate | 80% | 40% |" in out
+    assert "| time to first token | 0.20 s | 0.90 s |" in out
+    # The cache hit generated nothing: tokens/s and the KV hit rate average the other answers.
+    assert "| tokens/s | — | 12.0 |" in out and "| KV-cache hit rate | — | 40% |" in out
     assert "answer-cache hits: 1" in out and "300 prompt tokens reused" in out
     long = fmt.metrics_long(rows)
-    assert len(long) == 6 and {r["metric"] for r in long} == {
-        "time to first token (s)", "tokens/s", "KV-cache hit rate"}
+    assert len(long) == 7 and {r["metric"] for r in long} == {
+        "time to first token (s)", "tokens/s", "KV-cache hit rate (%)"}
+    assert {r["value"] for r in long if r["turn"] == 2} == {0.5, 14.0, 80.0}  # rate in %
+    assert [r["value"] for r in long if r["turn"] == 3] == [0.2]
     assert "No answers yet" in fmt.metrics_markdown([], None)
+    refused = fmt.metrics_record(4, {"time_to_first_token_s": 0.1, "tokens_per_second": 0.0})
+    assert refused["tokens_per_s"] is None and refused["kv_hit_rate"] == 0.0  # nothing decoded
+
+
+def test_code_rounds_give_speed_and_cache_share_but_no_first_token_time() -> None:
+    usage = fmt.code_round_usage({"status": "passed", "usage": {
+        "prompt_tokens": 400, "cached_tokens": 100, "completion_tokens": 60, "seconds": 12.0}})
+    assert usage == {"time_to_first_token_s": None, "tokens_per_second": 5.0,
+                     "kv_cache_hit_rate": 0.25}
+    row = fmt.metrics_record(1, usage, kind="code")
+    assert row["ttft_s"] is None and row["tokens_per_s"] == 5.0
+    out = fmt.metrics_markdown([row], None)
+    assert "| time to first token | — | — |" in out and "| tokens/s | 5.0 | 5.0 |" in out
+    assert "**Answers:** 0, answer-cache hits: 0; code-agent rounds: 1" in out
+    assert [r["metric"] for r in fmt.metrics_long([row])] == ["tokens/s", "KV-cache hit rate (%)"]
+    assert fmt.code_round_usage({"usage": {"completion_tokens": 0, "seconds": 1.0}}) is None
+    assert fmt.code_round_usage({}) is None
 
 
 def test_detect_lang() -> None:

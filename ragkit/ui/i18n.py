@@ -1,0 +1,249 @@
+"""The UI's two languages: every phrase the app writes itself, in English and Chinese.
+
+Owns the phrase table (:data:`WORDS`), :func:`word` (a phrase filled in for one language),
+and the two ways a language is chosen: :func:`lang_from_header` (the browser's
+``Accept-Language``, which also decides Gradio's own labels) for the page's panels, and
+:func:`detect_lang` (the text itself) for the notes attached to an answer, which follow the
+language of the question. Pure; knows nothing about Gradio. Messages of :class:`RagkitError`
+raised by the SDK stay as the SDK wrote them (English); the app's own input checks are
+translated (:class:`InputError` carries a phrase key).
+"""
+
+from __future__ import annotations
+
+from ragkit.errors import ConfigError
+
+Lang = str  # "en" | "zh"
+LANGS = ("en", "zh")
+
+# key -> (English, Chinese); "{name}" fields are filled by word(key, lang, name=...).
+WORDS: dict[str, tuple[str, str]] = {
+    # answers and chat
+    "sources": ("Sources", "来源"),
+    "page": ("p. {page}", "第{page}页"),
+    "stopped": ("stopped", "已停止"),
+    "refused": ("not found in the knowledge base", "知识库中没有找到答案"),
+    "handoff": ("handed off to a human agent", "已转人工客服"),
+    "ticket": ("ticket", "工单"),
+    "loading_model": ("loading the model (first use)…", "正在加载模型（首次使用）……"),
+    "working": ("working…", "运行中……"),
+    "agent_said": ("Agent", "人工客服"),
+    "agent_sent": ("Sent to `{thread}`; the conversation is back with the assistant.",
+                   "已发送到 `{thread}`；对话已交回助手。"),
+    # errors
+    "error": ("Error", "错误"),
+    "warning": ("Warning", "提示"),
+    "unexpected": ("Unexpected error ({detail}). The details are in the terminal running "
+                   "`ragkit ui`; please report it if it happens again.",
+                   "意外错误（{detail}）。详情见运行 `ragkit ui` 的终端；如再次出现请报告。"),
+    "need_message": ("type a message first", "请先输入消息"),
+    "need_query": ("type something to search for", "请输入要搜索的内容"),
+    "need_files": ("nothing to index: upload files or type a folder path first",
+                   "没有可索引的内容：请先上传文件或填写文件夹路径"),
+    "need_task": ("describe the task first, e.g. 'write is_palindrome(s)'",
+                  "请先描述任务，例如“编写 is_palindrome(s)”"),
+    "need_handoff": ("pick a handed-off conversation first", "请先选择一个已转人工的对话"),
+    "need_reply": ("type the agent's reply first", "请先输入客服回复"),
+    "bad_kb_name": ("give the new knowledge base a plain name such as `my-docs` (letters, "
+                    "digits, dashes; no slashes)",
+                    "请给新知识库起一个简单的名字，例如 `my-docs`（字母、数字、短横线；不含斜杠）"),
+    "kb_exists": ("a knowledge base named {name!r} already exists; pick it from the list "
+                  "instead", "名为 {name!r} 的知识库已存在；请从列表中选择它"),
+    "not_a_kb": ("{path} is not a knowledge base; create it first or pick one from the list",
+                 "{path} 不是知识库；请先创建，或从列表中选择一个"),
+    "missing_part": ("the {part} ({module}) is not installed in this environment; reinstall "
+                     "ragkit with `pip install -e .`",
+                     "当前环境未安装{part}（{module}）；请用 `pip install -e .` 重新安装 ragkit"),
+    # dialogue state and Q&A panels
+    "no_conversation": ("No conversation yet.", "还没有对话。"),
+    "intent": ("Intent", "意图"),
+    "stack": ("Stack", "意图栈"),
+    "slot": ("slot", "槽位"),
+    "value": ("value", "值"),
+    "slots": ("Slots", "槽位"),
+    "pending": ("Pending confirmation", "待确认"),
+    "handoff_label": ("Handoff", "转人工"),
+    "yes": ("yes", "是"),
+    "no": ("no", "否"),
+    "action": ("Action", "操作"),
+    "mode": ("Mode", "模式"),
+    "qa_mode": ("knowledge Q&A", "知识问答"),
+    "searched_for": ("Searched for", "检索问题"),
+    "confidence": ("Retrieval confidence", "检索置信度"),
+    "citations": ("Citations", "引用"),
+    "refused_note": (" (refused: not in the knowledge base)", "（拒答：知识库中没有）"),
+    # knowledge base
+    "kb_status": ("{documents} documents, {chunks} chunks; embedder `{embedder}`, index "
+                  "`{index}`", "{documents} 个文档，{chunks} 个片段；嵌入模型 `{embedder}`，"
+                  "索引 `{index}`"),
+    "kb_stale": (" (index will rebuild on next search)", "（下次搜索时重建索引）"),
+    "indexed": ("**Indexed** in {s:.1f}s: {added} added, {updated} updated, {removed} "
+                "removed, {unchanged} unchanged; {chunks} chunks embedded.",
+                "**索引完成**，用时 {s:.1f} 秒：新增 {added}，更新 {updated}，删除 {removed}，"
+                "未变 {unchanged}；嵌入 {chunks} 个片段。"),
+    "skipped": ("{n} file(s) skipped:", "跳过 {n} 个文件："),
+    "stage_scan": ("reading files", "读取文件"),
+    "stage_embed": ("embedding chunks", "嵌入片段"),
+    "stage_write": ("writing", "写入"),
+    "no_matches": ("no matches", "没有匹配结果"),
+    "dense": ("Dense", "向量检索"),
+    "keyword": ("Keyword", "关键词检索"),
+    "hybrid": ("Hybrid (RRF)", "混合检索（RRF）"),
+    # code agent
+    "round": ("Round {n}", "第 {n} 轮"),
+    "plan": ("Plan", "计划"),
+    "code": ("Code", "代码"),
+    "syntax_error": ("syntax error", "语法错误"),
+    "tests": ("Tests", "测试"),
+    "tests_user": ("your tests", "你的测试"),
+    "tests_self": ("tests the agent wrote", "助手编写的测试"),
+    "tests_other": ("tests", "测试"),
+    "passed_of": ("{passed}/{total} passed", "通过 {passed}/{total}"),
+    "round_line": ("Round {n}: `{status}`, {passed}/{total} tests passed",
+                   "第 {n} 轮：`{status}`，通过 {passed}/{total} 个测试"),
+    "feedback": (" — feedback for the next round: ", "——给下一轮的反馈："),
+    "done_pass": ("Done — tests pass ✓", "完成——测试通过 ✓"),
+    "done_none": ("Done — no tests were run", "完成——未运行测试"),
+    "done_fail": ("Done — tests still failing ✗", "完成——测试仍未通过 ✗"),
+    "done_line": ("Best round {best}, {passed}/{total} tests passed; stopped: {stopped}, "
+                  "{s:.0f}s.", "最佳轮次 {best}，通过 {passed}/{total} 个测试；结束原因：{stopped}，"
+                  "用时 {s:.0f} 秒。"),
+    "quality": ("Code quality", "代码质量"),
+    "q_tests": ("Tests", "测试"),
+    "q_not_run": ("not run", "未运行"),
+    "q_all": ("all passed", "全部通过"),
+    "q_some": ("some failing", "部分失败"),
+    "q_style": ("Style (ruff): {n} finding(s)", "代码风格（ruff）：{n} 个问题"),
+    "q_line": ("line {line}", "第 {line} 行"),
+    "q_line_col": ("line", "行"),
+    "q_complexity": ("Complexity: max {n} (cyclomatic)", "复杂度：最高 {n}（圈复杂度）"),
+    "q_function": ("function", "函数"),
+    "q_complex_col": ("complexity", "复杂度"),
+    "q_high": (" (high)", "（偏高）"),
+    # system
+    "generator": ("Generator", "生成模型"),
+    "not_loaded": ("not loaded yet (loads on the first question)", "尚未加载（首次提问时加载）"),
+    "setting": ("setting", "设置"),
+    "s_model": ("model", "模型"),
+    "s_arch": ("architecture", "架构"),
+    "s_params": ("parameters", "参数量"),
+    "s_device": ("device", "设备"),
+    "s_dtype": ("dtype", "数据类型"),
+    "s_quant": ("quantization", "量化"),
+    "s_rope": ("RoPE scaling", "RoPE 缩放"),
+    "s_context": ("context", "上下文"),
+    "s_threads": ("threads", "线程数"),
+    "none": ("none", "无"),
+    "context_value": ("{n} tokens (native {native})", "{n} 个词元（原生 {native}）"),
+    "kb": ("Knowledge base", "知识库"),
+    "components": ("Components", "组件"),
+    "not_installed": ("(not installed)", "（未安装）"),
+    "RAG pipeline": ("RAG pipeline", "RAG 流水线"),
+    "support assistant": ("support assistant", "客服助手"),
+    "code agent": ("code agent", "代码助手"),
+    "session": ("This session", "本次会话"),
+    "no_answers": ("No answers yet.", "还没有回答。"),
+    "last": ("last", "最近一次"),
+    "average": ("average", "平均"),
+    "ttft": ("time to first token", "首词元延迟"),
+    "tps": ("tokens/s", "词元/秒"),
+    "kv_rate": ("KV-cache hit rate", "KV 缓存命中率"),
+    "m_ttft": ("time to first token (s)", "首词元延迟（秒）"),
+    "m_tps": ("tokens/s", "词元/秒"),
+    "m_kv": ("KV-cache hit rate (%)", "KV 缓存命中率（%）"),
+    "m_answer": ("reply #", "回复序号"),
+    "m_value": ("value", "数值"),
+    "answers": ("**Answers:** {n}, answer-cache hits: {hits}; code-agent rounds: {rounds}",
+                "**回答数：** {n}，答案缓存命中：{hits}；代码助手轮次：{rounds}"),
+    "prefix": ("**Prefix cache:** {hits}/{requests} requests hit, {saved} prompt tokens reused, "
+               "{mib:.0f} MiB used", "**前缀缓存：** {hits}/{requests} 次请求命中，复用 {saved} 个"
+               "提示词元，占用 {mib:.0f} MiB"),
+}
+
+
+CHAT_MODES: dict[str, tuple[str, str]] = {"support": ("Support assistant", "客服助手"), "qa": ("Knowledge Q&A", "知识问答")}
+# The page's fixed labels (Gradio translates them in the browser, see ragkit.ui.app.I18N).
+LABELS: dict[str, tuple[str, str]] = {
+    "title": ("## ragkit — local assistants over your documents", "## ragkit — 基于你的文档的本地助手"),
+    "state": ("#### Dialogue state", "#### 对话状态"),
+    "agent_view": ("Agent view (handed-off conversations)", "人工客服视图（已转人工的对话）"),
+    "refresh_handoffs": ("Refresh handoffs", "刷新转人工列表"),
+    "agent_reply": ("Agent reply", "客服回复"),
+    "agent_send": ("Send as agent (resume)", "以客服身份发送（恢复对话）"),
+    "ask": ("Ask about orders, returns, products… (English / 中文)",
+            "询问订单、退货、商品……（中文 / English）"),
+    "playground": ("#### Search playground", "#### 搜索试验场"),
+    "query": ("search query", "搜索内容"), "name": ("name", "名称"),
+    "chart": ("Generation over the session", "本次会话的生成指标"),
+    "examples": ("Examples", "示例"),
+    "task_hint": ("Write a function is_palindrome(s: str) -> bool that ignores case and spaces.",
+                  "编写函数 is_palindrome(s: str) -> bool，忽略大小写和空格。"),
+    "chat": ("Support chat", "客服对话"), "knowledge": ("Knowledge", "知识库"),
+    "code": ("Code agent", "代码助手"), "system": ("System", "系统"),
+    "send": ("Send", "发送"), "stop": ("Stop", "停止"), "new": ("New conversation", "新对话"),
+    "assistant": ("Assistant", "助手"), "conversation": ("Conversation", "对话"),
+    "kb": ("Knowledge base", "知识库"), "create": ("Create", "创建"),
+    "index": ("Index", "建立索引"), "search": ("Search", "搜索"), "task": ("Task", "任务"),
+    "run": ("Run agent", "运行"), "final": ("Final code", "最终代码"),
+    "download": ("Download", "下载"), "load": ("Load the model now", "立即加载模型"),
+    "refresh": ("Refresh", "刷新"), "new_kb": ("New knowledge base", "新建知识库"),
+    "upload": ("Upload files (md, txt, html, pdf, docx, json/jsonl FAQ)",
+               "上传文件（md、txt、html、pdf、docx、json/jsonl 问答）"),
+    "folder": ("…or a folder on this machine", "……或本机上的文件夹"),
+    "tests": ("Tests (optional, Python: test_* functions or asserts)",
+              "测试（可选，Python：test_* 函数或 assert）"),
+}
+
+
+def word(key: str, lang: Lang = "en", **fields: object) -> str:
+    """The phrase ``key`` in ``lang`` (English for any other language), fields filled in.
+
+    An unknown key is returned unchanged, so a label the table does not know still shows.
+    """
+    entry = WORDS.get(key)
+    if entry is None:
+        return key
+    text = entry[1] if lang == "zh" else entry[0]
+    return text.format(**fields) if fields else text
+
+
+def mode_choices(lang: Lang) -> list[tuple[str, str]]:
+    """(label, value) pairs of the chat's assistant picker in ``lang``."""
+    return [(zh if lang == "zh" else en, key) for key, (en, zh) in CHAT_MODES.items()]
+
+
+def detect_lang(text: str) -> Lang:
+    """"zh" when the text holds CJK characters, else "en"."""
+    return "zh" if any("\u4e00" <= ch <= "\u9fff" for ch in text) else "en"
+
+
+def lang_from_header(accept_language: str | None) -> Lang:
+    """The page language from an ``Accept-Language`` header: "zh" when the browser's
+    preferred language (highest q, first on ties) is Chinese, else "en"."""
+    best, best_q = "", -1.0
+    for part in (accept_language or "").split(","):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        for p in params.split(";"):
+            name, _, val = p.strip().partition("=")
+            if name == "q":
+                try:
+                    q = float(val)
+                except ValueError:
+                    q = 0.0
+        if tag and q > best_q:
+            best, best_q = tag.lower(), q
+    return "zh" if best.split("-")[0] == "zh" else "en"
+
+
+class InputError(ConfigError):
+    """Bad input to the app itself (an empty box, a bad name): the message is a phrase of
+    :data:`WORDS`, so the page can show it in the reader's language."""
+
+    def __init__(self, key: str, **fields: object) -> None:
+        super().__init__(word(key, "en", **fields))
+        self.key = key
+        self.fields = fields
+
+    def text(self, lang: Lang) -> str:
+        return word(self.key, lang, **self.fields)
