@@ -175,6 +175,9 @@ def build_graph(deps: RagDeps, checkpointer: Any = None) -> Any:
         cancel = runtime.context.cancel if runtime.context else threading.Event()
         lang = state["language"]
         attempts = state.get("attempts", 0) + 1
+        if cancel.is_set():  # stopped while retrieving: do not start reading the prompt
+            return {"attempts": attempts, "draft": "", "answer_text": "", "citations": [],
+                    "verdict": {}}
         msgs = prompts.answer_messages(lang, state.get("history", []), cfg.history_turns,
                                        state["context"], state["standalone"])
         if attempts > 1:

@@ -147,6 +147,17 @@ def test_closing_a_stream_stops_and_records_nothing(tiny_kb: KnowledgeBase,
     assert len(answer_calls(gen)) == 2
 
 
+def test_a_stream_closed_before_generation_never_starts_it(tiny_kb: KnowledgeBase,
+                                                           scripted_generator) -> None:
+    gen = scripted_generator(lambda messages: f"{REFUND} [{_refund_n(messages)}].")
+    pipe = RagPipeline(tiny_kb, gen, ROUTING.model_copy(update={"answer_cache": False}))
+    stream = pipe.stream("How long do refunds take?", thread_id="t-early")
+    stream.close()  # the UI's Stop, pressed while retrieval runs
+    assert list(stream) == [] and stream.answer is None
+    assert answer_calls(gen) == []  # the model never read the prompt
+    assert pipe.history("t-early") == []
+
+
 def test_a_clear_no_from_the_answerability_check_refuses(tiny_kb: KnowledgeBase,
                                                          scripted_generator) -> None:
     gen = scripted_generator([REFUND + "."], labels=lambda messages, labels: labels[1])
