@@ -54,11 +54,13 @@ QuantOpt = Annotated[str, typer.Option("--quantization", help="Weights: none, in
 RoundsOpt = Annotated[int, typer.Option("--rounds", help="Most code rounds (repairs included).")]
 
 
-def _load_generator(model: str | None, quantization: str) -> Any:
+def _load_generator(model: str | None, quantization: str, threads: int | None = None) -> Any:
     from ragkit.generation.config import GeneratorConfig
     from ragkit.generation.local import LocalGenerator
 
     data: dict[str, Any] = {"quantization": quantization}
+    if threads is not None:
+        data["threads"] = threads
     if model:
         data["model"] = model
     cfg = GeneratorConfig.parse(data)
@@ -180,7 +182,8 @@ def test_cmd(
 
 @eval_app.command("humaneval")
 def humaneval_cmd(
-    mode: Annotated[str, typer.Option("--mode", help="single, plan, feedback or all.")] = "all",
+    mode: Annotated[str, typer.Option(
+        "--mode", help="single, plan, feedback, a comma-separated list of them, or all.")] = "all",
     start: Annotated[int, typer.Option("--start", help="First problem index (0-163).")] = 0,
     limit: Annotated[int | None, typer.Option("--limit", help="Most problems to run.")] = None,
     stride: Annotated[int, typer.Option("--stride", help="Take every Nth problem.")] = 1,
@@ -190,20 +193,25 @@ def humaneval_cmd(
         "--out", help="JSON file per mode; use {mode} in the name when several modes run.")] = None,
     model: ModelOpt = None,
     quantization: QuantOpt = "none",
+    threads: Annotated[int | None, typer.Option(
+        "--threads", help="CPU threads for the model (default: all cores).")] = None,
+    note: Annotated[str | None, typer.Option(
+        "--note", help="Text stored as \"note\" in each JSON file (slice, machine load, ...).")] = None,
 ) -> None:
-    """pass@1 on HumanEval of single-shot, plan-then-code and plan+code+test feedback."""
+    """pass@1 on HumanEval of single-shot, plan-then-code and code+test feedback."""
     from ragkit.evals import humaneval as he
 
-    modes = list(he.MODES) if mode == "all" else [mode]
+    modes = list(he.MODES) if mode == "all" else [m.strip() for m in mode.split(",")]
     if any(m not in he.MODES for m in modes):
         raise ConfigError(f"--mode {mode!r} is unknown; use single, plan, feedback or all.")
     if out_path and len(modes) > 1 and "{mode}" not in out_path:
         raise ConfigError("several modes write several files: put {mode} in --out, e.g. "
                           "bench/results/humaneval_{mode}.json")
     problems = he.load_problems(start, limit, stride)
-    gen = _load_generator(model, quantization)
+    gen = _load_generator(model, quantization, threads)
     settings = {"quantization": quantization, "rounds": rounds, "decoding": "greedy",
-                "plan_derived_from_feedback_round_1": "plan" in modes and "feedback" in modes}
+                "threads": threads,
+                "single_derived_from_feedback_round_1": "single" in modes and "feedback" in modes}
     slice_ = {"start": start, "limit": limit, "stride": stride,
               "task_ids": [p["task_id"] for p in problems]}
     t0 = time.perf_counter()
@@ -212,9 +220,11 @@ def humaneval_cmd(
         if not out_path:
             return
         for m, res in results.items():
-            he.write_json(Path(out_path.replace("{mode}", m)), he.report(
-                res, model=gen.model_id, settings=settings, slice_=slice_,
-                wall_s=time.perf_counter() - t0, complete=complete))
+            data = he.report(res, model=gen.model_id, settings=settings, slice_=slice_,
+                             wall_s=time.perf_counter() - t0, complete=complete)
+            if note:
+                data = {"note": note, **data}
+            he.write_json(Path(out_path.replace("{mode}", m)), data)
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

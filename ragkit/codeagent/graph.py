@@ -7,7 +7,9 @@ runtime context (:class:`AgentContext`), never as globals; each node reports wha
 
 Routing after a round: stop when every test passed; stop after one round when feedback is off;
 stop at ``max_rounds``; stop when nothing can be checked (no tests and the code compiles);
-otherwise send the failure (or the syntax error) back to the model for a repair round.
+otherwise write the plan if it was put off (``plan_first=False``) and code from it, or send the
+failure (or the syntax error) back to the model for a repair round. A repair that gives back
+an earlier candidate is replaced by a different attempt (:func:`next_kind` says which).
 Does not: load models, execute code itself (the sandbox does) or format output for people.
 """
 
@@ -28,13 +30,21 @@ from ragkit.codeagent.extract import (
     assemble_program,
     check_program,
     extract_code,
+    normalized,
     signature_of,
     split_tests,
     stub_is_empty,
 )
 from ragkit.codeagent.selection import choose
 from ragkit.codeagent.testgen import parse_asserts, render_tests
-from ragkit.codeagent.types import AgentConfig, AgentEvent, Round, StopReason, TestSource
+from ragkit.codeagent.types import (
+    AgentConfig,
+    AgentEvent,
+    Round,
+    RoundKind,
+    StopReason,
+    TestSource,
+)
 from ragkit.generation.base import Generator, SamplingParams
 from ragkit.types import Message
 
@@ -64,15 +74,16 @@ class AgentState(TypedDict, total=False):
     stopped: StopReason
 
 
-def _emit(runtime: Runtime[AgentContext], kind: str, round_: int, **data: Any) -> None:
+def _emit(runtime: Runtime[AgentContext], kind: str, round_: int, /, **data: Any) -> None:
     writer = runtime.stream_writer
     if writer is not None:
         writer(AgentEvent(kind, round_, data))  # type: ignore[arg-type]
 
 
 def _generate(ctx: AgentContext, messages: list[Message], max_tokens: int,
-              stop: tuple[str, ...], prefix: str = "") -> tuple[str, Any]:
-    """Greedy reply to ``messages``; with ``prefix`` the reply is made to start with it.
+              stop: tuple[str, ...], prefix: str = "", seed: int | None = None) -> tuple[str, Any]:
+    """Greedy reply to ``messages`` (sampled with ``seed`` when one is given); with ``prefix``
+    the reply is made to start with it.
 
     Starting the reply with the code fence and the task's stub means a small model only writes
     the body instead of copying a long docstring (slow, and where greedy copies degenerate).
@@ -80,7 +91,11 @@ def _generate(ctx: AgentContext, messages: list[Message], max_tokens: int,
     ``stream_tokens``, as :class:`~ragkit.generation.local.LocalGenerator` has); any other
     generator gets the plain messages. The returned text includes the prefix.
     """
-    params = SamplingParams(max_tokens=max_tokens, temperature=0.0, stop=stop)
+    if seed is None:
+        params = SamplingParams(max_tokens=max_tokens, temperature=0.0, stop=stop)
+    else:
+        params = SamplingParams(max_tokens=max_tokens, temperature=ctx.config.sample_temperature,
+                                top_p=0.95, seed=seed, stop=stop)
     gen: Any = ctx.generator
     if prefix and all(hasattr(gen, a) for a in ("render", "encode", "stream_tokens")):
         result = gen.stream_tokens(gen.render(messages) + gen.encode(prefix), params).collect()
@@ -101,35 +116,80 @@ def plan_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
     ctx = runtime.context
     text, _ = _generate(ctx, prompts.plan_messages(state["task"]), ctx.config.plan_tokens, PLAN_STOP)
     plan = text.strip()
-    _emit(runtime, "plan", 0, plan=plan)
+    _emit(runtime, "plan", len(state.get("rounds", [])), plan=plan)
     return {"plan": plan}
+
+
+def first_kind(state: AgentState) -> RoundKind:
+    """The kind of a round that is not a repair: code from the plan once there is one."""
+    rounds = state.get("rounds", [])
+    if state.get("plan") is not None and not any(r.kind == "plan" for r in rounds):
+        return "plan"
+    return "repair" if rounds else "direct"
+
+
+def next_kind(rounds: list[Round]) -> RoundKind:
+    """What replaces a repair that reproduced an earlier candidate (pure).
+
+    A direct attempt from the task alone when none was made yet (the plan's code and the
+    repairs all saw more than the task), else a sampled direct attempt.
+    """
+    return "sampled" if any(r.kind == "direct" for r in rounds) else "direct"
+
+
+def _request(state: AgentState, config: AgentConfig, kind: RoundKind) -> list[Message]:
+    task, stub = state["task"], state.get("stub")
+    if kind == "plan":
+        return prompts.code_messages(task, stub, state.get("plan"))
+    if kind in ("direct", "sampled"):
+        return prompts.code_messages(task, stub, None)
+    rounds = state["rounds"]
+    last = rounds[-1]
+    if config.repair == "conversation":
+        return prompts.repair_messages(state["history"], last.reply, last.feedback or "")
+    # fresh: repair the best candidate so far, unless the last one does not even compile
+    target = last if last.syntax_error is not None else rounds[state.get("best", last.index) - 1]
+    return prompts.fresh_repair_messages(task, stub, target.code, target.feedback or "")
 
 
 def code_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     ctx = runtime.context
     rounds = state.get("rounds", [])
     stub = state.get("stub")
-    if not rounds:
-        messages = prompts.code_messages(state["task"], stub, state.get("plan"))
-    else:
-        last = rounds[-1]
-        messages = prompts.repair_messages(state["history"], last.reply, last.feedback or "")
-    t0 = time.perf_counter()
-    reply, usage = _generate(ctx, messages, ctx.config.code_tokens, CODE_STOP, code_prefix(stub))
     entry = stub.entry_point if stub else None
-    program = assemble_program(extract_code(reply, entry), stub)
+    index = len(rounds) + 1
+    t0 = time.perf_counter()
+    kind = first_kind(state)
+    repeated: int | None = None
+    tokens = [0, 0, 0]
+    for _attempt in range(2):  # a repair, then at most one replacement
+        messages = _request(state, ctx.config, kind)
+        seed = ctx.config.seed + index if kind == "sampled" else None
+        reply, usage = _generate(ctx, messages, ctx.config.code_tokens, CODE_STOP,
+                                 code_prefix(stub), seed=seed)
+        tokens = [tokens[0] + usage.prompt_tokens, tokens[1] + usage.cached_tokens,
+                  tokens[2] + usage.completion_tokens]
+        program = assemble_program(extract_code(reply, entry), stub)
+        key = normalized(program)
+        same = next((r.index for r in rounds if normalized(r.code) == key), None)
+        if kind != "repair" or same is None:
+            break
+        repeated, kind = same, next_kind(rounds)
     error = check_program(program, entry)
     rnd = Round(
-        index=len(rounds) + 1,
+        index=index,
         reply=reply,
         code=program,
+        kind=kind,
+        repeated=repeated,
         syntax_error=error,
-        prompt_tokens=usage.prompt_tokens,
-        cached_tokens=usage.cached_tokens,
-        completion_tokens=usage.completion_tokens,
+        prompt_tokens=tokens[0],
+        cached_tokens=tokens[1],
+        completion_tokens=tokens[2],
         seconds=time.perf_counter() - t0,
     )
-    _emit(runtime, "code", rnd.index, code=program, reply=reply, syntax_error=error)
+    _emit(runtime, "code", rnd.index, code=program, reply=reply, syntax_error=error, kind=kind,
+          repeated=repeated)
     return {"history": messages, "rounds": [rnd]}
 
 
@@ -192,7 +252,8 @@ def route_reason(state: AgentState, config: AgentConfig) -> StopReason | None:
 
 # -- routing ------------------------------------------------------------------------------------
 def after_start(state: AgentState, runtime: Runtime[AgentContext]) -> str:
-    return "plan" if runtime.context.config.plan else "code"
+    cfg = runtime.context.config
+    return "plan" if cfg.plan and cfg.plan_first else "code"
 
 
 def after_code(state: AgentState, runtime: Runtime[AgentContext]) -> str:
@@ -206,8 +267,11 @@ def after_code(state: AgentState, runtime: Runtime[AgentContext]) -> str:
     return "write_tests" if cfg.feedback and cfg.self_tests > 0 and compiles else "run"
 
 
-def after_run(state: AgentState) -> str:
-    return END if state.get("stopped") else "code"
+def after_run(state: AgentState, runtime: Runtime[AgentContext]) -> str:
+    """Finish, write the plan that was put off, or go back to code (a repair)."""
+    if state.get("stopped"):
+        return END
+    return "plan" if runtime.context.config.plan and state.get("plan") is None else "code"
 
 
 def build_graph() -> Any:
@@ -221,5 +285,5 @@ def build_graph() -> Any:
     g.add_edge("plan", "code")
     g.add_conditional_edges("code", after_code, ["write_tests", "run"])
     g.add_edge("write_tests", "run")
-    g.add_conditional_edges("run", after_run, ["code", END])
+    g.add_conditional_edges("run", after_run, ["plan", "code", END])
     return g.compile()

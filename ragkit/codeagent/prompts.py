@@ -70,6 +70,17 @@ def repair_messages(history: list[Message], reply: str, feedback: str) -> list[M
     return [*history, Message("assistant", close_fence(reply)), Message("user", fill("repair", feedback=feedback))]
 
 
+def fresh_repair_messages(task: str, stub: Stub | None, code: str, feedback: str) -> list[Message]:
+    """A new conversation: the task, one earlier candidate and what its tests said, no plan.
+
+    A small model shown its own plan and reply tends to write the same code again; seeing
+    the candidate as a stranger's attempt with the failing calls (got vs expected) breaks that.
+    """
+    text = fill("repair_fresh", task_block=task_block(task), target=_target(stub),
+                code=code.strip("\n"), feedback=feedback)
+    return [*start(), Message("user", text)]
+
+
 def self_test_messages(task: str, signature: str, name: str, count: int) -> list[Message]:
     text = fill("self_tests", task_block=task_block(task), count=str(count), signature=signature, name=name)
     return [*start(), Message("user", text)]

@@ -1,7 +1,9 @@
 """Turn examples and model-written asserts into named, self-explaining test functions.
 
 Owns: reading the worked examples a task's docstring shows (``>>> f(x)`` followed by the
-result, or ``f(x) => y`` / ``-> y`` / ``➞ y`` / ``== y`` lines), parsing the asserts a model
+result or ``>>> f(x) == y``; ``f(x) => y`` / ``==> y`` / ``-> y`` / ``➞ y`` / ``== y`` / ``= y``
+lines; ``Input: ...`` / ``Output: ...`` pairs; ``For a = 1 the output should be y``), parsing
+the asserts a model
 writes as its own tests, and rendering each check as ``def test_*():`` whose failure message
 states the call, what it returned and what was expected, so the repair prompt can quote it.
 Does not: run tests (``ragkit.sandbox``) or choose candidates (``selection.py``).
@@ -17,7 +19,8 @@ from dataclasses import dataclass
 from ragkit.codeagent.extract import fenced_blocks
 
 _BUILTINS = frozenset(dir(builtins))
-_ARROWS = ("=>", "->", "➞", "==", "should return", "returns", "→")
+_ARROWS = ("==>", "=>", "->", "➞", "==", "should return", "returns", "→", "=")
+_FOR_SHOULD = re.compile(r"\bfor\s+(.+?),?\s+the\s+(?:output|result)\s+should\s+be\s+(.+?)\.?\s*$", re.I)
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,8 @@ def _call_span(line: str, name: str) -> tuple[int, int] | None:
 
 def _expected_after(rest: str) -> str | None:
     rest = rest.strip().rstrip(".,;")
+    if rest.startswith("#"):  # f(x) # => y
+        rest = rest[1:].strip()
     for arrow in _ARROWS:
         if rest.startswith(arrow):
             value = rest[len(arrow) :].strip().rstrip(".,;")
@@ -103,40 +108,111 @@ def _expected_after(rest: str) -> str | None:
     return None
 
 
+def _params(source: str, entry_point: str) -> list[str]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == entry_point:
+            return [a.arg for a in (*node.args.posonlyargs, *node.args.args)]
+    return []
+
+
+def call_from_args(entry_point: str, args: str, params: list[str]) -> str | None:
+    """``f(args)`` from example input text such as ``[1, 2]`` or ``arr = [1, 2], k = 3``.
+
+    Named inputs become keyword arguments when every name is a parameter of the function,
+    else positional arguments in the order shown.
+    """
+    args = args.strip().rstrip(".,;")
+    if not args:
+        return None
+    try:
+        node = ast.parse(f"{entry_point}({args})", mode="eval").body
+    except SyntaxError:
+        return None
+    if not isinstance(node, ast.Call):
+        return None
+    if node.keywords and not all(k.arg in params for k in node.keywords):
+        node.args = [*node.args, *(k.value for k in node.keywords)]
+        node.keywords = []
+    call = ast.unparse(node)
+    return call if _is_expr(call, frozenset({entry_point})) else None
+
+
+def _doctest(expr: str, following: str, allowed: frozenset[str]) -> Check | None:
+    """``>>> expr`` with the next line as its result, or ``>>> f(x) == y`` on one line."""
+    if not _is_expr(expr, allowed):
+        return None
+    want = _value(following) if following and not following.startswith(">>>") else None
+    if want is not None:
+        return Check(call=expr, expected=want)
+    test = ast.parse(expr, mode="eval").body
+    if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq):
+        left, right = ast.unparse(test.left), ast.unparse(test.comparators[0])
+        if _is_expr(right):
+            return Check(call=left, expected=right)
+    return None
+
+
 def docstring_examples(stub_source: str, entry_point: str) -> list[Check]:
     """The worked examples a task's text shows for ``entry_point``, as checks.
 
-    ``>>> expr`` lines take the following non-empty, non-prompt line as the expected value;
-    inline forms need an arrow-like separator. Examples whose expected value is not a Python
-    expression (printed prose, ``Input:``/``Output:`` blocks) are skipped.
+    ``>>> expr`` lines take the following non-empty, non-prompt line as the expected value
+    (or hold ``== value`` themselves); inline forms need an arrow-like separator;
+    ``Input:`` lines pair with the next ``Output:`` line. Examples whose input or expected
+    value is not a Python expression (prose, bare words) are skipped.
     """
     allowed = frozenset({entry_point})
-    lines = stub_source.splitlines()
+    params = _params(stub_source, entry_point)
+    lines = [ln.strip() for ln in stub_source.splitlines()]
     checks: list[Check] = []
     seen: set[tuple[str, str]] = set()
+
+    def add(check: Check | None) -> None:
+        if check is not None and (check.call, check.expected) not in seen:
+            seen.add((check.call, check.expected))
+            checks.append(check)
+
     i = 0
     while i < len(lines):
-        line = lines[i].strip()
+        line = lines[i]
         i += 1
+        following = lines[i] if i < len(lines) else ""
         if line.startswith(">>>"):
             expr = line[3:].strip()
-            if entry_point not in expr or not _is_expr(expr, allowed):
-                continue
-            if i < len(lines) and lines[i].strip() and not lines[i].strip().startswith(">>>"):
-                want = _value(lines[i])
-                i += 1
-                if want is not None and (expr, want) not in seen:
-                    seen.add((expr, want))
-                    checks.append(Check(call=expr, expected=want))
+            if entry_point in expr:
+                check = _doctest(expr, following, allowed)
+                if check is not None and following and not following.startswith(">>>") \
+                        and _value(following) is not None:
+                    i += 1
+                add(check)
+            continue
+        if line.lower().startswith("input:"):
+            j = i
+            while j < len(lines) and not lines[j]:
+                j += 1
+            if j < len(lines) and lines[j].lower().startswith("output:"):
+                call = call_from_args(entry_point, line[6:], params)
+                want = _value(lines[j][7:].split(" #", 1)[0].rstrip(".,; "))
+                if call and want is not None:
+                    add(Check(call=call, expected=want))
+            continue
+        m = _FOR_SHOULD.search(line)
+        if m is not None:
+            call = call_from_args(entry_point, m.group(1), params)
+            want = _value(m.group(2))
+            if call and want is not None:
+                add(Check(call=call, expected=want))
             continue
         span = _call_span(line, entry_point)
-        if span is None or line.lstrip().startswith("def "):
+        if span is None or line.startswith("def "):
             continue
         call = line[span[0] : span[1]]
         want = _expected_after(line[span[1] :])
-        if want is not None and _is_expr(call, allowed) and (call, want) not in seen:
-            seen.add((call, want))
-            checks.append(Check(call=call, expected=want))
+        if want is not None and _is_expr(call, allowed):
+            add(Check(call=call, expected=want))
     return checks
 
 

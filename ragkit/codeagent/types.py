@@ -18,21 +18,36 @@ if TYPE_CHECKING:  # pragma: no cover
 EventKind = Literal["plan", "code", "tests", "round", "done"]
 TestSource = Literal["user", "self", "none"]
 StopReason = Literal["passed", "max_rounds", "no_feedback", "no_tests"]
+RoundKind = Literal["direct", "plan", "repair", "sampled"]
+RepairStyle = Literal["fresh", "conversation"]
 
 
 @dataclass(frozen=True)
 class AgentConfig:
     """How the agent works.
 
-    ``plan``: write numbered pseudocode first. ``feedback``: run tests and repair from the
-    failures, for at most ``max_rounds`` code rounds (published results show small models get
-    worse with many rounds, hence 3). ``self_tests``: how many asserts the agent writes for
-    itself when the caller gives no tests (0: none). Token caps bound each model call.
+    ``plan``: write numbered pseudocode and code from it. ``plan_first``: plan before the first
+    candidate; when False the first candidate comes straight from the task and the plan is
+    written only if that candidate fails its tests (its code is the next round): small models
+    often do better without a plan, and the plan then serves as a second, different attempt.
+    ``feedback``: run tests and repair from the failures, for at most ``max_rounds`` code
+    rounds (published results show small models get worse with many rounds, hence 3).
+    ``repair``: ``"fresh"`` shows the best candidate so far and its failures in a new
+    conversation without the plan; ``"conversation"`` appends the failures to the last
+    request. A repair that reproduces an earlier candidate (same code up to formatting) is
+    replaced by a different one: a direct attempt if none was made yet, else one sampled at
+    ``sample_temperature`` with a seed derived from ``seed`` (reproducible).
+    ``self_tests``: how many asserts the agent writes for itself when the caller gives no
+    tests (0: none). Token caps bound each model call.
     """
 
     max_rounds: int = 3
     plan: bool = True
+    plan_first: bool = True
     feedback: bool = True
+    repair: RepairStyle = "fresh"
+    sample_temperature: float = 0.8
+    seed: int = 0
     self_tests: int = 4
     plan_tokens: int = 200
     code_tokens: int = 512
@@ -50,6 +65,11 @@ class AgentConfig:
             raise ConfigError(
                 f"AgentConfig.self_tests={self.self_tests} is out of range: use 0 (off) to 20."
             )
+        if self.repair not in ("fresh", "conversation"):
+            raise ConfigError(f"AgentConfig.repair={self.repair!r} is unknown: use 'fresh' or "
+                              "'conversation'.")
+        if not 0 < self.sample_temperature <= 2:
+            raise ConfigError("AgentConfig.sample_temperature must be in (0, 2]; 0.8 is usual.")
         for name in ("plan_tokens", "code_tokens", "test_tokens"):
             if getattr(self, name) < 16:
                 raise ConfigError(f"AgentConfig.{name} must be at least 16 tokens.")
@@ -62,6 +82,8 @@ class Round:
     index: int
     reply: str
     code: str
+    kind: RoundKind = "direct"
+    repeated: int | None = None  # the earlier round a discarded repair reproduced
     syntax_error: str | None = None
     tests: SandboxResult | None = None
     feedback: str | None = None
@@ -88,6 +110,8 @@ class Round:
     def to_dict(self) -> dict[str, Any]:
         return {
             "round": self.index,
+            "kind": self.kind,
+            "repeated": self.repeated,
             "status": self.status,
             "passed": self.passed,
             "total": self.total,

