@@ -141,19 +141,20 @@ def call_from_args(entry_point: str, args: str, params: list[str]) -> str | None
     return call if _is_expr(call, frozenset({entry_point})) else None
 
 
-def _doctest(expr: str, following: str, allowed: frozenset[str]) -> Check | None:
-    """``>>> expr`` with the next line as its result, or ``>>> f(x) == y`` on one line."""
+def _doctest(expr: str, following: str, allowed: frozenset[str]) -> tuple[Check | None, bool]:
+    """``>>> expr`` with the next line as its result, or ``>>> f(x) == y`` on one line; the
+    flag says whether the next line was taken as the result."""
     if not _is_expr(expr, allowed):
-        return None
+        return None, False
     want = _value(following) if following and not following.startswith(">>>") else None
     if want is not None:
-        return Check(call=expr, expected=want)
+        return Check(call=expr, expected=want), True
     test = ast.parse(expr, mode="eval").body
     if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq):
         left, right = ast.unparse(test.left), ast.unparse(test.comparators[0])
         if _is_expr(right):
-            return Check(call=left, expected=right)
-    return None
+            return Check(call=left, expected=right), False
+    return None, False
 
 
 def docstring_examples(stub_source: str, entry_point: str) -> list[Check]:
@@ -183,10 +184,8 @@ def docstring_examples(stub_source: str, entry_point: str) -> list[Check]:
         if line.startswith(">>>"):
             expr = line[3:].strip()
             if entry_point in expr:
-                check = _doctest(expr, following, allowed)
-                if check is not None and following and not following.startswith(">>>") \
-                        and _value(following) is not None:
-                    i += 1
+                check, took_next = _doctest(expr, following, allowed)
+                i += took_next
                 add(check)
             continue
         if line.lower().startswith("input:"):

@@ -128,11 +128,11 @@ class Understanding:
         nlu = self.domain.spec.nlu
         if p >= nlu.intent_confidence and margin >= nlu.intent_margin:
             return best, p
-        if active is not None and S.is_bare_value(text, self.domain):
-            # with a request open, "Phone: +39 347 ..." / "手机号 138..." answers it and asks
-            # for nothing new (the generator, asked anyway, took such answers for requests
-            # for a person); with nothing open, "订单BC-200740我想退掉" starts a request
-            rest = S.residual(text, self.domain)
+        # with a request open, "Phone: +39 347 ..." / "手机号 138..." answers it and asks for
+        # nothing new (the generator, asked anyway, took such answers for requests for a
+        # person); with nothing open, "订单BC-200740我想退掉" starts a request
+        rest = S.bare_residual(text, self.domain) if active is not None else None
+        if rest is not None:
             if rest:
                 r_best, r_p = self.classifier.predict(rest)[0]
                 if r_p >= nlu.intent_confidence:

@@ -252,14 +252,17 @@ def _words(text: str) -> str:
     return collapse(_FILLER.sub(" ", text)).strip()
 
 
-def is_bare_value(text: str, domain: Domain) -> bool:
-    """Is the message (nearly) only structured values, like an answer to "what is your email"?"""
+def bare_residual(text: str, domain: Domain) -> str | None:
+    """The :func:`residual` of a message that is (nearly) only structured values, like an
+    answer to "what is your email"; None for any other message."""
     rest = residual(text, domain)
     if rest == _words(unicodedata.normalize("NFKC", text)):
-        return False  # no structured value at all
+        return None  # no structured value at all
     if language(text) == "zh":
-        return len(_CJK.findall(rest)) <= 8 and len(rest.split()) <= 3
-    return len(rest.split()) <= 6
+        bare = len(_CJK.findall(rest)) <= 8 and len(rest.split()) <= 3
+    else:
+        bare = len(rest.split()) <= 6
+    return rest if bare else None
 
 
 def extract(text: str, domain: Domain, expected: str | None = None) -> dict[str, str]:

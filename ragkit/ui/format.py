@@ -39,10 +39,10 @@ def error_text(exc: BaseException, lang: Lang = "en") -> str:
 def error_markdown(exc: BaseException, lang: Lang = "en") -> str:
     # "**错误：**文" would not render bold (CommonMark: punctuation before the closing run).
     head = f"**{word('error', lang)}**：" if lang == "zh" else f"**{word('error', lang)}:** "
-    return head + _md_escape(error_text(exc, lang))
+    return head + md_escape(error_text(exc, lang))
 
 
-def _md_escape(text: str) -> str:
+def md_escape(text: str) -> str:
     return html.escape(text, quote=False)
 
 
@@ -51,7 +51,7 @@ _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]#+-!|>~"})
 
 def md_text(text: str) -> str:
     """``text`` shown literally inside Markdown: HTML and Markdown syntax escaped."""
-    return _md_escape(text).translate(_MD_SPECIAL)
+    return md_escape(text).translate(_MD_SPECIAL)
 
 
 # -- citations and chat --------------------------------------------------------------------
@@ -97,7 +97,7 @@ def answer_content(text: str, citations: Sequence[Mapping[str, Any]] = (), *,
         ticket = f" ({word('ticket', lang)} {ticket_id})" if ticket_id else ""
         notes.append(word("handoff", lang) + ticket)
     if notes:
-        out += "\n\n" + " · ".join(f"*{_md_escape(n)}*" for n in notes)
+        out += "\n\n" + " · ".join(f"*{md_escape(n)}*" for n in notes)
     return out + citations_html(citations, lang)
 
 
@@ -174,7 +174,7 @@ def _pending(pending: Any) -> str:
 
 def _cell(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return _md_escape(text).replace("|", "\\|").replace("\n", " ")
+    return md_escape(text).replace("|", "\\|").replace("\n", " ")
 
 
 def handoff_choices(handoffs: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
@@ -193,7 +193,7 @@ def handoff_choices(handoffs: Iterable[Mapping[str, Any]]) -> list[tuple[str, st
 # -- knowledge base ------------------------------------------------------------------------
 def kb_status_markdown(status: Mapping[str, Any], lang: Lang = "en") -> str:
     fresh = "" if status.get("index_up_to_date", True) else word("kb_stale", lang)
-    return (f"**{_md_escape(str(status.get('path', '')))}** — " + word(
+    return (f"**{md_escape(str(status.get('path', '')))}** — " + word(
         "kb_status", lang, documents=status.get("documents", 0), chunks=status.get("chunks", 0),
         embedder=status.get("embedder", "?"), index=status.get("index_type", "?")) + fresh)
 
@@ -207,7 +207,7 @@ def sync_report_markdown(report: Mapping[str, Any], lang: Lang = "en") -> str:
     failed = report.get("failed") or []
     if failed:
         lines += ["", f"**{word('skipped', lang, n=len(failed))}**", ""]
-        lines += [f"- `{_md_escape(f['path'])}`: {_md_escape(f['error'])}" for f in failed]
+        lines += [f"- `{md_escape(f['path'])}`: {md_escape(f['error'])}" for f in failed]
     return "\n".join(lines)
 
 
@@ -228,7 +228,7 @@ def hits_markdown(hits: Sequence[Mapping[str, Any]], mode: str, lang: Lang = "en
     for i, h in enumerate(hits, start=1):
         snippet = " ".join(str(h.get("text", "")).split()).lstrip("# ")
         cut = snippet[:width] + ("…" if len(snippet) > width else "")
-        lines.append(f"**{i}. {_md_escape(citation_label({**h, 'n': None}, lang))}** "
+        lines.append(f"**{i}. {md_escape(citation_label({**h, 'n': None}, lang))}** "
                      f"`{float(h.get('score', 0.0)):.4f}`  ")
         lines.append(md_text(cut))
         lines.append("")

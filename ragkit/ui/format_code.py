@@ -8,15 +8,12 @@ outcome and the quality report. Inputs are the plain dicts of ``AgentEvent``/``S
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ragkit.codequality import COMPLEX
+from ragkit.ui.format import md_escape
 from ragkit.ui.i18n import Lang, word
-
-
-def _md_escape(text: str) -> str:
-    return html.escape(text, quote=False)
 
 
 def agent_events_markdown(events: Sequence[Mapping[str, Any]], lang: Lang = "en") -> str:
@@ -40,7 +37,7 @@ def agent_events_markdown(events: Sequence[Mapping[str, Any]], lang: Lang = "en"
                        + str(data.get("code", "")).rstrip() + "\n```")
             if data.get("syntax_error"):
                 out.append(f"✗ {word('syntax_error', lang)}: "
-                           f"{_md_escape(str(data['syntax_error']))}")
+                           f"{md_escape(str(data['syntax_error']))}")
         elif kind == "tests" and data.get("phase") == "written":
             who = word({"user": "tests_user", "self": "tests_self"}.get(
                 str(data.get("source")), "tests_other"), lang)
@@ -52,7 +49,7 @@ def agent_events_markdown(events: Sequence[Mapping[str, Any]], lang: Lang = "en"
             line = word("round_line", lang, n=rnd, status=data.get("status", "?"),
                         passed=data.get("passed", 0), total=data.get("total", 0))
             if data.get("feedback"):
-                line += word("feedback", lang) + _md_escape(
+                line += word("feedback", lang) + md_escape(
                     " ".join(str(data["feedback"]).split())[:300])
             out.append(f"*{line}*")
         elif kind == "done":
@@ -82,7 +79,7 @@ def tests_markdown(result: Mapping[str, Any], lang: Lang = "en") -> str:
     for t in result.get("tests") or []:
         mark = "✓" if t.get("status") == "passed" else "✗"
         msg = " ".join(str(t.get("message") or "").split())[:200]
-        lines.append(f"- {mark} `{t.get('name')}`{': ' + _md_escape(msg) if msg else ''}")
+        lines.append(f"- {mark} `{t.get('name')}`{': ' + md_escape(msg) if msg else ''}")
     if result.get("last_error") and not result.get("tests"):
         lines.append(f"```\n{str(result['last_error'])[-800:]}\n```")
     return "\n".join(lines)
@@ -104,7 +101,7 @@ def quality_markdown(report: Mapping[str, Any] | None, lang: Lang = "en") -> str
     findings = report.get("ruff") or []
     lines.append(f"- **{word('q_style', lang, n=len(findings))}**")
     lines += [f"  - {word('q_line', lang, line=f.get('line'))}: `{f.get('code')}` "
-              f"{_md_escape(str(f.get('message', '')))}" for f in findings]
+              f"{md_escape(str(f.get('message', '')))}" for f in findings]
     funcs = report.get("complexity") or []
     top = report.get("max_complexity", max((int(c.get("complexity", 0)) for c in funcs),
                                            default=0))
@@ -115,8 +112,5 @@ def quality_markdown(report: Mapping[str, Any] | None, lang: Lang = "en") -> str
         lines += [f"| `{c.get('name')}` | {c.get('line')} | {c.get('complexity')}"
                   f"{word('q_high', lang) if int(c.get('complexity', 0)) > COMPLEX else ''} |"
                   for c in funcs]
-    lines += [f"- _{_md_escape(str(n))}_" for n in report.get("notes") or []]
+    lines += [f"- _{md_escape(str(n))}_" for n in report.get("notes") or []]
     return "\n".join(lines)
-
-
-COMPLEX = 10  # as ragkit.codequality flags it
