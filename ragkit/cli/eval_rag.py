@@ -92,6 +92,8 @@ def rag_cmd(
     resume: Annotated[bool, typer.Option(
         "--resume", help="Keep the answers already in --out and ask only the rest (the "
         "report is rewritten after every question, so an interrupted run can go on).")] = False,
+    threads: Annotated[int | None, typer.Option(
+        "--threads", min=1, help="CPU threads for the generator (default: all cores).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Ask every labelled question and score the answers: retrieval hit@k, answer correctness
@@ -123,7 +125,7 @@ def rag_cmd(
             wanted = {q.id for q in questions}
             done = [r for r in json.loads(path.read_text(encoding="utf-8"))["results"]
                     if r["id"] in wanted]
-        result = _run(kb, qset, questions, model, quantization, cache, done, path)
+        result = _run(kb, qset, questions, model, quantization, cache, done, path, threads)
     if out is not None:
         _write(_out_path(out), result)
         err.print(f"[dim]wrote {_out_path(out)}[/]")
@@ -144,15 +146,18 @@ def _write(path: Path, result: dict[str, Any]) -> None:
 
 
 def _run(kb: Path, qset: Path, questions: list, model: str | None, quantization: str,
-         cache: bool, done: list[dict[str, Any]], path: Path | None) -> dict[str, Any]:
+         cache: bool, done: list[dict[str, Any]], path: Path | None,
+         threads: int | None = None) -> dict[str, Any]:
     from ragkit.config import DEFAULT_GENERATOR, parse
     from ragkit.evals import rag_run
     from ragkit.generation.config import GeneratorConfig
     from ragkit.kb import KnowledgeBase
     from ragkit.rag import RagConfig, RagPipeline, load_generator
 
-    gen_cfg = parse(GeneratorConfig, {"model": model or DEFAULT_GENERATOR,
-                                      "quantization": quantization}, "generator options")
+    options: dict[str, Any] = {"model": model or DEFAULT_GENERATOR, "quantization": quantization}
+    if threads is not None:
+        options["threads"] = threads
+    gen_cfg = parse(GeneratorConfig, options, "generator options")
     rag_cfg = RagConfig(answer_cache=cache)
     err.print(f"[dim]loading {gen_cfg.model} ({quantization})[/]")
     generator = load_generator(gen_cfg)

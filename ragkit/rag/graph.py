@@ -43,6 +43,7 @@ class RagState(TypedDict, total=False):
     history: Annotated[list[dict[str, str]], operator.add]  # append-only across turns
     language: Literal["en", "zh"]
     standalone: str
+    translation: str  # the question in the other language, searched too ("" when off)
     hits: list[dict[str, Any]]
     confidence: float
     context: list[dict[str, Any]]
@@ -137,16 +138,19 @@ def build_graph(deps: RagDeps, checkpointer: Any = None) -> Any:
     def retrieve_node(state: RagState) -> dict[str, Any]:
         usage = dict(state.get("usage", {}))
         queries = [state["standalone"]]
+        translation = ""
         if cfg.translate_query:
             res = gen.generate(prompts.translate_messages(
                 prompts.language_of(state["standalone"]), state["standalone"]),
                 SamplingParams(max_tokens=cfg.condense_max_tokens, stop=("\n",)))
             usage = _add_usage(usage, res.usage)
-            queries.append(res.text.strip())
+            translation = res.text.strip()
+            queries.append(translation)
         got = retrieve(deps.retriever, queries, cfg.k, cfg.search_mode)
         usage["retrieval_ms"] = got.ms
         out: dict[str, Any] = {"hits": [hit_to_dict(h) for h in got.hits],
-                               "confidence": got.confidence, "usage": usage}
+                               "confidence": got.confidence, "usage": usage,
+                               "translation": translation}
         if not got.hits:
             out.update(refused=True, refusal_reason="no_hits")
         elif cfg.search_mode != "keyword" and got.confidence < cfg.min_confidence:
@@ -184,7 +188,9 @@ def build_graph(deps: RagDeps, checkpointer: Any = None) -> Any:
             last = msgs[-1]
             msgs[-1] = Message("user", last.content + "\n\n" + prompts.render("retry", lang))
         write = get_stream_writer()
-        gate = CitationGate(state["context"], scorer, state["standalone"])
+        gate = CitationGate(state["context"], scorer, state["standalone"],
+                            instructions=prompts.instruction_texts(lang),
+                            layout_labels=prompts.layout_labels(lang))
         stream = gen.stream(msgs, SamplingParams(max_tokens=cfg.max_answer_tokens))
         draft: list[str] = []
         try:

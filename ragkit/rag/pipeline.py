@@ -242,4 +242,5 @@ def _to_answer(state: dict[str, Any], question: str) -> Answer:
         diagnostics={"refusal_reason": state.get("refusal_reason", ""),
                      "attempts": state.get("attempts", 0),
                      "answerable_margin": state.get("answerable", 0.0),
+                     "translation": "" if state.get("cache_hit") else state.get("translation", ""),
                      **state.get("verdict", {})})

@@ -118,6 +118,22 @@ def translate_messages(lang: Language, question: str) -> list[Message]:
     return [Message("user", render("translate", lang, question=question))]
 
 
+_LABEL = re.compile(r"^([^\W\d_][^\n$:：]{0,18}[:：])", re.MULTILINE)
+
+
+def instruction_texts(lang: Language) -> tuple[str, ...]:
+    """What the model is told rather than asked: an answer copying these says nothing."""
+    return (render("system", lang), render("retry", lang))
+
+
+@lru_cache(maxsize=8)
+def layout_labels(lang: Language) -> tuple[str, ...]:
+    """Labels that open lines of the question template ("Sources:", "Question:", "资料：").
+    An answer starting with one reproduces the prompt instead of answering it."""
+    template = load_template("question", lang).template
+    return tuple(m.group(1) for m in _LABEL.finditer(template))
+
+
 def refusal_text(lang: Language) -> str:
     return render("refusal", lang)
 

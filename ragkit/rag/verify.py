@@ -5,9 +5,12 @@ jieba for Chinese, numbers must match; or embedding cosine across languages), an
 :class:`CitationGate`, which consumes the generator's text deltas and releases each sentence
 once its citations are checked: invented ids (not among the retrieved chunks) and citations
 whose chunk does not support the sentence are removed, and so are the markers of a sentence
-that refuses ("I don't know [2]") or only repeats the question; an uncited sentence that one chunk
-clearly supports gets that chunk's marker. Markers are renumbered 1..m in order of first use,
-so the released text and :attr:`CitationGate.citations` agree.
+that refuses ("I don't know [2]"), only restates the question, is a copied heading, or copies
+the instructions (the 0.5B model was seen to echo the retry instruction and cite it); an uncited
+sentence that one chunk clearly supports gets that chunk's marker. A draft that opens with a
+label of the prompt's own layout ("Sources:", "资料：") pastes the prompt instead of answering:
+none of it stands. Markers are renumbered 1..m in order of first use, so the released text and
+:attr:`CitationGate.citations` agree.
 
 Nothing here retrieves, prompts or generates; the graph decides what to do with the verdict.
 """
@@ -29,11 +32,18 @@ _PARTIAL_MARKERS = re.compile(r"(?:\s*\[[\d,，\s]*\]?)*\s*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 _PLACEHOLDER = re.compile(r"\s*\[[nN]\]")
 MIN_CONTENT_WORDS = 2  # a citation needs a sentence that says something ("Returns [2]." does not)
-# A sentence that only repeats the question ("中国大陆订单满多少包邮[1]。", seen from the 0.5B
-# model) still asks: it has a question word and no content word the question lacks.
-_ASKING = re.compile(r"\b(what|how|when|which|who|whom|whose|where|why)\b|多少|什么|怎么|怎样|"
-                     r"如何|哪|几|谁|为什么|多久|多长|吗|呢|[?？]")
+# A sentence that only restates the question has no content word the question lacks, and
+# either still asks or drops the question word of a question that wants something named.
+# Both were seen from the 0.5B model: "中国大陆订单满多少包邮[1]。", "磨豆机运转一分钟后自己停了[1]。"
+_WH = (r"\b(what|how|when|which|who|whom|whose|where|why)\b|什么|怎么|怎样|如何|哪|几|谁|为什么|"
+       r"多[少久长重大高宽远贵快厚深]")  # 多重 "how heavy", 多久 "how long", ...
+_ASKING = re.compile(_WH + r"|吗|呢|[?？]")
+_ASKS_FOR = re.compile(_WH)  # a question that wants something named, not a yes or no
+_HEADING = re.compile(r"\s*#{1,6}\s")  # a markdown heading copied from a source says nothing
 _TERMINAL = "。！？；.!?;:：…"
+_NOT_TEXT = re.compile(r"[\W_]+")
+SHINGLE = 4  # characters per shingle in :func:`copied_share`
+COPY_SHARE = 0.6  # a sentence this much made of instruction text is an echo of them
 
 # similarity(sentence, chunk_text) -> cosine in [-1, 1]
 Similarity = Callable[[str, str], float]
@@ -89,6 +99,18 @@ class Scorer:
         return score, score >= cfg.support_threshold
 
 
+def _shingles(text: str) -> set[str]:
+    flat = _NOT_TEXT.sub(" ", MARKER_RE.sub(" ", text).lower()).strip()
+    return {flat[i:i + SHINGLE] for i in range(max(1, len(flat) - SHINGLE + 1))} if flat else set()
+
+
+def copied_share(sentence: str, source: str) -> float:
+    """Share of the sentence's character 4-grams (case, markers and punctuation ignored) that
+    occur in ``source``: 1.0 for a verbatim copy, near 0 for unrelated text."""
+    own = _shingles(sentence)
+    return len(own & _shingles(source)) / len(own) if own else 0.0
+
+
 def parse_markers(sentence: str) -> list[int]:
     out: list[int] = []
     for m in MARKER_RE.finditer(sentence):
@@ -132,9 +154,14 @@ class CitationGate:
     """
 
     def __init__(self, context: Sequence[dict[str, Any]], scorer: Scorer,
-                 question: str = "") -> None:
+                 question: str = "", instructions: Sequence[str] = (),
+                 layout_labels: Sequence[str] = ()) -> None:
         self.by_n = {int(c["n"]): c for c in context}
+        self.instructions = "\n".join(instructions)
+        self.layout_labels = tuple(label.lower() for label in layout_labels)
+        self.reproduces_prompt = False  # the draft opened with a layout label
         self.question_terms = {_stem(w) for w in query_terms(question)} if question else set()
+        self.asks_for = bool(_ASKS_FOR.search(question.lower()))
         self.scorer = scorer
         self.buffer = ""
         self.pos = 0
@@ -185,8 +212,13 @@ class CitationGate:
             return ""  # markers or punctuation alone ("[1]."): nothing to say, drop it
         cited = parse_markers(sentence)
         kept, removed, invented, support = [], [], [], {}
-        # "I don't know [2]" and an echo of the question cite nothing, whatever the chunk says
-        says_nothing = is_refusal_sentence(body) or self.echoes_question(body)
+        if not self.sentences and self.layout_labels:
+            self.reproduces_prompt = body.strip().lower().startswith(self.layout_labels)
+        # "I don't know [2]" and echoes of the question or the instructions cite nothing,
+        # whatever the chunk says
+        says_nothing = (self.reproduces_prompt or is_refusal_sentence(body)
+                        or bool(_HEADING.match(body)) or self.echoes_question(body)
+                        or self.echoes_instructions(body))
         substantive = len(query_terms(body)) >= MIN_CONTENT_WORDS and not says_nothing
         for n in cited:
             chunk = self.by_n.get(n)
@@ -220,11 +252,25 @@ class CitationGate:
         return released
 
     def echoes_question(self, body: str) -> bool:
-        """True when ``body`` restates the question: it still asks (a question word or mark)
-        and every content word of it is one of the question's."""
-        if not self.question_terms or not _ASKING.search(body.lower()):
+        """True when ``body`` restates the question: every content word of it is one of the
+        question's, and it still asks (a question word or mark) or the question asks for
+        something named (what, how long, 多少) that a sentence adding no word cannot give.
+        "Refunds go to the original card" still answers "Do refunds go to the original card?"."""
+        if not self.question_terms:
             return False
-        return {_stem(w) for w in query_terms(body)} <= self.question_terms
+        if not {_stem(w) for w in query_terms(body)} <= self.question_terms:
+            return False
+        return self.asks_for or bool(_ASKING.search(body.lower()))
+
+    def echoes_instructions(self, body: str) -> bool:
+        """True when ``body`` is mostly instruction text (its rules, its worked example) and
+        copies the instructions more than it copies any source."""
+        if not self.instructions:
+            return False
+        share = copied_share(body, self.instructions)
+        if share < COPY_SHARE:
+            return False
+        return all(copied_share(body, c["text"]) < share for c in self.by_n.values())
 
     def _trim_leading(self) -> None:
         for sent in self.sentences:

@@ -5,7 +5,10 @@ deterministically. It never stands in for the real model where output quality ma
 tests use the ``real_generator`` fixture.
 
 Replies come from a list (consumed in order; the last one repeats) or from a function of the
-messages. Every call is recorded in ``calls`` so tests can assert what the graph sent.
+messages. Every call is recorded in ``calls`` so tests can assert what the graph sent, except
+the RAG graph's query translations: those are answered by ``translate`` (default: the question
+unchanged, which leaves retrieval as it was) and recorded in ``translations``, so that scripts
+of answers need not know whether ``translate_query`` is on.
 """
 
 from __future__ import annotations
@@ -22,17 +25,37 @@ from ragkit.types import Message, Usage
 Reply = str | Callable[[Sequence[Message]], str]
 
 
+def _translation_request(messages: Sequence[Message]) -> str | None:
+    """The question, when ``messages`` is the RAG graph's request to translate one."""
+    from ragkit.rag.prompts import LANGUAGES, render
+
+    if len(messages) != 1:
+        return None
+    for lang in LANGUAGES:
+        head = render("translate", lang, question="").strip()
+        if messages[0].content.startswith(head):
+            return messages[0].content[len(head):].strip()
+    return None
+
+
 class ScriptedGenerator:
     model_id = "scripted"
 
     def __init__(self, replies: Sequence[str] | Callable[[Sequence[Message]], str] = ("",),
-                 labels: Callable[[Sequence[Message], Sequence[str]], str] | None = None) -> None:
+                 labels: Callable[[Sequence[Message], Sequence[str]], str] | None = None,
+                 translate: Callable[[str], str] = lambda question: question) -> None:
         self._replies = replies
         self._labels = labels
+        self._translate = translate
         self._next = 0
         self.calls: list[list[Message]] = []
+        self.translations: list[tuple[str, str]] = []  # (question, translation)
 
     def _reply(self, messages: Sequence[Message]) -> str:
+        question = _translation_request(messages)
+        if question is not None:
+            self.translations.append((question, self._translate(question)))
+            return self.translations[-1][1]
         self.calls.append(list(messages))
         if callable(self._replies):
             return self._replies(messages)

@@ -9,7 +9,7 @@ from ragkit.errors import ConfigError
 from ragkit.rag import prompts
 from ragkit.rag.config import RagConfig
 from ragkit.rag.context import select_context
-from ragkit.rag.verify import CitationGate, Scorer, lexical_support, parse_markers
+from ragkit.rag.verify import CitationGate, Scorer, copied_share, lexical_support, parse_markers
 
 CTX = [
     {"n": 1, "text": "Refunds are paid back to the original payment method within five "
@@ -151,3 +151,76 @@ def test_a_sentence_that_repeats_the_question_keeps_no_citation() -> None:
     assert _run(answer, "中国大陆订单满 299 元包邮[1]。") == "中国大陆订单满 299 元包邮[1]。"
     yes_no = CitationGate(CTX, scorer, "Are refunds paid to the original payment method?")
     assert _run(yes_no, "Refunds are paid to the original payment method [1].") != ""
+
+
+def test_a_sentence_copying_the_instructions_keeps_no_citation() -> None:
+    # the 0.5B model answered an unanswerable question with the retry instruction, cited [1]
+    ctx = [{"n": 1, "text": "| KIT-1006 | GrindWell 咖啡磨豆机 | €59.00 |"}]
+    scorer = Scorer(RagConfig(support_method="embedding"), lambda a, b: 0.99)  # all pass
+    echo = CitationGate(ctx, scorer, "磨豆机每秒能磨多少克咖啡豆？",
+                        instructions=prompts.instruction_texts("zh"))
+    assert _run(echo, "照抄资料中能回答问题的句子，并在句末标注它的编号，例如[1]。") == ""
+    assert echo.counts() == {"sentences": 1, "supported": 0, "removed": 1, "invented": 0}
+    # the same gate lets a sentence from the source stand
+    fact = CitationGate(ctx, scorer, "磨豆机多少钱？", instructions=prompts.instruction_texts("zh"))
+    assert _run(fact, "GrindWell 咖啡磨豆机售价 €59.00 [1]。") != ""
+
+
+def test_the_worked_example_stands_when_a_source_says_it_too() -> None:
+    example = "Orders placed before 2 pm ship the same day [1]."
+    assert copied_share(example, prompts.render("system", "en")) == 1.0
+    scorer = Scorer(RagConfig(support_method="lexical"))
+    only_prompt = CitationGate(CTX, scorer, "When will my order ship?",
+                               instructions=prompts.instruction_texts("en"))
+    assert _run(only_prompt, example) == ""  # lexical support fails anyway; and it is an echo
+    assert only_prompt.echoes_instructions(example)
+    ctx = [{"n": 1, "text": "Orders placed before 2 pm ship the same day. Later orders ship "
+            "the next business day."}]
+    real = CitationGate(ctx, scorer, "When will my order ship?",
+                        instructions=prompts.instruction_texts("en"))
+    assert not real.echoes_instructions(example)
+    assert _run(real, example) == example
+
+
+def test_layout_labels_come_from_the_question_template() -> None:
+    assert prompts.layout_labels("en") == ("Sources:", "Question:")
+    assert prompts.layout_labels("zh") == ("资料：", "问题：")
+
+
+@pytest.mark.parametrize("draft", [
+    "Sources: ## Refunds [1]  Refunds are paid back to the original payment method within five "
+    "business days [1].",
+    "资料：[2] 退款会在五个工作日内退回原支付方式 [2]。",
+])
+def test_a_draft_that_reproduces_the_prompt_layout_stands_nowhere(draft: str) -> None:
+    # seen from the 0.5B model on questions its sources could not answer: it pasted the
+    # sources block; every pasted sentence is "supported" because it is the source
+    labels = prompts.layout_labels("en") + prompts.layout_labels("zh")
+    gate = CitationGate(CTX, Scorer(RagConfig(support_method="lexical")), "Wi-Fi password?",
+                        layout_labels=labels)
+    assert _run(gate, draft) == ""
+    assert gate.reproduces_prompt and gate.counts()["supported"] == 0
+    plain = CitationGate(CTX, Scorer(RagConfig(support_method="lexical")), "Wi-Fi password?")
+    assert _run(plain, draft) != ""  # without the labels the pasted text would have passed
+
+
+@pytest.mark.parametrize(("question", "draft"), [
+    # seen from the 0.5B model: the question without its question word, cited
+    ("磨豆机运转一分钟后自己停了是怎么回事？", "磨豆机运转一分钟后自己停了[1]。"),
+    ("静界 Pro 耳机的蓝牙延迟是多少毫秒？", "静界 Pro 耳机的蓝牙延迟[1]。"),
+    ("远径 2 帐篷有多重？", "远径 2 帐篷有多重[1]。"),
+    ("Every evening my socket drops off the network. What can I do?",
+     "Every evening my socket drops off the network [1]."),
+])
+def test_a_statement_that_only_restates_a_wh_question_keeps_no_citation(question: str,
+                                                                         draft: str) -> None:
+    ctx = [{"n": 1, "text": draft.replace("[1]", "") + " Unplug it and plug it in again."}]
+    gate = CitationGate(ctx, Scorer(RagConfig(support_method="lexical")), question)
+    assert _run(gate, draft) == "" and gate.counts()["removed"] == 1
+
+
+def test_a_copied_heading_keeps_no_citation() -> None:
+    ctx = [{"n": 1, "text": "# Returns policy\n\nSale items can be returned within 30 days."}]
+    gate = CitationGate(ctx, Scorer(RagConfig(support_method="lexical")), "Which sale items?")
+    assert _run(gate, "# Returns policy [1]") == ""
+    assert gate.counts() == {"sentences": 1, "supported": 0, "removed": 1, "invented": 0}

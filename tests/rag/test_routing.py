@@ -191,3 +191,35 @@ def test_a_refusal_with_a_citation_marker_is_still_a_refusal(tiny_kb: KnowledgeB
         assert "".join(deltas) == answer.text  # the marked refusal was never streamed
         assert answer.diagnostics["refusal_reason"] == "model"
         assert len(answer_calls(gen)) == 1
+
+
+def test_a_pasted_sources_block_is_regenerated_not_answered(tiny_kb: KnowledgeBase,
+                                                            scripted_generator) -> None:
+    replies = iter(["Sources:\n[1] " + REFUND + " [1].", None])
+
+    def reply(messages):
+        r = next(replies)
+        return r if r is not None else f"{REFUND} [{_refund_n(messages)}]."
+
+    gen = scripted_generator(reply)
+    answer = RagPipeline(tiny_kb, gen, ROUTING).ask("How long do refunds take?")
+    assert not answer.refused and answer.text == REFUND + " [1]."
+    assert len(answer_calls(gen)) == 2  # the pasted block was never shown
+
+
+def test_the_question_is_also_searched_in_its_translation(tiny_kb: KnowledgeBase,
+                                                          scripted_generator) -> None:
+    # keyword search: BM25 ranks deterministically (the tiny embedder's cosines are noise)
+    cfg = ROUTING.model_copy(update={"k": 3, "search_mode": "keyword", "check_answerable": False,
+                                     "translate_query": True})
+    question, zh = "How long do refunds take?", "退款需要多长时间？"
+    on = scripted_generator([REFUND + " [1]."], translate=lambda q: zh)
+    answer = RagPipeline(tiny_kb, on, cfg).ask(question)
+    assert on.translations == [(question, zh)]
+    assert answer.diagnostics["translation"] == zh
+    assert any(h.source.endswith("退款.md") for h in answer.hits)  # found through the translation
+    off = scripted_generator([REFUND + " [1]."])
+    answer = RagPipeline(tiny_kb, off, cfg.model_copy(update={"translate_query": False})).ask(
+        question)
+    assert off.translations == [] and answer.diagnostics["translation"] == ""
+    assert not any(h.source.endswith("退款.md") for h in answer.hits)
