@@ -2,10 +2,14 @@
 
 Measures, on the same weights, greedy, batch 1, the same thread count (default 2):
 
-1. decode tokens/s: ragkit ``LocalGenerator`` for each quantization setting (none/int8/int4),
+1. decode tokens/s: ragkit ``LocalGenerator`` for each quantization setting (none/int8/int4,
+   with its default prompt-lookup drafting, and int4/none with drafting off: ``*_plain``),
    plain ``transformers`` ``AutoModelForCausalLM.generate()`` in bf16 on the same converted
-   folder (target: ragkit >= 4x), and llama.cpp through ``llama-cpp-python`` on the same GGUF
-   (goal: match it);
+   folder (target: ragkit >= 4x), the same with transformers' own prompt lookup
+   (``prompt_lookup_num_tokens``), and llama.cpp through ``llama-cpp-python`` on the same GGUF
+   (goal: match it). Three prompts: ``free`` (write a module from scratch: the issue's
+   workload, little to copy), ``rag`` (a grounded answer over three retrieved chunks, rendered
+   with ragkit's own RAG prompt) and ``repair`` (fix a function shown with its failing test);
 2. time to first token on the 5th turn of a conversation that shares a ~1,500-token system
    prompt, with prefix reuse and without it (target: >= 8x), and the same for llama.cpp's
    prompt cache, for reference;
@@ -47,6 +51,40 @@ DECODE_PROMPT = [
      "insert, delete, search and in-order traversal. Include docstrings and unit tests."},
 ]
 WARMUP = [{"role": "user", "content": "Say hello."}]
+REPAIR_CODE = '''def merge_intervals(intervals):
+    """Merge overlapping [start, end] intervals; return them sorted by start."""
+    if not intervals:
+        return []
+    intervals = sorted(intervals)
+    merged = [list(intervals[0])]
+    for start, end in intervals[1:]:
+        last = merged[-1]
+        if start < last[1]:
+            last[1] = max(last[1], end)
+        else:
+            merged.append([start, end])
+    return merged
+'''
+REPAIR_PROMPT = [
+    {"role": "system", "content": "You are a careful Python programmer."},
+    {"role": "user", "content": "This function fails its test.\n\n```python\n" + REPAIR_CODE
+     + "```\n\nFailing test: assert merge_intervals([[1, 2], [2, 3]]) == [[1, 3]]\n"
+     "got [[1, 2], [2, 3]]\n\nReply with the whole corrected function in one code block."},
+]
+RAG_QUESTION = ("What are the rules for returning an item: the time limit, the condition it must "
+                "be in, and how the refund is paid? Cite the sources.")
+RAG_FILES = ["knowledge/store/policies/returns.md", "knowledge/store/policies/refunds.md",
+             "knowledge/store/policies/gift_cards.md"]
+
+
+def rag_prompt() -> list[dict[str, str]]:
+    """ragkit's own RAG answer prompt over the first ~700 characters of three sample policies."""
+    from ragkit.rag.prompts import answer_messages
+
+    context = [{"n": i + 1, "text": (ROOT / f).read_text(encoding="utf-8")[:700]}
+               for i, f in enumerate(RAG_FILES)]
+    return [{"role": m.role, "content": m.content}
+            for m in answer_messages("en", [], 0, context, RAG_QUESTION)]
 TURNS = [
     "How long do refunds take for orders paid by card?",
     "And if I paid with a gift card?",
@@ -76,7 +114,7 @@ def system_prompt(n_rules: int = 48) -> str:
 def workload(quick: bool) -> dict[str, Any]:
     return {
         "warmup": WARMUP,
-        "decode": DECODE_PROMPT,
+        "decode": {"free": DECODE_PROMPT, "rag": rag_prompt(), "repair": REPAIR_PROMPT},
         "decode_tokens": 32 if quick else 128,
         "repeats": 1 if quick else 2,
         "system": system_prompt(12 if quick else 48),
@@ -117,6 +155,8 @@ def _timed_stream(gen: Any, messages: list[dict[str, str]], max_tokens: int) -> 
     n = usage.completion_tokens
     span = end - (first or end)
     return {"text": stream.result.text, "prompt_tokens": usage.prompt_tokens,
+            "draft": {k: usage.extra.get(k, 0) for k in
+                      ("draft_passes", "draft_tokens", "draft_accepted")},
             "cached_tokens": usage.cached_tokens, "completion_tokens": n,
             "ttft_s": (first or end) - t0, "reported_ttft_s": usage.time_to_first_token_s,
             "reported_tok_s": usage.tokens_per_second,
@@ -129,15 +169,17 @@ def worker_ragkit(args: argparse.Namespace, work: dict[str, Any]) -> dict[str, A
 
     budget = 0.0 if args.mode == "conversation_no_reuse" else 512.0
     cfg = GeneratorConfig(model=args.model, quantization=args.quantization,
-                          threads=args.threads, kv_cache_budget_mb=budget)
+                          threads=args.threads, kv_cache_budget_mb=budget,
+                          draft_tokens=args.draft_tokens)
     t0 = time.perf_counter()
     gen = LocalGenerator(cfg)
     getattr(gen, "load", lambda: None)()
     out: dict[str, Any] = {"load_s": time.perf_counter() - t0, "rss_after_load_mb": rss_mb()}
     _timed_stream(gen, work["warmup"], 8)
     if args.mode == "decode":
-        out["decode"] = [_timed_stream(gen, work["decode"], work["decode_tokens"])
-                         for _ in range(work["repeats"])]
+        out["decode"] = {name: [_timed_stream(gen, msgs, work["decode_tokens"])
+                                for _ in range(work["repeats"])]
+                         for name, msgs in work["decode"].items()}
     else:
         out["turns"] = _conversation(gen, work, reuse=args.mode == "conversation_reuse")
     info = getattr(gen, "info", None)
@@ -196,16 +238,21 @@ def worker_transformers(args: argparse.Namespace, work: dict[str, Any]) -> dict[
         stamps = Stamps()
         t0 = time.perf_counter()
         with torch.inference_mode():
-            gen = model.generate(**ids, max_new_tokens=max_new, do_sample=False, streamer=stamps)
+            gen = model.generate(**ids, max_new_tokens=max_new, do_sample=False, streamer=stamps,
+                                 **lookup)
         n = gen.shape[1] - ids["input_ids"].shape[1]
         times = stamps.times[1:]  # the first put() is the prompt
         span = times[-1] - times[0] if len(times) > 1 else 0.0
+        # with prompt lookup, put() receives several tokens at once: count tokens, not calls
         return {"prompt_tokens": int(ids["input_ids"].shape[1]), "completion_tokens": int(n),
+                "text": tok.decode(gen[0, ids["input_ids"].shape[1]:], skip_special_tokens=True),
                 "ttft_s": (times[0] - t0) if times else 0.0,
-                "decode_tok_s": (len(times) - 1) / span if span > 0 else 0.0}
+                "decode_tok_s": (int(n) - 1) / span if span > 0 else 0.0}
 
+    lookup = {"prompt_lookup_num_tokens": args.draft_tokens} if args.draft_tokens else {}
     run(work["warmup"], 8)
-    out["decode"] = [run(work["decode"], work["decode_tokens"]) for _ in range(work["repeats"])]
+    out["decode"] = {name: [run(msgs, work["decode_tokens"]) for _ in range(work["repeats"])]
+                     for name, msgs in work["decode"].items()}
     return out
 
 
@@ -274,6 +321,7 @@ def main() -> None:
     ap.add_argument("--worker", choices=["ragkit", "transformers"], help=argparse.SUPPRESS)
     ap.add_argument("--mode", default="decode", help=argparse.SUPPRESS)
     ap.add_argument("--quantization", default="none", help=argparse.SUPPRESS)
+    ap.add_argument("--draft-tokens", type=int, default=3, help=argparse.SUPPRESS)
     ap.add_argument("--workload", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -310,8 +358,13 @@ def run_all(args: argparse.Namespace) -> None:
 
     for q in args.quantizations.split(","):
         job(f"ragkit_{q}", [*me, *common, "--worker", "ragkit", "--quantization", q])
+    for q in ("int4", "none"):  # the same engines with prompt-lookup drafting off
+        if q in args.quantizations.split(","):
+            job(f"ragkit_{q}_plain", [*me, *common, "--worker", "ragkit", "--quantization", q,
+                                      "--draft-tokens", "0"])
     if "transformers" not in skip:
-        job("transformers_bf16", [*me, *common, "--worker", "transformers"])
+        job("transformers_bf16", [*me, *common, "--worker", "transformers", "--draft-tokens", "0"])
+        job("transformers_bf16_lookup", [*me, *common, "--worker", "transformers"])
     if "llama_cpp" not in skip and PEER_PYTHON.exists():
         job("llama_cpp", [str(PEER_PYTHON), str(ROOT / "bench/peers/llama_cpp_worker.py"),
                           str(gguf), str(work_path)], peer=True)
@@ -338,23 +391,38 @@ def summarize(raw: dict[str, Any], work: dict[str, Any], info: dict[str, Any],
 
     rows = []
     for name, r in raw.items():
-        if "decode" in (r or {}):
-            rows.append({"engine": name, "decode_tok_s": round(best(r["decode"]), 2),
-                         "decode_runs": [round(x["decode_tok_s"], 2) for x in r["decode"]],
-                         "completion_tokens": [x["completion_tokens"] for x in r["decode"]],
-                         "load_s": round(r["load_s"], 1),
-                         "rss_after_load_mb": round(r["rss_after_load_mb"]),
-                         "peak_rss_mb": round(r["peak_rss_mb"])})
-    rate = {row["engine"]: row["decode_tok_s"] for row in rows}
-    ragkit_rates = {k: v for k, v in rate.items() if k.startswith("ragkit_")}
-    fastest = max(ragkit_rates, key=lambda k: ragkit_rates[k]) if ragkit_rates else None
+        if "decode" not in (r or {}):
+            continue
+        runs_by_prompt = r["decode"]
+        if isinstance(runs_by_prompt, list):  # a worker of the old, single-prompt layout
+            runs_by_prompt = {"free": runs_by_prompt}
+        rows.append({"engine": name,
+                     "decode_tok_s": {k: round(best(v), 2) for k, v in runs_by_prompt.items()},
+                     "decode_runs": {k: [round(x["decode_tok_s"], 2) for x in v]
+                                     for k, v in runs_by_prompt.items()},
+                     "completion_tokens": {k: [x["completion_tokens"] for x in v]
+                                           for k, v in runs_by_prompt.items()},
+                     "draft": {k: v[0].get("draft") for k, v in runs_by_prompt.items()
+                               if v[0].get("draft")},
+                     "load_s": round(r["load_s"], 1),
+                     "rss_after_load_mb": round(r["rss_after_load_mb"]),
+                     "peak_rss_mb": round(r["peak_rss_mb"])})
+    prompts = list(work["decode"])
     ratios: dict[str, Any] = {}
-    if fastest and rate.get("transformers_bf16"):
-        ratios["ragkit_best_vs_transformers_bf16"] = round(rate[fastest] / rate["transformers_bf16"], 2)
-        ratios["ragkit_none_vs_transformers_bf16"] = round(
-            rate.get("ragkit_none", 0) / rate["transformers_bf16"], 2)
-    if fastest and rate.get("llama_cpp"):
-        ratios["ragkit_best_vs_llama_cpp"] = round(rate[fastest] / rate["llama_cpp"], 2)
+    for prompt in prompts:
+        rate = {row["engine"]: row["decode_tok_s"].get(prompt, 0.0) for row in rows}
+        ragkit_rates = {k: v for k, v in rate.items()
+                        if k.startswith("ragkit_") and "conversation" not in k}
+        fastest = max(ragkit_rates, key=lambda k: ragkit_rates[k]) if ragkit_rates else None
+        r: dict[str, Any] = {"fastest_ragkit": fastest}
+        for peer in ("transformers_bf16", "transformers_bf16_lookup", "llama_cpp"):
+            if fastest and rate.get(peer):
+                r[f"ragkit_best_vs_{peer}"] = round(rate[fastest] / rate[peer], 2)
+        if rate.get("transformers_bf16"):
+            for eng in ("ragkit_int4_plain", "ragkit_none", "ragkit_none_plain"):
+                if rate.get(eng):
+                    r[f"{eng}_vs_transformers_bf16"] = round(rate[eng] / rate["transformers_bf16"], 2)
+        ratios[prompt] = r
     ttft: dict[str, Any] = {}
     reuse, fresh = ok("ragkit_conversation_reuse"), ok("ragkit_conversation_no_reuse")
     if reuse and fresh:
@@ -370,7 +438,7 @@ def summarize(raw: dict[str, Any], work: dict[str, Any], info: dict[str, Any],
                      "conversation_turns": len(work["turns"]),
                      "ttft_quantization": args.ttft_quantization,
                      "converted_folder": str(folder), "gguf": str(gguf)},
-        "decode": rows, "fastest_ragkit": fastest, "ratios": ratios, "ttft_last_turn": ttft,
+        "decode": rows, "ratios": ratios, "ttft_last_turn": ttft,
         "targets": {"decode_vs_transformers_bf16": ">= 4x", "decode_vs_llama_cpp": "match (>= 1x)",
                     "ttft_reuse_speedup": ">= 8x"},
         "errors": {k: v["error"] for k, v in raw.items() if v and "error" in v},
@@ -391,12 +459,17 @@ def _ttft_summary(reuse: list[dict[str, Any]], fresh: list[dict[str, Any]]) -> d
 def print_table(report: dict[str, Any]) -> None:
     m = report["machine"]
     print(f"\n{report['model']} | {m['cpu']} | {m['threads']} threads | {m['date']}")
-    print(f"{'engine':<30}{'decode tok/s':>14}{'load s':>9}{'RSS MB':>9}{'peak RSS MB':>13}")
+    prompts = list(report["ratios"])
+    print(f"{'engine':<28}" + "".join(f"{p + ' tok/s':>14}" for p in prompts)
+          + f"{'load s':>9}{'RSS MB':>9}{'peak RSS MB':>13}")
     for row in report["decode"]:
-        print(f"{row['engine']:<30}{row['decode_tok_s']:>14.2f}{row['load_s']:>9.1f}"
-              f"{row['rss_after_load_mb']:>9}{row['peak_rss_mb']:>13}")
-    for key, value in report["ratios"].items():
-        print(f"{key:<40}{value:>8}x")
+        print(f"{row['engine']:<28}"
+              + "".join(f"{row['decode_tok_s'].get(p, 0.0):>14.2f}" for p in prompts)
+              + f"{row['load_s']:>9.1f}{row['rss_after_load_mb']:>9}{row['peak_rss_mb']:>13}")
+    for prompt, r in report["ratios"].items():
+        for key, value in r.items():
+            if key != "fastest_ragkit":
+                print(f"[{prompt}] {key:<44}{value:>8}x  (fastest ragkit: {r['fastest_ragkit']})")
     for engine, t in report["ttft_last_turn"].items():
         print(f"TTFT last turn [{engine}]: {t['ttft_with_reuse_s']} s with reuse "
               f"({t['cached_tokens_with_reuse']}/{t['prompt_tokens']} cached) vs "

@@ -76,8 +76,9 @@ def main() -> None:
     result: dict = {"version": llama_cpp.__version__, "load_s": time.perf_counter() - t0,
                     "rss_after_load_mb": rss_mb()}
     run(llm, work["warmup"], 8, reuse=False)
-    result["decode"] = [run(llm, work["decode"], work["decode_tokens"], reuse=False)
-                        for _ in range(work["repeats"])]
+    result["decode"] = {name: [run(llm, msgs, work["decode_tokens"], reuse=False)
+                               for _ in range(work["repeats"])]
+                        for name, msgs in work["decode"].items()}
     for mode, reuse in (("conversation_reuse", True), ("conversation_no_reuse", False)):
         history = [{"role": "system", "content": work["system"]}]
         llm.reset()

@@ -46,6 +46,26 @@ def _sample(spec: str) -> tuple[int, int]:
     return a, u
 
 
+def _select_ids(questions: list, spec: str) -> list:
+    """The questions named by ``--ids`` (a comma list or a report file), in the given order."""
+    path = Path(spec)
+    if path.suffix == ".json" or path.is_file():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise ConfigError(f"--ids {spec}: cannot read it as a report ({e}); pass a file "
+                              "written by --out or a comma list of ids") from None
+        wanted = old.get("sample_ids") or [r["id"] for r in old.get("results", [])]
+    else:
+        wanted = [x.strip() for x in spec.split(",") if x.strip()]
+    by_id = {q.id: q for q in questions}
+    missing = [i for i in wanted if i not in by_id]
+    if missing or not wanted:
+        raise ConfigError(f"--ids: unknown question ids {', '.join(missing) or '(none given)'}; "
+                          "ids are the `id` fields of the --set files (q001, u005, ...)")
+    return [by_id[i] for i in wanted]
+
+
 def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f}"
 
@@ -82,6 +102,10 @@ def rag_cmd(
     sample: Annotated[str | None, typer.Option(
         help="Stratified subset ANSWERABLE,UNANSWERABLE (both languages and every question "
         "type), e.g. 40,15; applied before --start/--limit.")] = None,
+    ids: Annotated[str | None, typer.Option(
+        help="Ask only these question ids: a comma list (q027,u005) or a report written by "
+        "--out, whose sample ids (or answered ids) are asked again, e.g. to run another model "
+        "on the same questions.")] = None,
     cache: Annotated[bool, typer.Option(
         "--cache/--no-cache", help="Let the answer cache serve repeated questions.")] = False,
     out: Annotated[Path | None, typer.Option(
@@ -114,6 +138,8 @@ def rag_cmd(
     else:
         if sample:
             questions = rag_run.stratified(questions, *_sample(sample))
+        if ids:
+            questions = _select_ids(questions, ids)
         questions = rag_run.window(questions, start, limit)
         if not questions:
             raise ConfigError("no questions selected; check --start/--limit/--sample")

@@ -3,7 +3,7 @@
 Owns :class:`GeneratorConfig` and :class:`RopeScaling`: every knob of
 :class:`ragkit.generation.local.LocalGenerator` (which model, device, dtype, weight
 quantization, RoPE scaling, context length, chunked prefill, prefix-cache budget and
-persistence, threads). Combinations that cannot work are refused here with a
+persistence, threads, prompt-lookup drafting). Combinations that cannot work are refused here with a
 :class:`~ragkit.errors.ConfigError` that names the fix; checks that need the hardware
 (CUDA present, int4 kernels present) happen in :func:`resolve_runtime`.
 Does not load anything.
@@ -76,6 +76,11 @@ class GeneratorConfig(_Frozen):
     kv_cache_budget_mb: float = Field(512.0, ge=0, description="prefix cache; 0 disables it")
     kv_cache_dir: Path | None = Field(None, description="persist the prefix cache here")
     threads: int | None = Field(None, ge=1, le=512, description="None: all physical cores")
+    draft_tokens: int = Field(
+        3, ge=0, le=16,
+        description="greedy decoding checks up to this many prompt-lookup draft tokens per "
+        "forward pass (same output, fewer passes when the reply repeats its context); 0 disables",
+    )
 
     @model_validator(mode="after")
     def _combinations(self) -> GeneratorConfig:

@@ -53,7 +53,7 @@ class LocalGenerator:
                 )
                 if self.config.kv_cache_dir is not None:
                     prefix.load(self._cache_path(), bundle.device)
-            engine = Engine(bundle, prefix, self.config.prefill_chunk)
+            engine = Engine(bundle, prefix, self.config.prefill_chunk, self.config.draft_tokens)
             self._bundle, self._prefix, self._engine = bundle, prefix, engine
             return self
 
@@ -179,7 +179,10 @@ class LocalGenerator:
                 tokens_per_second=(n_out - 1) / decode_time
                 if n_out > 1 and decode_time > 0
                 else 0.0,
-                extra={"prefill_tokens": prepared.prompt_tokens - prepared.reused},
+                extra={"prefill_tokens": prepared.prompt_tokens - prepared.reused,
+                       "draft_passes": engine.draft_stats.passes,
+                       "draft_tokens": engine.draft_stats.drafted,
+                       "draft_accepted": engine.draft_stats.accepted},
             )
             return GenerationResult(text="".join(parts), finish_reason=finish, usage=usage)
 

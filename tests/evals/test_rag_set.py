@@ -112,3 +112,22 @@ def test_cli_rejects_a_bad_sample() -> None:
 
     res = CliRunner().invoke(app, ["eval", "rag", "--set", str(SET), "--sample", "forty"])
     assert res.exit_code != 0 and "ANSWERABLE,UNANSWERABLE" in str(res.exception)
+
+
+def test_ids_select_questions_from_a_list_or_a_report(tmp_path: Path) -> None:
+    from ragkit.cli.eval_rag import _select_ids
+
+    picked = _select_ids(QUESTIONS, "u005,q027")
+    assert [q.id for q in picked] == ["u005", "q027"]  # in the order given
+    report = tmp_path / "run.json"
+    report.write_text(json.dumps({"sample_ids": ["q035", "u006"], "results": []}))
+    assert [q.id for q in _select_ids(QUESTIONS, str(report))] == ["q035", "u006"]
+    report.write_text(json.dumps({"results": [{"id": "q036"}]}))  # no sample_ids: answered ids
+    assert [q.id for q in _select_ids(QUESTIONS, str(report))] == ["q036"]
+
+
+def test_cli_rejects_unknown_ids_before_loading_a_model() -> None:
+    from ragkit.cli import app
+
+    res = CliRunner().invoke(app, ["eval", "rag", "--set", str(SET), "--ids", "q027,nope"])
+    assert res.exit_code != 0 and "unknown question ids nope" in str(res.exception)
