@@ -1,4 +1,4 @@
-"""The agent with the real default model (Qwen2.5-Coder-0.5B-Instruct, bf16) on two small tasks.
+"""The agent with the real default model (Qwen2.5-Coder-0.5B-Instruct, bf16) on three small tasks.
 
 Picked by running the agent on candidates with this model (greedy, so reproducible):
 - ``count_vowels`` passed its three tests on the first round.
@@ -18,6 +18,23 @@ Picked by running the agent on candidates with this model (greedy, so reproducib
   kept. HumanEval/18 and HumanEval/82 passed on the first round in bf16.
 - The case this replaces, ``clamp``, never passed: the model repeated its code in every
   repair round.
+- ``average`` is the one case found where a round of kind "repair" writes the passing code,
+  with direct code then repairs (``plan=False``). Round 1 is ``sum(nums) / len(nums)``; the
+  test ``average([]) == 0`` fails with ``ZeroDivisionError ... at solution line 3``, and the
+  repair, shown that line, adds ``if not nums: return 0`` and passes all three. Seen the same
+  in two runs on one thread (rounds: failed, passed; about 10 s). With the default settings
+  and with ``plan_first=False`` the code from the plan passes instead (round 1 and round 2),
+  so no repair is made there.
+  Tried the same way (``plan=False``), every other repair wrote again the candidate it was
+  shown and was replaced by a sampled attempt: ``fizzbuzz`` (``"Fizz"`` for 15),
+  ``format_duration`` (hours zero-padded), ``is_palindrome`` on a sentence with spaces and
+  capitals, ``word_frequencies`` (words differing in case), ``initials``, ``days_between``
+  (sign of the difference), ``largest`` of an empty list (``ValueError`` from ``max``, so a
+  crash at a named line is not always enough), and ``is_palindrome`` and
+  ``word_frequencies`` asked in prose without a stub. Sampled rounds then passed
+  ``days_between``, ``largest`` and the prose ``is_palindrome``; the rest never passed.
+  ``celsius_to_fahrenheit``, ``sum_between``, ``second_largest`` and ``average`` asked in
+  prose passed on the first round.
 """
 
 from __future__ import annotations
@@ -56,6 +73,16 @@ COUNT_UPPER_TESTS = (
 )
 # The settings HumanEval's feedback mode uses (ragkit.evals.humaneval.agent_config).
 FEEDBACK_MODE = AgentConfig(plan=True, plan_first=False, feedback=True, max_rounds=3, quality=False)
+# The one task found where a round of kind "repair" writes the passing code.
+AVERAGE = (
+    "def average(nums: list) -> float:\n"
+    '    """Return the average of a list of numbers."""\n'
+)
+AVERAGE_TESTS = (
+    "def test_1():\n    assert average([1, 2, 3]) == 2\n\n"
+    "def test_2():\n    assert average([4]) == 4\n\n"
+    "def test_3():\n    assert average([]) == 0\n"
+)
 
 
 def test_passes_on_the_first_round(real_generator) -> None:
@@ -77,3 +104,15 @@ def test_fails_first_then_a_later_round_passes(real_generator) -> None:
     assert result.best_round >= 2 and result.best_round == len(result.rounds)
     assert result.tests_passed == result.tests_total == 3
     assert all(r.cached_tokens > 0 for r in result.rounds[1:])  # prefix reused across rounds
+
+
+def test_a_repair_round_fixes_the_line_the_failure_names(real_generator) -> None:
+    config = AgentConfig(plan=False, max_rounds=3, quality=False)
+    result = CodeAgent(real_generator, config).solve(AVERAGE, AVERAGE_TESTS)
+    first = result.rounds[0]
+    assert first.kind == "direct" and first.status == "failed"
+    assert first.feedback is not None and "ZeroDivisionError" in first.feedback
+    assert result.passed and result.stopped == "passed"
+    best = result.rounds[result.best_round - 1]
+    assert result.best_round >= 2 and best.kind == "repair" and best.repeated is None
+    assert best.status == "passed" and result.tests_passed == result.tests_total == 3
