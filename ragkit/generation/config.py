@@ -3,9 +3,9 @@
 Owns :class:`GeneratorConfig` and :class:`RopeScaling`: every knob of
 :class:`ragkit.generation.local.LocalGenerator` (which model, device, dtype, weight
 quantization, RoPE scaling, context length, chunked prefill, prefix-cache budget and
-persistence, threads, prompt-lookup drafting). Combinations that cannot work are refused here with a
-:class:`~ragkit.errors.ConfigError` that names the fix; checks that need the hardware
-(CUDA present, int4 kernels present) happen in :func:`resolve_runtime`.
+persistence, threads, prompt-lookup drafting). Combinations that cannot work are refused
+here with a :class:`~ragkit.errors.ConfigError` that names the fix; checks that need the
+hardware (CUDA present, int4 kernels present) happen in :func:`resolve_runtime`.
 Does not load anything.
 """
 
