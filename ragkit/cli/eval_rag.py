@@ -46,6 +46,17 @@ def _sample(spec: str) -> tuple[int, int]:
     return a, u
 
 
+def _rag_settings(items: list[str]) -> dict[str, str]:
+    """``--rag KEY=VALUE`` pairs; RagConfig validates keys and values when the run starts."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--rag {item!r}: write KEY=VALUE, e.g. --rag check_answerable=true")
+        out[key.strip()] = value.strip()
+    return out
+
+
 def _select_ids(questions: list, spec: str) -> list:
     """The questions named by ``--ids`` (a comma list or a report file), in the given order."""
     path = Path(spec)
@@ -106,6 +117,9 @@ def rag_cmd(
         help="Ask only these question ids: a comma list (q027,u005) or a report written by "
         "--out, whose sample ids (or answered ids) are asked again, e.g. to run another model "
         "on the same questions.")] = None,
+    rag: Annotated[list[str] | None, typer.Option(
+        "--rag", help="A RagConfig setting for this run, KEY=VALUE (repeatable), e.g. "
+        "--rag check_answerable=true --rag answerable_margin=0.5.")] = None,
     cache: Annotated[bool, typer.Option(
         "--cache/--no-cache", help="Let the answer cache serve repeated questions.")] = False,
     out: Annotated[Path | None, typer.Option(
@@ -151,7 +165,8 @@ def rag_cmd(
             wanted = {q.id for q in questions}
             done = [r for r in json.loads(path.read_text(encoding="utf-8"))["results"]
                     if r["id"] in wanted]
-        result = _run(kb, qset, questions, model, quantization, cache, done, path, threads)
+        result = _run(kb, qset, questions, model, quantization, cache, done, path, threads,
+                      _rag_settings(rag or []))
     if out is not None:
         _write(_out_path(out), result)
         err.print(f"[dim]wrote {_out_path(out)}[/]")
@@ -173,7 +188,7 @@ def _write(path: Path, result: dict[str, Any]) -> None:
 
 def _run(kb: Path, qset: Path, questions: list, model: str | None, quantization: str,
          cache: bool, done: list[dict[str, Any]], path: Path | None,
-         threads: int | None = None) -> dict[str, Any]:
+         threads: int | None = None, rag: dict[str, str] | None = None) -> dict[str, Any]:
     from ragkit.config import DEFAULT_GENERATOR, parse
     from ragkit.evals import rag_run
     from ragkit.generation.config import GeneratorConfig
@@ -184,7 +199,7 @@ def _run(kb: Path, qset: Path, questions: list, model: str | None, quantization:
     if threads is not None:
         options["threads"] = threads
     gen_cfg = parse(GeneratorConfig, options, "generator options")
-    rag_cfg = RagConfig(answer_cache=cache)
+    rag_cfg = parse(RagConfig, {**(rag or {}), "answer_cache": cache}, "--rag settings")
     err.print(f"[dim]loading {gen_cfg.model} ({quantization})[/]")
     generator = load_generator(gen_cfg)
     with KnowledgeBase.open(kb) as base:

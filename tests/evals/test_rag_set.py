@@ -131,3 +131,17 @@ def test_cli_rejects_unknown_ids_before_loading_a_model() -> None:
 
     res = CliRunner().invoke(app, ["eval", "rag", "--set", str(SET), "--ids", "q027,nope"])
     assert res.exit_code != 0 and "unknown question ids nope" in str(res.exception)
+
+
+def test_rag_settings_are_parsed_and_validated_before_loading_a_model() -> None:
+    from ragkit.cli import app
+    from ragkit.cli.eval_rag import _rag_settings
+
+    assert _rag_settings(["check_answerable=true", " answerable_margin = 0.5"]) == {
+        "check_answerable": "true", "answerable_margin": "0.5"}
+    res = CliRunner().invoke(app, ["eval", "rag", "--set", str(SET), "--limit", "1",
+                                   "--rag", "check_answerable"])
+    assert res.exit_code != 0 and "KEY=VALUE" in str(res.exception)
+    res = CliRunner().invoke(app, ["eval", "rag", "--set", str(SET), "--limit", "1",
+                                   "--rag", "no_such_setting=1"])
+    assert res.exit_code != 0 and "no_such_setting" in str(res.exception)
