@@ -394,8 +394,6 @@ def summarize(raw: dict[str, Any], work: dict[str, Any], info: dict[str, Any],
         if "decode" not in (r or {}):
             continue
         runs_by_prompt = r["decode"]
-        if isinstance(runs_by_prompt, list):  # a worker of the old, single-prompt layout
-            runs_by_prompt = {"free": runs_by_prompt}
         rows.append({"engine": name,
                      "decode_tok_s": {k: round(best(v), 2) for k, v in runs_by_prompt.items()},
                      "decode_runs": {k: [round(x["decode_tok_s"], 2) for x in v]

@@ -66,7 +66,11 @@ def _select_ids(questions: list, spec: str) -> list:
         except (OSError, json.JSONDecodeError) as e:
             raise ConfigError(f"--ids {spec}: cannot read it as a report ({e}); pass a file "
                               "written by --out or a comma list of ids") from None
-        wanted = old.get("sample_ids") or [r["id"] for r in old.get("results", [])]
+        if not isinstance(old, dict):
+            raise ConfigError(f"--ids {spec}: not a report (expected a JSON object written by "
+                              "--out); pass a report or a comma list of ids")
+        wanted = old.get("sample_ids") or [r["id"] for r in old.get("results", [])
+                                           if isinstance(r, dict) and "id" in r]
     else:
         wanted = [x.strip() for x in spec.split(",") if x.strip()]
     by_id = {q.id: q for q in questions}

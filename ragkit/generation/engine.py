@@ -142,11 +142,16 @@ class Engine:
             yield tok
             if i == limit - 1:
                 return
-            tok_buf.fill_(tok)
-            with torch.inference_mode():
-                logits = self.step_fn(tok_buf, pos)
-            self.held.append(tok)
+            logits = self._advance(tok_buf, tok, pos)
             pos += 1
+
+    def _advance(self, tok_buf: Tensor, tok: int, pos: int) -> Tensor:
+        """Feed one decoded token at ``pos``; logits for the token after it."""
+        tok_buf.fill_(tok)
+        with torch.inference_mode():
+            logits = self.step_fn(tok_buf, pos)
+        self.held.append(tok)
+        return logits
 
     def _decode_lookup(self, prepared: Prepared, max_new: int) -> Iterator[int]:
         """Greedy decoding that checks prompt-lookup drafts: the same tokens, fewer passes.
@@ -177,10 +182,7 @@ class Engine:
                 return
             draft = drafter.propose(min(room, limit - produced - 1))
             if not draft:
-                tok_buf.fill_(tok)
-                with torch.inference_mode():
-                    logits = self.step_fn(tok_buf, pos)
-                self.held.append(tok)
+                logits = self._advance(tok_buf, tok, pos)
                 pos += 1
                 continue
             with torch.inference_mode():

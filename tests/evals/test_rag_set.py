@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ragkit.errors import GenerationError
+from ragkit.errors import ConfigError, GenerationError
 from ragkit.evals import rag_run
 from ragkit.evals.rag import RagQuestion, has_fact, load_rag_set, normalise, says_no
 from ragkit.ingest import parse_file
@@ -124,6 +124,12 @@ def test_ids_select_questions_from_a_list_or_a_report(tmp_path: Path) -> None:
     assert [q.id for q in _select_ids(QUESTIONS, str(report))] == ["q035", "u006"]
     report.write_text(json.dumps({"results": [{"id": "q036"}]}))  # no sample_ids: answered ids
     assert [q.id for q in _select_ids(QUESTIONS, str(report))] == ["q036"]
+    report.write_text("[1, 2]")  # valid JSON, but no report
+    with pytest.raises(ConfigError, match="not a report"):
+        _select_ids(QUESTIONS, str(report))
+    report.write_text("{broken")
+    with pytest.raises(ConfigError, match="cannot read it as a report"):
+        _select_ids(QUESTIONS, str(report))
 
 
 def test_cli_rejects_unknown_ids_before_loading_a_model() -> None:
