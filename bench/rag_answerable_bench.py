@@ -103,7 +103,7 @@ def main() -> None:
         for q in questions:
             t = time.perf_counter()
             lang = prompts.language_of(q.question)
-            got = retrieve(deps.retriever, [q.question], cfg.k, cfg.search_mode)
+            got = retrieve(deps.retriever, q.question, cfg.k, cfg.search_mode)
             context = select_context([hit_to_dict(h) for h in got.hits], deps.count_tokens,
                                      cfg.context_tokens, cfg.min_chunk_tokens)
             yes, no = prompts.CHECK_LABELS[lang]

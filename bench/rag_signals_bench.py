@@ -70,7 +70,7 @@ def main() -> None:
                  + _load(ROOT / "knowledge/eval/unanswerable.jsonl"))
     rows, t0 = [], time.perf_counter()
     for q in questions:
-        got = retrieve(retriever, [q["question"]], cfg.k, cfg.search_mode)
+        got = retrieve(retriever, q["question"], cfg.k, cfg.search_mode)
         words = [_stem(w) for w in query_terms(q["question"])]
         seen: set[str] = set()
         for h in got.hits:

@@ -1,11 +1,13 @@
-"""Does translating the question help retrieval? hit@5 with and without ``translate_query``.
+"""Does translating the question help retrieval? hit@k with and without ``translate_query``.
 
 Owns: for every labelled question (``knowledge/eval/retrieval.jsonl``), the translation the RAG
 graph would make (``prompts.translate_messages``, greedy, the graph's token cap and stop), and
-hit@5 of the graph's own retrieval step (``ragkit.rag.context.retrieve``: hybrid search per
-query, fused by reciprocal rank) with the question alone and with question + translation,
-overall and per language / question type. Does not own the relevance rule
-(``ragkit.evals.retrieval``) or anything the pipeline does.
+hit@k of the graph's own retrieval step (``ragkit.rag.context.retrieve``: the question's top k,
+then ``translation_chunks`` chunks in the translation's language from the translation's
+search) with the question alone and with 1, 2 or 3 translation chunks, overall and per
+language / question type. The peer row is the earlier way: both queries' top k fused by
+reciprocal rank and cut to k. Does not own the relevance rule (``ragkit.evals.retrieval``) or
+anything the pipeline does.
 
 Run::
 
@@ -37,6 +39,7 @@ from ragkit.kb import KnowledgeBase  # noqa: E402
 from ragkit.rag import prompts  # noqa: E402
 from ragkit.rag.config import RagConfig  # noqa: E402
 from ragkit.rag.context import retrieve  # noqa: E402
+from ragkit.retriever import rrf_fuse  # noqa: E402
 
 QUESTIONS = ROOT / "knowledge" / "eval" / "retrieval.jsonl"
 OUT = ROOT / "bench" / "results" / "rag_translate_query.json"
@@ -71,6 +74,13 @@ def translate_all(questions, path: Path, model: str | None, quantization: str,
     return done
 
 
+def rrf_cut(retriever, queries: list[str], k: int) -> list:
+    """The earlier fusion (peer): every query's top k fused by reciprocal rank, cut to k."""
+    rankings = [retriever.search(x, k=k, mode="hybrid") for x in queries if x.strip()]
+    by_id = {h.chunk_id: h for r in rankings for h in r}
+    return [by_id[c] for c, _ in rrf_fuse([[h.chunk_id for h in r] for r in rankings])[:k]]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kb", type=Path, required=True, help="knowledge base holding knowledge/store")
@@ -95,28 +105,33 @@ def main() -> int:
     rows = []
     for q in questions:
         row = {"id": q.id, "lang": q.lang, "type": q.type, "translation": tr[q.id]["tr"]}
-        for variant, queries in (("question", [q.question]),
-                                 ("question+translation", [q.question, tr[q.id]["tr"]])):
-            got = retrieve(retriever, queries, args.k, "hybrid")
-            rank = first_relevant_rank([(h.source, h.text) for h in got.hits], q)
+        t = tr[q.id]["tr"]
+        variants = {"question": retrieve(retriever, q.question, args.k, "hybrid").hits,
+                    "rrf(question, translation)": rrf_cut(retriever, [q.question, t], args.k)}
+        for m in (1, 2, 3):
+            variants[f"question + {m} translation chunks"] = retrieve(
+                retriever, q.question, args.k, "hybrid", t, m).hits
+        for variant, got in variants.items():
+            rank = first_relevant_rank([(h.source, h.text) for h in got], q)
             row[variant] = rank
             for g in ("all", f"type:{q.type}", f"lang:{q.lang}"):
                 hits[variant][g].append(rank is not None)
         rows.append(row)
     summary = {v: {g: {"n": len(h[g]), f"hit@{args.k}": round(sum(h[g]) / len(h[g]), 4)}
                    for g in GROUPS if h[g]} for v, h in hits.items()}
-    secs = [t["s"] for t in tr.values()]
+    secs = [t["s"] for t in tr.values() if t.get("s")]  # reused translations may lack times
     out = {"benchmark": "rag_translate_query", "note": args.note, "kb": str(args.kb),
            "embedder": kb.config.embedder, "questions": str(args.questions), "k": args.k,
            "generator": {"model": args.model or "default", "quantization": args.quantization,
                          "threads": args.threads,
-                         "mean_translation_s": round(sum(secs) / len(secs), 2)},
+                         "mean_translation_s": round(sum(secs) / len(secs), 2) if secs else None},
            "machine": machine_info(args.threads), "summary": summary, "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, ensure_ascii=False, indent=1), "utf-8")
-    print(f"{'hit@' + str(args.k):<22}" + "".join(f"{g:>20}" for g in GROUPS))
+    print(f"{'hit@' + str(args.k):<36}" + "".join(f"{g[5:] if ':' in g else g:>14}"
+                                                  for g in GROUPS))
     for v, s in summary.items():
-        print(f"{v:<22}" + "".join(f"{s[g][f'hit@{args.k}']:>20.3f}" for g in GROUPS if g in s))
+        print(f"{v:<36}" + "".join(f"{s[g][f'hit@{args.k}']:>14.3f}" for g in GROUPS if g in s))
     kb.close()
     return 0
 

@@ -231,6 +231,15 @@ class Store:
             out[row["vid"]] = row
         return out
 
+    def sample_texts(self, n: int) -> list[str]:
+        """Up to ``n`` chunk texts spread evenly over the store (all of them when fewer)."""
+        total = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        step = max(1, -(-total // max(1, n)))
+        rows = self.conn.execute(
+            "SELECT text FROM (SELECT text, row_number() OVER (ORDER BY vid) AS i FROM chunks) "
+            "WHERE (i - 1) % ? = 0 LIMIT ?", (step, n)).fetchall()
+        return [r[0] for r in rows]
+
     def counts(self) -> dict[str, int]:
         one = self.conn.execute
         return {

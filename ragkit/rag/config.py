@@ -24,17 +24,26 @@ class RagConfig(BaseModel):
     # -- retrieval ----------------------------------------------------------------------------
     k: int = Field(5, ge=1, le=50, description="chunks retrieved per query")
     search_mode: SearchMode = "hybrid"
-    translate_query: bool = Field(
+    translate_query: bool | Literal["auto"] = Field(
         False, description="also search with a generator-made translation of the question "
-        "into the other language (en<->zh), for one short generation per question. Turn it "
-        "on when answers are often written only in the other language: the embedder ranks "
-        "same-language chunks first, and on the 153 labelled questions hit@5 rose from 0.64 "
-        "to 0.85 with it (cross-lingual 0.04 to 0.76, paraphrase 0.71 to 0.57; "
-        "bench/results/rag_translate_query.json). Off by default because the answers did not "
-        "follow: the 0.5B model answered 1 of 9 cross-lingual questions correctly with the "
-        "evidence retrieved, and the translation's other-language chunks displaced "
-        "same-language evidence, turning a correct answer to 'How many days do I have to "
-        "return an item?' into one about business accounts")
+        "into the other language (en<->zh), for one short generation per question: true, "
+        "false, or auto (translate when the knowledge base holds chunks in the other "
+        "language: at least 5% of a sample of its chunks). The embedder ranks same-language "
+        "chunks first: on the 153 labelled questions of the bilingual sample store, "
+        "cross-lingual hit@5 was 0.04 with the question alone and 0.73 with translation. "
+        "Off by default because no catalogued model answers from the other-language "
+        "evidence it brings: with it on, the 0.5B answered 0 of 49 cross-lingual questions "
+        "correctly (2 with it off) and the 1.5B 0 of 7, while the extra chunks cost the 0.5B "
+        "refusal accuracy 0.49 -> 0.45 over the full set "
+        "(bench/results/rag_eval_qwen0.5b_full_translate.json). Use auto with a model that "
+        "answers across languages")
+    translation_chunks: int = Field(
+        2, ge=0, le=20, description="chunks in the translation's language, from the "
+        "translation's search, added after the question's own k. Replayed over stored "
+        "translations (bench/translate_query_bench.py): hit@k 0.64 -> 0.86, "
+        "cross-lingual 0.04 -> 0.73 with 2 (0.59 with 1, 0.78 with 3), paraphrase unchanged at "
+        "0.71; fusing both rankings by reciprocal rank instead reached 0.76 cross-lingual but "
+        "pushed same-language evidence out (paraphrase 0.57)")
     min_confidence: float = Field(
         0.80, ge=0.0, le=1.0, description="refuse without generating when the best dense "
         "cosine between the question and a chunk is below this. On the sample store the 153 "

@@ -1,7 +1,8 @@
 """Retrieval for a turn and the context that fits the generator's token budget.
 
-Owns: searching with one or more queries (the question, and optionally its translation) and
-fusing the rankings, the retrieval confidence (the best dense cosine between a query and a
+Owns: searching with the question and optionally its translation (whose other-language chunks
+are added after the question's own), the languages a knowledge base is written in, the
+retrieval confidence (the best dense cosine between a query and a
 retrieved chunk), and choosing which chunks go into the prompt: in rank order, whole while
 they fit ``context_tokens`` (counted with the generator's tokenizer), the last one cut at a
 sentence boundary when at least ``min_chunk_tokens`` still fit.
@@ -16,9 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ragkit.retriever import Retriever, rrf_fuse
-from ragkit.store import vector_id
-from ragkit.text import split_sentences
+from ragkit.retriever import Retriever
+from ragkit.text import detect_language, split_sentences
 from ragkit.types import Hit
 
 CountTokens = Callable[[str], int]
@@ -31,26 +31,42 @@ class Retrieved:
     ms: float
 
 
-def retrieve(retriever: Retriever, queries: Sequence[str], k: int, mode: str) -> Retrieved:
-    """Search with every query, fuse by reciprocal rank, and measure confidence."""
+def retrieve(retriever: Retriever, question: str, k: int, mode: str, translation: str = "",
+             translation_chunks: int = 0) -> Retrieved:
+    """The question's top ``k``, then up to ``translation_chunks`` chunks in the translation's
+    language found by searching the translation, and the retrieval confidence."""
     t0 = time.perf_counter()
-    rankings: list[list[Hit]] = []
-    confidence = 0.0
-    for q in queries:
-        if not q.strip():
-            continue
-        rankings.append(retriever.search(q, k=k, mode=mode))  # type: ignore[arg-type]
-        if mode != "keyword":
-            top = retriever.dense(q, 1)
-            if top:
-                confidence = max(confidence, top[0][1])
-    if len(rankings) == 1:
-        hits = rankings[0]
-    else:
-        by_vid = {vector_id(h.chunk_id): h for r in rankings for h in r}
-        fused = rrf_fuse([[vector_id(h.chunk_id) for h in r] for r in rankings])
-        hits = [by_vid[v] for v, _ in fused[:k]]
+    hits = retriever.search(question, k=k, mode=mode)  # type: ignore[arg-type]
+    confidence = _top_dense(retriever, question, mode)
+    lang = detect_language(translation)
+    # a "translation" in the question's own language (the model echoed it) adds nothing
+    if translation.strip() and translation_chunks > 0 and lang != detect_language(question):
+        seen = {h.chunk_id for h in hits}
+        extra = [h for h in retriever.search(translation, k=k + translation_chunks,
+                                             mode=mode)  # type: ignore[arg-type]
+                 if h.chunk_id not in seen and detect_language(h.text) == lang]
+        hits += extra[:translation_chunks]
+        confidence = max(confidence, _top_dense(retriever, translation, mode))
     return Retrieved(hits, min(1.0, max(0.0, confidence)), 1000 * (time.perf_counter() - t0))
+
+
+def _top_dense(retriever: Retriever, query: str, mode: str) -> float:
+    """The best dense cosine between ``query`` and a chunk (0 in keyword mode)."""
+    if mode == "keyword":
+        return 0.0
+    top = retriever.dense(query, 1)
+    return top[0][1] if top else 0.0
+
+
+def languages(texts: Sequence[str], min_share: float = 0.05) -> frozenset[str]:
+    """The languages of at least ``min_share`` of ``texts`` (a sample of chunks)."""
+    if not texts:
+        return frozenset()
+    counts: dict[str, int] = {}
+    for t in texts:
+        lang = detect_language(t)
+        counts[lang] = counts.get(lang, 0) + 1
+    return frozenset(lang for lang, n in counts.items() if n / len(texts) >= min_share)
 
 
 def hit_to_dict(hit: Hit) -> dict[str, Any]:

@@ -76,14 +76,17 @@ class RagDeps:
     similarity: Similarity | None = None
     cache: AnswerCache | None = None
     cache_scope: str = ""
+    # the languages the knowledge base is written in (translate_query="auto" reads it)
+    kb_languages: Callable[[], frozenset[str]] = lambda: frozenset()
 
 
 def new_turn(question: str) -> dict[str, Any]:
     """Graph input for one turn: every per-turn field reset (history is kept)."""
-    return {"question": question, "standalone": question, "hits": [], "confidence": 0.0,
-            "context": [], "draft": "", "answer_text": "", "citations": [], "verdict": {},
-            "attempts": 0, "answerable": 0.0, "refused": False, "refusal_reason": "", "next": "", "usage": {},
-            "cache_hit": False, "language": prompts.language_of(question)}
+    return {"question": question, "standalone": question, "translation": "", "hits": [],
+            "confidence": 0.0, "context": [], "draft": "", "answer_text": "", "citations": [],
+            "verdict": {}, "attempts": 0, "answerable": 0.0, "refused": False,
+            "refusal_reason": "", "next": "", "usage": {}, "cache_hit": False,
+            "language": prompts.language_of(question)}
 
 
 def _add_usage(usage: dict[str, Any], u: Usage | None, answer: bool = False) -> dict[str, Any]:
@@ -135,18 +138,24 @@ def build_graph(deps: RagDeps, checkpointer: Any = None) -> Any:
                 "standalone": stored["standalone_question"],
                 "confidence": stored["confidence"], "hits": stored["hits"]}
 
+    def wants_translation(question: str) -> bool:
+        if cfg.translation_chunks == 0 or cfg.translate_query is False:
+            return False
+        if cfg.translate_query == "auto":
+            return bool(deps.kb_languages() - {prompts.language_of(question)})
+        return True
+
     def retrieve_node(state: RagState) -> dict[str, Any]:
         usage = dict(state.get("usage", {}))
-        queries = [state["standalone"]]
         translation = ""
-        if cfg.translate_query:
+        if wants_translation(state["standalone"]):
             res = gen.generate(prompts.translate_messages(
                 prompts.language_of(state["standalone"]), state["standalone"]),
                 SamplingParams(max_tokens=cfg.condense_max_tokens, stop=("\n",)))
             usage = _add_usage(usage, res.usage)
             translation = res.text.strip()
-            queries.append(translation)
-        got = retrieve(deps.retriever, queries, cfg.k, cfg.search_mode)
+        got = retrieve(deps.retriever, state["standalone"], cfg.k, cfg.search_mode,
+                       translation, cfg.translation_chunks)
         usage["retrieval_ms"] = got.ms
         out: dict[str, Any] = {"hits": [hit_to_dict(h) for h in got.hits],
                                "confidence": got.confidence, "usage": usage,

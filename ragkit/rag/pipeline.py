@@ -22,7 +22,7 @@ from ragkit.config import SearchConfig
 from ragkit.errors import ConfigError
 from ragkit.rag.cache import AnswerCache
 from ragkit.rag.config import RagConfig
-from ragkit.rag.context import hit_from_dict
+from ragkit.rag.context import hit_from_dict, languages
 from ragkit.rag.graph import RagDeps, RunContext, build_graph, new_turn
 from ragkit.rag.memory import ConversationStore
 from ragkit.rag.types import Answer, AnswerStream, AnswerUsage, Citation
@@ -116,6 +116,7 @@ class RagPipeline:
         self._wired: RagDeps | None = None
         self._memory: ConversationStore | None = None
         self._cache: AnswerCache | None = None
+        self._languages: tuple[int, frozenset[str]] | None = None
         self._lock = threading.Lock()
 
     # -- wiring ------------------------------------------------------------------------------
@@ -145,7 +146,15 @@ class RagPipeline:
             retriever=retriever, generator=self.generator, config=cfg, embed_query=queries,
             kb_version=lambda: self.kb.store.kb_version, count_tokens=count,
             similarity=_similarity(self.kb, queries),
-            cache=self.cache if cfg.answer_cache else None, cache_scope=scope)
+            cache=self.cache if cfg.answer_cache else None, cache_scope=scope,
+            kb_languages=self._kb_languages)
+
+    def _kb_languages(self) -> frozenset[str]:
+        """Languages of the knowledge base's chunks (a sample), recomputed after a sync."""
+        version = self.kb.store.kb_version
+        if self._languages is None or self._languages[0] != version:
+            self._languages = (version, languages(self.kb.store.sample_texts(2000)))
+        return self._languages[1]
 
     def _graph(self, threaded: bool) -> Any:
         with self._lock:

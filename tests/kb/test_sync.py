@@ -186,3 +186,13 @@ def test_rebuild_rewrites_everything_from_cached_vectors(
     assert reopened.search("gift cards expire", k=1, mode="keyword")[0].source == "other/g.md"
     assert json.loads((kb.index_dir / "manifest.json").read_text())["count"] == n
     reopened.close()
+
+
+def test_sample_texts_spread_over_the_store_and_stop_at_n(kb: KnowledgeBase,
+                                                           corpus: Path) -> None:
+    kb.sync([corpus])
+    every = [r[0] for r in kb.store.conn.execute("SELECT text FROM chunks ORDER BY vid")]
+    assert len(every) >= 3
+    assert kb.store.sample_texts(10_000) == every
+    two = kb.store.sample_texts(2)
+    assert len(two) == 2 and two[0] == every[0] and two[1] == every[-(-len(every) // 2)]

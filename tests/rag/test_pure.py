@@ -8,7 +8,7 @@ import pytest
 from ragkit.errors import ConfigError
 from ragkit.rag import prompts
 from ragkit.rag.config import RagConfig
-from ragkit.rag.context import select_context
+from ragkit.rag.context import languages, select_context
 from ragkit.rag.verify import CitationGate, Scorer, copied_share, lexical_support, parse_markers
 
 CTX = [
@@ -224,3 +224,20 @@ def test_a_copied_heading_keeps_no_citation() -> None:
     gate = CitationGate(ctx, Scorer(RagConfig(support_method="lexical")), "Which sale items?")
     assert _run(gate, "# Returns policy [1]") == ""
     assert gate.counts() == {"sentences": 1, "supported": 0, "removed": 1, "invented": 0}
+
+
+def test_kb_languages_count_only_a_real_share() -> None:
+    en, zh = "Refunds take five days.", "退款需要五个工作日。"
+    assert languages([en] * 10 + [zh] * 1) == {"en", "zh"}
+    assert languages([en] * 30 + [zh]) == {"en"}  # one stray Chinese chunk in 31
+    assert languages([zh, zh]) == {"zh"} and languages([]) == frozenset()
+
+
+@pytest.mark.parametrize("value,expected", [("auto", "auto"), (True, True), ("false", False)])
+def test_translate_query_takes_auto_or_a_boolean(value: object, expected: object) -> None:
+    assert RagConfig(translate_query=value).translate_query == expected
+
+
+def test_translate_query_refuses_other_words() -> None:
+    with pytest.raises(ValueError):
+        RagConfig(translate_query="sometimes")

@@ -5,11 +5,14 @@ follow-up condensation. Answer quality is tested with the real model elsewhere."
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+from ragkit.config import ChunkingConfig, KnowledgeBaseConfig
 from ragkit.kb import KnowledgeBase
 from ragkit.rag import RagPipeline
 from ragkit.rag.prompts import refusal_text, render
-from tests.rag.conftest import ROUTING, answer_calls
+from tests.helpers.docs import write_docs
+from tests.rag.conftest import DOCS, ROUTING, answer_calls
 
 REFUND = "Refunds are paid back to the original payment method within five business days"
 
@@ -223,3 +226,51 @@ def test_the_question_is_also_searched_in_its_translation(tiny_kb: KnowledgeBase
         question)
     assert off.translations == [] and answer.diagnostics["translation"] == ""
     assert not any(h.source.endswith("退款.md") for h in answer.hits)
+
+
+def test_translation_chunks_come_after_the_questions_own(tiny_kb: KnowledgeBase,
+                                                         scripted_generator) -> None:
+    cfg = ROUTING.model_copy(update={"k": 2, "search_mode": "keyword", "check_answerable": False,
+                                     "translate_query": True, "translation_chunks": 1})
+    question = "How long do refunds take?"
+    gen = scripted_generator([REFUND + " [1]."], translate=lambda q: "退款需要多长时间？")
+    answer = RagPipeline(tiny_kb, gen, cfg).ask(question)
+    own = tiny_kb.search(question, k=2, mode="keyword")
+    assert [h.chunk_id for h in answer.hits[:2]] == [h.chunk_id for h in own]
+    assert len(answer.hits) == 3 and answer.hits[2].source.endswith("退款.md")
+
+
+def test_an_untranslated_echo_adds_no_chunks(tiny_kb: KnowledgeBase, scripted_generator) -> None:
+    cfg = ROUTING.model_copy(update={"k": 2, "search_mode": "keyword", "check_answerable": False,
+                                     "translate_query": True})
+    gen = scripted_generator([REFUND + " [1]."])  # "translates" by repeating the question
+    answer = RagPipeline(tiny_kb, gen, cfg).ask("How long do refunds take?")
+    assert gen.translations and len(answer.hits) == 2
+
+
+def test_auto_translates_only_towards_a_language_the_kb_holds(
+        tmp_path: Path, tiny_kb: KnowledgeBase, tiny_embedder_dir: Path, tiny_embedder,
+        scripted_generator) -> None:
+    cfg = ROUTING.model_copy(update={"search_mode": "keyword", "check_answerable": False,
+                                     "translate_query": "auto"})
+    bilingual = scripted_generator([REFUND + " [1]."])
+    RagPipeline(tiny_kb, bilingual, cfg).ask("How long do refunds take?")
+    assert len(bilingual.translations) == 1  # the store has a Chinese document
+
+    english = {k: v for k, v in DOCS.items() if not k.startswith("zh/")}
+    config = KnowledgeBaseConfig(embedder=str(tiny_embedder_dir),
+                                 chunking=ChunkingConfig(max_tokens=64, overlap_tokens=8))
+    with KnowledgeBase.open(tmp_path / "en-kb", create=True, config=config,
+                            embedder=tiny_embedder) as kb:
+        kb.sync([write_docs(tmp_path / "en-docs", english)])
+        gen = scripted_generator([REFUND + " [1].", "退款在五个工作日内退回 [1]。"])
+        pipe = RagPipeline(kb, gen, cfg)
+        pipe.ask("How long do refunds take?")
+        assert gen.translations == []  # English question, English store: nothing to translate
+        pipe.ask("退款需要多长时间？")
+        assert [q for q, _ in gen.translations] == ["退款需要多长时间？"]
+        # a Chinese document synced later turns translation on for English questions too
+        kb.sync([write_docs(tmp_path / "zh-docs", {"退款.md": DOCS["zh/退款.md"]}),
+                 tmp_path / "en-docs"])
+        pipe.ask("How are refunds paid?")
+        assert [q for q, _ in gen.translations][-1] == "How are refunds paid?"
