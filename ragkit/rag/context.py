@@ -2,10 +2,10 @@
 
 Owns: searching with the question and optionally its translation (whose other-language chunks
 are added after the question's own), the languages a knowledge base is written in, the
-retrieval confidence (the best dense cosine between a query and a
-retrieved chunk), and choosing which chunks go into the prompt: in rank order, whole while
-they fit ``context_tokens`` (counted with the generator's tokenizer), the last one cut at a
-sentence boundary when at least ``min_chunk_tokens`` still fit.
+retrieval confidence (the best dense cosine between a query and a retrieved chunk), and
+choosing which chunks go into the prompt: in rank order, whole while they fit
+``context_tokens`` (counted with the generator's tokenizer), the last one cut at a sentence
+boundary when at least ``min_chunk_tokens`` still fit.
 
 Does not own the index, the ranking functions (``ragkit.retriever``) or prompting.
 """

@@ -1,6 +1,7 @@
 """End to end on the real default embedder and generator over the sample store
-(``knowledge/store``, indexed once per session): an English question, a Chinese question, an
-unanswerable question, and the README example run as a script."""
+(``knowledge/store``, indexed once per session): an English question, a Chinese question,
+unanswerable questions (two the model declines, one it answers anyway: xfail), and the README
+example run as a script."""
 
 from __future__ import annotations
 
@@ -46,6 +47,25 @@ def test_chinese_question_is_answered_in_chinese(store_kb: KnowledgeBase,
     assert answer.citations and all(f"[{c.n}]" in answer.text for c in answer.citations)
     assert any("faq_zh" in c.source or "account" in c.source for c in answer.citations)
     # whether the answer names the backup codes is answer correctness (`ragkit eval rag`)
+
+
+# Chosen by running the model, not by design: the 0.5B refuses only about half of the 34
+# unanswerable questions (17 to 20 per full run; 18 even with perfect retrieval,
+# bench/README.md "Pipeline or model?"). These two were refused by the model itself in both
+# full runs (int8) and here in bf16 at 1 and 2 threads; they check the refusal path end to end
+# on real parts: the model's own refusal recognised, the fixed refusal text in the question's
+# language, no citation kept. The CEO question below is one the model answers anyway.
+@pytest.mark.parametrize("question,lang", [
+    ("What is this year's Black Friday discount code?", "en"),
+    ("亮购有学生优惠吗？", "zh"),
+])
+def test_an_unanswerable_question_the_model_declines_is_refused_in_its_language(
+        store_kb: KnowledgeBase, real_generator, question: str, lang: str) -> None:
+    answer = store_kb.ask(question, generator=real_generator, config=NO_CACHE)
+    assert answer.refused, answer.text
+    assert answer.language == lang
+    assert answer.text == refusal_text(lang) and answer.citations == []
+    assert answer.diagnostics["refusal_reason"] in ("model", "unsupported")
 
 
 @pytest.mark.xfail(reason="the 0.5B model copies an unrelated but lexically supported source "
