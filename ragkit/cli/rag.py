@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,13 +29,28 @@ KOpt = Annotated[int, typer.Option("-k", "--top-k", min=1, max=50,
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Do not use the answer cache.")]
 
 
+class Translate(StrEnum):
+    off = "off"
+    on = "on"
+    auto = "auto"
+
+
+TranslateOpt = Annotated[Translate, typer.Option(
+    "--translate", help="Also search the question's English <-> Chinese translation (one short "
+    "generation): off, on, or auto (when the knowledge base holds the other language). It "
+    "finds answers written only in the other language; the default 0.5B model rarely answers "
+    "from them, so it is off by default (bench/README.md, 'Query translation').")]
+_TRANSLATE: dict[Translate, bool | str] = {Translate.off: False, Translate.on: True,
+                                           Translate.auto: "auto"}
+
+
 def register(app: typer.Typer) -> None:
     app.command("ask")(ask_cmd)
     app.command("chat")(chat_cmd)
 
 
 def _open(kb: Path, model: str, quantization: Quant, k: int, no_cache: bool,
-          quiet: bool) -> tuple[Any, Any]:
+          quiet: bool, translate: Translate = Translate.off) -> tuple[Any, Any]:
     from ragkit.generation.config import GeneratorConfig
     from ragkit.kb import KnowledgeBase
     from ragkit.rag import RagConfig, load_generator
@@ -44,7 +60,8 @@ def _open(kb: Path, model: str, quantization: Quant, k: int, no_cache: bool,
     if not quiet:
         err.print(f"[dim]loading {escape(model)} (quantization={gen_cfg.quantization})...[/]")
     generator = load_generator(gen_cfg)
-    pipe = base.rag(generator, RagConfig(k=k, answer_cache=not no_cache))
+    pipe = base.rag(generator, RagConfig(k=k, answer_cache=not no_cache,
+                                         translate_query=_TRANSLATE[Translate(translate)]))
     return base, pipe
 
 
@@ -93,6 +110,7 @@ def ask_cmd(
     model: ModelOpt = DEFAULT_GENERATOR,
     quantization: QuantOpt = Quant.none,
     k: KOpt = 5,
+    translate: TranslateOpt = Translate.off,
     no_cache: NoCacheOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -100,7 +118,7 @@ def ask_cmd(
     from ragkit.rag.pipeline import check_question
 
     check_question(question)  # before loading the models
-    base, pipe = _open(kb, model, quantization, k, no_cache, quiet=as_json)
+    base, pipe = _open(kb, model, quantization, k, no_cache, quiet=as_json, translate=translate)
     try:
         if as_json:
             answer = pipe.ask(question)
@@ -118,10 +136,11 @@ def chat_cmd(
     k: KOpt = 5,
     thread: Annotated[str | None, typer.Option(
         "--thread", help="Resume this conversation (its id is printed at the start).")] = None,
+    translate: TranslateOpt = Translate.off,
     no_cache: NoCacheOpt = False,
 ) -> None:
     """A conversation with the knowledge base. Type /new for a new thread, /exit to quit."""
-    base, pipe = _open(kb, model, quantization, k, no_cache, quiet=False)
+    base, pipe = _open(kb, model, quantization, k, no_cache, quiet=False, translate=translate)
     conv = pipe.conversation(thread)
     err.print(f"[dim]thread {conv.thread_id} (resume with --thread {conv.thread_id}); "
               "/new starts over, /exit quits[/]")

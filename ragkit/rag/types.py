@@ -78,6 +78,7 @@ class Answer:
             "usage": self.usage.to_dict(),
             "language": self.language,
             "standalone_question": self.standalone_question,
+            "translation": self.diagnostics.get("translation", ""),  # also searched, if any
             "confidence": self.confidence,
         }
 

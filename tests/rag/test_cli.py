@@ -100,3 +100,21 @@ def test_chat_keeps_a_thread_and_quits(tiny_kb: KnowledgeBase, tiny_lm: Path,
         history = kb.rag(ScriptedGenerator()).history("cli-thread")
     assert [h["content"] for h in history if h["role"] == "user"] == [
         "How long do refunds take?", "And in China?"]
+
+
+def test_ask_translate_searches_the_translation_too(tiny_kb: KnowledgeBase, tiny_lm: Path,
+                                                    tmp_path: Path) -> None:
+    tiny_kb.close()
+    runs = {}
+    for mode in ("off", "on"):
+        proc = _ragkit("ask", "How long do refunds take?", "--kb", str(tiny_kb.dir), "--json",
+                       "--no-cache", "--translate", mode, "--model", str(tiny_lm), cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        runs[mode] = json.loads(proc.stdout)
+    assert runs["off"]["translation"] == ""
+    # on: one more generator call (the translation prompt) is counted in the usage
+    assert runs["on"]["usage"]["prompt_tokens"] > runs["off"]["usage"]["prompt_tokens"]
+    bad = _ragkit("ask", "How long do refunds take?", "--kb", str(tiny_kb.dir),
+                  "--translate", "sometimes", "--model", str(tiny_lm), cwd=tmp_path)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert "sometimes" in bad.stderr
