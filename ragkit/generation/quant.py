@@ -44,7 +44,8 @@ class Int8Linear(nn.Module):
         dtype = linear.weight.dtype if linear.weight.dtype != torch.float32 else torch.bfloat16
         self.register_buffer("weight", q)
         self.register_buffer("scales", scales.to(dtype))
-        self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().to(dtype))
+        self.bias = None if linear.bias is None else nn.Parameter(
+            linear.bias.detach().to(dtype), requires_grad=False)  # inference only
 
     def forward(self, x: Tensor) -> Tensor:
         x2, lead = _flat(x.to(self.scales.dtype))
@@ -102,7 +103,8 @@ class Int4Linear(nn.Module):
         self.register_buffer("weight", packed)
         self.register_buffer("scales_and_zeros", scales_and_zeros)
         self.bias = (
-            None if linear.bias is None else nn.Parameter(linear.bias.detach().to(torch.bfloat16))
+            None if linear.bias is None
+            else nn.Parameter(linear.bias.detach().to(torch.bfloat16), requires_grad=False)
         )
 
     def forward(self, x: Tensor) -> Tensor:
