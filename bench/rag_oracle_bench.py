@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from ragkit.evals import rag_run  # noqa: E402
 from ragkit.evals.rag import load_rag_set  # noqa: E402
 from ragkit.evals.retrieval import is_relevant  # noqa: E402
+from ragkit.retriever import hit_from_row  # noqa: E402
 from ragkit.types import Hit  # noqa: E402
 
 
@@ -63,10 +64,7 @@ def gold_chunks(kb: Any, questions: list) -> dict[str, list[Hit]]:
         for vid in vids:
             row = rows[vid]
             if is_relevant(row["source"], row["text"], q.doc, q.evidence):
-                out[q.question] = [Hit(
-                    chunk_id=row["id"], source=row["source"], heading=" > ".join(row["heading"]),
-                    page=row["page"], text=row["text"], score=1.0, start=row["start"],
-                    end=row["end"], title=row["title"])]
+                out[q.question] = [hit_from_row(row, 1.0)]
                 break
     return out
 

@@ -34,6 +34,15 @@ def rrf_fuse(rankings: Sequence[Sequence[int]], k: int = 60) -> list[tuple[int, 
     return sorted(scores.items(), key=lambda kv: -kv[1])
 
 
+def hit_from_row(row: dict, score: float, dense_rank: int | None = None,
+                 keyword_rank: int | None = None) -> Hit:
+    """A :class:`Hit` from a :meth:`Store.chunks_by_vid` row."""
+    return Hit(chunk_id=row["id"], source=row["source"], heading=" > ".join(row["heading"]),
+               page=row["page"], text=row["text"], score=score, start=row["start"],
+               end=row["end"], title=row["title"], dense_rank=dense_rank,
+               keyword_rank=keyword_rank)
+
+
 @dataclass(frozen=True)
 class Filter:
     """``key=glob`` on a hit's metadata, e.g. ``source=*.pdf``, ``kind=faq``, ``page=3``."""
@@ -114,14 +123,7 @@ class Retriever:
                 continue
             if not all(f.matches(row) for f in filters):
                 continue
-            hits.append(
-                Hit(
-                    chunk_id=row["id"], source=row["source"], heading=" > ".join(row["heading"]),
-                    page=row["page"], text=row["text"], score=score, start=row["start"],
-                    end=row["end"], title=row["title"], dense_rank=dense_rank.get(vid),
-                    keyword_rank=kw_rank.get(vid),
-                )
-            )
+            hits.append(hit_from_row(row, score, dense_rank.get(vid), kw_rank.get(vid)))
             if len(hits) == k:
                 break
         return hits

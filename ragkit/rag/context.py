@@ -13,6 +13,7 @@ Does not own the index, the ranking functions (``ragkit.retriever``) or promptin
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -60,12 +61,7 @@ def _top_dense(retriever: Retriever, query: str, mode: str) -> float:
 
 def languages(texts: Sequence[str], min_share: float = 0.05) -> frozenset[str]:
     """The languages of at least ``min_share`` of ``texts`` (a sample of chunks)."""
-    if not texts:
-        return frozenset()
-    counts: dict[str, int] = {}
-    for t in texts:
-        lang = detect_language(t)
-        counts[lang] = counts.get(lang, 0) + 1
+    counts = Counter(detect_language(t) for t in texts)
     return frozenset(lang for lang, n in counts.items() if n / len(texts) >= min_share)
 
 
