@@ -227,7 +227,9 @@ def handoff(st: GraphState, deps: SupportDeps) -> dict[str, Any]:
     ticket_id = deps.tools.find_ticket(thread_id, subject)  # resume re-runs this node
     if ticket_id is None:
         transcript = [*deps.transcript(thread_id), {"role": "user", "content": st.get("input", "")}]
-        ticket_id = deps.tools.ticket(subject, state.slots | state.memory, thread_id=thread_id,
+        bound = {"_customer": state.customer_id} if state.customer_id else {}
+        ticket_id = deps.tools.ticket(subject, state.slots | state.memory | bound,
+                                      thread_id=thread_id,
                                       transcript=transcript, state=state.to_dict(),
                                       priority=deps.domain.spec.handoff.ticket_priority)
     state = replace(state, handoff=True, ticket_id=ticket_id)

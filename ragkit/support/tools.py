@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ragkit.support.db import SupportDB
-from ragkit.support.records import ActionRefused, Order, SupportDBError
+from ragkit.support.records import ActionRefused, SupportDBError
 
 LOOKUPS = ("lookup_order", "refund_status")
 ACTIONS = ("create_return", "cancel_order", "change_address", "create_ticket")
@@ -47,26 +47,36 @@ class SupportTools:
         self.db = db
 
     # -- identity ------------------------------------------------------------------------
-    def _owned_order(self, order_id: str | None, email: str | None,
-                     phone: str | None) -> Order | None:
-        """The order if it exists AND belongs to the customer with this email/phone."""
-        if not order_id:
-            return None
-        if email and self.db.verify_customer(order_id, email=email):
-            return self.db.get_order(order_id)
-        if phone and self.db.verify_customer(order_id, phone=phone):
-            return self.db.get_order(order_id)
-        return None
+    def _record_owner(self, slots: dict[str, str]) -> str | None:
+        """The one customer who owns every record the slots name (the order and the return),
+        or None when a named record does not exist, none is named, or they belong to
+        different customers."""
+        owners: set[str] = set()
+        if slots.get("order_id"):
+            order = self.db.get_order(slots["order_id"])
+            if order is None:
+                return None
+            owners.add(order.customer_id)
+        if slots.get("return_id"):
+            ret = self.db.get_return(slots["return_id"])
+            order = self.db.get_order(ret.order_id) if ret else None
+            if order is None:
+                return None
+            owners.add(order.customer_id)
+        return owners.pop() if len(owners) == 1 else None
 
     def owner(self, slots: dict[str, str]) -> str | None:
-        """The customer id when the given email/phone prove ownership of the order (or of the
-        return's order), else None."""
-        order_id = slots.get("order_id")
-        if not order_id and slots.get("return_id"):
-            ret = self.db.get_return(slots["return_id"])
-            order_id = ret.order_id if ret else None
-        order = self._owned_order(order_id, slots.get("email"), slots.get("phone"))
-        return order.customer_id if order else None
+        """The customer id when the given email or phone proves ownership of EVERY record the
+        slots name (the order and the return alike), else None. Proving one's own order and
+        naming another customer's return proves nothing."""
+        customer = self._record_owner(slots)
+        if customer is None:
+            return None
+        email, phone = slots.get("email"), slots.get("phone")
+        by_email = self.db.get_customer_by_email(email) if email else None
+        by_phone = self.db.get_customer_by_phone(phone) if phone else None
+        proven = {c.customer_id for c in (by_email, by_phone) if c is not None}
+        return customer if customer in proven else None
 
     def verify(self, slots: dict[str, str]) -> bool:
         """Ownership proven, and by the customer this conversation is bound to (``_customer``
@@ -75,6 +85,10 @@ class SupportTools:
         owner = self.owner(slots)
         bound = slots.get("_customer")
         return owner is not None and (bound is None or owner == bound)
+
+    def _owns(self, customer: str, order_id: str | None) -> bool:
+        order = self.db.get_order(order_id) if order_id else None
+        return order is not None and order.customer_id == customer
 
     def other_order(self, order_id: str) -> str | None:
         """For "no, the other order": the customer's only other order, if exactly one."""
@@ -92,24 +106,29 @@ class SupportTools:
                           if k in ("order_id", "return_id")}, identity)
         if not self.verify(slots):
             return ToolOutcome(name, args, False, "not_verified")
+        customer = self.owner(slots)
+        assert customer is not None
         if name == "lookup_order":
             order = self.db.get_order(slots["order_id"])
-            assert order is not None
+            assert order is not None and order.customer_id == customer
             data = order.to_dict()
-            data["returns"] = [r.to_dict() for r in self.db.returns_for_order(order.order_id)]
+            data["returns"] = [r.to_dict() for r in self.db.returns_for_order(order.order_id)
+                               if self._owns(customer, r.order_id)]
             return ToolOutcome(name, args, True, "ok", data)
         if name == "refund_status":
-            order_id = slots.get("order_id")
             return_id = slots.get("return_id")
             if return_id:
                 ret = self.db.get_return(return_id)
                 refunds = self.db.refunds_for(return_id=return_id)
-                data = {"return": ret.to_dict() if ret else None}
             else:
+                order_id = slots.get("order_id") or ""
                 refunds = self.db.refunds_for(order_id=order_id)
-                rets = self.db.returns_for_order(order_id or "")
-                data = {"return": rets[-1].to_dict() if rets else None}
-            data["refunds"] = [r.to_dict() for r in refunds]
+                rets = self.db.returns_for_order(order_id)
+                ret = rets[-1] if rets else None
+            # every record returned is checked, not only the one that proved the caller
+            owned_ret = ret if ret is not None and self._owns(customer, ret.order_id) else None
+            data: dict[str, Any] = {"return": owned_ret.to_dict() if owned_ret else None}
+            data["refunds"] = [r.to_dict() for r in refunds if self._owns(customer, r.order_id)]
             return ToolOutcome(name, args, True, "ok", data)
         raise SupportDBError(f"unknown lookup tool {name!r}; declare it in the domain file "
                              "and implement it in SupportTools")
@@ -179,11 +198,12 @@ class SupportTools:
         customer_id = None
         order_id = slots.get("order_id")
         if order_id and self.verify(slots):
-            order = self.db.get_order(order_id)
-            customer_id = order.customer_id if order else None
-        elif slots.get("email"):
-            cust = self.db.get_customer_by_email(slots["email"])
-            customer_id = cust.customer_id if cust else None
+            customer_id = self.owner(slots)
+        elif slots.get("_customer"):  # the conversation was bound by an earlier proof
+            customer_id = slots["_customer"]
+            order_id = order_id if self._owns(customer_id, order_id) else None
+        # an email or phone claimed without a proven order links no account: anyone can
+        # type another customer's address
         t = self.db.create_ticket(subject, customer_id=customer_id,
                                   order_id=order_id if customer_id else None,
                                   thread_id=thread_id, transcript=transcript, state=state,
