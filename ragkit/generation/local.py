@@ -109,6 +109,11 @@ class LocalGenerator:
         bundle, _ = self._ready()
         return len(bundle.tokenizer.encode(text, add_special_tokens=False))
 
+    def context_window(self) -> int:
+        """Tokens the context holds, prompt and completion together (the server's budget)."""
+        bundle, _ = self._ready()
+        return bundle.max_context
+
     def encode(self, text: str) -> list[int]:
         bundle, _ = self._ready()
         return list(bundle.tokenizer.encode(text, add_special_tokens=False))

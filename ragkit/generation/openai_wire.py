@@ -120,6 +120,14 @@ class ChatCompletionRequest(BaseModel):
             stop=tuple(s for s in stops if s),
         )
 
+    def asked_tokens(self) -> tuple[str, int] | None:
+        """The completion budget the client set (field name, value), or None for the default."""
+        if self.max_completion_tokens is not None:
+            return "max_completion_tokens", self.max_completion_tokens
+        if self.max_tokens is not None:
+            return "max_tokens", self.max_tokens
+        return None
+
     def json_schema(self) -> dict[str, Any] | None:
         """The schema to route to ``generate_json``, or None for free text."""
         fmt = self.response_format
@@ -148,6 +156,27 @@ class ApiError(Exception):
     def body(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param,
                           "code": self.code}}
+
+
+def completion_budget(prompt_tokens: int, window: int, asked: tuple[str, int] | None,
+                      default: int) -> int:
+    """The completion tokens a request may use: what it asked for when prompt and completion fit
+    in the ``window``, else a 400 ``context_length_exceeded`` as OpenAI answers. Without an
+    asked budget the ``default`` is clamped to the room left (pure)."""
+    room = window - prompt_tokens
+    if room < 1:
+        raise ApiError(400, f"this model's context holds {window} tokens and the messages alone "
+                       f"take {prompt_tokens}; shorten the messages", param="messages",
+                       code="context_length_exceeded")
+    if asked is None:
+        return min(default, room)
+    field, value = asked
+    if value > room:
+        raise ApiError(400, f"this model's context holds {window} tokens, but the request needs "
+                       f"{prompt_tokens + value} ({prompt_tokens} in the messages, {value} in the "
+                       f"completion); set {field} to at most {room} or shorten the messages",
+                       param=field, code="context_length_exceeded")
+    return value
 
 
 def usage_body(usage: Usage) -> dict[str, Any]:

@@ -11,7 +11,9 @@ Only the common OpenAI subset is served: text messages, ``max_tokens``/``max_com
 ``response_format`` ``json_object``/``json_schema`` (routed to ``Generator.generate_json``), and
 ``logprobs``/``top_logprobs`` on non-streaming requests to a local model.
 Settings ragkit cannot honour (``n>1``, ``tools``, streamed ``logprobs``) are refused with a
-400, never silently ignored.
+400, never silently ignored. Against a local model the prompt plus ``max_tokens`` must fit the
+context window (else a 400 ``context_length_exceeded``, as OpenAI answers; without
+``max_tokens`` the default is clamped to the room left).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -38,6 +41,7 @@ from ragkit.generation.openai_wire import (
     ChatCompletionRequest,
     chunk_body,
     completion_body,
+    completion_budget,
     logprobs_body,
     sse,
     validation_error,
@@ -107,6 +111,17 @@ def create_app(
         app.state.request_log.append({"id": cid, "finish_reason": finish, "completion_tokens": tokens})
         log.info("%s finished (%s, %d tokens)", cid, finish, tokens)
 
+    def _fit_context(messages: list[Message], params: SamplingParams,
+                     asked: tuple[str, int] | None) -> SamplingParams:
+        """Bound max_tokens by the context window (a 400 when the request cannot fit)."""
+        window = getattr(generator, "context_window", None)
+        render = getattr(generator, "render", None)
+        if not callable(window) or not callable(render):
+            return params  # a remote backend: its own server enforces its context
+        prompt = len(render(messages))
+        budget = completion_budget(prompt, window(), asked, default_max_tokens)
+        return replace(params, max_tokens=budget)
+
     def _complete(messages: list[Message], schema: dict[str, Any] | None,
                   params: SamplingParams) -> GenerationResult:
         if schema is None:
@@ -127,6 +142,7 @@ def create_app(
         except GenerationError as err:
             raise ApiError(400, str(err)) from err
         messages = [m.to_message() for m in body.messages]
+        params = await run_in_threadpool(_fit_context, messages, params, body.asked_tokens())
         if body.logprobs and (body.stream or not hasattr(generator, "logprobs")):
             raise ApiError(400, "logprobs are served for non-streaming requests by a local model "
                            "only; set stream=false or leave logprobs out", param="logprobs")

@@ -25,13 +25,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(generator: Any, model_name: str) -> Iterator[tuple[str, Any]]:
-    """Run the real app under uvicorn in a background thread; yields (base URL, app)."""
+def running_server(generator: Any, model_name: str, **options: Any) -> Iterator[tuple[str, Any]]:
+    """Run the real app under uvicorn in a background thread; yields (base URL, app).
+
+    ``options`` go to :func:`~ragkit.generation.server.create_app` (e.g. ``max_body_bytes``)."""
     import uvicorn
 
     from ragkit.generation.server import create_app
 
-    app = create_app(generator, model_name)
+    app = create_app(generator, model_name, **options)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

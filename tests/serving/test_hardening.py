@@ -1,0 +1,88 @@
+"""The server under hostile or careless requests, over real HTTP on loopback with the tiny Qwen2:
+completion budgets bounded by the context window, generation stopped when a non-streaming
+client leaves, request bodies bounded in size, and absurd JSON schemas refused with a 400."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.serving.conftest import MODEL_NAME, running_server
+
+SMALL_CONTEXT = 64
+
+
+def chat(**extra: Any) -> dict[str, Any]:
+    return {"model": MODEL_NAME, "messages": [{"role": "user", "content": "hello"}],
+            "max_tokens": 8, "temperature": 0, **extra}
+
+
+def post(base_url: str, body: Any) -> httpx.Response:
+    return httpx.post(f"{base_url}/v1/chat/completions", json=body, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def small_url(tiny_lm_dir: Path) -> Iterator[str]:
+    """The server over the same tiny model with a 64-token context, so budgets are cheap to hit."""
+    from ragkit.generation.config import GeneratorConfig
+    from ragkit.generation.local import LocalGenerator
+
+    gen = LocalGenerator(GeneratorConfig(model=str(tiny_lm_dir), device="cpu",
+                                         max_context=SMALL_CONTEXT)).load()
+    with running_server(gen, MODEL_NAME) as (url, _):
+        yield url
+
+
+# ---------------------------------------------------------------- max_tokens vs the context
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_huge_max_tokens_is_refused_as_context_length_exceeded(base_url: str, stream: bool) -> None:
+    resp = post(base_url, chat(max_tokens=10**9, stream=stream))
+    assert resp.status_code == 400, resp.text[:300]
+    error = resp.json()["error"]
+    assert error["code"] == "context_length_exceeded"
+    assert error["type"] == "invalid_request_error"
+    assert error["param"] == "max_tokens"
+    assert "2048" in error["message"] and "1000000000" in error["message"]
+
+
+def test_max_completion_tokens_is_bounded_too(base_url: str) -> None:
+    resp = post(base_url, chat(max_tokens=None, max_completion_tokens=10**30))
+    assert resp.status_code == 400, resp.text[:300]
+    assert resp.json()["error"]["param"] == "max_completion_tokens"
+
+
+def test_budget_boundary_is_exact(small_url: str) -> None:
+    prompt = post(small_url, chat(max_tokens=1)).json()["usage"]["prompt_tokens"]
+    room = SMALL_CONTEXT - prompt
+    fits = post(small_url, chat(max_tokens=room))
+    assert fits.status_code == 200, fits.text
+    over = post(small_url, chat(max_tokens=room + 1))
+    assert over.status_code == 400
+    message = over.json()["error"]["message"]
+    assert f"at most {room}" in message and f"{prompt} in the messages" in message
+
+
+def test_default_max_tokens_is_clamped_to_the_room_left(small_url: str) -> None:
+    """Without max_tokens the server's default (512) exceeds a 64-token context: OpenAI then
+    means 'as much as fits', so it is clamped, not refused."""
+    resp = post(small_url, chat(max_tokens=None))
+    assert resp.status_code == 200, resp.text
+    usage = resp.json()["usage"]
+    assert usage["prompt_tokens"] + usage["completion_tokens"] <= SMALL_CONTEXT
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_prompt_longer_than_the_context_is_a_400_before_any_stream(
+    small_url: str, stream: bool,
+) -> None:
+    body = chat(stream=stream, messages=[{"role": "user", "content": "refund " * 200}])
+    resp = post(small_url, body)
+    assert resp.status_code == 400, resp.text[:300]
+    error = resp.json()["error"]
+    assert error["code"] == "context_length_exceeded" and error["param"] == "messages"
