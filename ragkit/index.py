@@ -342,6 +342,8 @@ class FaissIndex:
 
     def _check_vectors(self, vectors: np.ndarray, what: str) -> np.ndarray:
         x = np.asarray(vectors, dtype=np.float32)
+        if x.size == 0 and x.ndim <= 2 and (x.ndim == 1 or x.shape[0] == 0):
+            return np.empty((0, self.dim), np.float32)  # no vectors (a document with no chunks)
         x = x.reshape(1, -1) if x.ndim == 1 else x
         if x.ndim != 2 or x.shape[1] != self.dim:
             raise IndexMismatchError(

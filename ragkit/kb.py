@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
 FORMAT_VERSION = 1
 EMBED_BATCH = 64
+NO_TEXT = "no text to index (only headings or markup); add body text or remove it from the paths"
 
 # progress(stage, done, total): stage is "scan", "embed" or "write".
 ProgressFn = Callable[[str, int, int], None]
@@ -300,6 +301,8 @@ class KnowledgeBase:
                                                         self.embedder.max_tokens),
                     cfg.chunking.overlap_tokens,
                 )
+                if not chunks:  # e.g. Markdown holding only headings
+                    raise IngestError(source, NO_TEXT)
             except IngestError as e:
                 report.failed.append({"path": source, "error": e.reason})
                 continue

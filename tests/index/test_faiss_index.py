@@ -111,6 +111,19 @@ def test_empty_index_search(kind: str) -> None:
     assert len(index) == 0 and index.ids().size == 0 and index.remove(np.array([1])) == 0
 
 
+@pytest.mark.parametrize("kind", sorted(CONFIGS))
+@pytest.mark.parametrize("empty", [np.zeros((0, 0)), np.zeros((0, DIM)), np.zeros(0)])
+def test_empty_batches_are_no_ops(kind: str, empty: np.ndarray) -> None:
+    """A document with no chunks adds and removes nothing, whatever shape its empty batch has."""
+    index = FaissIndex(DIM, CONFIGS[kind], use_gpu="never")
+    index.add(np.array([3]), clustered(1))
+    index.add(np.zeros(0, np.int64), empty)
+    assert index.remove(np.zeros(0, np.int64)) == 0
+    assert len(index) == 1 and index.ids().tolist() == [3]
+    scores, found = index.search(np.zeros((0, DIM), np.float32), 2)
+    assert found.shape == (0, 2) and scores.shape == (0, 2)
+
+
 def test_fewer_than_k_results_padded() -> None:
     index = FaissIndex(DIM, IndexConfig(type="hnsw"), use_gpu="never")
     index.add(np.array([10, 11]), clustered(2))

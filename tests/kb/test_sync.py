@@ -196,3 +196,29 @@ def test_sample_texts_spread_over_the_store_and_stop_at_n(kb: KnowledgeBase,
     assert kb.store.sample_texts(10_000) == every
     two = kb.store.sample_texts(2)
     assert len(two) == 2 and two[0] == every[0] and two[1] == every[-(-len(every) // 2)]
+
+
+def test_file_without_chunkable_text_is_reported_and_the_rest_indexed(
+    kb: KnowledgeBase, corpus: Path
+) -> None:
+    """A Markdown file holding only a heading yields no chunks: it is skipped with a per-file
+    reason, and files after it (in discovery order) are still indexed."""
+    (corpus / "a_heading_only.md").write_text("# Title\n")
+    (corpus / "policies/empty_sections.md").write_text("# One\n\n## Two\n\n### Three\n")
+    report = kb.sync([corpus])
+    assert {f["path"]: f["error"] for f in report.failed} == {
+        "docs/a_heading_only.md": "no text to index (only headings or markup); "
+                                  "add body text or remove it from the paths",
+        "docs/policies/empty_sections.md": "no text to index (only headings or markup); "
+                                           "add body text or remove it from the paths",
+    }
+    assert report.added == 4 and kb.store.counts()["documents"] == 4
+    assert kb.search("citric acid", k=1, mode="keyword")[0].source == "docs/manuals/kettle.txt"
+    assert len(kb.index()) == kb.store.counts()["chunks"]
+    # A stored document edited down to a bare heading keeps its stored version.
+    (corpus / "manuals/kettle.txt").write_text("Kettle manual\n")
+    (corpus / "policies/shipping.md").write_text("# Shipping\n")
+    again = kb.sync([corpus])
+    assert "docs/policies/shipping.md" in {f["path"] for f in again.failed}
+    assert kb.search("Express delivery", k=1, mode="keyword")[0].source == \
+        "docs/policies/shipping.md"
