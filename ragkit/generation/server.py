@@ -13,19 +13,21 @@ Only the common OpenAI subset is served: text messages, ``max_tokens``/``max_com
 Settings ragkit cannot honour (``n>1``, ``tools``, streamed ``logprobs``) are refused with a
 400, never silently ignored. Against a local model the prompt plus ``max_tokens`` must fit the
 context window (else a 400 ``context_length_exceeded``, as OpenAI answers; without
-``max_tokens`` the default is clamped to the room left).
+``max_tokens`` the default is clamped to the room left). A client that disconnects stops its
+free-text generation at the next delta, streaming or not (a JSON answer runs to its end).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 from fastapi import FastAPI, Request
@@ -49,6 +51,7 @@ from ragkit.generation.openai_wire import (
 from ragkit.types import Message, Usage
 
 log = logging.getLogger("ragkit.server")
+T = TypeVar("T")
 
 # ---------------------------------------------------------------- the app (I/O)
 
@@ -123,9 +126,21 @@ def create_app(
         return replace(params, max_tokens=budget)
 
     def _complete(messages: list[Message], schema: dict[str, Any] | None,
-                  params: SamplingParams) -> GenerationResult:
+                  params: SamplingParams, cancel: threading.Event | None = None
+                  ) -> GenerationResult:
+        """The whole answer; a free-text one stops at the next delta once ``cancel`` is set."""
         if schema is None:
-            return generator.generate(messages, params)
+            stream = generator.stream(messages, params)
+            parts: list[str] = []
+            for delta in stream:
+                if cancel is not None and cancel.is_set():
+                    stream.close()  # stops generation (the generator's finally runs now)
+                    return GenerationResult("".join(parts), "cancelled",
+                                            Usage(completion_tokens=len(parts)))
+                parts.append(delta)
+            if stream.result is None:
+                raise GenerationError("the backend ended its stream without a result")
+            return stream.result
         t0 = time.perf_counter()
         text = json.dumps(generator.generate_json(messages, schema, params), ensure_ascii=False)
         usage = _last_usage(generator) or Usage()
@@ -133,7 +148,7 @@ def create_app(
         return GenerationResult(text=text, finish_reason="stop", usage=usage)
 
     @app.post("/v1/chat/completions")
-    async def chat_completions(body: ChatCompletionRequest) -> Any:
+    async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
         if body.model != model_name:
             raise _unknown_model(body.model, model_name)
         try:
@@ -152,10 +167,12 @@ def create_app(
         created = int(time.time())
         if not body.stream:
             try:
-                result = await run_in_threadpool(_complete, messages, schema, params)
+                result = await _until_disconnect(request, _complete, messages, schema, params)
             except RagkitError as err:
                 raise ApiError(400, str(err)) from err
             _record(cid, result.finish_reason, result.usage.completion_tokens)
+            if result.finish_reason == "cancelled":  # nobody is left to read the answer
+                return completion_body(cid, model_name, created, result)
             scored = None
             if body.logprobs:
                 rows = await run_in_threadpool(
@@ -210,6 +227,32 @@ def create_app(
         yield sse("[DONE]")
 
     return app
+
+
+async def _until_disconnect(request: Request, work: Callable[..., T], *args: Any) -> T:
+    """``work(*args, cancel)`` on the thread pool, with ``cancel`` set if the client leaves.
+
+    Starlette stops a streaming response when its client goes away, but a plain one runs to
+    the end: this watches the connection (the ASGI ``http.disconnect`` message, which arrives
+    once the request body has been read) while the work runs, and stops watching after."""
+    cancel = threading.Event()
+
+    async def watch() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        cancel.set()
+
+    failure: Exception | None = None
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(watch)
+        try:
+            result = await run_in_threadpool(work, *args, cancel)
+        except Exception as err:  # re-raised below, outside the task group (no ExceptionGroup)
+            failure = err
+        tasks.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+    return result
 
 
 def _next_delta(stream: Any) -> str | None:

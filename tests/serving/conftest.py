@@ -50,6 +50,19 @@ def running_server(generator: Any, model_name: str, **options: Any) -> Iterator[
         thread.join(timeout=30)
 
 
+def long_running_prompt(generator: Any, max_tokens: int) -> str:
+    """A prompt the tiny model answers without stopping for ``max_tokens`` tokens (greedy)."""
+    from ragkit.generation.base import SamplingParams
+    from ragkit.types import Message
+
+    for text in ["Tell me everything about refunds.", "退款", "def add(a, b):", "Shipping?",
+                 "Settings and Security", "password password password"]:
+        result = generator.generate([Message("user", text)], SamplingParams(max_tokens=max_tokens))
+        if result.finish_reason == "length":
+            return text
+    pytest.fail("every probe prompt stopped early; change the probe prompts")
+
+
 @pytest.fixture(scope="session")
 def tiny_lm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny-lm"), DEFAULT_CORPUS)

@@ -4,6 +4,9 @@ client leaves, request bodies bounded in size, and absurd JSON schemas refused w
 
 from __future__ import annotations
 
+import json
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.serving.conftest import MODEL_NAME, running_server
+from ragkit.types import Message
+from tests.serving.conftest import MODEL_NAME, long_running_prompt, running_server
 
 SMALL_CONTEXT = 64
 
@@ -19,6 +23,25 @@ SMALL_CONTEXT = 64
 def chat(**extra: Any) -> dict[str, Any]:
     return {"model": MODEL_NAME, "messages": [{"role": "user", "content": "hello"}],
             "max_tokens": 8, "temperature": 0, **extra}
+
+
+def raw_request(base_url: str, body: bytes, headers: dict[str, str]) -> socket.socket:
+    """Open a connection and send a POST's head and ``body`` (all, part, or none of it)."""
+    host, port = base_url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=60)
+    head = "".join(f"{k}: {v}\r\n" for k, v in
+                   {"Host": host, "Content-Type": "application/json", **headers}.items())
+    sock.sendall(f"POST /v1/chat/completions HTTP/1.1\r\n{head}\r\n".encode() + body)
+    return sock
+
+
+def wait_for(check: Any, what: str, limit_s: float = 120) -> Any:
+    """Poll ``check()`` until it returns something truthy (a bounded safety net, not a timing)."""
+    deadline = time.monotonic() + limit_s
+    while not (value := check()):
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.02)
+    return value
 
 
 def post(base_url: str, body: Any) -> httpx.Response:
@@ -86,3 +109,31 @@ def test_prompt_longer_than_the_context_is_a_400_before_any_stream(
     assert resp.status_code == 400, resp.text[:300]
     error = resp.json()["error"]
     assert error["code"] == "context_length_exceeded" and error["param"] == "messages"
+
+
+# ---------------------------------------------------------------- client disconnects
+
+
+def test_non_streaming_generation_stops_when_the_client_disconnects(
+    served: tuple[str, Any], local_generator: Any,
+) -> None:
+    base_url, app = served
+    max_tokens = 1500
+    prompt = long_running_prompt(local_generator, 300)
+    body = json.dumps(chat(max_tokens=max_tokens, messages=[{"role": "user", "content": prompt}]))
+    seen = {e["id"] for e in app.state.request_log}
+    sock = raw_request(base_url, body.encode(), {"Content-Length": str(len(body.encode()))})
+    # The generator holds its lock from prefill to the last token: generation has begun.
+    wait_for(local_generator._lock.locked, "the generation to start")
+    sock.close()  # the client goes away without reading the answer
+
+    entry = wait_for(lambda: [e for e in app.state.request_log if e["id"] not in seen],
+                     "the abandoned request to end")[0]
+    assert entry["finish_reason"] == "cancelled"
+    assert entry["completion_tokens"] < max_tokens
+    # The engine's working sequence is the prompt plus what was decoded: well short of the budget.
+    wait_for(lambda: not local_generator._lock.locked(), "the generator to be free")
+    prompt_tokens = len(local_generator.render([Message("user", prompt)]))
+    assert len(local_generator._engine.held) - prompt_tokens < max_tokens
+    after = post(base_url, chat())
+    assert after.status_code == 200, after.text

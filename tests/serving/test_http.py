@@ -14,7 +14,7 @@ import pytest
 from ragkit.errors import GenerationError
 from ragkit.generation.base import SamplingParams
 from ragkit.types import Message
-from tests.serving.conftest import MODEL_NAME
+from tests.serving.conftest import MODEL_NAME, long_running_prompt
 
 QUESTION = [Message("system", "You are a helpful assistant."),
             Message("user", "How do I reset my password?")]
@@ -276,20 +276,9 @@ def test_client_maps_http_errors(base_url: str) -> None:
         list(wrong.stream(QUESTION))
 
 
-def _long_running_prompt(local_generator: Any, max_tokens: int) -> str:
-    """A prompt the tiny model answers without stopping for ``max_tokens`` tokens (greedy)."""
-    for text in ["Tell me everything about refunds.", "退款", "def add(a, b):", "Shipping?",
-                 "Settings and Security", "password password password"]:
-        result = local_generator.generate([Message("user", text)],
-                                          SamplingParams(max_tokens=max_tokens))
-        if result.finish_reason == "length":
-            return text
-    pytest.fail("every probe prompt stopped early; change the probe prompts")
-
-
 def test_client_disconnect_stops_generation(served: tuple[str, Any], local_generator: Any) -> None:
     base_url, app = served
-    prompt = _long_running_prompt(local_generator, 300)
+    prompt = long_running_prompt(local_generator, 300)
     body = chat(stream=True, max_tokens=1000, temperature=0)
     body["messages"] = [{"role": "user", "content": prompt}]
     with httpx.stream("POST", f"{base_url}/v1/chat/completions", json=body, timeout=60) as resp:
