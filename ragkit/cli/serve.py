@@ -88,6 +88,8 @@ def serve_model_cmd(
     rope_scaling: RopeOpt = None,
     served_name: Annotated[str | None, typer.Option(
         help="Model id clients must send (default: the --model value).")] = None,
+    max_body_mb: Annotated[float, typer.Option(
+        min=0.01, help="Largest request body accepted, in MiB; larger ones get a 413.")] = 4.0,
 ) -> None:
     """Serve a local model over an OpenAI-compatible API (/v1/chat/completions, /v1/models).
 
@@ -99,7 +101,7 @@ def serve_model_cmd(
     name = served_name or model
     typer.echo(f"serving {name} at http://{host}:{port}/v1 (OpenAI-compatible); Ctrl+C stops it",
                err=True)
-    serve(generator, host, port, model_name=name)
+    serve(generator, host, port, model_name=name, max_body_bytes=int(max_body_mb * 2**20))
 
 
 def generate_cmd(

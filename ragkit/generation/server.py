@@ -15,6 +15,7 @@ Settings ragkit cannot honour (``n>1``, ``tools``, streamed ``logprobs``) are re
 context window (else a 400 ``context_length_exceeded``, as OpenAI answers; without
 ``max_tokens`` the default is clamped to the room left). A client that disconnects stops its
 free-text generation at the next delta, streaming or not (a JSON answer runs to its end).
+Request bodies over ``max_body_bytes`` (default 4 MiB) get a 413 before they are read whole.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Message as AsgiMessage
 
 from ragkit.errors import GenerationError, RagkitError
 from ragkit.generation.base import GenerationResult, Generator, SamplingParams, TextStream
@@ -56,11 +59,18 @@ T = TypeVar("T")
 # ---------------------------------------------------------------- the app (I/O)
 
 
+DEFAULT_MAX_BODY_BYTES = 4 * 2**20
+
+
 def create_app(
-    generator: Generator, model_name: str, *, default_max_tokens: int = 512
+    generator: Generator, model_name: str, *, default_max_tokens: int = 512,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
-    """Build the FastAPI app serving ``generator`` under the model id ``model_name``."""
+    """Build the FastAPI app serving ``generator`` under the model id ``model_name``.
+
+    Request bodies over ``max_body_bytes`` are refused with a 413 before they are read whole."""
     app = FastAPI(title="ragkit", docs_url=None, redoc_url=None)
+    app.add_middleware(BodyLimit, limit=max_body_bytes)
     app.state.generator = generator
     app.state.model_name = model_name
     # Recent requests (id, finish_reason, completion tokens): for logs and tests.
@@ -229,6 +239,52 @@ def create_app(
     return app
 
 
+class BodyLimit:
+    """ASGI middleware: a request body over ``limit`` bytes gets an OpenAI-shaped 413.
+
+    A declared ``Content-Length`` over the limit is refused before any of the body is read; a
+    body without one (chunked) is counted as it arrives and refused once past the limit. A body
+    within it is buffered (the app would read it whole anyway) and handed on."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        message = await receive()
+        while message["type"] == "http.request":  # else the client left before sending it all
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limit:
+                await self._refuse(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+                break
+            message = await receive()
+        pending = [message]
+
+        async def replay() -> AsgiMessage:
+            return pending.pop() if pending else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        log.info("refused a request body over %d bytes", self.limit)
+        api = ApiError(413, f"the request body is over this server's limit of "
+                       f"{self.limit / 2**20:g} MiB; send a shorter prompt, or start the server "
+                       "with a larger --max-body-mb", code="request_too_large")
+        await JSONResponse(api.body(), status_code=413)(scope, receive, send)
+
+
 async def _until_disconnect(request: Request, work: Callable[..., T], *args: Any) -> T:
     """``work(*args, cancel)`` on the thread pool, with ``cancel`` set if the client leaves.
 
@@ -281,9 +337,11 @@ def _unknown_model(asked: str, served: str) -> ApiError:
 
 
 def serve(generator: Generator, host: str = "127.0.0.1", port: int = 8000, *,
-          model_name: str | None = None, log_level: str = "warning") -> None:
+          model_name: str | None = None, log_level: str = "warning",
+          max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
     """Serve ``generator`` until interrupted (blocking)."""
     import uvicorn
 
     name = model_name or generator.model_id
-    uvicorn.run(create_app(generator, name), host=host, port=port, log_level=log_level)
+    app = create_app(generator, name, max_body_bytes=max_body_bytes)
+    uvicorn.run(app, host=host, port=port, log_level=log_level)

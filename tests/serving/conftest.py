@@ -3,6 +3,7 @@ real OpenAI-compatible server running under uvicorn on an ephemeral loopback por
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -22,6 +23,30 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def raw_request(base_url: str, body: bytes, headers: dict[str, str]) -> socket.socket:
+    """Open a connection and send a POST's head and ``body`` (all, part, or none of it)."""
+    host, port = base_url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=60)
+    head = "".join(f"{k}: {v}\r\n" for k, v in
+                   {"Host": host, "Content-Type": "application/json", **headers}.items())
+    sock.sendall(f"POST /v1/chat/completions HTTP/1.1\r\n{head}\r\n".encode() + body)
+    return sock
+
+
+def read_response(sock: socket.socket) -> tuple[int, dict[str, Any]]:
+    """Status and JSON body of the answer on ``sock`` (read until the server closes it)."""
+    sock.settimeout(30)  # a server still waiting for the rest of the body never answers
+    data = b""
+    while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+        piece = sock.recv(65536)
+        if not piece:
+            break
+        data += piece
+    sock.close()
+    head, _, payload = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(payload)
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from ragkit.cli.serve import parse_rope
 from ragkit.errors import ConfigError
 from ragkit.generation.base import SamplingParams
 from ragkit.types import Message
-from tests.serving.conftest import MODEL_NAME, free_port
+from tests.serving.conftest import MODEL_NAME, free_port, raw_request, read_response
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMPT = "How do I reset my password?"
@@ -79,7 +79,7 @@ def test_serve_model_subprocess_round_trip(tiny_lm_dir: Path, local_generator: A
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "ragkit", "serve-model", "--model", str(tiny_lm_dir),
-         "--port", str(port), "--served-name", "tiny"],
+         "--port", str(port), "--served-name", "tiny", "--max-body-mb", "0.5"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
@@ -96,6 +96,9 @@ def test_serve_model_subprocess_round_trip(tiny_lm_dir: Path, local_generator: A
         reply = gen.generate([Message("user", PROMPT)], SamplingParams(max_tokens=12))
         assert reply.text == expected(local_generator)
         assert reply.usage.prompt_tokens > 0
+        sock = raw_request(f"http://127.0.0.1:{port}", b"", {"Content-Length": str(2**20)})
+        status, refused = read_response(sock)
+        assert status == 413 and "0.5 MiB" in refused["error"]["message"]
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -5,7 +5,6 @@ client leaves, request bodies bounded in size, and absurd JSON schemas refused w
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,13 @@ import httpx
 import pytest
 
 from ragkit.types import Message
-from tests.serving.conftest import MODEL_NAME, long_running_prompt, running_server
+from tests.serving.conftest import (
+    MODEL_NAME,
+    long_running_prompt,
+    raw_request,
+    read_response,
+    running_server,
+)
 
 SMALL_CONTEXT = 64
 
@@ -23,16 +28,6 @@ SMALL_CONTEXT = 64
 def chat(**extra: Any) -> dict[str, Any]:
     return {"model": MODEL_NAME, "messages": [{"role": "user", "content": "hello"}],
             "max_tokens": 8, "temperature": 0, **extra}
-
-
-def raw_request(base_url: str, body: bytes, headers: dict[str, str]) -> socket.socket:
-    """Open a connection and send a POST's head and ``body`` (all, part, or none of it)."""
-    host, port = base_url.removeprefix("http://").split(":")
-    sock = socket.create_connection((host, int(port)), timeout=60)
-    head = "".join(f"{k}: {v}\r\n" for k, v in
-                   {"Host": host, "Content-Type": "application/json", **headers}.items())
-    sock.sendall(f"POST /v1/chat/completions HTTP/1.1\r\n{head}\r\n".encode() + body)
-    return sock
 
 
 def wait_for(check: Any, what: str, limit_s: float = 120) -> Any:
@@ -137,3 +132,46 @@ def test_non_streaming_generation_stops_when_the_client_disconnects(
     assert len(local_generator._engine.held) - prompt_tokens < max_tokens
     after = post(base_url, chat())
     assert after.status_code == 200, after.text
+
+
+# ---------------------------------------------------------------- request body size
+
+SMALL_BODY_LIMIT = 64 * 1024
+
+
+@pytest.fixture(scope="module")
+def small_body_url(local_generator: Any) -> Iterator[str]:
+    with running_server(local_generator, MODEL_NAME, max_body_bytes=SMALL_BODY_LIMIT) as (url, _):
+        yield url
+
+
+def test_declared_oversized_body_is_refused_before_it_is_sent(base_url: str) -> None:
+    """Content-Length says 20 MiB (over the default 4 MiB): the 413 comes back after the first
+    kilobyte, without waiting for (or buffering) the rest."""
+    sock = raw_request(base_url, b'{"model": "' + b"x" * 1024,
+                       {"Content-Length": str(20 * 2**20)})
+    status, body = read_response(sock)
+    assert status == 413
+    error = body["error"]
+    assert error["code"] == "request_too_large" and error["type"] == "invalid_request_error"
+    assert "4 MiB" in error["message"] and "--max-body-mb" in error["message"]
+
+
+def test_chunked_body_is_counted_and_cut_off_at_the_limit(small_body_url: str) -> None:
+    """No Content-Length (chunked): the server counts what arrives and answers 413 once past the
+    limit, while the client is still sending (the last chunk never comes)."""
+    sock = raw_request(small_body_url, b"", {"Transfer-Encoding": "chunked"})
+    piece = b"x" * 8192
+    for _ in range(SMALL_BODY_LIMIT // len(piece) + 1):  # just past it: nothing left unread
+        sock.sendall(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+    status, body = read_response(sock)
+    assert status == 413
+    assert body["error"]["code"] == "request_too_large"
+
+
+def test_body_under_the_limit_is_served(small_body_url: str) -> None:
+    text = "refund " * ((SMALL_BODY_LIMIT - 1024) // 7)
+    resp = post(small_body_url, chat(messages=[{"role": "user", "content": text}]))
+    assert resp.status_code == 400  # read and parsed: it is the context that is too small
+    assert resp.json()["error"]["code"] == "context_length_exceeded"
+    assert post(small_body_url, chat()).status_code == 200
