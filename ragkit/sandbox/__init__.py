@@ -7,10 +7,11 @@ Public API::
     result.status            # passed | failed | error | timeout | memory_exceeded
     result.tests[0].message  # "AssertionError at tests line 3: assert add(2, 2) == 5 (got 4, ...)"
 
-Modules: ``limits`` (settings, which paths to hide), ``launcher`` (parent: compile check,
-process, wall clock, pipes, cleanup), ``confine`` + ``runner`` (the stdlib-only script the child
-interpreter runs: namespaces and mounts; one process per test, rlimits, uid drop, reports),
-``result`` (result types, events -> result).
+Modules: ``limits`` (settings, which paths are visible), ``launcher`` (parent: compile check,
+cgroup, process, wall clock, pipes, cleanup), ``cgroup`` (the run's memory and process caps),
+``confine`` + ``runner`` (the stdlib-only script the child interpreter runs: namespaces and the
+new root; one process per test, rlimits, uid drop, reports), ``result`` (result types,
+events -> result).
 
 What is covered, and how
 ------------------------
@@ -21,34 +22,53 @@ HOME = TMPDIR = the work dir, locale, one BLAS thread; nothing inherited, so no 
 private temporary work dir (mode 0700), deleted afterwards; one forked process per test, so a
 failure, crash, ``os._exit`` or changed global state does not reach the next test; in every
 process that runs candidate code RLIMIT_CPU, RLIMIT_AS (memory), RLIMIT_FSIZE, RLIMIT_NOFILE,
-RLIMIT_NPROC and RLIMIT_CORE=0, stdin from /dev/null and no-new-privs (setuid binaries cannot
-raise privileges); a wall-clock limit per test (runner) and for the whole run (launcher: kills
-the process group). Results travel on a private pipe that candidate processes close before
-running anything; what a candidate prints cannot forge them. Code and tests are compiled in the
-caller first; a syntax error starts no process.
+RLIMIT_NPROC and RLIMIT_CORE=0, stdin from /dev/null, no fd but stdio and its own report pipe,
+and no-new-privs (setuid binaries cannot raise privileges); a wall-clock limit per test
+(runner) and for the whole run (launcher: kills the process group). Results travel on a
+private pipe held only by root processes of the runner (non-dumpable: no /proc/<pid>/fd, no
+ptrace, even for the same uid); what a candidate prints cannot forge them. Code and tests are
+compiled in the caller first; a syntax error starts no process.
 
 When the caller is root (our machines and CI):
 - candidate processes run as a fresh random uid that no account or other run uses, so
-  RLIMIT_NPROC is enforced (Linux ignores it for root), the candidate cannot signal the caller,
-  the runner or other runs (``os.kill(os.getppid(), 9)`` fails with EPERM), and every process
-  it leaves behind is killed by uid after each test and after the run;
-- a new network namespace with no interface up (not even loopback): no network at all;
-- a new mount namespace: the project checkout, RAGKIT_HOME (knowledge bases, model cache), the
-  home directory, the caller's cwd and /tmp, /var/tmp, /dev/shm, /run/lock are covered by empty
-  root-owned tmpfs mounts; only the interpreter's prefix, its site-packages and the work dir are
-  bound back; every mount but the work dir is then read-only. Writing outside the work dir fails.
+  RLIMIT_NPROC is enforced (Linux ignores it for root), the candidate cannot signal or trace the
+  caller, the runner or other runs, and every process it leaves behind is killed by uid after
+  each test and after the run;
+- the whole run sits in its own cgroup (v2, else v1 memory + pids, made under the caller's
+  own): ``run_memory_mb`` caps all its processes' memory together and ``max_processes`` their
+  number; a test killed by that memory cap is reported as memory_exceeded. Without a cgroup the
+  process cap is lowered so that processes x ``memory_mb`` <= ``run_memory_mb`` (noted);
+- a new network namespace with no interface up (not even loopback): no TCP, no DNS, and
+  abstract Unix sockets are those of this empty namespace only;
+- a new mount namespace whose root is a fresh read-only tmpfs holding only read-only binds of
+  an allow-list (``limits.visible_paths``: the interpreter's prefix, standard library and
+  site-packages, /usr/bin, /usr/lib*, /lib*, zoneinfo, ld.so.cache, localtime), five device
+  nodes, an empty /tmp, a fresh /proc and the work dir; ``pivot_root`` detaches the host's
+  tree. Anything else (/srv, /home, /root, /var, /opt, /run, /tmp, the checkout,
+  RAGKIT_HOME, and Unix sockets anywhere in them) does not exist for the candidate;
+  ``hide_paths`` (and the checkout, RAGKIT_HOME, home, cwd) are covered where they lie inside a
+  visible path. The work dir is a tmpfs of ``work_dir_mb`` owned by the run's uid: filling it
+  fails with ENOSPC, never the host's disk;
+- a new PID namespace: /proc lists only the run's own processes (not the caller's or the
+  host's command lines), and when the runner dies the kernel kills everything left in it.
 
-Not covered: the rest of the file system (/usr, /etc, site-packages) stays readable; /proc shows
-other processes' command lines (not their environments or files: those need the same uid); the
-kernel is shared (no seccomp filter, no VM); CPU is limited per process, not by a cgroup, so a
-run may use all cores for up to its limits; a candidate may misreport its own test (it runs in
-that process) but not another's. Each namespace is applied only where ``unshare`` is permitted;
-``SandboxResult.isolation`` says what was applied and ``notes`` what was not. Not root: no uid
-change (RLIMIT_NPROC counts all of the caller's processes, so it is set to their current count
-plus ``max_processes``: approximate), namespaces refused unless the OS allows them, cleanup by
-process group only (a candidate calling ``setsid`` can escape it), and the caller's environment
-in /proc and files are readable as far as the caller's uid allows. ``drop_privileges=False`` as
-root runs candidates as root: for debugging only.
+Not covered: the kernel is shared (no seccomp filter, no VM): a kernel bug is an escape, and
+every system call is open (e.g. ``socketpair``, ``memfd``); what is visible stays readable
+(system libraries and tools, site-packages); CPU time is limited per process, not by a cgroup
+(a run may use all cores for up to its limits). A candidate can report its OWN tests as passed:
+its code runs in the process that runs the test, so it can write a passing report on that
+process's report pipe, or patch the interpreter (``builtins``, frames) so the assertions never
+fail; only moving the tests into a process the candidate's code never runs in would close
+that, and it is not done (``tests/sandbox/test_escape.py`` keeps it as a strict xfail). So a
+``passed`` result says the tests passed unless the code set out to fake them. It cannot reach
+another run, the caller, or the runner's result channel. Each namespace is applied only where
+``unshare`` is permitted; ``SandboxResult.isolation`` says what was applied and ``notes`` what
+was not. Not root: no uid change (RLIMIT_NPROC counts all of the caller's processes, so it is
+set to their current count plus ``max_processes``: approximate), usually no cgroup and no
+namespaces (then the host's files, processes and Unix sockets are visible as far as the
+caller's uid allows), cleanup by process group only (a candidate calling ``setsid`` can escape
+it), and a candidate of the same uid can signal the runner (making its run fail, not pass).
+``drop_privileges=False`` as root runs candidates as root: for debugging only.
 """
 
 from __future__ import annotations

@@ -1,10 +1,14 @@
-"""Namespaces and mounts for the sandbox runner (stdlib only; inlined into the runner script).
+"""Namespaces and the sandbox's own root file system (stdlib only; inlined into the runner).
 
 Owns the part of the runner that runs as root before any test: a new network namespace (no
-interface up), a new mount namespace in which hidden directories are covered by empty
-root-owned tmpfs mounts, the interpreter and work dir are bound back, and every mount but the
-work dir is made read-only. Each step is tried and reported: :func:`isolate` returns what was
-really applied and notes for what was not. It knows nothing about tests or results.
+interface up), a new mount namespace whose root is a fresh read-only tmpfs holding only
+read-only bind mounts of the allowed paths (``job["visible"]``: interpreter, standard library,
+site-packages, shared libraries and tools), a few device nodes, an empty /tmp, a fresh /proc
+and the work dir as a size-limited tmpfs owned by the run's uid; ``pivot_root`` then makes it
+the only tree there is (the host's root is detached). A PID namespace is entered by the
+runner (:func:`enter_pid_namespace`, then :func:`mount_proc` in its first child). Each step
+is tried and reported: :func:`isolate` returns what was really applied and notes for what was
+not. It knows nothing about tests or results.
 
 The launcher sends this file's source followed by ``runner.py``'s as one ``-c`` script, so it
 must not import ragkit and must stay importable on its own for tests.
@@ -19,11 +23,12 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-CLONE_NEWNS = 0x00020000
-CLONE_NEWNET = 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT = 0x1, 0x2, 0x4, 0x20
+CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 0x1, 0x2, 0x4, 0x8, 0x20
 MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 0x40000
-O_PATH = 0o10000000
+MNT_DETACH = 2
+#: pivot_root has no libc wrapper; its syscall number per architecture.
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
 
 libc = ctypes.CDLL(None, use_errno=True)
 
@@ -35,7 +40,8 @@ def _call(fn: Any, *args: Any) -> str:
     return os.strerror(ctypes.get_errno())
 
 
-def _mount(src: str, target: str, fstype: str | None, flags: int, data: str | None) -> str:
+def _mount(src: str | None, target: str, fstype: str | None, flags: int,
+           data: str | None = None) -> str:
     enc = [None if v is None else v.encode() for v in (src, target, fstype, data)]
     return _call(libc.mount, enc[0], enc[1], enc[2], ctypes.c_ulong(flags), enc[3])
 
@@ -45,9 +51,9 @@ def _under(path: str, roots: list[str]) -> bool:
 
 
 def isolate(job: dict[str, Any]) -> dict[str, Any]:
-    """Enter namespaces and hide paths as the job asks; return what was really applied."""
-    info: dict[str, Any] = {"network": False, "files": False, "read_only": False, "hidden": [],
-                            "notes": []}
+    """Enter namespaces and build the new root as the job asks; return what was applied."""
+    info: dict[str, Any] = {"network": False, "files": False, "read_only": False, "pids": False,
+                            "hidden": [], "visible": [], "notes": []}
     if job.get("uid") is None and os.geteuid() == 0:
         info["notes"].append("candidate runs as root: process-count limit NOT enforced")
     if not job["isolate_network"]:
@@ -58,60 +64,142 @@ def isolate(job: dict[str, Any]) -> dict[str, Any]:
         if err:
             info["notes"].append(f"network namespace unavailable ({err}): network is NOT blocked")
     if not job["isolate_files"]:
-        info["notes"].append("file isolation switched off: project files are NOT hidden")
+        info["notes"].append("file isolation switched off: host files are NOT hidden, "
+                             "no PID namespace")
         return info
-    err = _call(libc.unshare, CLONE_NEWNS) or _mount("none", "/", None, MS_REC | MS_PRIVATE, None)
+    err = _call(libc.unshare, CLONE_NEWNS) or _mount(None, "/", None, MS_REC | MS_PRIVATE)
     if err:
-        info["notes"].append(f"mount namespace unavailable ({err}): project files are NOT hidden")
+        info["notes"].append(f"mount namespace unavailable ({err}): host files are NOT hidden, "
+                             "no PID namespace")
         return info
-    bound = _hide(job, info)
-    _read_only(job, info, bound)
+    err = _build_root(job, info)
+    if err:
+        info["notes"].append(f"{err}: host files are NOT hidden, no PID namespace")
+        return info
+    info["files"] = info["read_only"] = True
     return info
 
 
-def _hide(job: dict[str, Any], info: dict[str, Any]) -> list[str]:
-    """Cover hidden dirs with empty root-owned tmpfs; bind kept paths back. Returns the binds."""
-    keep_fds = {k: os.open(k, O_PATH) for k in job["keep"] if os.path.exists(k)}
-    mounted: list[str] = []
-    bound: list[str] = []
-    for h in sorted(job["hide"], key=len):
-        if not os.path.isdir(h) or _under(h, mounted):
-            continue
-        err = _mount("tmpfs", h, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=64k")
-        if err:
-            info["notes"].append(f"could not hide {h} ({err})")
-        else:
-            mounted.append(h)
-    for k, fd in keep_fds.items():
-        if _under(k, mounted):
-            os.makedirs(k, exist_ok=True)
-            err = _mount(f"/proc/self/fd/{fd}", k, None, MS_BIND | MS_REC, None)
-            if err:
-                info["notes"].append(f"could not bind {k} back ({err})")
-            else:
-                bound.append(k)
-        os.close(fd)
-    info["hidden"] = [h for h in mounted if h not in keep_fds]
-    info["files"] = bool(mounted)
-    return bound
+def _bind(src: str, target: str) -> str:
+    """Bind ``src`` (file, dir or symlink as a link) read-only at ``target``."""
+    if os.path.islink(src):
+        os.symlink(os.readlink(src), target)
+        return ""
+    if os.path.isdir(src):
+        os.makedirs(target, exist_ok=True)
+    else:
+        open(target, "ab").close()  # noqa: SIM115 - an empty mount point
+    return _mount(src, target, None, MS_BIND | MS_REC) or _mount(
+        None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
-def _read_only(job: dict[str, Any], info: dict[str, Any], bound: list[str]) -> None:
-    """Make every mount but the work dir read-only (covers world-writable dirs like /run/lock)."""
-    work = job["workdir"]
-    if work not in bound:
-        err = _mount(work, work, None, MS_BIND | MS_REC, None)
-        if err:
-            info["notes"].append(f"work dir could not be bound ({err}): file system stays writable")
-            return
-    err = _mount("none", "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY, None)
+def _build_root(job: dict[str, Any], info: dict[str, Any]) -> str:
+    """A tmpfs at ``job["root"]`` with only the visible paths, then pivot into it."""
+    root = job["root"]
+    err = _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m")
     if err:
-        info["notes"].append(f"could not make / read-only ({err}): world-writable dirs stay so")
+        return f"could not mount the new root ({err})"
+    for path in sorted(job["visible"], key=len):
+        if _under(path, info["visible"]) or not os.path.lexists(path):
+            continue  # inside a path already bound (with its sub-mounts)
+        os.makedirs(root + os.path.dirname(path), exist_ok=True)
+        err = _bind(path, root + path)
+        if err:
+            info["notes"].append(f"could not bind {path} ({err}): it is not visible")
+        else:
+            info["visible"].append(path)
+    for h in job["hide"]:
+        flags = MS_NOSUID | MS_NODEV | MS_RDONLY
+        if (_under(h, info["visible"]) and os.path.isdir(root + h)
+                and not _mount("tmpfs", root + h, "tmpfs", flags, "size=4k")):
+            info["hidden"].append(h)
+    os.makedirs(root + "/dev", exist_ok=True)
+    if err := _mount("tmpfs", root + "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=4k"):
+        return f"could not mount /dev ({err})"
+    for dev in job["devices"]:
+        if os.path.exists(dev):
+            open(root + dev, "ab").close()  # noqa: SIM115 - an empty mount point
+            _mount(dev, root + dev, None, MS_BIND)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, f"{root}/dev/{name}")
+    _mount(None, root + "/dev", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, "size=4k")
+    for d in ("/proc", "/tmp", job["workdir"]):
+        os.makedirs(root + d, exist_ok=True)
+    uid = job.get("uid") or 0
+    err = _mount("tmpfs", root + job["workdir"], "tmpfs", MS_NOSUID | MS_NODEV,
+                 f"mode=700,uid={uid},gid={uid},size={job['limits']['work_dir_mb']}m")
+    if err:
+        return f"could not mount the work dir ({err})"
+    _mount(None, root, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=1m")
+    return _pivot(root, info)
+
+
+def _pivot(root: str, info: dict[str, Any]) -> str:
+    """Make ``root`` the root of this mount namespace; the old one is detached (chroot when
+    ``pivot_root`` is refused: then the old root stays mounted but out of reach)."""
+    os.chdir(root)
+    number = SYS_PIVOT_ROOT.get(os.uname().machine)
+    err = "unknown architecture" if number is None else _call(libc.syscall, number, b".", b".")
+    if not err:
+        err = _call(libc.umount2, b".", MNT_DETACH)
+    else:
+        info["notes"].append(f"pivot_root refused ({err}): chroot instead")
+        os.chroot(".")
+        err = ""
+    os.chdir("/")
+    return err and f"could not detach the host's root ({err})"
+
+
+def set_oom_score(value: int) -> None:
+    """-1000: the OOM killer never picks this process; 0: the default."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as fh:
+            fh.write(str(value))
+    except OSError:
+        pass
+
+
+def oom_kills(fd: int | None) -> int:
+    """How many processes the run's cgroup lost to its memory limit so far."""
+    if fd is None:
+        return 0
+    try:
+        os.lseek(fd, 0, 0)
+        for line in os.read(fd, 8192).decode("ascii", "replace").splitlines():
+            if line.startswith("oom_kill "):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def open_oom_counter(job: dict[str, Any]) -> int | None:
+    """The cgroup's memory events file, opened while the host's file system is still here."""
+    path = job.get("oom_events")
+    try:
+        return os.open(path, os.O_RDONLY) if path else None
+    except OSError:
+        return None
+
+
+def pid_namespace(info: dict[str, Any], out: int) -> None:
+    """Fork into a new PID namespace: the child (its pid 1) returns and runs the tests; this
+    process only waits and exits with the child's status. When pid 1 dies, the kernel kills
+    every process left in the namespace."""
+    err = _call(libc.unshare, CLONE_NEWPID)
+    if err:
+        info["notes"].append(f"PID namespace unavailable ({err}): /proc shows host processes")
         return
-    for k in bound:
-        if k != work:
-            _mount("none", k, None, MS_BIND | MS_REMOUNT | MS_RDONLY, None)
-    info["read_only"] = True
+    pid = os.fork()
+    if pid:
+        os.close(out)
+        status = os.waitpid(pid, 0)[1]
+        os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+    err = _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    info["pids"] = not err
+    if err:
+        info["notes"].append(f"could not mount /proc in the PID namespace ({err}): it is empty")
 
 
 def readable_by_others(path: str) -> bool:

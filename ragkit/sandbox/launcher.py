@@ -1,9 +1,9 @@
 """The parent side of the sandbox: start the runner, enforce the wall clock, collect results.
 
 Owns :func:`run_tests`. For each call it creates a private temporary work dir (deleted after),
-picks a fresh unprivileged uid for the run when running as root, starts
-``python -I -S -c <runner source>`` in its own session with a scrubbed environment, sends the
-job on stdin and reads three pipes: stdout, stderr (kept up to ``max_output_bytes`` each) and a
+picks a fresh unprivileged uid for the run when running as root, makes the run's cgroup
+(``cgroup.py``; removed after), starts ``python -I -S -c <runner source>`` in its own session
+with a scrubbed environment, moves it into the cgroup, sends the job on stdin and reads three pipes: stdout, stderr (kept up to ``max_output_bytes`` each) and a
 private result pipe carrying the runner's events. Code and tests are compiled here first: a
 syntax error is reported without starting any process. When the wall clock runs out it kills the
 whole process group and every process left with the run's uid. It uses no ``preexec_fn``, so it
@@ -33,7 +33,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import IO, Any
 
-from ragkit.sandbox.limits import SandboxLimits, default_hidden_paths, keep_paths
+from ragkit.sandbox import cgroup
+from ragkit.sandbox.limits import DEVICES, MIB, SandboxLimits, default_hidden_paths, visible_paths
 from ragkit.sandbox.result import Isolation, SandboxResult, build_result, trim
 
 #: Seconds the launcher allows on top of ``timeout_s`` for the runner to start and clean up.
@@ -42,14 +43,19 @@ GRACE_S = 3.0
 
 @lru_cache(maxsize=1)
 def runner_source() -> str:
-    """One ``-c`` script: ``confine.py`` then ``runner.py`` (its ``# sandbox: inline`` imports
-    and second ``from __future__`` line removed: those names are defined above it)."""
+    """One ``-c`` script: ``confine.py`` then ``runner.py`` (its ``# sandbox: inline`` import,
+    one line or a parenthesised block, and second ``from __future__`` line removed: those
+    names are defined above it)."""
     pkg = resources.files("ragkit.sandbox")
     confine = pkg.joinpath("confine.py").read_text(encoding="utf-8")
-    runner = [
-        line for line in pkg.joinpath("runner.py").read_text(encoding="utf-8").splitlines()
-        if not line.endswith("# sandbox: inline") and line != "from __future__ import annotations"
-    ]
+    runner, skipping = [], False
+    for line in pkg.joinpath("runner.py").read_text(encoding="utf-8").splitlines():
+        if line.endswith("(  # sandbox: inline"):
+            skipping = True
+        elif skipping:
+            skipping = line != ")"
+        elif not line.endswith("# sandbox: inline") and line != "from __future__ import annotations":
+            runner.append(line)
     return confine + "\n" + "\n".join(runner) + "\n"
 
 
@@ -137,17 +143,51 @@ def check_syntax(code: str, tests: str) -> tuple[list[str], str]:
 
 
 def _job(code: str, tests: str, names: list[str], limits: SandboxLimits, workdir: str,
-         uid: int | None, result_fd: int) -> dict[str, Any]:
+         uid: int | None, result_fd: int, group: cgroup.RunGroup | None,
+         why_no_group: str) -> dict[str, Any]:
     lim = limits.to_dict()
     nproc_base = 0
     if uid is None:  # not root: RLIMIT_NPROC counts all of this user's processes
         nproc_base = len(uid_processes(os.getuid()))
+    notes = []
+    if group is None:  # the process cap must keep processes x memory_mb within the budget
+        lim["max_processes"] = max(1, min(limits.max_processes,
+                                          limits.run_memory_mb // limits.memory_mb))
+        notes.append(f"{why_no_group}: the run's memory is bounded only by "
+                     f"{lim['max_processes']} processes x {limits.memory_mb} MB")
     return {"code": code, "tests": tests, "names": names, "limits": lim, "workdir": workdir,
-            "uid": uid,
+            "uid": uid, "root": workdir, "notes": notes,
+            "cgroup": group.kind if group is not None else "",
             "result_fd": result_fd, "nproc_base": nproc_base,
+            "oom_events": group.events if group is not None else None,
             "isolate_network": limits.isolate_network, "isolate_files": limits.isolate_files,
-            "hide": default_hidden_paths(limits.hide_paths), "keep": keep_paths(workdir),
+            "hide": default_hidden_paths(limits.hide_paths), "visible": visible_paths(),
+            "devices": list(DEVICES),
             "site_paths": [p for p in site.getsitepackages() if os.path.isdir(p)]}
+
+
+def _start(limits: SandboxLimits, workdir: str, uid: int | None, wfd: int,
+           job_parts: tuple[str, str, list[str]]) -> tuple[subprocess.Popen[bytes],
+                                                           cgroup.RunGroup | None]:
+    """Start the runner inside the run's cgroup (made here) and send it its job."""
+    group, why = cgroup.create(limits.run_memory_mb * MIB, limits.max_processes + 3)
+    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-I", "-S", "-c", runner_source()],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        pass_fds=(wfd,), start_new_session=True, env=scrubbed_env(workdir), cwd=workdir,
+    )
+    if group is not None:
+        try:  # the runner forks nothing before it has read its job: nothing escapes the group
+            group.join(proc.pid)
+        except OSError as exc:
+            group.remove()
+            group, why = None, f"could not join the run's cgroup ({exc})"
+    job = _job(*job_parts, limits, workdir, uid, wfd, group, why)
+    assert proc.stdin is not None
+    with contextlib.suppress(BrokenPipeError):
+        proc.stdin.write(marshal.dumps(job))
+        proc.stdin.close()
+    return proc, group
 
 
 class _Capture:
@@ -220,22 +260,14 @@ def run_tests(code: str, tests: str, *, limits: SandboxLimits | None = None) -> 
     workdir = tempfile.mkdtemp(prefix="ragkit-sbx-")
     uid = pick_uid() if os.geteuid() == 0 and limits.drop_privileges else None
     rfd, wfd = os.pipe()
+    group: cgroup.RunGroup | None = None
     try:
         if uid is not None:
             os.chown(workdir, uid, uid)
-        job = _job(code, tests, names, limits, workdir, uid, wfd)
-        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and script
-            [sys.executable, "-I", "-S", "-c", runner_source()],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            pass_fds=(wfd,), start_new_session=True, env=scrubbed_env(workdir), cwd=workdir,
-        )
+        proc, group = _start(limits, workdir, uid, wfd, (code, tests, names))
         os.close(wfd)
         wfd = -1
         with open(rfd, "rb", buffering=0, closefd=False) as result:
-            assert proc.stdin is not None
-            with contextlib.suppress(BrokenPipeError):
-                proc.stdin.write(marshal.dumps(job))
-                proc.stdin.close()
             deadline = start + limits.timeout_s + GRACE_S
             events, killed, out, err = _pump(proc, result, deadline, limits.max_output_bytes)
         if killed or proc.poll() is None:
@@ -249,6 +281,8 @@ def run_tests(code: str, tests: str, *, limits: SandboxLimits | None = None) -> 
             if f is not None:
                 f.close()
     finally:
+        if group is not None:
+            group.remove()
         for fd in (rfd, wfd):
             if fd >= 0:
                 with contextlib.suppress(OSError):

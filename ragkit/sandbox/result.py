@@ -40,23 +40,29 @@ class TestOutcome:
 class Isolation:
     """Which protections were really applied to this run (they depend on OS and privileges).
 
-    ``network``: own network namespace (no interfaces up). ``files``: own mount namespace with
-    ``hidden`` dirs covered. ``read_only``: every mount but the work dir is read-only.
-    ``uid``: the run's own unprivileged uid (None: the caller's uid). ``notes``: what was not
-    applied and why.
+    ``network``: own network namespace (no interfaces up). ``files``: own root file system
+    holding only the ``visible`` paths (read-only) and the work dir, with ``hidden`` dirs inside
+    visible ones covered. ``read_only``: everything but the work dir is read-only. ``pids``: own
+    PID namespace (/proc shows only the run). ``uid``: the run's own unprivileged uid (None:
+    the caller's uid). ``cgroup``: cgroup1/cgroup2 when the whole run's memory and process
+    count were capped by a cgroup ("" when only the lowered process cap bounds them).
+    ``notes``: what was not applied and why.
     """
 
     network: bool = False
     files: bool = False
     read_only: bool = False
+    pids: bool = False
     uid: int | None = None
+    cgroup: str = ""
     hidden: tuple[str, ...] = ()
+    visible: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"network": self.network, "files": self.files, "read_only": self.read_only,
-                "uid": self.uid,
-                "hidden": list(self.hidden), "notes": list(self.notes)}
+                "pids": self.pids, "uid": self.uid, "cgroup": self.cgroup, "hidden": list(self.hidden),
+                "visible": list(self.visible), "notes": list(self.notes)}
 
 
 @dataclass(frozen=True)
@@ -98,8 +104,9 @@ def _isolation(ev: dict[str, Any] | None) -> Isolation:
     if ev is None:
         return Isolation(notes=("the runner did not report its isolation",))
     return Isolation(network=bool(ev.get("network")), files=bool(ev.get("files")),
-                     read_only=bool(ev.get("read_only")), uid=ev.get("uid"), hidden=tuple(ev.get("hidden", ())),
-                     notes=tuple(ev.get("notes", ())))
+                     read_only=bool(ev.get("read_only")), pids=bool(ev.get("pids")),
+                     uid=ev.get("uid"), cgroup=str(ev.get("cgroup") or ""), hidden=tuple(ev.get("hidden", ())),
+                     visible=tuple(ev.get("visible", ())), notes=tuple(ev.get("notes", ())))
 
 
 def build_result(

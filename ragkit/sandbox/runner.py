@@ -5,14 +5,19 @@ The launcher starts ``python -I -S -c <this file's source>`` and writes one job 
 This script owns everything that happens inside the sandbox process tree; it never runs
 candidate code itself. It:
 
-1. confines itself with ``confine.isolate`` (network and mount namespaces, hidden dirs,
-   read-only mounts; that file's source is prepended to this one by the launcher);
-2. for each test forks a child that sets rlimits, drops to the run's own unprivileged uid with
-   no-new-privs, runs the code as module ``solution``, then the tests source, then the test;
-3. reports length-prefixed ``marshal`` events on the result fd the launcher passed in.
-   Candidate processes close that fd before running anything; each reports its own outcome on
-   a private pipe, and only a report from the direct child's pid is accepted, so a candidate
-   can at most misreport its own test;
+1. makes itself non-dumpable and safe from the OOM killer, then confines itself with
+   ``confine.isolate`` (network and mount namespaces, a new read-only root; that file's source
+   is prepended to this one by the launcher) and ``confine.pid_namespace``: from there on its
+   first child, pid 1 of a new PID namespace with its own /proc, does the rest while the
+   first process only waits for it;
+2. for each test forks a child that closes every fd but stdio and its report pipe, sets
+   rlimits, drops to the run's own unprivileged uid with no-new-privs, runs the code as module
+   ``solution``, then the tests source, then the test;
+3. reports length-prefixed ``marshal`` events on the result fd the launcher passed in, which
+   only root processes of the runner hold. Each test process reports its own outcome on a
+   private pipe, and only a report from the direct child's pid is accepted, so a candidate
+   can misreport its own test (see the package docs) but no other; a test killed while the
+   run's cgroup counted a new OOM kill is reported as a memory error;
 4. after each test kills every process of the run's uid (``kill(-1)`` from that uid) and reaps
    them (it is a child subreaper), so nothing a test started outlives it.
 
@@ -34,12 +39,21 @@ import struct
 import sys
 import time
 
-from ragkit.sandbox.confine import isolate, libc, readable_by_others  # sandbox: inline
+from ragkit.sandbox.confine import (  # sandbox: inline
+    isolate,
+    libc,
+    oom_kills,
+    open_oom_counter,
+    pid_namespace,
+    readable_by_others,
+    set_oom_score,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+PR_SET_DUMPABLE = 4
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
 MAX_REPORT = 1 << 20
@@ -125,8 +139,9 @@ def _outcome(name: str, err: BaseException | None, phase: str, job: dict) -> dic
 
 def _drop(job: dict[str, Any]) -> None:
     """In a fresh child: rlimits, stdin, privileges, cwd. Runs before any candidate code."""
+    set_oom_score(0)
     lim = job["limits"]
-    mem = lim["memory_mb"] * 1024 * 1024
+    mem = min(lim["memory_mb"], lim["run_memory_mb"]) * 1024 * 1024
     nproc = lim["max_processes"] + job.get("nproc_base", 0)
     for res, soft, hard in (
         (resource.RLIMIT_CORE, 0, 0),
@@ -246,10 +261,11 @@ def _reap(patience_s: float = 2.0) -> None:
 def run_one(job: dict[str, Any], name: str, whole: bool, deadline: float) -> dict[str, Any]:
     """Fork one test process, wait for its report or its deadline, then clean up after it."""
     rfd, wfd = os.pipe()
+    ooms = oom_kills(job.get("oom_fd"))
     pid = os.fork()
-    if pid == 0:
-        os.close(rfd)
-        os.close(job["result_fd"])
+    if pid == 0:  # keep only stdio and its own report pipe: the result fd stays with us
+        os.closerange(3, wfd)
+        os.closerange(wfd + 1, 65536)
         _child(job, name, whole, wfd)
     os.close(wfd)
     pidfd = os.pidfd_open(pid)
@@ -278,7 +294,8 @@ def run_one(job: dict[str, Any], name: str, whole: bool, deadline: float) -> dic
     os.close(rfd)
     os.close(pidfd)
     _reap()
-    return _judge(name, data, status, timed_out, pid, job["limits"])
+    oom = oom_kills(job.get("oom_fd")) > ooms
+    return _judge(name, data, status, timed_out, pid, job["limits"], oom)
 
 
 def _signame(sig: int) -> str:
@@ -289,7 +306,8 @@ def _signame(sig: int) -> str:
     return str(sig)
 
 
-def _judge(name: str, data: bytes, status: int, timed_out: bool, pid: int, lim: dict) -> dict:
+def _judge(name: str, data: bytes, status: int, timed_out: bool, pid: int, lim: dict,
+           oom: bool = False) -> dict:
     if timed_out:
         return {"name": name, "status": "error", "kind": "timeout", "phase": "test",
                 "message": "TimeoutError: the test did not finish within its time limit"}
@@ -300,6 +318,10 @@ def _judge(name: str, data: bytes, status: int, timed_out: bool, pid: int, lim: 
             return rep
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
+        if sig == signal.SIGKILL and oom:
+            return {"name": name, "status": "error", "kind": "memory", "phase": "test",
+                    "message": f"MemoryError: the run's memory limit ({lim['run_memory_mb']} MB) "
+                               "was reached and the test process was killed"}
         if sig == signal.SIGXCPU:
             return {"name": name, "status": "error", "kind": "timeout", "phase": "test",
                     "message": f"CPU time limit ({lim['cpu_s']} s) exceeded"}
@@ -320,10 +342,17 @@ def main() -> None:
 
     start = time.monotonic()
     sys.dont_write_bytecode = True
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # our /proc files (fds!) stay root's, no ptrace
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans come back to us to be reaped
+    set_oom_score(-1000)  # when the run's cgroup is full, a candidate process is killed, not us
+    job["oom_fd"] = open_oom_counter(job)
     sys.path.extend(p for p in job["site_paths"] if p not in sys.path)  # no .pth files run
     info = isolate(job)
+    if info["files"]:
+        pid_namespace(info, out)
     info["uid"] = job.get("uid")
+    info["cgroup"] = job.get("cgroup", "")
+    info["notes"].extend(job.get("notes", []))
     "".encode("unicode_escape").decode("unicode_escape")  # load the report codec now
     if info["uid"] is not None and not info["files"]:
         # Without the mount namespace the interpreter's own files may be unreadable for the

@@ -214,9 +214,10 @@ def test_project_files_and_home_are_hidden() -> None:
     """)
     if res.isolation.files:
         assert res.status == "passed", res.tests
-        # the checkout is hidden itself, or by a hidden directory above it (e.g. /tmp)
-        assert any(Path(h) == ROOT or Path(h) in ROOT.parents for h in res.isolation.hidden), \
-            res.isolation.hidden
+        # the checkout is not inside any path bound into the sandbox, or is covered there
+        covered = any(Path(h) == ROOT or Path(h) in ROOT.parents for h in res.isolation.hidden)
+        inside = [v for v in res.isolation.visible if Path(v) == ROOT or Path(v) in ROOT.parents]
+        assert covered or not inside, res.isolation
     else:
         assert any("NOT hidden" in n for n in res.isolation.notes)
 
@@ -295,7 +296,7 @@ def test_killing_the_parent_fails() -> None:
         def test_kill_caller():
             try:
                 os.kill({me}, signal.SIGKILL)
-            except PermissionError:
+            except (PermissionError, ProcessLookupError):  # other uid; or not in its PID ns
                 return
             raise AssertionError("caller signalled")
 
