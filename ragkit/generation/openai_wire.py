@@ -23,6 +23,7 @@ from pydantic import (
 
 from ragkit.errors import GenerationError
 from ragkit.generation.base import GenerationResult, SamplingParams
+from ragkit.generation.structured import check_schema_size
 from ragkit.types import Message, Usage
 
 # ---------------------------------------------------------------- request models (pure)
@@ -54,6 +55,15 @@ class JsonSchemaSpec(BaseModel):
     name: str = "response"
     schema_: dict[str, Any] = Field(alias="schema")
     strict: bool | None = None
+
+    @field_validator("schema_")
+    @classmethod
+    def _bounded(cls, schema: dict[str, Any]) -> dict[str, Any]:
+        try:
+            check_schema_size(schema)  # a 400 here, before jsonschema recurses into it
+        except GenerationError as err:
+            raise ValueError(str(err)) from None
+        return schema
 
 
 class ResponseFormat(BaseModel):

@@ -77,14 +77,18 @@ def create_app(
     app.state.request_log = deque(maxlen=64)
     started = int(time.time())
 
+    def _refused(request: Request, api: ApiError) -> JSONResponse:
+        log.info("refused %s %s: %d %s", request.method, request.url.path, api.status,
+                 api.message[:300].replace("\n", " "))  # one line, whatever the request held
+        return JSONResponse(api.body(), status_code=api.status)
+
     @app.exception_handler(ApiError)
-    async def _api_error(_: Request, err: ApiError) -> JSONResponse:
-        return JSONResponse(err.body(), status_code=err.status)
+    async def _api_error(request: Request, err: ApiError) -> JSONResponse:
+        return _refused(request, err)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, err: RequestValidationError) -> JSONResponse:
-        api = validation_error(err)
-        return JSONResponse(api.body(), status_code=api.status)
+    async def _invalid(request: Request, err: RequestValidationError) -> JSONResponse:
+        return _refused(request, validation_error(err))
 
     @app.exception_handler(Exception)
     async def _bug(_: Request, err: Exception) -> JSONResponse:
@@ -100,8 +104,7 @@ def create_app(
             message, code = (f"there is no {request.method} {request.url.path} here; this server "
                              "offers GET /v1/models, POST /v1/chat/completions and GET /health",
                              "not_found")
-        api = ApiError(err.status_code, message, code=code)
-        return JSONResponse(api.body(), status_code=err.status_code)
+        return _refused(request, ApiError(err.status_code, message, code=code))
 
     @app.get("/health")
     def health() -> dict[str, Any]:

@@ -7,7 +7,11 @@ Owns :func:`generate_json`, used by ``LocalGenerator.generate_json``. Two paths:
 - validate-and-retry (everything else): generate, extract the first JSON value, validate
   with ``jsonschema``; on failure the error is fed back to the model as a new user turn,
   up to ``attempts`` times, then GenerationError.
-Pure helpers (:func:`extract_json`, :func:`finite_options`) are tested on their own.
+Schemas are bounded before use (:func:`check_schema_size`: nesting depth and number of
+values, checked without recursion), and a ``$ref`` that loops or points nowhere is a
+GenerationError, so a hostile schema never reaches Python's recursion limit.
+Pure helpers (:func:`extract_json`, :func:`finite_options`, :func:`check_schema_size`) are
+tested on their own.
 Does not: touch the KV cache or the tokenizer directly.
 """
 
@@ -18,6 +22,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import jsonschema
+from referencing.exceptions import Unresolvable
 
 from ragkit.errors import GenerationError
 from ragkit.generation.base import SamplingParams
@@ -31,6 +36,54 @@ INSTRUCTION = (
     "else (no prose, no code fences):\n{schema}"
 )
 MAX_OPTIONS = 64
+MAX_SCHEMA_DEPTH = 64  # levels of nested objects and arrays in the schema document
+MAX_SCHEMA_NODES = 10_000  # values in the schema document, containers included
+
+
+def check_schema_size(schema: Any) -> None:
+    """GenerationError when ``schema`` nests deeper than :data:`MAX_SCHEMA_DEPTH` or holds more
+    than :data:`MAX_SCHEMA_NODES` values (pure; walks with a stack, never recurses)."""
+    stack: list[tuple[Any, int]] = [(schema, 1)]
+    nodes = 0
+    while stack:
+        value, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_SCHEMA_NODES:
+            raise GenerationError(f"the JSON schema holds more than {MAX_SCHEMA_NODES} values; "
+                                  "send a smaller schema")
+        children = value.values() if isinstance(value, dict) else (
+            value if isinstance(value, list) else None)
+        if children is None:
+            continue
+        if depth > MAX_SCHEMA_DEPTH:
+            raise GenerationError(f"the JSON schema nests {_depth(value, depth)} levels deep; at "
+                                  f"most {MAX_SCHEMA_DEPTH} are supported, flatten it")
+        stack.extend((child, depth + 1) for child in children)
+
+
+def _depth(value: Any, depth: int) -> int:
+    """The deepest level under ``value`` (which sits at ``depth``), for the error message."""
+    deepest, stack = depth, [(value, depth)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else (
+            value if isinstance(value, list) else None)
+        if children is not None:
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _errors(validator: jsonschema.Draft202012Validator, value: Any) -> list[Any]:
+    """Validation errors of ``value``; a looping or dangling ``$ref`` is a GenerationError."""
+    try:
+        return sorted(validator.iter_errors(value), key=lambda e: list(e.path))
+    except RecursionError:
+        raise GenerationError("the JSON schema refers to itself without end ($ref loop); "
+                              "fix the schema") from None
+    except Unresolvable as err:
+        raise GenerationError(f"a $ref in the JSON schema cannot be resolved ({err}); "
+                              "fix the schema") from None
 
 
 def extract_json(text: str) -> Any:
@@ -112,11 +165,13 @@ def generate_json(
     attempts: int = 3,
 ) -> Any:
     """A value valid under ``schema``; GenerationError after ``attempts`` failed tries."""
+    check_schema_size(schema)
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as err:
         raise GenerationError(f"the JSON schema is invalid: {err.message}; fix the schema") from err
     validator = jsonschema.Draft202012Validator(schema)
+    _errors(validator, None)  # a $ref problem at the root shows on any value: refuse it now
     instruction = INSTRUCTION.format(schema=json.dumps(schema, ensure_ascii=False))
     convo = list(messages)
     if convo and convo[0].role == "system":
@@ -126,7 +181,9 @@ def generate_json(
 
     if finite_options(schema) is not None or _is_finite_object(schema):
         value = _constrained(gen, convo, schema)
-        validator.validate(value)  # by construction; a failure here is a ragkit bug
+        errors = _errors(validator, value)
+        if errors:  # valid by construction; a failure here is a ragkit bug
+            raise errors[0]
         return value
 
     params = params or SamplingParams(max_tokens=512)
@@ -135,7 +192,7 @@ def generate_json(
         reply = gen.generate(convo, params).text
         try:
             value = extract_json(reply)
-            errors = sorted(validator.iter_errors(value), key=lambda e: list(e.path))
+            errors = _errors(validator, value)
             if not errors:
                 return value
             problem = "; ".join(

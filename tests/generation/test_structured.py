@@ -82,3 +82,44 @@ def test_free_form_schema_retries_then_raises(tiny_gen: LocalGenerator) -> None:
 def test_invalid_schema_is_reported(tiny_gen: LocalGenerator) -> None:
     with pytest.raises(GenerationError, match="schema is invalid"):
         tiny_gen.generate_json(MSGS, {"type": "no-such-type"})
+
+
+def nested(levels: int) -> dict:
+    """An object schema ``levels`` objects deep (each level is two JSON levels: it and its
+    ``properties``)."""
+    schema: dict = {"type": "string"}
+    for _ in range(levels):
+        schema = {"type": "object", "properties": {"a": schema}}
+    return schema
+
+
+def test_schema_bounds_refuse_deep_or_huge_schemas_without_recursing() -> None:
+    from ragkit.generation.structured import MAX_SCHEMA_DEPTH, MAX_SCHEMA_NODES, check_schema_size
+
+    with pytest.raises(GenerationError, match="nests 301 levels deep; at most 64"):
+        check_schema_size(nested(150))
+    with pytest.raises(GenerationError, match="levels deep"):
+        check_schema_size(nested(100_000))  # far past Python's recursion limit: still one error
+    with pytest.raises(GenerationError, match=f"more than {MAX_SCHEMA_NODES} values"):
+        check_schema_size({"enum": list(range(MAX_SCHEMA_NODES + 1))})
+    at_limit = {"type": "array", "items": nested((MAX_SCHEMA_DEPTH - 2) // 2)}  # 64 levels
+    check_schema_size(at_limit)
+    with pytest.raises(GenerationError, match="nests 65 levels"):
+        check_schema_size({"not": at_limit})
+    jsonschema.Draft202012Validator.check_schema(at_limit)  # the bound sits below jsonschema's
+
+
+def test_deep_schema_is_a_generation_error(tiny_gen: LocalGenerator) -> None:
+    with pytest.raises(GenerationError, match="levels deep"):
+        tiny_gen.generate_json(MSGS, nested(150))
+
+
+@pytest.mark.parametrize(("schema", "problem"), [
+    ({"enum": [1, 2], "$ref": "#/$defs/a", "$defs": {"a": {"$ref": "#/$defs/a"}}}, "refers to"),
+    ({"enum": [1, 2], "$ref": "#/$defs/missing"}, "cannot be resolved"),
+])
+def test_broken_references_are_generation_errors(
+    tiny_gen: LocalGenerator, schema: dict, problem: str,
+) -> None:
+    with pytest.raises(GenerationError, match=problem):
+        tiny_gen.generate_json(MSGS, schema)

@@ -175,3 +175,25 @@ def test_body_under_the_limit_is_served(small_body_url: str) -> None:
     assert resp.status_code == 400  # read and parsed: it is the context that is too small
     assert resp.json()["error"]["code"] == "context_length_exceeded"
     assert post(small_body_url, chat()).status_code == 200
+
+
+# ---------------------------------------------------------------- absurd JSON schemas
+
+
+def test_deep_json_schema_is_a_400_with_one_log_line(
+    base_url: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    schema: dict[str, Any] = {"type": "string"}
+    for _ in range(150):
+        schema = {"type": "object", "properties": {"a": schema}}
+    body = chat(response_format={"type": "json_schema",
+                                 "json_schema": {"name": "deep", "schema": schema}})
+    with caplog.at_level("INFO", logger="ragkit.server"):
+        resp = post(base_url, body)
+    assert resp.status_code == 400, resp.text[:300]
+    error = resp.json()["error"]
+    assert error["param"] == "response_format.json_schema.schema"
+    assert "301 levels deep" in error["message"]
+    records = [r for r in caplog.records if r.name == "ragkit.server"]
+    assert len(records) == 1 and records[0].exc_info is None
+    assert "\n" not in records[0].getMessage() and "levels deep" in records[0].getMessage()
