@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ragkit.errors import KnowledgeBaseError
+from ragkit.pii import contains_pii, private_file
 
 FILE_NAME = "answers.sqlite"
 
@@ -31,7 +32,8 @@ class AnswerCache:
         self.max_entries = max_entries
         self._lock = threading.Lock()
         try:
-            self._conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30,
+            self._conn = sqlite3.connect(str(private_file(path)), check_same_thread=False,
+                                         timeout=30,
                                          isolation_level=None)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute(
@@ -71,6 +73,8 @@ class AnswerCache:
 
     def put(self, vector: np.ndarray, question: str, answer: dict[str, Any], *,
             kb_version: int, scope: str) -> None:
+        if contains_pii(question):  # a question with personal data is nobody else's answer
+            return
         blob = np.asarray(vector, dtype=np.float32).reshape(-1).tobytes()
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")

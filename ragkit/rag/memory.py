@@ -17,6 +17,7 @@ from pathlib import Path
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from ragkit.errors import KnowledgeBaseError
+from ragkit.pii import RedactingSerializer, private_file
 
 FILE_NAME = "conversations.sqlite"
 
@@ -29,11 +30,12 @@ class ConversationStore:
         self.max_threads = max_threads
         self.max_age_s = max_age_days * 86400.0
         try:
-            self._conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+            self._conn = sqlite3.connect(str(private_file(path)), check_same_thread=False,
+                                         timeout=30)
         except sqlite3.Error as e:
             raise KnowledgeBaseError(f"cannot open {path} ({e}); check that the knowledge base "
                                      "directory is writable") from None
-        self.saver = SqliteSaver(self._conn)
+        self.saver = SqliteSaver(self._conn, serde=RedactingSerializer())  # PII redacted
         self.saver.setup()
         with self.saver.cursor() as cur:
             cur.execute("CREATE TABLE IF NOT EXISTS threads (thread_id TEXT PRIMARY KEY, "

@@ -22,6 +22,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
 from ragkit.errors import ConfigError
+from ragkit.pii import RedactingSerializer, Sealer, private_file, redact
 from ragkit.support.db import SupportDB, default_db_path, open_db
 from ragkit.support.domain import Domain, load_domain
 from ragkit.support.graph import Answerer, SupportDeps, build_graph
@@ -151,7 +152,8 @@ class _Threads:
     def log(self, thread_id: str, role: str, content: str) -> None:
         with self.conn:
             self.conn.execute("INSERT INTO support_transcripts (thread_id, role, content, at) "
-                              "VALUES (?, ?, ?, ?)", (thread_id, role, content, time.time()))
+                              "VALUES (?, ?, ?, ?)",
+                              (thread_id, role, redact(content)[0], time.time()))
 
     def transcript(self, thread_id: str) -> list[dict[str, str]]:
         rows = self.conn.execute("SELECT role, content FROM support_transcripts WHERE "
@@ -170,8 +172,12 @@ class SupportAssistant:
         self.understanding = understanding
         self.threads_path = Path(threads_path)
         self.threads_path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.threads_path, check_same_thread=False)
-        self._saver = SqliteSaver(self._conn)
+        self._conn = sqlite3.connect(private_file(self.threads_path), check_same_thread=False)
+        # checkpoints hold what customers typed: stored redacted, and the identity and address
+        # slots a later turn's tools need stored sealed (ragkit.pii, SECURITY.md)
+        sealed = [name for name, spec in domain.spec.slots.items() if spec.pii]
+        self._saver = SqliteSaver(self._conn, serde=RedactingSerializer(
+            sealer=Sealer(), sealed_keys=sealed))
         self._threads = _Threads(self._conn)
         deps = SupportDeps(domain, understanding, self.tools, answerer,
                            self._threads.transcript)

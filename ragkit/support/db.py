@@ -22,6 +22,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from ragkit.pii import private_file, scrub
 from ragkit.support.dbbuild import build_db, default_data_dir, default_db_path, restore
 from ragkit.support.records import (
     ActionRefused,
@@ -72,7 +73,7 @@ class SupportDB:
         if not self.path.is_file():
             raise SupportDBError(f"no orders database at {self.path}; build it with "
                                  "ragkit.support.db.build_db()")
-        self._conn = sqlite3.connect(self.path, check_same_thread=False)
+        self._conn = sqlite3.connect(private_file(self.path), check_same_thread=False)
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA foreign_keys = ON")
         row = self._conn.execute("SELECT value FROM meta WHERE key = 'today'").fetchone()
@@ -306,8 +307,9 @@ class SupportDB:
             tx.execute("INSERT INTO tickets VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, '')",
                        (tid, customer_id, order_id, thread_id, subject.strip() or "(no subject)",
                         priority, self.today.isoformat(),
-                        json.dumps(list(transcript), ensure_ascii=False),
-                        json.dumps(state or {}, ensure_ascii=False)))
+                        # what the customer typed is stored redacted (issue 24, SECURITY.md)
+                        json.dumps(scrub(list(transcript)), ensure_ascii=False),
+                        json.dumps(scrub(state or {}), ensure_ascii=False)))
         ticket = self.get_ticket(tid)
         assert ticket is not None
         return ticket

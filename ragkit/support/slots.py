@@ -12,6 +12,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
+from ragkit.pii import luhn_ok
 from ragkit.support.domain import Domain, Phrases, Product, SlotSpec
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
@@ -59,17 +60,6 @@ def find_phrases(text: str, phrases: Iterable[str]) -> list[tuple[int, int, str]
 
 
 # -- validators / normalisers -------------------------------------------------------------
-def luhn_ok(digits: str) -> bool:
-    total, odd = 0, False
-    for ch in reversed(digits):
-        d = int(ch)
-        if odd:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-        odd = not odd
-    return len(digits) >= 12 and total % 10 == 0
-
-
 def normalise_phone(raw: str) -> str | None:
     digits = re.sub(r"\D", "", raw)
     if not 8 <= len(digits) <= 15:

@@ -152,3 +152,31 @@ def test_retention_deletes_checkpoints_of_dropped_threads(tiny_kb: KnowledgeBase
     assert {t["thread_id"] for t in pipe.memory.threads()} == {"t2", "t3"}
     fresh = pipe.ask("And in China?", thread_id="t4")  # a new thread starts without history
     assert fresh.standalone_question == "And in China?" and len(pipe.history("t4")) == 2
+
+
+def test_conversations_and_answer_cache_keep_no_plain_personal_data(
+        tiny_kb: KnowledgeBase, scripted_generator) -> None:
+    """Issue 24, item 2: a question carrying a card number, phone and email is answered, but
+    neither the conversation checkpoints nor the answer cache store those values, and both
+    files are owner-only."""
+    import stat
+
+    card, phone, email = "4111 1111 1111 1111", "+44 7700 900123", "jane.private@example.org"
+    gen = scripted_generator([REFUND, REFUND, REFUND])
+    pipe = RagPipeline(tiny_kb, gen, ROUTING)
+    question = f"My card {card}, phone {phone}, email {email}: how long do refunds take?"
+    assert not pipe.ask(question).refused
+    chat = pipe.conversation()
+    for text in (question, f"and to {email}?"):
+        list(chat.send(text))
+    pipe.close()
+    files = [p for p in tiny_kb.dir.rglob("*") if p.is_file()
+             and p.name.startswith(("conversations.sqlite", "answers.sqlite"))]
+    assert {p.name for p in files} >= {"conversations.sqlite", "answers.sqlite"}
+    for p in files:
+        blob = p.read_bytes()
+        for needle in (card, card.replace(" ", ""), phone, email):
+            assert needle.encode() not in blob, (p.name, needle)
+        assert stat.S_IMODE(p.stat().st_mode) & 0o077 == 0, (p.name, oct(p.stat().st_mode))
+    # the redaction happened on the way to disk: what the user was shown was the real answer
+    assert AnswerCache.for_kb(tiny_kb.dir, 10).count() == 0  # nothing cached for it
