@@ -126,11 +126,12 @@ def _build_root(job: dict[str, Any], info: dict[str, Any]) -> str:
     _mount(None, root + "/dev", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, "size=4k")
     for d in ("/proc", "/tmp", job["workdir"]):
         os.makedirs(root + d, exist_ok=True)
-    uid = job.get("uid") or 0
     err = _mount("tmpfs", root + job["workdir"], "tmpfs", MS_NOSUID | MS_NODEV,
-                 f"mode=700,uid={uid},gid={uid},size={job['limits']['work_dir_mb']}m")
+                 f"mode=755,uid=0,gid=0,size={job['limits']['work_dir_mb']}m")
     if err:
         return f"could not mount the work dir ({err})"
+    uids = (job.get("uid"), job.get("test_uid"))
+    make_work_dirs(root + job["workdir"], None if uids[0] is None else uids)
     _mount(None, root, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=1m")
     return _pivot(root, info)
 
@@ -149,6 +150,19 @@ def _pivot(root: str, info: dict[str, Any]) -> str:
         err = ""
     os.chdir("/")
     return err and f"could not detach the host's root ({err})"
+
+
+def make_work_dirs(workdir: str, uids: tuple[Any, Any] | None) -> None:
+    """``code/`` (the candidate's: cwd, HOME, TMPDIR) and ``tests/`` (the tests'), mode 0700,
+    owned by their side's uid; ``workdir`` itself stays the caller's (neither side can rename
+    or replace the other's directory)."""
+    if uids is not None:
+        os.chmod(workdir, 0o711)
+    for side, uid in zip(("code", "tests"), uids or (None, None), strict=True):
+        path = os.path.join(workdir, side)
+        os.mkdir(path, 0o700)
+        if uid is not None:
+            os.chown(path, uid, uid)
 
 
 def set_oom_score(value: int) -> None:

@@ -1,12 +1,13 @@
 """The parent side of the sandbox: start the runner, enforce the wall clock, collect results.
 
 Owns :func:`run_tests`. For each call it creates a private temporary work dir (deleted after),
-picks a fresh unprivileged uid for the run when running as root, makes the run's cgroup
+picks two fresh unprivileged uids for the run when running as root (the code's and the
+tests'), makes the run's cgroup
 (``cgroup.py``; removed after), starts ``python -I -S -c <runner source>`` in its own session
 with a scrubbed environment, moves it into the cgroup, sends the job on stdin and reads three pipes: stdout, stderr (kept up to ``max_output_bytes`` each) and a
 private result pipe carrying the runner's events. Code and tests are compiled here first: a
 syntax error is reported without starting any process. When the wall clock runs out it kills the
-whole process group and every process left with the run's uid. It uses no ``preexec_fn``, so it
+whole process group and every process left with the run's uids. It uses no ``preexec_fn``, so it
 is safe to call from threads.
 
 What happens inside the sandbox (namespaces, rlimits, uid drop) is the runner's job
@@ -34,6 +35,7 @@ from importlib import resources
 from typing import IO, Any
 
 from ragkit.sandbox import cgroup
+from ragkit.sandbox.confine import make_work_dirs
 from ragkit.sandbox.limits import DEVICES, MIB, SandboxLimits, default_hidden_paths, visible_paths
 from ragkit.sandbox.result import Isolation, SandboxResult, build_result, trim
 
@@ -41,22 +43,30 @@ from ragkit.sandbox.result import Isolation, SandboxResult, build_result, trim
 GRACE_S = 3.0
 
 
+#: The files of the runner script, in order; each later one's ``# sandbox: inline`` imports
+#: name what an earlier one defines.
+RUNNER_FILES = ("confine.py", "wire.py", "remote.py", "report.py", "runner.py")
+
+
 @lru_cache(maxsize=1)
 def runner_source() -> str:
-    """One ``-c`` script: ``confine.py`` then ``runner.py`` (its ``# sandbox: inline`` import,
-    one line or a parenthesised block, and second ``from __future__`` line removed: those
-    names are defined above it)."""
+    """One ``-c`` script: :data:`RUNNER_FILES` concatenated (after the first, each file's
+    ``# sandbox: inline`` imports, one line or a parenthesised block, and its
+    ``from __future__`` line are removed: those names are defined above it)."""
     pkg = resources.files("ragkit.sandbox")
-    confine = pkg.joinpath("confine.py").read_text(encoding="utf-8")
-    runner, skipping = [], False
-    for line in pkg.joinpath("runner.py").read_text(encoding="utf-8").splitlines():
-        if line.endswith("(  # sandbox: inline"):
-            skipping = True
-        elif skipping:
-            skipping = line != ")"
-        elif not line.endswith("# sandbox: inline") and line != "from __future__ import annotations":
-            runner.append(line)
-    return confine + "\n" + "\n".join(runner) + "\n"
+    parts = [pkg.joinpath(RUNNER_FILES[0]).read_text(encoding="utf-8")]
+    for name in RUNNER_FILES[1:]:
+        kept, skipping = [], False
+        for line in pkg.joinpath(name).read_text(encoding="utf-8").splitlines():
+            if line.endswith("(  # sandbox: inline"):
+                skipping = True
+            elif skipping:
+                skipping = line != ")"
+            elif (not line.endswith("# sandbox: inline")
+                  and line != "from __future__ import annotations"):
+                kept.append(line)
+        parts.append("\n".join(kept))
+    return "\n".join(parts) + "\n"
 
 
 def _uid_range() -> tuple[int, int]:
@@ -70,15 +80,19 @@ def _uid_range() -> tuple[int, int]:
     return best
 
 
-def pick_uid() -> int:
-    """A uid no account uses, so its process count, signals and files belong to this run only."""
+def pick_uid(other: int | None = None) -> int:
+    """A uid no account uses, so its process count, signals and files belong to this run only
+    (and not ``other``: the run's candidate and test processes get one each)."""
     lo, hi = _uid_range()
     if hi - lo > 2_000_000_000:
         lo, hi = 1_000_000_000, 2_000_000_000
     else:
         lo = max(lo + (hi - lo) // 2, lo + 1)
         hi = hi - 2  # keep clear of the overflow uid at the top of the range
-    return random.randrange(lo, hi)
+    while True:
+        uid = random.randrange(lo, hi)
+        if uid != other:
+            return uid
 
 
 def uid_processes(uid: int) -> list[int]:
@@ -143,20 +157,22 @@ def check_syntax(code: str, tests: str) -> tuple[list[str], str]:
 
 
 def _job(code: str, tests: str, names: list[str], limits: SandboxLimits, workdir: str,
-         uid: int | None, result_fd: int, group: cgroup.RunGroup | None,
+         uids: tuple[int, int] | None, result_fd: int, group: cgroup.RunGroup | None,
          why_no_group: str) -> dict[str, Any]:
+    uid, test_uid = uids or (None, None)
     lim = limits.to_dict()
     nproc_base = 0
     if uid is None:  # not root: RLIMIT_NPROC counts all of this user's processes
         nproc_base = len(uid_processes(os.getuid()))
     notes = []
     if group is None:  # the process cap must keep processes x memory_mb within the budget
+        sides = 2 if uid is not None else 1  # with two uids each has its own RLIMIT_NPROC
         lim["max_processes"] = max(1, min(limits.max_processes,
-                                          limits.run_memory_mb // limits.memory_mb))
+                                          limits.run_memory_mb // limits.memory_mb // sides))
         notes.append(f"{why_no_group}: the run's memory is bounded only by "
-                     f"{lim['max_processes']} processes x {limits.memory_mb} MB")
+                     f"{lim['max_processes'] * sides} processes x {limits.memory_mb} MB")
     return {"code": code, "tests": tests, "names": names, "limits": lim, "workdir": workdir,
-            "uid": uid, "root": workdir, "notes": notes,
+            "uid": uid, "test_uid": test_uid, "root": workdir, "notes": notes,
             "cgroup": group.kind if group is not None else "",
             "result_fd": result_fd, "nproc_base": nproc_base,
             "oom_events": group.events if group is not None else None,
@@ -166,11 +182,12 @@ def _job(code: str, tests: str, names: list[str], limits: SandboxLimits, workdir
             "site_paths": [p for p in site.getsitepackages() if os.path.isdir(p)]}
 
 
-def _start(limits: SandboxLimits, workdir: str, uid: int | None, wfd: int,
+def _start(limits: SandboxLimits, workdir: str, uids: tuple[int, int] | None, wfd: int,
            job_parts: tuple[str, str, list[str]]) -> tuple[subprocess.Popen[bytes],
                                                            cgroup.RunGroup | None]:
     """Start the runner inside the run's cgroup (made here) and send it its job."""
-    group, why = cgroup.create(limits.run_memory_mb * MIB, limits.max_processes + 3)
+    # + the runner's two processes, the test process and a killer it forks
+    group, why = cgroup.create(limits.run_memory_mb * MIB, limits.max_processes + 4)
     proc = subprocess.Popen(  # noqa: S603 - our own interpreter and script
         [sys.executable, "-I", "-S", "-c", runner_source()],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -182,7 +199,7 @@ def _start(limits: SandboxLimits, workdir: str, uid: int | None, wfd: int,
         except OSError as exc:
             group.remove()
             group, why = None, f"could not join the run's cgroup ({exc})"
-    job = _job(*job_parts, limits, workdir, uid, wfd, group, why)
+    job = _job(*job_parts, limits, workdir, uids, wfd, group, why)
     assert proc.stdin is not None
     with contextlib.suppress(BrokenPipeError):
         proc.stdin.write(marshal.dumps(job))
@@ -259,12 +276,12 @@ def run_tests(code: str, tests: str, *, limits: SandboxLimits | None = None) -> 
                              isolation=Isolation(notes=("nothing ran: the source does not compile",)))
     workdir = tempfile.mkdtemp(prefix="ragkit-sbx-")
     uid = pick_uid() if os.geteuid() == 0 and limits.drop_privileges else None
+    uids = (uid, pick_uid(uid)) if uid is not None else None
     rfd, wfd = os.pipe()
     group: cgroup.RunGroup | None = None
     try:
-        if uid is not None:
-            os.chown(workdir, uid, uid)
-        proc, group = _start(limits, workdir, uid, wfd, (code, tests, names))
+        make_work_dirs(workdir, uids)
+        proc, group = _start(limits, workdir, uids, wfd, (code, tests, names))
         os.close(wfd)
         wfd = -1
         with open(rfd, "rb", buffering=0, closefd=False) as result:
@@ -275,8 +292,9 @@ def run_tests(code: str, tests: str, *, limits: SandboxLimits | None = None) -> 
                 os.killpg(proc.pid, signal.SIGKILL)
         exit_code = proc.wait()
         clean = exit_code == 0 and any(e.get("event") == "done" for e in events)
-        if uid is not None and not clean:  # the runner sweeps after each test when it finishes
-            kill_uid(uid)
+        if uids is not None and not clean:  # the runner sweeps after each test when it finishes
+            for u in uids:
+                kill_uid(u)
         for f in (proc.stdout, proc.stderr):
             if f is not None:
                 f.close()

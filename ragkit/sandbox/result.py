@@ -43,8 +43,8 @@ class Isolation:
     ``network``: own network namespace (no interfaces up). ``files``: own root file system
     holding only the ``visible`` paths (read-only) and the work dir, with ``hidden`` dirs inside
     visible ones covered. ``read_only``: everything but the work dir is read-only. ``pids``: own
-    PID namespace (/proc shows only the run). ``uid``: the run's own unprivileged uid (None:
-    the caller's uid). ``cgroup``: cgroup1/cgroup2 when the whole run's memory and process
+    PID namespace (/proc shows only the run). ``uid``: the run's own unprivileged uid for the
+    candidate's code, ``test_uid`` another for the tests (None: the caller's uid). ``cgroup``: cgroup1/cgroup2 when the whole run's memory and process
     count were capped by a cgroup ("" when only the lowered process cap bounds them).
     ``notes``: what was not applied and why.
     """
@@ -54,6 +54,7 @@ class Isolation:
     read_only: bool = False
     pids: bool = False
     uid: int | None = None
+    test_uid: int | None = None
     cgroup: str = ""
     hidden: tuple[str, ...] = ()
     visible: tuple[str, ...] = ()
@@ -61,7 +62,8 @@ class Isolation:
 
     def to_dict(self) -> dict[str, Any]:
         return {"network": self.network, "files": self.files, "read_only": self.read_only,
-                "pids": self.pids, "uid": self.uid, "cgroup": self.cgroup, "hidden": list(self.hidden),
+                "pids": self.pids, "uid": self.uid, "test_uid": self.test_uid,
+                "cgroup": self.cgroup, "hidden": list(self.hidden),
                 "visible": list(self.visible), "notes": list(self.notes)}
 
 
@@ -105,7 +107,7 @@ def _isolation(ev: dict[str, Any] | None) -> Isolation:
         return Isolation(notes=("the runner did not report its isolation",))
     return Isolation(network=bool(ev.get("network")), files=bool(ev.get("files")),
                      read_only=bool(ev.get("read_only")), pids=bool(ev.get("pids")),
-                     uid=ev.get("uid"), cgroup=str(ev.get("cgroup") or ""), hidden=tuple(ev.get("hidden", ())),
+                     uid=ev.get("uid"), test_uid=ev.get("test_uid"), cgroup=str(ev.get("cgroup") or ""), hidden=tuple(ev.get("hidden", ())),
                      visible=tuple(ev.get("visible", ())), notes=tuple(ev.get("notes", ())))
 
 

@@ -10,22 +10,26 @@ candidate code itself. It:
    is prepended to this one by the launcher) and ``confine.pid_namespace``: from there on its
    first child, pid 1 of a new PID namespace with its own /proc, does the rest while the
    first process only waits for it;
-2. for each test forks a child that closes every fd but stdio and its report pipe, sets
-   rlimits, drops to the run's own unprivileged uid with no-new-privs, runs the code as module
-   ``solution``, then the tests source, then the test;
+2. for each test forks two children, each closing every fd but stdio and its own pipes,
+   setting rlimits and dropping to its own unprivileged uid with no-new-privs, non-dumpable,
+   in its own half of the work dir: the candidate process C (run's ``uid``, ``code/``) runs the
+   code as module ``solution`` and serves calls (``remote.serve``); the test process T
+   (``test_uid``, ``tests/``) runs the tests source and the test against proxies of the code
+   (``remote.connect``);
 3. reports length-prefixed ``marshal`` events on the result fd the launcher passed in, which
-   only root processes of the runner hold. Each test process reports its own outcome on a
-   private pipe, and only a report from the direct child's pid is accepted, so a candidate
-   can misreport its own test (see the package docs) but no other; a test killed while the
-   run's cgroup counted a new OOM kill is reported as a memory error;
-4. after each test kills every process of the run's uid (``kill(-1)`` from that uid) and reaps
+   only root processes of the runner hold. Only T reports a test, on its private pipe, and only
+   a report from T's pid is accepted: C holds neither that pipe nor the result fd, cannot
+   signal, trace or open T's fds (another uid, non-dumpable), so the code cannot report a test
+   as passed. When T saw C end, the runner names how C ended (signal, exit, memory kill); a
+   test killed while the run's cgroup counted a new OOM kill is reported as a memory error;
+4. after each test kills every process of both uids (``kill(-1)`` from each uid) and reaps
    them (it is a child subreaper), so nothing a test started outlives it.
 
 It does not enforce the wall-clock limit of the whole run (the launcher does) and knows nothing
 about ragkit: it must run from ``-c`` with only the standard library. Start-up cost matters
 (one interpreter per run), so it imports little and loads ``traceback``/``ast`` only in a test
 process that failed. A test process reports as one line of tab-separated,
-``unicode_escape``-encoded fields: the runner never unmarshals what a candidate process wrote.
+``unicode_escape``-encoded fields: the runner never unmarshals what a sandboxed process wrote.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ from ragkit.sandbox.confine import (  # sandbox: inline
     readable_by_others,
     set_oom_score,
 )
+from ragkit.sandbox.remote import _flush, channel_gone, connect, serve  # sandbox: inline
+from ragkit.sandbox.report import _outcome  # sandbox: inline
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -57,88 +63,13 @@ PR_SET_DUMPABLE = 4
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
 MAX_REPORT = 1 << 20
-SRC_FILES = ("<solution>", "<tests>")
 #: Fields of a test process's report, in order.
 FIELDS = ("pid", "name", "status", "kind", "phase", "message", "last", "traceback")
 
 
-def _where(tb: Any, sources: dict[str, list[str]]) -> tuple[str, int, str, Any]:
-    """Deepest frame inside the candidate's code or tests: (file, line, text, frame)."""
-    found: tuple[str, int, str, Any] = ("", 0, "", None)
-    while tb is not None:
-        fname = tb.tb_frame.f_code.co_filename
-        if fname in sources:
-            lines = sources[fname]
-            text = lines[tb.tb_lineno - 1].strip() if 0 < tb.tb_lineno <= len(lines) else ""
-            found = (fname, tb.tb_lineno, text, tb.tb_frame)
-        tb = tb.tb_next
-    return found
-
-
-def _explain_assert(source: str, line: int, frame: Any, budget_s: float = 0.5) -> str:
-    """For a failing ``assert a == b`` re-evaluate both sides to show what the code returned.
-
-    The re-evaluation runs candidate code again, so it gets ``budget_s`` (SIGALRM) and any
-    failure just means no explanation.
-    """
-    import ast
-
-    def out_of_time(_sig: int, _frame: Any) -> None:
-        raise TimeoutError
-
-    signal.signal(signal.SIGALRM, out_of_time)
-    signal.setitimer(signal.ITIMER_REAL, budget_s)
-    try:
-        node = next(
-            n for n in ast.walk(ast.parse(source))
-            if isinstance(n, ast.Assert) and n.lineno <= line <= (n.end_lineno or n.lineno)
-        )
-        test = node.test
-        if not (isinstance(test, ast.Compare) and len(test.ops) == 1):
-            return ""
-        env = dict(frame.f_globals)
-        env.update(frame.f_locals)
-        left = eval(compile(ast.Expression(test.left), "<assert>", "eval"), env)
-        right = eval(compile(ast.Expression(test.comparators[0]), "<assert>", "eval"), env)
-        if isinstance(test.ops[0], ast.Eq):
-            return f" (got {repr(left)[:200]}, expected {repr(right)[:200]})"
-        return f" (left side: {repr(left)[:200]}, right side: {repr(right)[:200]})"
-    except BaseException:  # noqa: BLE001 - best effort only
-        return ""
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-
-
-def _outcome(name: str, err: BaseException | None, phase: str, job: dict) -> dict[str, Any]:
-    if err is None:
-        return {"name": name, "status": "passed", "message": "", "kind": "", "phase": phase}
-    import linecache
-    import traceback
-
-    sources = {"<solution>": job["code"].splitlines(), "<tests>": job["tests"].splitlines()}
-    for fname, text in (("<solution>", job["code"]), ("<tests>", job["tests"])):
-        linecache.cache[fname] = (len(text), None, text.splitlines(True), fname)
-    frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename in SRC_FILES]
-    tb_text = "".join(traceback.format_list(frames)) + "".join(
-        traceback.format_exception_only(type(err), err)
-    )
-    last = traceback.format_exception_only(type(err), err)[-1].strip()
-    fname, line, text, frame = _where(err.__traceback__, sources)
-    where = f" at {fname.strip('<>')} line {line}: {text}" if fname else ""
-    kind = "exception"
-    if isinstance(err, AssertionError):
-        kind = "assert"
-        if frame is not None:
-            where += _explain_assert("\n".join(sources[fname]), line, frame)
-    elif isinstance(err, MemoryError):
-        kind = "memory"
-    status = "failed" if kind == "assert" else "error"
-    return {"name": name, "status": status, "message": last + where, "kind": kind,
-            "phase": phase, "traceback": tb_text[-4000:], "last": last}
-
-
-def _drop(job: dict[str, Any]) -> None:
-    """In a fresh child: rlimits, stdin, privileges, cwd. Runs before any candidate code."""
+def _drop(job: dict[str, Any], uid: int | None, side: str) -> None:
+    """In a fresh child: rlimits, stdin, privileges (``uid``, non-dumpable), its own dir
+    ``side`` of the work dir as cwd, HOME and TMPDIR. Runs before any code or tests."""
     set_oom_score(0)
     lim = job["limits"]
     mem = min(lim["memory_mb"], lim["run_memory_mb"]) * 1024 * 1024
@@ -157,14 +88,16 @@ def _drop(job: dict[str, Any]) -> None:
     os.dup2(devnull, 0)
     os.close(devnull)
     libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-    uid = job.get("uid")
     if uid is not None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)
     else:
         os.setpgid(0, 0)
-    os.chdir(job["workdir"])
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # after setuid, which resets it: no ptrace, no fds
+    home = job["workdir"] + "/" + side
+    os.environ["HOME"] = os.environ["TMPDIR"] = home
+    os.chdir(home)
     os.umask(0o077)
 
 
@@ -183,19 +116,34 @@ def _decode(line: bytes) -> dict[str, str] | None:
         return None
 
 
-def _child(job: dict[str, Any], name: str, whole: bool, wfd: int) -> None:
-    """Body of one test process. Never returns."""
+def _keep_fds(keep: tuple[int, ...]) -> None:
+    """Close every fd but stdio and ``keep`` (a fresh child's first step)."""
+    low = 3
+    for fd in sorted(keep):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 65536)
+
+
+def _candidate(job: dict[str, Any], rfd: int, wfd: int) -> None:
+    """Body of the candidate process C: the code, serving the test process. Never returns."""
+    try:
+        _drop(job, job.get("uid"), "code")
+        serve(job["code"], rfd, wfd)
+    finally:
+        os._exit(0)
+
+
+def _child(job: dict[str, Any], name: str, whole: bool, wfd: int, chan: tuple[int, int]) -> None:
+    """Body of the test process T: the tests, calling C through ``remote``. Never returns."""
     outcome: dict[str, Any]
     phase = "setup"
     try:
-        _drop(job)
-        mod = type(sys)("solution")
-        sys.modules["solution"] = mod
+        _drop(job, job.get("test_uid"), "tests")
         try:
             phase = "solution"
-            exec(compile(job["code"], "<solution>", "exec"), mod.__dict__)  # noqa: S102
+            ns = connect(*chan)
             phase = "tests"
-            ns = dict(mod.__dict__)
             ns["__name__"] = "__tests__"
             exec(compile(job["tests"], "<tests>", "exec"), ns)  # noqa: S102
             if not whole:
@@ -213,14 +161,13 @@ def _child(job: dict[str, Any], name: str, whole: bool, wfd: int) -> None:
         except BaseException as exc:  # noqa: BLE001 - every failure is data
             err = exc
         outcome = _outcome(name, err, phase, job)
+        if channel_gone():  # even when the test caught it: C is gone, the test did not pass
+            outcome = {"name": name, "status": "error", "kind": "candidate", "phase": "test",
+                       "message": f"CandidateError: {channel_gone()}"}
     except BaseException as exc:  # noqa: BLE001
         outcome = {"name": name, "status": "error", "message": f"sandbox setup failed: {exc!r}",
                    "kind": "setup", "phase": phase}
-    for stream in (sys.stdout, sys.stderr):
-        try:  # noqa: SIM105 - contextlib would add import time to every run
-            stream.flush()
-        except BaseException:  # noqa: BLE001 - a closed or broken stream is no matter
-            pass
+    _flush()
     outcome["pid"] = os.getpid()
     try:
         os.write(wfd, _encode(outcome))
@@ -259,15 +206,22 @@ def _reap(patience_s: float = 2.0) -> None:
 
 
 def run_one(job: dict[str, Any], name: str, whole: bool, deadline: float) -> dict[str, Any]:
-    """Fork one test process, wait for its report or its deadline, then clean up after it."""
+    """Fork the candidate process C and the test process T, wait for T's report or the
+    deadline, then clean up after both. Only T's report counts."""
     rfd, wfd = os.pipe()
+    req_r, req_w = os.pipe()
+    rep_r, rep_w = os.pipe()
     ooms = oom_kills(job.get("oom_fd"))
+    cpid = os.fork()
+    if cpid == 0:  # C keeps stdio and its ends of the channel: no report pipe, no result fd
+        _keep_fds((req_r, rep_w))
+        _candidate(job, req_r, rep_w)
     pid = os.fork()
-    if pid == 0:  # keep only stdio and its own report pipe: the result fd stays with us
-        os.closerange(3, wfd)
-        os.closerange(wfd + 1, 65536)
-        _child(job, name, whole, wfd)
-    os.close(wfd)
+    if pid == 0:  # T keeps stdio, its report pipe and its ends of the channel
+        _keep_fds((wfd, req_w, rep_r))
+        _child(job, name, whole, wfd, (req_w, rep_r))
+    for fd in (wfd, req_r, req_w, rep_r, rep_w):
+        os.close(fd)
     pidfd = os.pidfd_open(pid)
     data, status, timed_out = b"", None, False
     while status is None:
@@ -285,7 +239,8 @@ def run_one(job: dict[str, Any], name: str, whole: bool, deadline: float) -> dic
         if pidfd in ready:
             status = os.waitpid(pid, 0)[1]
     os.set_blocking(rfd, False)
-    _sweep(job.get("uid"), pid)
+    _sweep(job.get("test_uid"), pid)
+    _sweep(job.get("uid"), cpid)
     try:
         while len(data) < MAX_REPORT and (chunk := os.read(rfd, 65536)):
             data += chunk
@@ -293,9 +248,14 @@ def run_one(job: dict[str, Any], name: str, whole: bool, deadline: float) -> dic
         pass
     os.close(rfd)
     os.close(pidfd)
+    cstatus = os.waitpid(cpid, 0)[1]
     _reap()
     oom = oom_kills(job.get("oom_fd")) > ooms
-    return _judge(name, data, status, timed_out, pid, job["limits"], oom)
+    rep = _judge(name, data, status, timed_out, pid, job["limits"], oom)
+    swept = os.WIFSIGNALED(cstatus) and os.WTERMSIG(cstatus) == signal.SIGKILL and not oom
+    if rep.get("kind") == "candidate" and not swept:  # T saw C end: say how C ended
+        rep = _judge(name, b"", cstatus, False, cpid, job["limits"], oom, "candidate process")
+    return rep
 
 
 def _signame(sig: int) -> str:
@@ -307,7 +267,7 @@ def _signame(sig: int) -> str:
 
 
 def _judge(name: str, data: bytes, status: int, timed_out: bool, pid: int, lim: dict,
-           oom: bool = False) -> dict:
+           oom: bool = False, who: str = "test process") -> dict:
     if timed_out:
         return {"name": name, "status": "error", "kind": "timeout", "phase": "test",
                 "message": "TimeoutError: the test did not finish within its time limit"}
@@ -321,15 +281,16 @@ def _judge(name: str, data: bytes, status: int, timed_out: bool, pid: int, lim: 
         if sig == signal.SIGKILL and oom:
             return {"name": name, "status": "error", "kind": "memory", "phase": "test",
                     "message": f"MemoryError: the run's memory limit ({lim['run_memory_mb']} MB) "
-                               "was reached and the test process was killed"}
+                               f"was reached and the {who} was killed"}
         if sig == signal.SIGXCPU:
             return {"name": name, "status": "error", "kind": "timeout", "phase": "test",
                     "message": f"CPU time limit ({lim['cpu_s']} s) exceeded"}
         return {"name": name, "status": "error", "kind": "crash", "phase": "test",
-                "message": f"the test process was killed by signal {_signame(sig)}"}
+                "message": f"the {who} was killed by signal {_signame(sig)}"}
     code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+    why = "without reporting a result" if who == "test process" else "while the test called it"
     return {"name": name, "status": "error", "kind": "crash", "phase": "test",
-            "message": f"the test process exited with code {code} without reporting a result"}
+            "message": f"the {who} exited with code {code} {why}"}
 
 
 def main() -> None:
@@ -351,6 +312,7 @@ def main() -> None:
     if info["files"]:
         pid_namespace(info, out)
     info["uid"] = job.get("uid")
+    info["test_uid"] = job.get("test_uid")
     info["cgroup"] = job.get("cgroup", "")
     info["notes"].extend(job.get("notes", []))
     "".encode("unicode_escape").decode("unicode_escape")  # load the report codec now

@@ -2,13 +2,14 @@
 
 Each test does what a candidate did or could do (reach a Unix socket, read a file kept outside
 the known hidden places, exhaust memory with many processes, read other processes' command
-lines, fill the disk, forge a passing report) and checks that it fails now. Protections that
-depend on the OS are read from ``result.isolation``; where one was not applied the test asserts
-the documented note instead of passing silently.
+lines, fill the disk, forge a passing report, patch the test or its asserts) and checks that
+it fails now. Protections that depend on the OS are read from ``result.isolation``; where one
+was not applied the test asserts the documented note instead of passing silently.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -270,23 +271,93 @@ def test_result_channel_is_out_of_the_candidates_reach() -> None:
 
 
 FORGE_OWN_REPORT = """
-    import os, sys
+    import builtins, os, sys
 
-    f = sys._getframe()
-    while f is not None and "wfd" not in f.f_locals:
-        f = f.f_back
-    if f is not None:
-        line = "\\t".join([str(os.getpid()), f.f_locals["name"], "passed", "", "", "", "", ""])
-        os.write(f.f_locals["wfd"], line.encode() + b"\\n")
+    def forge():
+        # 1. the frame that holds a report pipe (the test process's, when code and tests shared it)
+        f = sys._getframe()
+        while f is not None:
+            if "wfd" in f.f_locals:
+                for pid in [os.getpid()] + [int(p) for p in os.listdir("/proc") if p.isdigit()]:
+                    for name in ("test_a", "test_b"):
+                        line = "\\t".join([str(pid), name, "passed", "", "", "", "", ""])
+                        try:
+                            os.write(f.f_locals["wfd"], line.encode() + b"\\n")
+                        except OSError:
+                            pass
+            f = f.f_back
+        # 2. every pipe of every process it can see, through /proc
+        for pid in [p for p in os.listdir("/proc") if p.isdigit()]:
+            for fd in range(64):
+                try:
+                    w = os.open(f"/proc/{pid}/fd/{fd}", os.O_WRONLY | os.O_NONBLOCK)
+                except OSError:
+                    continue
+                for name in ("test_a", "test_b"):
+                    line = "\\t".join([pid, name, "passed", "", "", "", "", ""])
+                    try:
+                        os.write(w, line.encode() + b"\\n")
+                        print("WROTE", pid, fd)
+                    except OSError:
+                        pass
+                os.close(w)
+        # 3. assertions that never fail, where it can reach them
+        builtins.AssertionError = type("Never", (Exception,), {})
         os._exit(0)
+
+    forge()
 """
 
 
-@pytest.mark.xfail(strict=True, reason="not covered: the candidate's code runs in the process "
-                   "that runs its test, so it can report that test as passed (see sandbox docs)")
 def test_a_candidate_cannot_report_its_own_tests_passed() -> None:
-    """The known hole, kept as a strict xfail: the day it is closed this test says so."""
+    """The code writes "passed" reports wherever it can and exits: the tests, in a process of
+    another uid, see the code gone and report errors; nothing passes."""
     res = run("def test_a():\n    assert 1 == 2\n\ndef test_b():\n    raise ValueError\n",
               code=FORGE_OWN_REPORT)
     assert res.status != "passed", res.tests
     assert res.passed == 0
+    assert [t.status for t in res.tests] == ["error", "error"], res.tests
+    assert all("candidate process" in t.message for t in res.tests), res.tests
+    if res.isolation.uid is not None:
+        assert res.isolation.test_uid not in (None, res.isolation.uid)
+        assert "WROTE" not in res.stdout
+
+
+FORGE_WHEN_CALLED = """
+    import builtins, os, sys
+
+    def add(a, b):
+        # called by the test: patch what it can, answer wrongly, try to end the test as passed
+        builtins.AssertionError = type("Never", (Exception,), {})
+        sys.modules["builtins"].AssertionError = builtins.AssertionError
+        f = sys._getframe()
+        while f is not None:
+            for value in list(f.f_globals.values()) + list(f.f_locals.values()):
+                if callable(value) and getattr(value, "__name__", "").startswith("test_"):
+                    value.__code__ = (lambda: None).__code__
+            f = f.f_back
+        return a - b
+"""
+
+
+def test_code_called_by_a_test_cannot_patch_the_test_or_its_asserts() -> None:
+    res = run("def test_add():\n    assert add(2, 2) == 4\n\ndef test_again():\n"
+              "    assert add(1, 1) == 2\n", code=FORGE_WHEN_CALLED)
+    assert res.status == "failed", res.tests
+    assert [t.status for t in res.tests] == ["failed", "failed"]
+    assert "got 0, expected 4" in res.tests[0].message
+
+
+def test_code_test_cli_exits_non_zero_for_a_forged_report(tmp_path: Path) -> None:
+    (tmp_path / "sol.py").write_text(textwrap.dedent(FORGE_OWN_REPORT))
+    (tmp_path / "t.py").write_text("def test_a():\n    assert 1 == 2\n")
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120"}
+    proc = subprocess.run(  # noqa: S603 - our own CLI
+        [sys.executable, "-m", "ragkit", "code", "test", "--code", str(tmp_path / "sol.py"),
+         "--tests", str(tmp_path / "t.py"), "--json"],
+        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["result"]["status"] != "passed"
+    assert data["result"]["passed"] == 0
+    assert data["result"]["tests"][0]["status"] == "error"
