@@ -77,6 +77,8 @@ class ChunkingConfig(_Frozen):
 class IngestConfig(_Frozen):
     max_file_mb: float = Field(50.0, gt=0)
     ignore: tuple[str, ...] = (".*", "__pycache__", "*.pyc", "node_modules")
+    follow_links: bool = Field(
+        False, description="follow symlinks out of the indexed folders (off: reported, skipped)")
 
 
 class KnowledgeBaseConfig(_Frozen):

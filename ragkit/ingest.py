@@ -20,18 +20,19 @@ Does not own chunking (``ragkit.chunking``), storage, or change detection beyond
 from __future__ import annotations
 
 import codecs
-import fnmatch
+import contextlib
 import hashlib
 import io
 import json
 import logging
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ragkit import sources
 from ragkit.errors import IngestError
+from ragkit.sources import read_source
 from ragkit.types import DocKind, ParsedDocument, Section
 
 log = logging.getLogger(__name__)
@@ -59,22 +60,10 @@ def content_hash(data: bytes) -> str:
 # Discovery
 
 
-def _ignored(rel_parts: tuple[str, ...], is_dir: bool, patterns: Sequence[str]) -> bool:
-    rel = "/".join(rel_parts)
-    for pat in patterns:
-        dir_only = pat.endswith("/")
-        pat = pat.rstrip("/")
-        if not pat or (dir_only and not is_dir):
-            continue
-        if "/" in pat:  # anchored to the root, like .gitignore
-            if fnmatch.fnmatchcase(rel, pat.lstrip("/")):
-                return True
-        elif fnmatch.fnmatchcase(rel_parts[-1], pat):
-            return True
-    return False
-
-
-def discover(paths: Sequence[Path], ignore: Sequence[str], root: Path | None = None) -> list[Path]:
+def discover(
+    paths: Sequence[Path], ignore: Sequence[str], root: Path | None = None, *,
+    follow_links: bool = False,
+) -> list[Path]:
     """Files to ingest: each file given as is, each folder walked recursively.
 
     Inside folders, files with a supported suffix are kept and entries matching an ``ignore``
@@ -82,27 +71,20 @@ def discover(paths: Sequence[Path], ignore: Sequence[str], root: Path | None = N
     (``*.log``, ``.*``), one ending in ``/`` only against folders (``drafts/``), one containing
     ``/`` against the path relative to ``root`` (default: the folder being walked). Files named
     explicitly are always returned, so that :func:`parse_file` can report them if unsupported.
-    Symlinked folders are not followed. The result is sorted and free of duplicates.
+    Symlinks (files or folders) out of ``paths`` are left out unless ``follow_links``; linked
+    folders inside them are not walked twice. The result is sorted and free of duplicates.
+    :func:`scan` also says what was left out and why.
     """
-    found: set[Path] = set()
-    for p in paths:
-        p = Path(p)
-        if not p.is_dir():
-            found.add(p)
-            continue
-        prefix: tuple[str, ...] = ()
-        if root is not None and p.resolve().is_relative_to(root.resolve()):
-            prefix = p.resolve().relative_to(root.resolve()).parts
-        for dirpath, dirnames, filenames in os.walk(p):
-            d = Path(dirpath)
-            rel = prefix + Path(os.path.relpath(d, p)).parts
-            dirnames[:] = sorted(x for x in dirnames if not _ignored((*rel, x), True, ignore))
-            for name in filenames:
-                if Path(name).suffix.lower() in SUPPORTED_SUFFIXES and not _ignored(
-                    (*rel, name), False, ignore
-                ):
-                    found.add(d / name)
-    return sorted(found, key=lambda x: str(x))
+    return scan(paths, ignore, root, follow_links=follow_links).files
+
+
+def scan(
+    paths: Sequence[Path], ignore: Sequence[str], root: Path | None = None, *,
+    follow_links: bool = False,
+) -> sources.Scan:
+    """:func:`discover`, plus ``(path, reason)`` for each symlink it did not follow."""
+    return sources.scan(paths, ignore, root, suffixes=SUPPORTED_SUFFIXES,
+                        follow_links=follow_links)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,32 +138,6 @@ def decode_text(data: bytes, display_path: str) -> str:
     )
 
 
-def _read(path: Path, display_path: str, max_bytes: int) -> bytes:
-    try:
-        size = path.stat().st_size
-        if path.is_dir():
-            raise IngestError(display_path, "is a folder, not a file; pass the folder to walk it")
-        if size > max_bytes:
-            raise IngestError(
-                display_path,
-                f"file is {size / 2**20:.1f} MB, over the limit of {max_bytes / 2**20:.1f} MB; "
-                "raise ingest.max_file_mb or split the file",
-            )
-        with path.open("rb") as f:
-            data = f.read(max_bytes + 1)
-    except FileNotFoundError:
-        raise IngestError(display_path, "file not found; check the path") from None
-    except PermissionError:
-        raise IngestError(
-            display_path, "permission denied; make the file readable (chmod +r) or remove it"
-        ) from None
-    except OSError as e:
-        raise IngestError(display_path, f"cannot read the file ({e.strerror}); check it") from None
-    if len(data) > max_bytes:  # grew since stat
-        raise IngestError(display_path, "file is over the size limit; raise ingest.max_file_mb")
-    return data
-
-
 def _require_text(
     text: str, display_path: str, what: str = "file is empty or only whitespace"
 ) -> None:
@@ -189,25 +145,59 @@ def _require_text(
         raise IngestError(display_path, f"{what}; add content or remove it from the paths")
 
 
-def parse_file(path: Path, display_path: str, max_bytes: int) -> ParsedDocument:
-    """Parse one file. Raises IngestError (with the fix in its message) for a bad file."""
-    suffix = path.suffix.lower()
-    kind = _KINDS.get(suffix)
+def parse_file(
+    path: Path, display_path: str, max_bytes: int, *, confine: Sequence[Path] | None = None
+) -> ParsedDocument:
+    """Parse one file. Raises IngestError (with the fix in its message) for a bad file.
+
+    Only regular files are read (see :func:`ragkit.sources.read_source`, which also applies
+    ``confine``); the result holds at most :func:`ragkit.sources.text_limit` characters.
+    """
+    _kind(path, display_path)
+    data, _ = read_source(path, display_path, max_bytes, confine=confine)
+    return parse_bytes(data, path, display_path, max_bytes)
+
+
+def _kind(path: Path, display_path: str) -> DocKind:
+    kind = _KINDS.get(path.suffix.lower())
     if kind is None:
         raise IngestError(
             display_path,
-            f"unsupported file type {suffix or '(no suffix)'!r}; supported: "
+            f"unsupported file type {path.suffix.lower() or '(no suffix)'!r}; supported: "
             f"{', '.join(sorted(SUPPORTED_SUFFIXES))}. Convert it or leave it out",
         )
-    data = _read(path, display_path, max_bytes)
+    return kind
+
+
+def parse_bytes(data: bytes, path: Path, display_path: str, max_bytes: int) -> ParsedDocument:
+    """Parse the bytes of ``path`` (already read); ``max_bytes`` sets the expansion and text
+    limits. Raises IngestError for a bad file."""
+    doc = _parse(data, path, display_path, max_bytes)
+    limit = sources.text_limit(max_bytes)
+    if len(doc.text) > limit:
+        raise _text_over(display_path, limit)
+    return doc
+
+
+def _text_over(display_path: str, limit: int) -> IngestError:
+    return IngestError(
+        display_path,
+        f"text is over {limit} characters (one per byte of ingest.max_file_mb); "
+        "split the file or raise ingest.max_file_mb",
+    )
+
+
+def _parse(data: bytes, path: Path, display_path: str, max_bytes: int) -> ParsedDocument:
+    kind = _kind(path, display_path)
     if not data.strip():
         raise IngestError(
             display_path, "file is empty or only whitespace; add content or remove it"
         )
     if kind == "pdf":
-        return _parse_pdf(data, display_path, path.stem)
+        return _parse_pdf(data, display_path, path.stem, max_bytes)
     if kind == "docx":
-        return _parse_docx(data, display_path, path.stem)
+        sources.check_zip(data, display_path, max_bytes)
+        return _parse_docx(data, display_path, path.stem, max_bytes)
     if kind == "html":
         return _parse_html(data, display_path, path.stem)
     text = decode_text(data, display_path)
@@ -215,7 +205,7 @@ def parse_file(path: Path, display_path: str, max_bytes: int) -> ParsedDocument:
     if kind == "markdown":
         return _parse_markdown(text, display_path, path.stem)
     if kind == "faq":
-        return _parse_faq(text, display_path, path.stem, jsonl=suffix == ".jsonl")
+        return _parse_faq(text, display_path, path.stem, jsonl=path.suffix.lower() == ".jsonl")
     first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     title = first if len(first) <= 80 else path.stem
     return ParsedDocument(display_path, "text", title, text, (Section(text, 0),))
@@ -430,18 +420,49 @@ def _parse_html(data: bytes, display_path: str, stem: str) -> ParsedDocument:
 # is corrupt or unsupported, so it is reported for that file instead of stopping the run)
 
 
-def _parse_pdf(data: bytes, display_path: str, stem: str) -> ParsedDocument:
+def _pdf_limits(budget: int) -> contextlib.AbstractContextManager[Any]:
+    """pypdf's per-stream decoding limits lowered to ``budget`` (pypdf >= 6 has them)."""
+    import pypdf
+
+    apply = getattr(pypdf, "apply_configuration", None)
+    if apply is None:
+        return contextlib.nullcontext()
+    names = ("zlib", "lzw", "run_length", "brotli", "jbig2")
+    return apply(**{f"{n}_maximum_output_length": min(budget, getattr(
+        pypdf.get_configuration(), f"{n}_maximum_output_length")) for n in names})
+
+
+def _parse_pdf(data: bytes, display_path: str, stem: str, max_bytes: int) -> ParsedDocument:
+    """Text per page. Page content streams together may unpack to at most the expansion limit
+    (a page that reuses a stream counts it again, as it is parsed again), and extraction stops
+    at the text limit. Not bounded: form XObjects drawn from a page (pypdf caps them at 5,000
+    per page and each at its stream limit)."""
     from pypdf import PdfReader
+    from pypdf.errors import LimitReachedError
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # recoverable-damage warnings are noise
+    budget, text_max = sources.expansion_limit(len(data), max_bytes), sources.text_limit(max_bytes)
+    pages: list[str] = []
     try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise IngestError(display_path, "PDF is password-protected; decrypt it first")
-        pages = [(p.extract_text() or "") for p in reader.pages]
-        meta_title = (reader.metadata.title if reader.metadata else None) or ""
+        with _pdf_limits(budget + 1):
+            reader = PdfReader(io.BytesIO(data))
+            if reader.is_encrypted and not reader.decrypt(""):
+                raise IngestError(display_path, "PDF is password-protected; decrypt it first")
+            unpacked = chars = 0
+            for page in reader.pages:
+                contents = page.get_contents()
+                unpacked += len(contents.get_data()) if contents is not None else 0
+                if unpacked > budget:
+                    raise sources.bomb_error(display_path, "PDF content", None, budget)
+                pages.append(page.extract_text() or "")
+                chars += len(pages[-1])
+                if chars > text_max:
+                    raise _text_over(display_path, text_max)
+            meta_title = (reader.metadata.title if reader.metadata else None) or ""
     except IngestError:
         raise
+    except LimitReachedError:
+        raise sources.bomb_error(display_path, "PDF content", None, budget) from None
     except Exception as e:  # noqa: BLE001 - see the section comment
         raise IngestError(
             display_path,
@@ -470,7 +491,8 @@ def _parse_pdf(data: bytes, display_path: str, stem: str) -> ParsedDocument:
 _HEADING_STYLE_RE = re.compile(r"heading\s*([1-9])$", re.I)
 
 
-def _parse_docx(data: bytes, display_path: str, stem: str) -> ParsedDocument:
+def _parse_docx(data: bytes, display_path: str, stem: str, max_bytes: int) -> ParsedDocument:
+    """Call only after :func:`ragkit.sources.check_zip` bounded what the zip unpacks to."""
     import docx
     from docx.table import Table
 
@@ -485,8 +507,12 @@ def _parse_docx(data: bytes, display_path: str, stem: str) -> ParsedDocument:
         ) from None
     b, parts, offset, style_title = _Builder(), [], 0, ""
 
+    text_max = sources.text_limit(max_bytes)
+
     def add(s: str) -> int:
         nonlocal offset
+        if offset + len(s) > text_max:
+            raise _text_over(display_path, text_max)
         if parts:
             parts.append("\n\n")
             offset += 2

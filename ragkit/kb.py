@@ -97,17 +97,6 @@ def _embed_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _file_hash(path: Path, source: str) -> str:
-    h = hashlib.sha256()
-    try:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    except OSError as e:
-        raise IngestError(source, f"cannot read the file ({e.strerror}); check its permissions") from None
-    return h.hexdigest()
-
-
 def _under(path: str, root: Path) -> bool:
     return path == str(root) or path.startswith(str(root) + os.sep)
 
@@ -239,9 +228,16 @@ class KnowledgeBase:
 
     # -- sync --------------------------------------------------------------------------------
     def sync(self, paths: Sequence[str | Path], *, dry_run: bool = False, rebuild: bool = False,
-             progress: ProgressFn | None = None) -> SyncReport:
-        """Bring the knowledge base in line with ``paths`` (files and folders)."""
+             progress: ProgressFn | None = None,
+             follow_links: bool | None = None) -> SyncReport:
+        """Bring the knowledge base in line with ``paths`` (files and folders).
+
+        Only regular files are read. Symlinks out of ``paths`` are reported and skipped (and
+        documents indexed through them earlier are removed) unless ``follow_links``
+        (default: ``config.ingest.follow_links``).
+        """
         t0 = time.perf_counter()
+        follow = self.config.ingest.follow_links if follow_links is None else follow_links
         roots = [Path(p).expanduser().resolve() for p in paths]
         for r in roots:
             if not r.exists():
@@ -255,7 +251,7 @@ class KnowledgeBase:
                 "(the lock is released automatically when that process exits)"
             ) from None
         try:
-            return self._sync_locked(roots, dry_run, rebuild, progress, t0)
+            return self._sync_locked(roots, dry_run, rebuild, progress, t0, follow)
         finally:
             lock.release()
 
@@ -264,7 +260,7 @@ class KnowledgeBase:
         return self.sync(paths, progress=progress)
 
     def _sync_locked(self, roots: list[Path], dry_run: bool, rebuild: bool,
-                     progress: ProgressFn | None, t0: float) -> SyncReport:
+                     progress: ProgressFn | None, t0: float, follow: bool) -> SyncReport:
         report = SyncReport(dry_run=dry_run)
         changes: dict[str, list[str]] = {"added": [], "updated": [], "removed": []}
         tick = progress or (lambda *a: None)
@@ -272,7 +268,10 @@ class KnowledgeBase:
         settings_hash = f"{cfg.chunker_hash()}-{getattr(ingest, 'PARSER_VERSION', '1')}"
         max_bytes = int(cfg.ingest.max_file_mb * 1024 * 1024)
         existing = self.store.documents()
-        files = ingest.discover(roots, cfg.ingest.ignore)
+        found = ingest.scan(roots, cfg.ingest.ignore, follow_links=follow)
+        files = found.files
+        report.failed.extend({"path": _display(f, roots), "error": why} for f, why in found.skipped)
+        confine = None if follow else roots
         run_id = None if dry_run else self.store.start_run()
         sources = {row.source: p for p, row in existing.items()}
         pending: list[_Pending] = []
@@ -287,15 +286,15 @@ class KnowledgeBase:
             sources[source] = key
             old = existing.get(key)
             try:
-                st = f.stat()
-                chash = _file_hash(f, source)
+                data, st = ingest.read_source(f, source, max_bytes, confine=confine)
+                chash = ingest.content_hash(data)
                 if (old and not rebuild and old.content_hash == chash
                         and old.settings_hash == settings_hash):
                     report.unchanged += 1
                     if not dry_run and (old.mtime != st.st_mtime or old.source != source):
                         self.store.touch_document(key, st.st_mtime, source)
                     continue
-                doc = ingest.parse_file(f, source, max_bytes)
+                doc = ingest.parse_bytes(data, f, source, max_bytes)
                 chunks = chunking.chunk_document(
                     doc, self.embedder.count_tokens, min(cfg.chunking.max_tokens,
                                                         self.embedder.max_tokens),

@@ -83,6 +83,9 @@ def index_cmd(
     max_file_mb: Annotated[float | None, typer.Option(help="Skip files larger than this.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")] = False,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Re-chunk and re-index everything.")] = False,
+    follow_links: Annotated[bool, typer.Option(
+        "--follow-links", help="Also index symlinks (files or folders) that point outside "
+        "PATHS; without it they are reported and skipped.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Add, update and remove documents so the knowledge base matches PATHS.
@@ -134,7 +137,8 @@ def index_cmd(
             err.print(f"[dim]knowledge base {escape(str(base.dir))} "
                       f"(embedder {base.config.embedder})[/]")
         with _progress(sys.stderr.isatty()) as tick:
-            report = base.sync(paths, dry_run=dry_run, rebuild=rebuild, progress=tick)
+            report = base.sync(paths, dry_run=dry_run, rebuild=rebuild, progress=tick,
+                               follow_links=follow_links or None)
     if scratch is not None:
         scratch.cleanup()
     if as_json:
