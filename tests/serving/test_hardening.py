@@ -197,3 +197,13 @@ def test_deep_json_schema_is_a_400_with_one_log_line(
     records = [r for r in caplog.records if r.name == "ragkit.server"]
     assert len(records) == 1 and records[0].exc_info is None
     assert "\n" not in records[0].getMessage() and "levels deep" in records[0].getMessage()
+
+
+# ---------------------------------------------------------------- found by tests/fuzz
+
+
+@pytest.mark.parametrize("seed", [2**64, -(2**63) - 1, 10**30])
+def test_seed_outside_int64_is_a_400(base_url: str, seed: int) -> None:
+    resp = post(base_url, chat(temperature=0.7, seed=seed))
+    assert resp.status_code == 400, resp.text[:300]
+    assert resp.json()["error"]["param"] == "seed"
