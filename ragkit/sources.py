@@ -233,13 +233,15 @@ def text_limit(max_bytes: int) -> int:
 
 
 def bomb_error(display_path: str, what: str, size: int | None, limit: int) -> IngestError:
-    """``what`` unpacks to ``size`` bytes (None: more than ``limit``)."""
-    mb = f"{size / 2**20:.1f} MB" if size is not None else f"more than {limit / 2**20:.1f} MB"
+    """``what`` unpacks to ``size`` bytes (None: to more than ``limit``)."""
+    allowed = f"{limit / 2**20:.1f} MB allowed"
+    how = f"to {size / 2**20:.1f} MB, over the {allowed}" if size is not None else (
+        f"to more than the {allowed}")
     return IngestError(
         display_path,
-        f"{what} unpacks to {mb}, over the {limit / 2**20:.1f} MB allowed (a zip bomb?): "
-        f"at most {EXPANSION_RATIO}x the file size and {EXPANSION_FACTOR}x "
-        "ingest.max_file_mb; split the file or raise ingest.max_file_mb",
+        f"{what} unpacks {how} (a compression bomb?): at most {EXPANSION_RATIO}x the file "
+        f"size and {EXPANSION_FACTOR}x ingest.max_file_mb; split the file or raise "
+        "ingest.max_file_mb",
     )
 
 
