@@ -1,9 +1,12 @@
 """Files -> :class:`~ragkit.types.ParsedDocument`: the only place ragkit parses files.
 
-Owns: finding input files (:func:`discover`), decoding and parsing Markdown, plain text, HTML,
-PDF (pypdf), DOCX (python-docx) and FAQ files (JSON / JSON Lines question-answer pairs) into a
-document text plus sections that tile it, and reporting every bad file as an
-:class:`~ragkit.errors.IngestError` whose message says what to do.
+Owns: decoding and parsing Markdown, plain text, HTML, PDF (pypdf), DOCX (python-docx) and FAQ
+files (JSON / JSON Lines question-answer pairs) into a document text plus sections that tile it,
+and reporting every bad file as an :class:`~ragkit.errors.IngestError` whose message says what
+to do. Finding and opening files (:func:`discover`, :func:`scan`, regular files only, the
+symlink policy) is ``ragkit.sources``', re-exported here. Untrusted input is bounded: a DOCX's
+zip and a PDF's page content may unpack to at most ``sources.expansion_limit`` bytes (checked
+before unpacking), and no parser returns more than ``sources.text_limit`` characters.
 
 Invariant for every format: ``doc.text[s.start:s.start + len(s.text)] == s.text`` for each
 section, and the sections cover ``doc.text`` end to end. Markdown keeps its text as written
