@@ -104,17 +104,23 @@ def _lie_about_sizes(data: bytes, name: bytes, size: int) -> bytes:
     return bytes(out)
 
 
-def test_docx_lying_central_directory_reads_no_more_than_declared(tmp_path):
-    # Guard, not a regression: Python's zipfile stops at the declared size, and ragkit's own
-    # pass over the members counts what it actually reads. Either way the lie is refused and
-    # memory stays bounded.
-    real = make_docx(tmp_path / "real.docx", 16_000)  # 16 MB of XML
+def _liar(tmp_path: Path, paragraphs: int) -> Path:
+    """A DOCX whose zip directory says document.xml is 4 kB; it really is ``paragraphs`` kB."""
+    real = make_docx(tmp_path / f"real{paragraphs}.docx", paragraphs)
     buf = io.BytesIO()
     with zipfile.ZipFile(real) as src, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         for info in src.infolist():
             z.writestr(info.filename, src.read(info))  # no zip64 extra: sizes in the headers
-    liar = tmp_path / "liar.docx"
+    liar = tmp_path / f"liar{paragraphs}.docx"
     liar.write_bytes(_lie_about_sizes(buf.getvalue(), b"word/document.xml", 4096))
+    return liar
+
+
+def test_docx_lying_central_directory_is_refused_reading_in_bounded_blocks(tmp_path):
+    # Python's zipfile inflates a whole member in one call and only then cuts it to the
+    # declared size, so the directory cannot be trusted: each member is inflated in bounded
+    # blocks and compared with its declared size.
+    liar = _liar(tmp_path, 16_000)  # 16 MB of XML, over the 10 MB limit
     caught: list[IngestError] = []
 
     def run() -> None:
@@ -123,8 +129,11 @@ def test_docx_lying_central_directory_reads_no_more_than_declared(tmp_path):
         caught.append(err.value)
 
     peak = _peak_mb(run)
-    assert "DOCX" in caught[0].reason
-    assert peak < 8, f"read past the declared size (peak {peak:.0f} MB)"
+    assert "DOCX unpacks to more than the 10.0 MB allowed" in caught[0].reason
+    assert peak < 8, f"inflated the whole member at once (peak {peak:.0f} MB)"
+    small = _liar(tmp_path, 1_000)  # under the limit, still not what the directory says
+    with pytest.raises(IngestError, match="word/document.xml does not match its size"):
+        parse_file(small, "small.docx", MB)
 
 
 def test_docx_text_over_the_character_limit(tmp_path):
