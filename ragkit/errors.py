@@ -41,6 +41,18 @@ class KnowledgeBaseLockedError(KnowledgeBaseError):
     """Another process is writing to the knowledge base."""
 
 
+class KnowledgeBaseCorruptError(KnowledgeBaseError):
+    """``kb.sqlite`` is damaged, truncated, empty, or not a ragkit database."""
+
+
+class KnowledgeBaseReadOnlyError(KnowledgeBaseError):
+    """The knowledge base cannot be written here (read-only mount or no permission)."""
+
+
+class DiskFullError(KnowledgeBaseError):
+    """A write failed for lack of disk space; nothing already stored was lost."""
+
+
 class IndexMismatchError(KnowledgeBaseError):
     """A stored vector index does not match the knowledge base's settings."""
 

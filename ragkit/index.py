@@ -239,7 +239,10 @@ class FaissIndex:
         directory.mkdir(parents=True, exist_ok=True)
         tmp = directory / f".index-{uuid.uuid4().hex}.tmp"
         try:
-            faiss.write_index(self._index, str(tmp))
+            # Written through Python so a failed write (ENOSPC) raises OSError; FAISS's own
+            # file writer only prints close errors to stderr and leaves a short file.
+            with open(tmp, "wb") as f:
+                faiss.write_index(self._index, faiss.PyCallbackIOWriter(f.write))
             _fsync(tmp)
             digest = _sha256(tmp)
             name = f"index-{digest[:16]}.faiss"

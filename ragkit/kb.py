@@ -19,8 +19,10 @@ a killed run is detected on open and rebuilt from stored vectors (no re-embeddin
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -31,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from filelock import FileLock, Timeout
 
-from ragkit import chunking, ingest
+from ragkit import chunking, ingest, sqlite_file
 from ragkit.config import KnowledgeBaseConfig, SearchConfig, SearchMode, parse
 from ragkit.embedder import Embedder
 from ragkit.errors import (
@@ -50,6 +52,8 @@ from ragkit.types import Chunk, Hit
 if TYPE_CHECKING:
     from ragkit.generation.base import Generator
     from ragkit.rag import Answer, Conversation, RagConfig, RagPipeline
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 EMBED_BATCH = 64
@@ -112,6 +116,7 @@ class KnowledgeBase:
         self._embedder = embedder
         self._index: FaissIndex | None = None
         self._index_version = -1
+        self._saved_version: int | None = None  # kb_version of the index files on disk
         self._pipelines: dict[tuple[int, str], Any] = {}
 
     # -- opening -----------------------------------------------------------------------------
@@ -127,6 +132,7 @@ class KnowledgeBase:
         """
         d = Path(directory).expanduser().resolve()
         settings = d / "ragkit.json"
+        fresh = False
         if settings.exists():
             try:
                 raw = json.loads(settings.read_text(encoding="utf-8"))
@@ -147,14 +153,23 @@ class KnowledgeBase:
                     "choose an empty or new directory for --kb"
                 )
             config = config or KnowledgeBaseConfig()
-            d.mkdir(parents=True, exist_ok=True)
-            _atomic_write(settings, json.dumps(
-                {"format": FORMAT_VERSION, "config": config.model_dump(mode="json")}, indent=2))
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+                _atomic_write(settings, json.dumps(
+                    {"format": FORMAT_VERSION, "config": config.model_dump(mode="json")},
+                    indent=2))
+            except OSError as e:
+                raise _write_error(e, d, "creating the knowledge base") from None
+            fresh = True
         else:
             raise KnowledgeBaseError(
                 f"no knowledge base at {d}; create one with `ragkit index PATH --kb {directory}`"
             )
-        return cls(d, config, Store.open(d / "kb.sqlite"), embedder)
+        db = d / "kb.sqlite"
+        # A missing kb.sqlite is made anew only by a writer (`ragkit index` rebuilds it from
+        # the documents); an existing one is never taken for new, even when it is empty.
+        return cls(d, config, Store.open(db, create=fresh or (create and not db.exists())),
+                   embedder)
 
     def close(self) -> None:
         for pipe in self._pipelines.values():
@@ -182,7 +197,12 @@ class KnowledgeBase:
         return self.dir / "index"
 
     def _save_index(self, index: FaissIndex) -> None:
-        index.save(self.index_dir, index.manifest(self.embedder.id, self.store.kb_version))
+        version = self.store.kb_version
+        try:
+            index.save(self.index_dir, index.manifest(self.embedder.id, version))
+            self._saved_version = version
+        except OSError as e:
+            raise _write_error(e, self.index_dir, "saving the vector index") from None
 
     def index(self) -> FaissIndex:
         """The vector index, loaded or rebuilt from stored vectors if it is stale or missing."""
@@ -196,6 +216,7 @@ class KnowledgeBase:
                 self.index_dir, expect_embedder_id=self.embedder.id, expect_dim=emb.dim,
                 expect_type=self.config.index.type, config=self.config.index,
             )
+            self._saved_version = manifest.kb_version
             if manifest.kb_version != version:
                 index = None  # stale: a run was killed between commit and save
         except IndexMismatchError:
@@ -218,13 +239,21 @@ class KnowledgeBase:
         return index
 
     def _save_index_if_unlocked(self, index: FaissIndex) -> None:
-        """Persist a rebuilt index unless another process is writing right now."""
+        """Persist a rebuilt index unless another process is writing right now.
+
+        Only a cache: where it cannot be written (read-only, disk full) the index stays in
+        memory and reading goes on.
+        """
+        if self.store.read_only is not None:
+            return
         lock = FileLock(str(self.dir / ".lock"), timeout=0)
         try:
             with lock:
                 self._save_index(index)
         except Timeout:
             pass
+        except (OSError, KnowledgeBaseError) as e:
+            log.warning("searching with an index rebuilt in memory; it could not be saved: %s", e)
 
     # -- sync --------------------------------------------------------------------------------
     def sync(self, paths: Sequence[str | Path], *, dry_run: bool = False, rebuild: bool = False,
@@ -242,6 +271,10 @@ class KnowledgeBase:
         for r in roots:
             if not r.exists():
                 raise KnowledgeBaseError(f"{r} does not exist; check the path you passed")
+        if not dry_run:
+            self.store.require_writable()
+        elif self.store.read_only is not None:  # a dry run writes nothing: no lock to take
+            return self._sync_locked(roots, dry_run, rebuild, progress, t0, follow)
         lock = FileLock(str(self.dir / ".lock"), timeout=0)
         try:
             lock.acquire()
@@ -348,7 +381,7 @@ class KnowledgeBase:
                     index.remove(np.asarray(vids, dtype=np.int64))
             if index is None:  # documents outside `paths` keep their stored vectors
                 index = self._index_from_store()
-            if pending or gone or rebuild or not self.index_dir.exists():
+            if pending or gone or rebuild or self._saved_version != self.store.kb_version:
                 self.store.prune_embeddings(self.embedder.id)
                 self._save_index(index)
             self._index, self._index_version = index, self.store.kb_version
@@ -359,7 +392,12 @@ class KnowledgeBase:
         finally:
             report.elapsed_s = time.perf_counter() - t0
             if run_id is not None:
-                self.store.finish_run(run_id, status, report.to_dict())
+                try:
+                    self.store.finish_run(run_id, status, report.to_dict())
+                except KnowledgeBaseError:
+                    if status == "ok":
+                        raise
+                    # else the error that stopped the run (a full disk, say) is the one to show
         return report
 
     def _embed_missing(self, pending: list[_Pending], tick: ProgressFn) -> int:
@@ -444,6 +482,18 @@ def _display(f: Path, roots: list[Path]) -> str:
             rel = f.relative_to(r).as_posix()
             return f"{r.name}/{rel}" if r.name else rel
     return f.name
+
+
+def _write_error(e: OSError, where: Path, doing: str) -> KnowledgeBaseError:
+    """A one-line error for a failed file write (FAISS files, settings)."""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return sqlite_file.full_disk_error(
+            where, f"no space left while {doing}",
+            kept="kb.sqlite holds every committed change and the index is rebuilt from it")
+    if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return sqlite_file.read_only_error(where, f"{e.strerror} while {doing}")
+    return KnowledgeBaseError(f"cannot write {e.filename or where} while {doing} "
+                              f"({e.strerror}); check the disk and its permissions")
 
 
 def _diff(a: KnowledgeBaseConfig, b: KnowledgeBaseConfig) -> str:

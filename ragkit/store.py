@@ -5,7 +5,9 @@ hash of the exact text embedded and the embedder id), ingestion runs, and a mono
 increasing ``kb_version`` bumped by every committed change. The database is the source of
 truth: the FAISS index is derived from it and can always be rebuilt from stored vectors.
 
-Does not own: parsing, chunking, embedding or the vector index.
+Does not own: parsing, chunking, embedding or the vector index, nor how the file is opened on
+read-only or full storage and how its failures read (``ragkit.sqlite_file``). A store opened
+where it cannot be written keeps the reason in ``read_only`` and raises it on the first write.
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
-from ragkit.errors import KnowledgeBaseError
+from ragkit import sqlite_file
+from ragkit.errors import (
+    DiskFullError,
+    KnowledgeBaseCorruptError,
+    KnowledgeBaseError,
+    KnowledgeBaseReadOnlyError,
+)
 from ragkit.text import fts_query
 from ragkit.types import Chunk
 
@@ -90,18 +98,44 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._conn: sqlite3.Connection | None = None
+        # Why this store cannot be written (None when it can): raised by the first write.
+        self.read_only: KnowledgeBaseError | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: Path) -> Store:
+    def open(cls, path: Path, *, create: bool = False) -> Store:
+        """Open ``path`` read-write, or read-only where it cannot be written (see sqlite_file).
+
+        ``create``: a missing or zero-byte file becomes a new database; otherwise it is refused.
+        """
+        sqlite_file.check_file(path, create)
         store = cls(path)
-        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        store._conn = conn
-        store._migrate()
+        if sqlite_file.writable(path):
+            try:
+                store._conn = sqlite_file.open_read_write(path)
+                store._migrate()
+                return store
+            except (DiskFullError, KnowledgeBaseReadOnlyError) as e:
+                store.close()
+                if create and not path.exists():
+                    raise
+                store.read_only = e
+        else:
+            store.read_only = sqlite_file.read_only_error(path.parent)
+        if not path.exists() or not path.stat().st_size:
+            raise store.read_only
+        store._conn = sqlite_file.open_read_only(path)
+        try:
+            store._check_schema()
+        except BaseException:
+            store.close()
+            raise
         return store
+
+    def require_writable(self) -> None:
+        """Raise the reason this store cannot be written, if there is one."""
+        if self.read_only is not None:
+            raise self.read_only
 
     def close(self) -> None:
         if self._conn is not None:
@@ -118,13 +152,29 @@ class Store:
             raise KnowledgeBaseError(f"{self.path} is closed")
         return self._conn
 
-    def _migrate(self) -> None:
+    def _check_schema(self) -> int:
+        """The schema version; refuses a newer ragkit's database or another program's."""
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise KnowledgeBaseError(
                 f"{self.path} was written by a newer ragkit (schema {version}, this ragkit "
                 f"knows up to {SCHEMA_VERSION}); upgrade ragkit with `pip install -U ragkit`"
             )
+        tables = self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if version == 0 and tables:
+            raise KnowledgeBaseCorruptError(
+                f"{self.path} is a SQLite database but not a ragkit knowledge base; move it "
+                f"aside and run {sqlite_file.rebuild_hint(self.path)} to build one"
+            )
+        if version < SCHEMA_VERSION and self.read_only is not None:
+            raise KnowledgeBaseReadOnlyError(
+                f"{self.path} needs upgrading to schema {SCHEMA_VERSION}, which needs write "
+                f"access; run `ragkit status --kb {self.path.parent}` once where it is writable"
+            )
+        return version
+
+    def _migrate(self) -> None:
+        version = self._check_schema()
         for target in range(version, SCHEMA_VERSION):
             with self.transaction():
                 MIGRATIONS[target](self.db)
@@ -133,13 +183,15 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One atomic write: everything inside commits together or not at all."""
+        self.require_writable()
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield
+            self.conn.execute("COMMIT")
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:  # SQLite may have rolled back already (disk full)
+                self.conn.execute("ROLLBACK")
             raise
-        self.conn.execute("COMMIT")
 
     # -- meta --------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
