@@ -31,8 +31,12 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+# \w is Unicode: 张伟@例子.中国 is an email too; "x [at] y [dot] cn" is one written to dodge
+_EMAIL = re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.\w{2,}"
+                    r"|[\w.%+-]+\s*[\[(]\s*at\s*[\])]\s*[\w-]+(?:\s*[\[(]\s*dot\s*[\])]\s*[\w-]+)+",
+                    re.IGNORECASE)
+# digits grouped by spaces, dashes, dots, slashes or no-break spaces (Luhn-checked below)
+_CARD = re.compile(r"(?<!\d)(?:\d[ \-./\u00a0\u3000]?){12,18}\d(?!\d)")
 _PHONE = re.compile(r"(?<![A-Za-z0-9-])\+?\(?\d[\d\s().-]{6,18}\d(?![A-Za-z0-9-])")
 _STREET = (r"street|st|road|rd|avenue|ave|lane|ln|way|drive|dr|boulevard|blvd|close|court|"
            r"place|square|terrace|crescent|gracht|straat|weg|strasse|straße|laan|plein")
@@ -41,7 +45,7 @@ _ADDRESS_EN = re.compile(
     rf"(?:,?\s*(?!please|thanks)[\w'-]+(?:\s(?!please|thanks)[\w'-]+){{0,3}}){{0,3}}"
     rf"|\b[A-Z][a-z]+(?:{_STREET})\s+\d{{1,5}}[A-Za-z]?\b(?:,?\s*[\w'-]+(?:\s[\w'-]+){{0,3}}){{0,3}}",
     re.IGNORECASE)
-_ADDRESS_ZH = re.compile(r"(?:(?![把改成为到是寄送址的我帮请在])[\u4e00-\u9fff]){2,6}(?:省|市|自治区)[\u4e00-\u9fff\w-]{0,30}?"
+_ADDRESS_ZH = re.compile(r"(?:(?![把改成为到是寄送址的我帮请在])[\u4e00-\u9fff]){2,6}(?:省|市|自治区|区|县)[\u4e00-\u9fff\w-]{0,30}?"
                          r"(?:路|街|道|巷|弄)[\w-]{0,12}?号(?:[\w-]{0,12}(?:室|楼|层|单元))?")
 _PLACEHOLDER = re.compile(r"\[(EMAIL|PHONE|CARD|ADDRESS)_\d+\]")
 _ID = re.compile(r"(?i)\b(?:BC|RT|WC|TK)-\d{6}\b")

@@ -79,3 +79,22 @@ def test_scrub_walks_dataclasses_and_models_and_keeps_types() -> None:
     assert out["turns"][0] == Turn("phone [PHONE_1]", 1)
     assert out["note"].body == "[EMAIL_1]"
     assert out["pair"] == ("x", "card [CARD_1]")
+
+
+def test_shapes_found_by_the_adversarial_pass_are_redacted() -> None:
+    from ragkit.pii import redact
+
+    cases = {
+        "card 4111.1111.1111.1111 ok": "4111.1111.1111.1111",
+        "5500\xa00000\xa00000\xa00004": "5500\xa00000\xa00000\xa00004",
+        "4111/1111/1111/1111": "4111/1111/1111/1111",
+        "邮箱 张伟@例子.中国": "张伟@例子.中国",
+        "write to zhang.wei [at] example [dot] cn": "zhang.wei [at] example [dot] cn",
+        "地址改成北京朝阳区建国路88号": "北京朝阳区建国路88号",
+    }
+    for text, value in cases.items():
+        out, mapping = redact(text)
+        assert value not in out and value in mapping.values(), (text, out)
+    # and what is not personal data stays
+    keep = "price 1234.56 on 2026-12-04, order BC-281229, return RT-100233, version 3.11"
+    assert redact(keep)[0] == keep

@@ -385,7 +385,11 @@ def connect(wfd: int, rfd: int) -> dict[str, Any]:
     ns: dict[str, Any] = {}
     for name, value in names:
         setattr(mod, name, value)
-        ns[name] = value
+        # the code's names reach the tests' globals, except those that would shadow a
+        # built-in the tests call (a code defining ``abs`` to return 0 made a wrong ``add``
+        # pass ``assert abs(add(1, 2) - 3) < 1e-9``); ``solution.NAME`` still reaches them
+        if not hasattr(builtins, name):
+            ns[name] = value
     sys.modules["solution"] = mod
     return ns
 

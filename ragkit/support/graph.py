@@ -84,7 +84,7 @@ def understand(st: GraphState, deps: SupportDeps) -> dict[str, Any]:
     last = state.top  # the frame of the previous turn, possibly finished
     base = (last.slots.get("order_id") if last else None) or state.memory.get("order_id")
     if "order_id" not in turn.values and base and S.mentions_other(text):
-        other = deps.tools.other_order(base)
+        other = deps.tools.other_order(base, state.customer_id)
         if other:
             turn = replace(turn, values={**turn.values, "order_id": other}, correction=True)
     if (turn.correction and last is not None and last.done and turn.values

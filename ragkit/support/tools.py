@@ -90,10 +90,13 @@ class SupportTools:
         order = self.db.get_order(order_id) if order_id else None
         return order is not None and order.customer_id == customer
 
-    def other_order(self, order_id: str) -> str | None:
-        """For "no, the other order": the customer's only other order, if exactly one."""
+    def other_order(self, order_id: str, customer: str | None) -> str | None:
+        """For "no, the other order": the customer's only other order, if exactly one, and only
+        when ``order_id`` belongs to ``customer``, the customer this conversation proved it is
+        (an unverified caller naming someone's order must not learn that person's other
+        order number)."""
         order = self.db.get_order(order_id)
-        if order is None:
+        if order is None or customer is None or order.customer_id != customer:
             return None
         others = [o.order_id for o in self.db.orders_for_customer(order.customer_id)
                   if o.order_id != order.order_id]

@@ -361,3 +361,16 @@ def test_code_test_cli_exits_non_zero_for_a_forged_report(tmp_path: Path) -> Non
     assert data["result"]["status"] != "passed"
     assert data["result"]["passed"] == 0
     assert data["result"]["tests"][0]["status"] == "error"
+
+
+def test_code_cannot_shadow_the_builtins_the_tests_call() -> None:
+    """Found by the adversarial pass: the code's top-level names were the tests' globals, so
+    a code defining ``abs`` (and ``isinstance``) made a wrong ``add`` pass."""
+    code = ("def add(a, b):\n    return a - b\n\ndef abs(x):\n    return 0\n\n"
+            "def isinstance(x, t):\n    return True\n")
+    res = run("def test_sum():\n    assert abs(add(1, 2) - 3) < 1e-9\n\n"
+              "def test_type():\n    assert isinstance(add(1, 2), str)\n\n"
+              "def test_own_abs_still_reachable():\n    import solution\n"
+              "    assert solution.abs(-5) == 0\n", code=code)
+    assert [t.status for t in res.tests] == ["failed", "failed", "passed"], res.tests
+    assert res.status == "failed"

@@ -175,3 +175,17 @@ def test_a_ticket_is_linked_to_an_account_only_on_proof(db: SupportDB) -> None:
     ticket = db.get_ticket(tid)
     assert ticket is not None and ticket.customer_id == victim["customer_id"]
     assert ticket.order_id == order.order_id
+
+
+def test_the_other_order_is_offered_only_to_its_proven_owner(db: SupportDB) -> None:
+    """Found by the adversarial pass: "no, the other order" after naming someone else's order
+    filled in that person's other order number, verified or not."""
+    rows = db._rows("SELECT customer_id FROM orders GROUP BY customer_id HAVING count(*) = 2")
+    owner = rows[0]["customer_id"]
+    first, second = (o.order_id for o in db.orders_for_customer(owner))
+    stranger = db._rows("SELECT customer_id FROM customers WHERE customer_id != ?",
+                        [owner])[0]["customer_id"]
+    tools = SupportTools(db)
+    assert tools.other_order(first, None) is None  # nobody proven yet
+    assert tools.other_order(first, stranger) is None  # proven, but as someone else
+    assert tools.other_order(first, owner) == second
