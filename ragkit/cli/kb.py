@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +38,29 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
+
+# Characters a terminal acts on: C0 controls but tab and newline, DEL, C1 (0x9b is an 8-bit
+# CSI), and the bidi embeddings/overrides/isolates that reorder what is shown.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# What json.dumps(ensure_ascii=False) leaves raw of those (it escapes C0 itself).
+_RAW_IN_JSON = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape_char(m: re.Match[str]) -> str:
+    o = ord(m.group())
+    return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
+
+
+def clean(text: object) -> str:
+    """``text`` (from a document, a file name or a path) with terminal controls shown as
+    visible escapes (``\\x1b``, ``\\u202e``) and rich markup escaped: safe to print."""
+    return escape(_CONTROLS.sub(_escape_char, str(text)))
+
+
+def to_json(data: object) -> str:
+    """JSON whose strings parse back unchanged but whose text holds no raw terminal control."""
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def register(app: typer.Typer) -> None:
@@ -134,15 +158,15 @@ def index_cmd(
                 "--kb directory to use other settings."
             )
         if not as_json:
-            err.print(f"[dim]knowledge base {escape(str(base.dir))} "
-                      f"(embedder {base.config.embedder})[/]")
+            err.print(f"[dim]knowledge base {clean(base.dir)} "
+                      f"(embedder {clean(base.config.embedder)})[/]")
         with _progress(sys.stderr.isatty()) as tick:
             report = base.sync(paths, dry_run=dry_run, rebuild=rebuild, progress=tick,
                                follow_links=follow_links or None)
     if scratch is not None:
         scratch.cleanup()
     if as_json:
-        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+        print(to_json(report.to_dict()))
     else:
         _print_report(report)
     if report.failed and not (report.added or report.updated or report.unchanged):
@@ -154,14 +178,14 @@ def _print_report(report) -> None:
     if report.dry_run:
         for kind in ("added", "updated", "removed"):
             for path in report.changes.get(kind, []):
-                out.print(f"  {kind:<8} {escape(path)}")
+                out.print(f"  {kind:<8} {clean(path)}")
     out.print(
         f"{report.added} added, {report.updated} updated, {report.removed} removed, "
         f"{report.unchanged} unchanged; {report.chunks_embedded} chunks {verb or ''} embedded"
         f" in {report.elapsed_s:.1f}s".replace("  ", " ")
     )
     for f in report.failed:
-        err.print(f"[yellow]skipped[/] {escape(f['path'])}: {escape(f['error'])}")
+        err.print(f"[yellow]skipped[/] {clean(f['path'])}: {clean(f['error'])}")
 
 
 def search_cmd(
@@ -182,17 +206,17 @@ def search_cmd(
     with KnowledgeBase.open(kb) as base:
         hits = base.search(query, k=k, mode=mode, filters=filters or ())  # type: ignore[arg-type]
     if as_json:
-        print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
+        print(to_json([h.to_dict() for h in hits]))
         return
     if not hits:
         out.print("no matches")
         return
     for i, h in enumerate(hits, start=1):
-        where = escape(h.source) + (f" p.{h.page}" if h.page else "")
-        heading = f" [dim]› {escape(h.heading)}[/]" if h.heading else ""
+        where = clean(h.source) + (f" p.{h.page}" if h.page else "")
+        heading = f" [dim]› {clean(h.heading)}[/]" if h.heading else ""
         out.print(f"[bold]{i}.[/] {where}{heading}  [dim]{h.score:.4f}[/]")
         snippet = " ".join(h.text.split())
-        out.print(f"   {escape(snippet[:240])}{'…' if len(snippet) > 240 else ''}")
+        out.print(f"   {clean(snippet[:240])}{'…' if len(snippet) > 240 else ''}")
 
 
 def status_cmd(kb: KbOpt = Path(DEFAULT_KB), as_json: JsonOpt = False) -> None:
@@ -202,10 +226,10 @@ def status_cmd(kb: KbOpt = Path(DEFAULT_KB), as_json: JsonOpt = False) -> None:
     with KnowledgeBase.open(kb) as base:
         info = base.status()
     if as_json:
-        print(json.dumps(info, ensure_ascii=False, indent=2))
+        print(to_json(info))
         return
-    out.print(f"[bold]{escape(info['path'])}[/]")
-    out.print(f"  embedder {info['embedder']}, index {info['index_type']}, "
+    out.print(f"[bold]{clean(info['path'])}[/]")
+    out.print(f"  embedder {clean(info['embedder'])}, index {info['index_type']}, "
               f"version {info['kb_version']}")
     out.print(f"  {info['documents']} documents, {info['chunks']} chunks")
     for run in info["last_runs"]:

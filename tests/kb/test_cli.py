@@ -133,3 +133,34 @@ def test_kill_minus_9_leaves_a_consistent_kb_and_the_next_run_completes(
     hits = json.loads(ragkit("search", "item 299 line", "--kb", str(kb), "-k", "50",
                              "--mode", "keyword", "--json").stdout)
     assert any(h["source"] == "many/d5/doc299.md" for h in hits)
+
+
+# Terminal controls a hostile document or file name could carry: a colour change, an OSC
+# window-title write ended by BEL, an 8-bit CSI (C1), a carriage return, and a bidi override.
+HOSTILE = ("\x1b[31m", "\x1b]0;owned\x07", "\x9b2J", "\r", "\u202e")
+
+
+def test_control_characters_from_documents_and_names_are_not_printed_raw(
+    tmp_path: Path, tiny_embedder_dir: Path
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    name = "evil\x1b[31m\u202ename.md"
+    (docs / name).write_text("# Kettle \x1b]0;owned\x07 guide\n\nDescale the kettle \x1b[2J with "
+                             "citric \x9b2J acid \u202e every month.\r\n", encoding="utf-8")
+    (docs / "bad\x1b[5m.pdf").write_bytes(b"%PDF-1.7\n1 0 obj garbage")
+    kb = tmp_path / "kb"
+    runs = [index(docs, kb, tiny_embedder_dir, "--dry-run"), index(docs, kb, tiny_embedder_dir),
+            ragkit("search", "citric acid", "--kb", str(kb)),
+            ragkit("status", "--kb", str(kb))]
+    for proc in runs:
+        for stream in (proc.stdout, proc.stderr):
+            assert not any(h in stream for h in HOSTILE), repr(stream)
+    assert "\\x1b[31m" in runs[0].stdout and "\\u202e" in runs[0].stdout  # shown, escaped
+    assert "bad\\x1b[5m.pdf" in runs[1].stderr  # the skipped file, named safely
+    assert "citric \\x9b2J acid" in runs[2].stdout
+    # JSON keeps the exact text (a parser gets it back) but no raw C1 or bidi character.
+    raw = ragkit("search", "citric acid", "--kb", str(kb), "--json").stdout
+    assert "\x9b" not in raw and "\u202e" not in raw and "\x1b" not in raw
+    hit = json.loads(raw)[0]
+    assert hit["source"] == f"docs/{name}" and "citric \x9b2J acid \u202e" in hit["text"]
