@@ -98,6 +98,27 @@ class ChatCompletionRequest(BaseModel):
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
     tools: list[dict[str, Any]] | None = None
 
+    @field_validator("messages", "stop")
+    @classmethod
+    def _utf8(cls, value: Any, info: ValidationInfo) -> Any:
+        """JSON may carry a lone surrogate (``"\\ud800"``) that no tokenizer can encode: a 400
+        naming the field, not a 500 from deep inside tokenization."""
+        texts = [value] if isinstance(value, str) else []
+        for item in value if isinstance(value, list) else []:
+            if isinstance(item, str):
+                texts.append(item)
+            elif isinstance(item, ChatMessage):
+                content = item.content
+                texts.extend([content] if isinstance(content, str) else
+                             [part.text for part in content or []])
+        for text in texts:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError(f"'{info.field_name}' holds text that is not valid Unicode "
+                                 "(a lone surrogate such as \\ud800); send UTF-8 text") from None
+        return value
+
     @field_validator("n")
     @classmethod
     def _one_choice(cls, n: int) -> int:

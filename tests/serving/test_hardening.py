@@ -207,3 +207,21 @@ def test_seed_outside_int64_is_a_400(base_url: str, seed: int) -> None:
     resp = post(base_url, chat(temperature=0.7, seed=seed))
     assert resp.status_code == 400, resp.text[:300]
     assert resp.json()["error"]["param"] == "seed"
+
+
+@pytest.mark.parametrize("where", ["content", "part", "stop"])
+def test_lone_surrogate_is_a_400_not_a_500(base_url: str, where: str) -> None:
+    """Found by the adversarial pass: ``"\\ud800"`` in the content reached the tokenizer and
+    came back as a 500 with a traceback in the log."""
+    if where == "content":
+        body = '{"role": "user", "content": "hi \\ud800"}'
+    else:
+        body = '{"role": "user", "content": [{"type": "text", "text": "\\udfff"}]}' \
+            if where == "part" else '{"role": "user", "content": "hi"}'
+    stop = ', "stop": ["\\ud800"]' if where == "stop" else ""
+    raw = (f'{{"model": "{MODEL_NAME}", "max_tokens": 4, "messages": [{body}]{stop}}}')
+    resp = httpx.post(f"{base_url}/v1/chat/completions", content=raw.encode(),
+                      headers={"Content-Type": "application/json"}, timeout=60)
+    assert resp.status_code == 400, resp.text[:300]
+    assert "not valid Unicode" in resp.json()["error"]["message"]
+    assert post(base_url, chat()).status_code == 200  # and the server is fine
