@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
-from ragkit import sqlite_file
+from ragkit import runs, sqlite_file
 from ragkit.errors import (
     DiskFullError,
     KnowledgeBaseCorruptError,
@@ -381,8 +381,12 @@ class Store:
 
     # -- runs --------------------------------------------------------------------------------
     def start_run(self) -> int:
+        """Record a run by this process. Call it holding the write lock: any run still marked
+        'running' then belongs to a process that died (kill -9, power loss)."""
+        self.conn.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
         cur = self.conn.execute(
-            "INSERT INTO runs (started_at, status) VALUES (?, 'running')", (time.time(),)
+            "INSERT INTO runs (started_at, status, report) VALUES (?, 'running', ?)",
+            (time.time(), json.dumps(runs.this_process())),
         )
         return int(cur.lastrowid)
 
@@ -398,8 +402,13 @@ class Store:
             "LIMIT ?",
             (n,),
         ).fetchall()
-        return [
-            {"id": r[0], "started_at": r[1], "finished_at": r[2], "status": r[3],
-             "report": json.loads(r[4]) if r[4] else None}
-            for r in rows
-        ]
+        out = []
+        for r in rows:
+            report = json.loads(r[4]) if r[4] else None
+            status = r[3]
+            if status == "running":  # report holds the process running it (start_run)
+                status = runs.running_status(report or {})
+                report = None
+            out.append({"id": r[0], "started_at": r[1], "finished_at": r[2], "status": status,
+                        "report": report})
+        return out

@@ -164,3 +164,41 @@ def test_control_characters_from_documents_and_names_are_not_printed_raw(
     assert "\x9b" not in raw and "\u202e" not in raw and "\x1b" not in raw
     hit = json.loads(raw)[0]
     assert hit["source"] == f"docs/{name}" and "citric \x9b2J acid \u202e" in hit["text"]
+
+
+def test_a_killed_run_shows_as_interrupted_not_running(tmp_path: Path,
+                                                       tiny_embedder_dir: Path) -> None:
+    import sqlite3
+
+    corpus = _many_docs(tmp_path / "many", 300)
+    kb = tmp_path / "kb"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ragkit", "index", str(corpus), "--kb", str(kb), "--embedder",
+         str(tiny_embedder_dir), "--chunk-tokens", "64", "--overlap-tokens", "8"],
+        env={**os.environ, "NO_COLOR": "1"}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240  # safety net only: the row appears in seconds
+        running = []
+        while not running and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            if (kb / "kb.sqlite").exists():
+                try:
+                    with sqlite3.connect(f"file:{kb / 'kb.sqlite'}?mode=ro", uri=True) as db:
+                        running = db.execute(
+                            "SELECT id FROM runs WHERE status = 'running'").fetchall()
+                except sqlite3.OperationalError:  # tables not created yet
+                    pass
+        assert running and proc.poll() is None, "the run ended before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    status = json.loads(ragkit("status", "--kb", str(kb), "--json").stdout)
+    assert status["last_runs"][0]["status"] == "interrupted"
+    human = ragkit("status", "--kb", str(kb)).stdout
+    assert "interrupted" in human and "running" not in human
+    # The next run records the dead one as interrupted for good, and completes.
+    index(corpus, kb, tiny_embedder_dir)
+    runs = json.loads(ragkit("status", "--kb", str(kb), "--json").stdout)["last_runs"]
+    assert [r["status"] for r in runs[:2]] == ["ok", "interrupted"]
