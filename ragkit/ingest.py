@@ -577,8 +577,8 @@ def _parse_faq(text: str, display_path: str, stem: str, *, jsonl: bool) -> Parse
             if line.strip():
                 try:
                     items.append(json.loads(line))
-                except json.JSONDecodeError:
-                    items.append(None)
+                except (json.JSONDecodeError, RecursionError):
+                    items.append(None)  # a broken or absurdly nested line is skipped
     else:
         try:
             data = json.loads(text)
@@ -586,6 +586,9 @@ def _parse_faq(text: str, display_path: str, stem: str, *, jsonl: bool) -> Parse
             raise IngestError(
                 display_path, f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}; fix it"
             ) from None
+        except RecursionError:  # json.loads recurses once per level of nesting
+            raise IngestError(display_path, "JSON is nested too deeply to be an FAQ file; "
+                              "reshape it as a list of question/answer objects") from None
         if isinstance(data, dict) and isinstance(data.get("faqs"), list):
             title = str(data.get("title") or stem)
             data = data["faqs"]

@@ -477,11 +477,14 @@ class KnowledgeBase:
 
 def _display(f: Path, roots: list[Path]) -> str:
     """Citation path: relative to the root folder it was found under, prefixed by its name."""
+    shown = f.name
     for r in roots:
         if r.is_dir() and _under(str(f), r):
             rel = f.relative_to(r).as_posix()
-            return f"{r.name}/{rel}" if r.name else rel
-    return f.name
+            shown = f"{r.name}/{rel}" if r.name else rel
+            break
+    # bytes that are not UTF-8 in a name (lone surrogates in Python) are shown as \x escapes
+    return shown.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _write_error(e: OSError, where: Path, doing: str) -> KnowledgeBaseError:

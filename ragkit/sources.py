@@ -57,6 +57,16 @@ def _within(path: Path, roots: Sequence[Path]) -> bool:
     return any(path == r or path.is_relative_to(r) for r in roots)
 
 
+def _utf8_name(path: Path) -> bool:
+    """False for a name with bytes that are not UTF-8 (decoded by Python as lone surrogates,
+    which no database, hash or terminal accepts)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def outside_reason(target: Path, folder: bool = False) -> str:
     """Why a symlink to ``target`` outside the roots was not followed (one line, with the fix)."""
     what = "a folder" if folder else "a file"
@@ -91,7 +101,11 @@ def scan(
     skipped: dict[Path, str] = {}
     for p in map(Path, paths):
         if not p.is_dir():
-            found.add(p)
+            if _utf8_name(p):
+                found.add(p)
+            else:
+                skipped[p] = ("its name is not valid UTF-8 (shown with \\x escapes); rename it, "
+                              "e.g. with `convmv`, to index it")
             continue
         prefix: tuple[str, ...] = ()
         if root is not None and p.resolve().is_relative_to(root.resolve()):
@@ -122,6 +136,10 @@ def scan(
             for name in filenames:
                 f = d / name
                 if Path(name).suffix.lower() not in suffixes or _ignored((*rel, name), False, ignore):
+                    continue
+                if not _utf8_name(f):
+                    skipped[f] = ("its name is not valid UTF-8 (shown with \\x escapes); rename "
+                                  "it, e.g. with `convmv`, to index it")
                     continue
                 if not follow_links and f.is_symlink():
                     target = f.resolve()
