@@ -2,25 +2,32 @@
 
 Measures, on the same weights, greedy, batch 1, the same thread count (default 2):
 
-1. decode tokens/s: ragkit ``LocalGenerator`` for each quantization setting (none/int8/int4,
-   with its default prompt-lookup drafting, and int4/none with drafting off: ``*_plain``),
-   plain ``transformers`` ``AutoModelForCausalLM.generate()`` in bf16 on the same converted
-   folder (target: ragkit >= 4x), the same with transformers' own prompt lookup
-   (``prompt_lookup_num_tokens``), and llama.cpp through ``llama-cpp-python`` on the same GGUF
-   (goal: match it). Three prompts: ``free`` (write a module from scratch: the issue's
-   workload, little to copy), ``rag`` (a grounded answer over three retrieved chunks, rendered
-   with ragkit's own RAG prompt) and ``repair`` (fix a function shown with its failing test);
-2. time to first token on the 5th turn of a conversation that shares a ~1,500-token system
+1. decode tokens/s. The like-for-like pair comes first: ragkit ``LocalGenerator`` in bf16
+   with drafting off (``ragkit_none_plain``) against plain ``transformers``
+   ``AutoModelForCausalLM.generate()`` in bf16 on the same converted folder: same weights,
+   same dtype, no quantization, no drafting. Then each engine with its own speed-ups: ragkit
+   per quantization setting (none/int8/int4) with its default prompt-lookup drafting, and
+   int4 with drafting off (``ragkit_int4_plain``); transformers with its prompt lookup
+   (``prompt_lookup_num_tokens``); llama.cpp through ``llama-cpp-python`` on the same GGUF,
+   plain and with its ``LlamaPromptLookupDecoding`` draft model (``llama_cpp_lookup``).
+   Three prompts: ``free`` (write a module from scratch: little to copy), ``rag`` (a grounded
+   answer over three retrieved chunks, rendered with ragkit's own RAG prompt) and ``repair``
+   (fix a function shown with its failing test);
+2. time to first token on the last turn of a conversation that shares a ~1,500-token system
    prompt, with prefix reuse and without it (target: >= 8x), and the same for llama.cpp's
    prompt cache, for reference;
 3. peak RSS per configuration (each configuration runs in its own subprocess).
 
-Decode rate is (tokens - 1) / (time of last token - time of first token), so prefill is
-excluded and every engine is timed the same way. The llama.cpp peer runs with the python of
+Engines are interleaved: each of ``--rounds`` rounds (default 3) runs every configuration
+once, in a fixed order (A, B, C, A, B, C), and the report gives the median with min and max
+over the rounds; ratios are taken between engines of the same round, then the median. Decode
+rate is (tokens - 1) / (time of last token - time of first token), so prefill is excluded and
+every engine is timed the same way. The llama.cpp peer runs with the python of
 ``bench/.peer-venv`` (build it once with ``bash bench/peers/build_llama_cpp.sh``); without it
-that peer is reported as skipped. Prints a table and writes ``bench/results/generation.json``.
+that peer is reported as skipped. Prints a table (see ``generation_report.py``) and writes
+``bench/results/generation.json``.
 
-Usage: python bench/generation_bench.py [--model NAME] [--threads 2] [--quick]
+Usage: python bench/generation_bench.py [--model NAME] [--threads 2] [--rounds 3] [--quick]
 """
 
 from __future__ import annotations
@@ -31,13 +38,12 @@ import json
 import os
 import platform
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run from a checkout without installing ragkit
@@ -271,6 +277,14 @@ def worker_main(args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------------------- orchestration
 
 
+class Job(NamedTuple):
+    """One engine configuration: its argv is ``[*before, OUT_JSON, *after]``."""
+
+    name: str
+    before: list[str]
+    after: list[str]
+
+
 def spawn(cmd: list[str], out: Path, timeout: float) -> dict[str, Any]:
     if timeout <= 0:
         return {"error": "skipped: the run's --budget-min was used up before this job"}
@@ -285,10 +299,6 @@ def spawn(cmd: list[str], out: Path, timeout: float) -> dict[str, Any]:
     result = json.loads(out.read_text(encoding="utf-8"))
     result["wall_s"] = time.perf_counter() - t0
     return result
-
-
-def best(runs: list[dict[str, Any]], key: str = "decode_tok_s") -> float:
-    return max(r[key] for r in runs) if runs else 0.0
 
 
 def machine_info(threads: int) -> dict[str, Any]:
@@ -313,6 +323,12 @@ def main() -> None:
     ap.add_argument("--ttft-quantization", default="none",
                     help="quantization used for the prefix-reuse conversation")
     ap.add_argument("--quick", action="store_true", help="short smoke run, not for reporting")
+    ap.add_argument("--rounds", type=int, default=0,
+                    help="interleaved rounds, each running every engine once; the median is "
+                         "reported (default 3, 1 with --quick)")
+    ap.add_argument("--llama-lookup-tokens", type=int, default=2,
+                    help="num_pred_tokens of llama-cpp-python's LlamaPromptLookupDecoding for "
+                         "the llama_cpp_lookup row (upstream advises 2 on CPU; 0: no such row)")
     ap.add_argument("--out", default=str(RESULTS / "generation.json"))
     ap.add_argument("--skip", default="", help="comma list: transformers,llama_cpp,conversation")
     ap.add_argument("--note", default="", help="free text stored in the JSON (e.g. machine load)")
@@ -330,150 +346,84 @@ def main() -> None:
     run_all(args)
 
 
+def plan_jobs(args: argparse.Namespace, work_path: Path, gguf: Path) -> list[Job]:
+    """Every configuration, in the order each round runs them: the like-for-like pair first."""
+    me = [sys.executable, str(Path(__file__).resolve())]
+    common = ["--model", args.model, "--threads", str(args.threads), "--workload", str(work_path)]
+    quants = args.quantizations.split(",")
+    skip = set(filter(None, args.skip.split(",")))
+
+    def ragkit(name: str, *extra: str) -> Job:
+        return Job(name, [*me, *common, "--worker", "ragkit", *extra, "--out"], [])
+
+    def transformers(name: str, *extra: str) -> Job:
+        return Job(name, [*me, *common, "--worker", "transformers", *extra, "--out"], [])
+
+    jobs = []
+    if "none" in quants:  # same weights and dtype as transformers, no quantization, no drafting
+        jobs.append(ragkit("ragkit_none_plain", "--quantization", "none", "--draft-tokens", "0"))
+    if "transformers" not in skip:
+        jobs.append(transformers("transformers_bf16", "--draft-tokens", "0"))
+    jobs += [ragkit(f"ragkit_{q}", "--quantization", q) for q in quants]
+    if "int4" in quants:
+        jobs.append(ragkit("ragkit_int4_plain", "--quantization", "int4", "--draft-tokens", "0"))
+    if "transformers" not in skip:
+        jobs.append(transformers("transformers_bf16_lookup"))
+    if "llama_cpp" not in skip and PEER_PYTHON.exists():
+        peer = [str(PEER_PYTHON), str(ROOT / "bench/peers/llama_cpp_worker.py"), str(gguf),
+                str(work_path)]
+        jobs.append(Job("llama_cpp", peer, [str(args.threads)]))
+        if args.llama_lookup_tokens > 0:
+            jobs.append(Job("llama_cpp_lookup", peer,
+                            [str(args.threads), str(args.llama_lookup_tokens)]))
+    if "conversation" not in skip:
+        jobs += [ragkit(f"ragkit_{mode}", "--mode", mode, "--quantization", args.ttft_quantization)
+                 for mode in ("conversation_reuse", "conversation_no_reuse")]
+    return jobs
+
+
 def run_all(args: argparse.Namespace) -> None:
+    """Run every configuration once per round (A, B, C, A, B, C), so that a slow spell of a
+    shared machine lands on all engines alike instead of on whichever ran during it."""
+    from generation_report import print_table, summarize
+
     from ragkit.models import gguf_path, resolve
 
-    skip = set(filter(None, args.skip.split(",")))
     info = machine_info(args.threads)
+    rounds = args.rounds or (1 if args.quick else 3)
     print(f"preparing {args.model} (first use converts it)...", flush=True)
     folder = resolve(args.model, "generator")
     gguf = gguf_path(args.model, log=lambda _m: None)
     tmp = Path(tempfile.mkdtemp(prefix="genbench-"))
     work_path = tmp / "workload.json"
     work = workload(args.quick)
-    work_path.write_text(json.dumps(work), encoding="utf-8")
-    me = [sys.executable, str(Path(__file__).resolve())]
-    common = ["--model", args.model, "--threads", str(args.threads), "--workload", str(work_path)]
-    raw: dict[str, Any] = {}
+    work_path.write_text(json.dumps({**work, "repeats": 1}), encoding="utf-8")
+    jobs = plan_jobs(args, work_path, gguf)
+    raw: dict[str, list[dict[str, Any]]] = {job.name: [] for job in jobs}
+    missing: dict[str, str] = {}
+    if "llama_cpp" not in args.skip.split(",") and not PEER_PYTHON.exists():
+        missing["llama_cpp"] = (f"no peer venv at {PEER_PYTHON}; run "
+                                "`bash bench/peers/build_llama_cpp.sh` first")
     deadline = time.monotonic() + args.budget_min * 60
-
-    def job(name: str, cmd: list[str], peer: bool = False) -> dict[str, Any]:
-        out = tmp / f"{name}.json"
-        print(f"running {name}...", flush=True)
-        raw[name] = spawn([*cmd, str(out), str(args.threads)] if peer else [*cmd, "--out", str(out)],
-                          out, timeout=deadline - time.monotonic())
-        if "error" in raw[name]:
-            print(f"  {name} failed:\n{raw[name]['error']}", file=sys.stderr)
-        return raw[name]
-
-    for q in args.quantizations.split(","):
-        job(f"ragkit_{q}", [*me, *common, "--worker", "ragkit", "--quantization", q])
-    for q in ("int4", "none"):  # the same engines with prompt-lookup drafting off
-        if q in args.quantizations.split(","):
-            job(f"ragkit_{q}_plain", [*me, *common, "--worker", "ragkit", "--quantization", q,
-                                      "--draft-tokens", "0"])
-    if "transformers" not in skip:
-        job("transformers_bf16", [*me, *common, "--worker", "transformers", "--draft-tokens", "0"])
-        job("transformers_bf16_lookup", [*me, *common, "--worker", "transformers"])
-    if "llama_cpp" not in skip and PEER_PYTHON.exists():
-        job("llama_cpp", [str(PEER_PYTHON), str(ROOT / "bench/peers/llama_cpp_worker.py"),
-                          str(gguf), str(work_path)], peer=True)
-    elif "llama_cpp" not in skip:
-        raw["llama_cpp"] = {"error": f"no peer venv at {PEER_PYTHON}; run "
-                            "`bash bench/peers/build_llama_cpp.sh` first"}
-    if "conversation" not in skip:
-        for mode in ("conversation_reuse", "conversation_no_reuse"):
-            job(f"ragkit_{mode}", [*me, *common, "--worker", "ragkit", "--mode", mode,
-                                   "--quantization", args.ttft_quantization])
-    report = summarize(raw, work, info, args, folder, gguf)
+    for rnd in range(rounds):
+        for job in jobs:
+            runs = raw[job.name]
+            if any("error" in r for r in runs):  # a configuration that failed once is not retried
+                runs.append({"error": "skipped: failed in an earlier round", "skipped": True})
+                continue
+            out = tmp / f"{job.name}.{rnd}.json"
+            print(f"round {rnd + 1}/{rounds}: {job.name}...", flush=True)
+            runs.append(spawn([*job.before, str(out), *job.after], out,
+                              timeout=deadline - time.monotonic()))
+            if "error" in runs[-1]:
+                print(f"  {job.name} failed:\n{runs[-1]['error']}", file=sys.stderr)
+    report = summarize(raw, missing, work, info, vars(args), rounds, [j.name for j in jobs])
+    report["settings"].update(converted_folder=str(folder), gguf=str(gguf))
     print_table(report)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n",
                               encoding="utf-8")
     print(f"wrote {args.out}")
-
-
-def summarize(raw: dict[str, Any], work: dict[str, Any], info: dict[str, Any],
-              args: argparse.Namespace, folder: Path, gguf: Path) -> dict[str, Any]:
-    def ok(name: str) -> dict[str, Any] | None:
-        r = raw.get(name)
-        return r if r and "error" not in r else None
-
-    rows = []
-    for name, r in raw.items():
-        if "decode" not in (r or {}):
-            continue
-        runs_by_prompt = r["decode"]
-        rows.append({"engine": name,
-                     "decode_tok_s": {k: round(best(v), 2) for k, v in runs_by_prompt.items()},
-                     "decode_runs": {k: [round(x["decode_tok_s"], 2) for x in v]
-                                     for k, v in runs_by_prompt.items()},
-                     "completion_tokens": {k: [x["completion_tokens"] for x in v]
-                                           for k, v in runs_by_prompt.items()},
-                     "draft": {k: v[0].get("draft") for k, v in runs_by_prompt.items()
-                               if v[0].get("draft")},
-                     "load_s": round(r["load_s"], 1),
-                     "rss_after_load_mb": round(r["rss_after_load_mb"]),
-                     "peak_rss_mb": round(r["peak_rss_mb"])})
-    prompts = list(work["decode"])
-    ratios: dict[str, Any] = {}
-    for prompt in prompts:
-        rate = {row["engine"]: row["decode_tok_s"].get(prompt, 0.0) for row in rows}
-        ragkit_rates = {k: v for k, v in rate.items()
-                        if k.startswith("ragkit_") and "conversation" not in k}
-        fastest = max(ragkit_rates, key=lambda k: ragkit_rates[k]) if ragkit_rates else None
-        r: dict[str, Any] = {"fastest_ragkit": fastest}
-        for peer in ("transformers_bf16", "transformers_bf16_lookup", "llama_cpp"):
-            if fastest and rate.get(peer):
-                r[f"ragkit_best_vs_{peer}"] = round(rate[fastest] / rate[peer], 2)
-        if rate.get("transformers_bf16"):
-            for eng in ("ragkit_int4_plain", "ragkit_none", "ragkit_none_plain"):
-                if rate.get(eng):
-                    r[f"{eng}_vs_transformers_bf16"] = round(rate[eng] / rate["transformers_bf16"], 2)
-        ratios[prompt] = r
-    ttft: dict[str, Any] = {}
-    reuse, fresh = ok("ragkit_conversation_reuse"), ok("ragkit_conversation_no_reuse")
-    if reuse and fresh:
-        ttft["ragkit"] = _ttft_summary(reuse["turns"], fresh["turns"])
-    llama = ok("llama_cpp")
-    if llama:
-        ttft["llama_cpp"] = _ttft_summary(llama["conversation_reuse"], llama["conversation_no_reuse"])
-    return {
-        "benchmark": "generation", "model": args.model, "quick": args.quick, "note": args.note,
-        "machine": {**info, "load_avg_at_end": os.getloadavg()},
-        "settings": {"greedy": True, "batch": 1, "threads": args.threads,
-                     "decode_tokens": work["decode_tokens"], "repeats": work["repeats"],
-                     "conversation_turns": len(work["turns"]),
-                     "ttft_quantization": args.ttft_quantization,
-                     "converted_folder": str(folder), "gguf": str(gguf)},
-        "decode": rows, "ratios": ratios, "ttft_last_turn": ttft,
-        "targets": {"decode_vs_transformers_bf16": ">= 4x", "decode_vs_llama_cpp": "match (>= 1x)",
-                    "ttft_reuse_speedup": ">= 8x"},
-        "errors": {k: v["error"] for k, v in raw.items() if v and "error" in v},
-        "raw": raw,
-    }
-
-
-def _ttft_summary(reuse: list[dict[str, Any]], fresh: list[dict[str, Any]]) -> dict[str, Any]:
-    a, b = reuse[-1], fresh[-1]
-    return {"prompt_tokens": a["prompt_tokens"], "cached_tokens_with_reuse": a["cached_tokens"],
-            "ttft_with_reuse_s": round(a["ttft_s"], 3), "ttft_without_reuse_s": round(b["ttft_s"], 3),
-            "speedup": round(b["ttft_s"] / a["ttft_s"], 1) if a["ttft_s"] > 0 else None,
-            "first_turn_cold_ttft_s": round(fresh[0]["ttft_s"], 3),
-            "median_ttft_with_reuse_s": round(statistics.median(t["ttft_s"] for t in reuse[1:]), 3)
-            if len(reuse) > 1 else None}
-
-
-def print_table(report: dict[str, Any]) -> None:
-    m = report["machine"]
-    print(f"\n{report['model']} | {m['cpu']} | {m['threads']} threads | {m['date']}")
-    prompts = list(report["ratios"])
-    print(f"{'engine':<28}" + "".join(f"{p + ' tok/s':>14}" for p in prompts)
-          + f"{'load s':>9}{'RSS MB':>9}{'peak RSS MB':>13}")
-    for row in report["decode"]:
-        print(f"{row['engine']:<28}"
-              + "".join(f"{row['decode_tok_s'].get(p, 0.0):>14.2f}" for p in prompts)
-              + f"{row['load_s']:>9.1f}{row['rss_after_load_mb']:>9}{row['peak_rss_mb']:>13}")
-    for prompt, r in report["ratios"].items():
-        for key, value in r.items():
-            if key != "fastest_ragkit":
-                print(f"[{prompt}] {key:<44}{value:>8}x  (fastest ragkit: {r['fastest_ragkit']})")
-    for engine, t in report["ttft_last_turn"].items():
-        print(f"TTFT last turn [{engine}]: {t['ttft_with_reuse_s']} s with reuse "
-              f"({t['cached_tokens_with_reuse']}/{t['prompt_tokens']} cached) vs "
-              f"{t['ttft_without_reuse_s']} s without -> {t['speedup']}x")
-    for name, err in report["errors"].items():
-        print(f"{name}: FAILED ({err.strip().splitlines()[-1] if err.strip() else 'no output'})")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,12 @@ these messages. Token-level timing comes from ``Llama.generate``, which yields o
 a time; its prompt cache is llama-cpp-python's reuse of the longest common prefix with the
 previous call, switched off for the "no reuse" run with ``reset()``.
 
-Usage: python llama_cpp_worker.py GGUF WORKLOAD_JSON OUT_JSON THREADS
+With LOOKUP_TOKENS > 0 the model gets llama-cpp-python's own prompt-lookup draft model
+(``llama_cpp.llama_speculative.LlamaPromptLookupDecoding(num_pred_tokens=LOOKUP_TOKENS)``),
+which ``Llama.generate`` uses to propose tokens it then checks in one pass; only the decode
+prompts run then (no conversation). A build without that class fails with a clear message.
+
+Usage: python llama_cpp_worker.py GGUF WORKLOAD_JSON OUT_JSON THREADS [LOOKUP_TOKENS]
 """
 
 from __future__ import annotations
@@ -66,20 +71,34 @@ def run(llm, messages: list[dict[str, str]], max_tokens: int, reuse: bool) -> di
 
 def main() -> None:
     gguf, workload_path, out_path, threads = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    lookup = int(sys.argv[5]) if len(sys.argv) > 5 else 0
     import llama_cpp
 
+    draft: dict = {}
+    if lookup > 0:
+        try:
+            from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
+        except ImportError:
+            sys.exit(f"llama-cpp-python {llama_cpp.__version__} has no "
+                     "llama_speculative.LlamaPromptLookupDecoding; rebuild the peer venv with a "
+                     "newer LLAMA_CPP_PYTHON_VERSION or pass --llama-lookup-tokens 0")
+        # a draft model makes Llama keep logits for every position, but it sizes that buffer
+        # from the logits_all argument: pass it, or positions past n_batch have nowhere to go
+        draft = {"draft_model": LlamaPromptLookupDecoding(num_pred_tokens=lookup),
+                 "logits_all": True}
     with open(workload_path, encoding="utf-8") as fh:
         work = json.load(fh)
     t0 = time.perf_counter()
     llm = llama_cpp.Llama(model_path=gguf, n_ctx=work["n_ctx"], n_threads=threads,
-                          n_threads_batch=threads, n_batch=512, seed=0, verbose=False)
+                          n_threads_batch=threads, n_batch=512, seed=0, verbose=False, **draft)
     result: dict = {"version": llama_cpp.__version__, "load_s": time.perf_counter() - t0,
-                    "rss_after_load_mb": rss_mb()}
+                    "rss_after_load_mb": rss_mb(), "prompt_lookup_tokens": lookup}
     run(llm, work["warmup"], 8, reuse=False)
     result["decode"] = {name: [run(llm, msgs, work["decode_tokens"], reuse=False)
                                for _ in range(work["repeats"])]
                         for name, msgs in work["decode"].items()}
-    for mode, reuse in (("conversation_reuse", True), ("conversation_no_reuse", False)):
+    for mode, reuse in (() if lookup else (("conversation_reuse", True),
+                                             ("conversation_no_reuse", False))):
         history = [{"role": "system", "content": work["system"]}]
         llm.reset()
         turns = []
