@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from filelock import FileLock, Timeout
 
-from ragkit import chunking, ingest, sqlite_file
+from ragkit import budget, chunking, ingest, sqlite_file
 from ragkit.config import KnowledgeBaseConfig, SearchConfig, SearchMode, parse
 from ragkit.embedder import Embedder
 from ragkit.errors import (
@@ -74,6 +74,7 @@ class SyncReport:
     failed: list[dict] = field(default_factory=list)
     dry_run: bool = False
     elapsed_s: float = 0.0
+    estimated_embed_s: float | None = None  # from the rate the last run measured
     changes: dict[str, list[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -117,6 +118,9 @@ class KnowledgeBase:
         self._index: FaissIndex | None = None
         self._index_version = -1
         self._saved_version: int | None = None  # kb_version of the index files on disk
+        # (max chunks per file, warn) for the sync in progress
+        self._limits: tuple[int, Callable[[str], None]] = (budget.MAX_CHUNKS_PER_FILE,
+                                                           log.warning)
         self._pipelines: dict[tuple[int, str], Any] = {}
 
     # -- opening -----------------------------------------------------------------------------
@@ -258,14 +262,22 @@ class KnowledgeBase:
     # -- sync --------------------------------------------------------------------------------
     def sync(self, paths: Sequence[str | Path], *, dry_run: bool = False, rebuild: bool = False,
              progress: ProgressFn | None = None,
-             follow_links: bool | None = None) -> SyncReport:
+             follow_links: bool | None = None,
+             max_chunks_per_file: int = budget.MAX_CHUNKS_PER_FILE,
+             warn: Callable[[str], None] | None = None) -> SyncReport:
         """Bring the knowledge base in line with ``paths`` (files and folders).
+
+        A file that makes more than ``max_chunks_per_file`` chunks is reported and skipped.
+        Before embedding for longer than ``budget.LONG_RUN_S`` (estimated from the rate the
+        last run measured, or else from the first batch), ``warn`` gets a message saying so
+        (default: logged as a warning).
 
         Only regular files are read. Symlinks out of ``paths`` are reported and skipped (and
         documents indexed through them earlier are removed) unless ``follow_links``
         (default: ``config.ingest.follow_links``).
         """
         t0 = time.perf_counter()
+        self._limits = (max_chunks_per_file, warn or log.warning)
         follow = self.config.ingest.follow_links if follow_links is None else follow_links
         roots = [Path(p).expanduser().resolve() for p in paths]
         for r in roots:
@@ -335,6 +347,10 @@ class KnowledgeBase:
                 )
                 if not chunks:  # e.g. Markdown holding only headings
                     raise IngestError(source, NO_TEXT)
+                if len(chunks) > self._limits[0]:
+                    raise IngestError(source, budget.over_cap_reason(
+                        len(chunks), self._limits[0],
+                        budget.stored_rate(self.store, self.embedder.id)))
             except IngestError as e:
                 report.failed.append({"path": source, "error": e.reason})
                 continue
@@ -357,6 +373,8 @@ class KnowledgeBase:
         if dry_run:
             todo = {h for p in pending for h in p.hashes}
             report.chunks_embedded = len(todo - self.store.cached_hashes(self.embedder.id, todo))
+            report.estimated_embed_s = budget.estimate(
+                report.chunks_embedded, budget.stored_rate(self.store, self.embedder.id))
             report.elapsed_s = time.perf_counter() - t0
             return report
         status = "failed"
@@ -364,7 +382,7 @@ class KnowledgeBase:
             # A rebuild writes the database first and builds the index once at the end;
             # otherwise the loaded index is updated document by document.
             index = None if rebuild else self.index()
-            report.chunks_embedded = self._embed_missing(pending, tick)
+            report.chunks_embedded = self._embed_missing(pending, tick, report)
             for i, p in enumerate(pending):
                 tick("write", i, len(pending))
                 bodies = [segment_for_search(chunking.embedding_text(c)) for c in p.chunks]
@@ -400,19 +418,31 @@ class KnowledgeBase:
                     # else the error that stopped the run (a full disk, say) is the one to show
         return report
 
-    def _embed_missing(self, pending: list[_Pending], tick: ProgressFn) -> int:
+    def _embed_missing(self, pending: list[_Pending], tick: ProgressFn,
+                       report: SyncReport) -> int:
         texts: dict[str, str] = {}
         for p in pending:
             for c, h in zip(p.chunks, p.hashes, strict=True):
                 texts.setdefault(h, chunking.embedding_text(c))
         cached = self.store.cached_hashes(self.embedder.id, texts)
         todo = [h for h in texts if h not in cached]
+        emb_id, warn = self.embedder.id, self._limits[1]
+        rate = budget.stored_rate(self.store, emb_id)
+        report.estimated_embed_s = budget.estimate(len(todo), rate)
+        if rate and len(todo) / rate > budget.LONG_RUN_S:
+            warn(budget.long_run_notice(len(todo), rate, measured_now=False))
+        t0 = time.perf_counter()
         for i in range(0, len(todo), EMBED_BATCH):
             tick("embed", i, len(todo))
             part = todo[i : i + EMBED_BATCH]
             vecs = self.embedder.embed_passages([texts[h] for h in part])
             self.store.put_embeddings(self.embedder.id, part, vecs)
+            if rate is None and len(todo) > len(part):  # no earlier measure: use this batch
+                rate = len(part) / max(time.perf_counter() - t0, 1e-6)
+                if len(todo) / rate > budget.LONG_RUN_S:
+                    warn(budget.long_run_notice(len(todo), rate, measured_now=True))
         tick("embed", len(todo), len(todo))
+        budget.save_rate(self.store, emb_id, len(todo), time.perf_counter() - t0)
         return len(todo)
 
     # -- search ------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ragkit.budget import MAX_CHUNKS_PER_FILE, duration
 from ragkit.config import (
     ChunkingConfig,
     IndexConfig,
@@ -75,11 +76,19 @@ def _progress(enabled: bool):
     if not enabled:
         yield None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     labels = {"scan": "reading files", "embed": "embedding chunks", "write": "writing"}
     with Progress(TextColumn("{task.description:<17}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err, transient=False) as bar:
+                  TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err,
+                  transient=False) as bar:
         tasks: dict[str, Any] = {}
 
         def update(stage: str, done: int, total: int) -> None:
@@ -110,6 +119,9 @@ def index_cmd(
     follow_links: Annotated[bool, typer.Option(
         "--follow-links", help="Also index symlinks (files or folders) that point outside "
         "PATHS; without it they are reported and skipped.")] = False,
+    max_chunks_per_file: Annotated[int, typer.Option(
+        min=1, help="Skip (and report) a file that makes more chunks than this; a huge file "
+        "can take hours to embed.")] = MAX_CHUNKS_PER_FILE,
     as_json: JsonOpt = False,
 ) -> None:
     """Add, update and remove documents so the knowledge base matches PATHS.
@@ -162,7 +174,9 @@ def index_cmd(
                       f"(embedder {clean(base.config.embedder)})[/]")
         with _progress(sys.stderr.isatty()) as tick:
             report = base.sync(paths, dry_run=dry_run, rebuild=rebuild, progress=tick,
-                               follow_links=follow_links or None)
+                               follow_links=follow_links or None,
+                               max_chunks_per_file=max_chunks_per_file,
+                               warn=lambda m: err.print(f"[yellow]warning:[/] {clean(m)}"))
     if scratch is not None:
         scratch.cleanup()
     if as_json:
@@ -184,6 +198,9 @@ def _print_report(report) -> None:
         f"{report.unchanged} unchanged; {report.chunks_embedded} chunks {verb or ''} embedded"
         f" in {report.elapsed_s:.1f}s".replace("  ", " ")
     )
+    if report.dry_run and report.estimated_embed_s is not None:
+        out.print(f"embedding would take about {duration(report.estimated_embed_s)} "
+                  "(at the rate the last run measured)")
     for f in report.failed:
         err.print(f"[yellow]skipped[/] {clean(f['path'])}: {clean(f['error'])}")
 

@@ -222,3 +222,50 @@ def test_file_without_chunkable_text_is_reported_and_the_rest_indexed(
     assert "docs/policies/shipping.md" in {f["path"] for f in again.failed}
     assert kb.search("Express delivery", k=1, mode="keyword")[0].source == \
         "docs/policies/shipping.md"
+
+
+def test_file_over_the_chunk_cap_is_reported_with_its_size_and_the_rest_indexed(
+    kb: KnowledgeBase, corpus: Path
+) -> None:
+    long = " ".join(f"Sentence {i} about refunds and shipping." for i in range(400))
+    (corpus / "huge.txt").write_text(long)
+    report = kb.sync([corpus], max_chunks_per_file=20)
+    failed = {f["path"]: f["error"] for f in report.failed}
+    assert list(failed) == ["docs/huge.txt"]
+    assert "over the limit of 20 chunks per file" in failed["docs/huge.txt"]
+    assert "--max-chunks-per-file" in failed["docs/huge.txt"]
+    assert report.added == 4 and kb.store.counts()["documents"] == 4
+    again = kb.sync([corpus], max_chunks_per_file=10_000)  # raised: now indexed
+    assert again.added == 1 and again.failed == []
+
+
+def test_long_embedding_is_estimated_and_announced_before_it_starts(
+    kb: KnowledgeBase, corpus: Path
+) -> None:
+    from ragkit import budget
+
+    write_docs(corpus, {f"more/{i}.md": f"# Doc {i}\n\nWarranty {i} covers the battery.\n"
+                        for i in range(20)})
+    first = kb.sync([corpus])
+    assert first.chunks_embedded >= budget.MIN_RATE_SAMPLE
+    rate = budget.stored_rate(kb.store, kb.embedder.id)
+    assert rate is not None and rate > 0  # measured by the run that embedded
+    kb.store.set_meta(f"embed_rate:{kb.embedder.id}", "0.001")  # a very slow embedder
+    write_docs(corpus, {f"new/{i}.md": f"# New {i}\n\nTent {i} has a stove and points.\n"
+                        for i in range(20)})
+    plan = kb.sync([corpus], dry_run=True)
+    assert plan.estimated_embed_s == pytest.approx(plan.chunks_embedded / 0.001)
+    notices: list[str] = []
+    report = kb.sync([corpus], warn=notices.append)
+    assert report.estimated_embed_s == pytest.approx(report.chunks_embedded / 0.001)
+    assert len(notices) == 1
+    assert notices[0].startswith(f"about {report.chunks_embedded} chunks to embed, roughly ")
+    assert "0.0 chunks/s" in notices[0] and "Ctrl-C" in notices[0]
+    assert budget.stored_rate(kb.store, kb.embedder.id) > 0.001  # re-measured by this run
+
+
+def test_durations_read_like_a_person_would_say_them() -> None:
+    from ragkit.budget import duration
+
+    assert [duration(s) for s in (45, 720, 12_000, 43_200, 200_000)] == \
+        ["45 s", "12 min", "3 h 20 min", "12 h", "2 d 7 h"]
