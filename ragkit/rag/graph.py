@@ -1,9 +1,11 @@
 """The RAG graph: condense -> (answer cache) -> retrieve -> select -> check -> generate ->
-verify -> respond, built by :func:`build_graph` from its dependencies.
+verify -> respond.
 
-Owns: the typed state, the nodes (each ``state -> partial state``) and the routing between
-them. Run-scoped values (the cancel flag) come through LangGraph's runtime context; answer text
-is streamed with LangGraph's stream writer, sentence by sentence after verification.
+Owns: the nodes (module-level functions ``(state, runtime) -> partial state``), the routing
+between them, :class:`RagDeps` (what a knowledge base and a generator give the graph) and
+:class:`RunContext` (LangGraph's runtime context of one run: the dependencies and the cancel
+flag). The typed state lives in :mod:`ragkit.rag.state`. Answer text is streamed with
+LangGraph's stream writer, sentence by sentence after verification.
 
 Routing, in words: a follow-up (history present) is condensed into a standalone question and
 never served from the answer cache; a first question is looked up in the cache. Low retrieval
@@ -16,57 +18,33 @@ selection) live in their own modules.
 
 from __future__ import annotations
 
-import operator
 import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Any, Literal
 
 import numpy as np
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
 from ragkit.generation.base import Generator, SamplingParams
 from ragkit.rag import prompts
 from ragkit.rag.cache import AnswerCache
 from ragkit.rag.config import RagConfig
-from ragkit.rag.context import hit_to_dict, retrieve, select_context
+from ragkit.rag.context import retrieve, select_context
+from ragkit.rag.state import CitationRecord, HitRecord, RagState, add_usage
 from ragkit.rag.verify import CitationGate, Scorer, Similarity
 from ragkit.retriever import Retriever
-from ragkit.types import Message, Usage
-
-
-class RagState(TypedDict, total=False):
-    question: str
-    history: Annotated[list[dict[str, str]], operator.add]  # append-only across turns
-    language: Literal["en", "zh"]
-    standalone: str
-    translation: str  # the question in the other language, searched too ("" when off)
-    hits: list[dict[str, Any]]
-    confidence: float
-    context: list[dict[str, Any]]
-    draft: str
-    answer_text: str
-    citations: list[dict[str, Any]]
-    verdict: dict[str, int]
-    attempts: int
-    refused: bool
-    refusal_reason: str
-    next: str
-    answerable: float  # log p(no) - log p(yes) of the answerability check (0 when skipped)
-    usage: dict[str, Any]
-    cache_hit: bool
-
-
-@dataclass
-class RunContext:
-    cancel: threading.Event = field(default_factory=threading.Event)
+from ragkit.types import Message
 
 
 @dataclass
 class RagDeps:
+    """What the graph works with, wired once per pipeline (see ``RagPipeline``)."""
+
     retriever: Retriever
     generator: Generator
     config: RagConfig
@@ -80,186 +58,211 @@ class RagDeps:
     kb_languages: Callable[[], frozenset[str]] = lambda: frozenset()
 
 
-def new_turn(question: str) -> dict[str, Any]:
-    """Graph input for one turn: every per-turn field reset (history is kept)."""
-    return {"question": question, "standalone": question, "translation": "", "hits": [],
-            "confidence": 0.0, "context": [], "draft": "", "answer_text": "", "citations": [],
-            "verdict": {}, "attempts": 0, "answerable": 0.0, "refused": False,
-            "refusal_reason": "", "next": "", "usage": {}, "cache_hit": False,
-            "language": prompts.language_of(question)}
+@dataclass
+class RunContext:
+    """The runtime context of one run: ``graph.stream(..., context=RunContext(deps))``.
+    ``cancel`` is set (from any thread) to stop generating."""
+
+    deps: RagDeps
+    cancel: threading.Event = field(default_factory=threading.Event)
 
 
-def _add_usage(usage: dict[str, Any], u: Usage | None, answer: bool = False) -> dict[str, Any]:
-    out = dict(usage)
-    if u is None:
-        return out
-    for key in ("prompt_tokens", "cached_tokens", "completion_tokens"):
-        out[key] = out.get(key, 0) + getattr(u, key)
-    if answer:
-        out["time_to_first_token_s"] = u.time_to_first_token_s
-        out["tokens_per_second"] = u.tokens_per_second
-    return out
-
-
+Update = dict[str, Any]  # a node's partial state: RagState field names to new values
 _LEAD = re.compile(r"^\s*(standalone question|question|rewritten question|问题|改写后的问题)\s*[:：]\s*",
                    re.IGNORECASE)
 
 
-def build_graph(deps: RagDeps, checkpointer: Any = None) -> Any:
-    """Compile the RAG graph over ``deps``; ``checkpointer`` persists threads when given."""
+# -- nodes ----------------------------------------------------------------------------------
+def condense(state: RagState, runtime: Runtime[RunContext]) -> Update:
+    deps = runtime.context.deps
     cfg = deps.config
-    gen = deps.generator
-    scorer = Scorer(cfg, deps.similarity)
+    msgs = prompts.condense_messages(state.language, state.history, cfg.history_turns,
+                                     state.question)
+    res = deps.generator.generate(msgs, SamplingParams(max_tokens=cfg.condense_max_tokens,
+                                                       stop=("\n",)))
+    text = _LEAD.sub("", res.text.strip()).strip().strip('"“”')
+    return {"standalone": text or state.question, "usage": add_usage(state.usage, res.usage)}
 
-    def route_start(state: RagState) -> str:
-        if state.get("history"):
-            return "condense"
-        return "cache" if deps.cache is not None and cfg.answer_cache else "retrieve"
 
-    def condense(state: RagState) -> dict[str, Any]:
-        msgs = prompts.condense_messages(state["language"], state["history"], cfg.history_turns,
-                                         state["question"])
-        res = gen.generate(msgs, SamplingParams(max_tokens=cfg.condense_max_tokens,
-                                                stop=("\n",)))
-        text = _LEAD.sub("", res.text.strip()).strip().strip('"“”')
-        return {"standalone": text or state["question"],
-                "usage": _add_usage(state.get("usage", {}), res.usage)}
+def cache(state: RagState, runtime: Runtime[RunContext]) -> Update:
+    deps = runtime.context.deps
+    assert deps.cache is not None
+    found = deps.cache.lookup(deps.embed_query(state.question), kb_version=deps.kb_version(),
+                              scope=deps.cache_scope,
+                              threshold=deps.config.answer_cache_threshold)
+    if found is None:
+        return {"cache_hit": False}
+    stored, _sim = found
+    return {"cache_hit": True, "answer_text": stored["text"], "citations": stored["citations"],
+            "refused": stored["refused"], "standalone": stored["standalone_question"],
+            "confidence": stored["confidence"], "hits": stored["hits"]}
 
-    def cache(state: RagState) -> dict[str, Any]:
-        assert deps.cache is not None
-        found = deps.cache.lookup(deps.embed_query(state["question"]),
-                                  kb_version=deps.kb_version(), scope=deps.cache_scope,
-                                  threshold=cfg.answer_cache_threshold)
-        if found is None:
-            return {"cache_hit": False}
-        stored, _sim = found
-        return {"cache_hit": True, "answer_text": stored["text"],
-                "citations": stored["citations"], "refused": stored["refused"],
-                "standalone": stored["standalone_question"],
-                "confidence": stored["confidence"], "hits": stored["hits"]}
 
-    def wants_translation(question: str) -> bool:
-        if cfg.translation_chunks == 0 or cfg.translate_query is False:
-            return False
-        if cfg.translate_query == "auto":
-            return bool(deps.kb_languages() - {prompts.language_of(question)})
-        return True
+def wants_translation(deps: RagDeps, question: str) -> bool:
+    """Whether the question is also searched in the other language (pure but for the
+    knowledge base's languages)."""
+    cfg = deps.config
+    if cfg.translation_chunks == 0 or cfg.translate_query is False:
+        return False
+    if cfg.translate_query == "auto":
+        return bool(deps.kb_languages() - {prompts.language_of(question)})
+    return True
 
-    def retrieve_node(state: RagState) -> dict[str, Any]:
-        usage = dict(state.get("usage", {}))
-        translation = ""
-        if wants_translation(state["standalone"]):
-            res = gen.generate(prompts.translate_messages(
-                prompts.language_of(state["standalone"]), state["standalone"]),
-                SamplingParams(max_tokens=cfg.condense_max_tokens, stop=("\n",)))
-            usage = _add_usage(usage, res.usage)
-            translation = res.text.strip()
-        got = retrieve(deps.retriever, state["standalone"], cfg.k, cfg.search_mode,
-                       translation, cfg.translation_chunks)
-        usage["retrieval_ms"] = got.ms
-        out: dict[str, Any] = {"hits": [hit_to_dict(h) for h in got.hits],
-                               "confidence": got.confidence, "usage": usage,
-                               "translation": translation}
-        if not got.hits:
-            out.update(refused=True, refusal_reason="no_hits")
-        elif cfg.search_mode != "keyword" and got.confidence < cfg.min_confidence:
-            out.update(refused=True, refusal_reason="low_confidence")
-        return out
 
-    def select(state: RagState) -> dict[str, Any]:
-        return {"context": select_context(state["hits"], deps.count_tokens, cfg.context_tokens,
-                                          cfg.min_chunk_tokens)}
+def retrieve_node(state: RagState, runtime: Runtime[RunContext]) -> Update:
+    deps = runtime.context.deps
+    cfg = deps.config
+    usage = add_usage(state.usage, None)
+    translation = ""
+    if wants_translation(deps, state.standalone):
+        res = deps.generator.generate(prompts.translate_messages(
+            prompts.language_of(state.standalone), state.standalone),
+            SamplingParams(max_tokens=cfg.condense_max_tokens, stop=("\n",)))
+        usage = add_usage(usage, res.usage)
+        translation = res.text.strip()
+    got = retrieve(deps.retriever, state.standalone, cfg.k, cfg.search_mode, translation,
+                   cfg.translation_chunks)
+    usage["retrieval_ms"] = got.ms
+    hits: list[HitRecord] = [HitRecord(**h.to_dict()) for h in got.hits]
+    out: Update = {"hits": hits, "confidence": got.confidence, "usage": usage,
+                   "translation": translation}
+    if not got.hits:
+        out.update(refused=True, refusal_reason="no_hits")
+    elif cfg.search_mode != "keyword" and got.confidence < cfg.min_confidence:
+        out.update(refused=True, refusal_reason="low_confidence")
+    return out
 
-    def check(state: RagState) -> dict[str, Any]:
-        if not cfg.check_answerable or not state["context"]:
-            return {}
-        lang = state["language"]
-        yes, no = prompts.CHECK_LABELS[lang]
-        msgs = prompts.check_messages(lang, state.get("history", []), cfg.history_turns,
-                                      state["context"], state["standalone"])
-        _, scores = gen.choose(msgs, [yes, no])
-        margin = float(scores[no] - scores[yes])
-        out: dict[str, Any] = {"answerable": margin}
-        if margin > cfg.answerable_margin:
-            out.update(refused=True, refusal_reason="not_answerable")
-        return out
 
-    def generate(state: RagState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-        cancel = runtime.context.cancel if runtime.context else threading.Event()
-        lang = state["language"]
-        attempts = state.get("attempts", 0) + 1
-        if cancel.is_set():  # stopped while retrieving: do not start reading the prompt
-            return {"attempts": attempts, "draft": "", "answer_text": "", "citations": [],
-                    "verdict": {}}
-        msgs = prompts.answer_messages(lang, state.get("history", []), cfg.history_turns,
-                                       state["context"], state["standalone"])
-        if attempts > 1:
-            last = msgs[-1]
-            msgs[-1] = Message("user", last.content + "\n\n" + prompts.render("retry", lang))
-        write = get_stream_writer()
-        gate = CitationGate(state["context"], scorer, state["standalone"],
-                            instructions=prompts.instruction_texts(lang),
-                            layout_labels=prompts.layout_labels(lang))
-        stream = gen.stream(msgs, SamplingParams(max_tokens=cfg.max_answer_tokens))
-        draft: list[str] = []
-        try:
-            for delta in stream:
-                draft.append(delta)
-                released = gate.feed(delta)
-                if released:
-                    write(released)
-                if cancel.is_set():
-                    break
-        finally:
-            stream.close()
-        if not cancel.is_set():
-            tail = gate.finish()
-            if tail:
-                write(tail)
-        citations = [{**{k: c[k] for k in ("chunk_id", "source", "title", "heading", "page",
-                                            "start", "end")},
-                      "n": shown, "snippet": c["text"][:300], "support": round(s, 4)}
-                     for shown, c, s in gate.citations()]
-        return {"attempts": attempts, "draft": "".join(draft), "answer_text": gate.text,
-                "citations": citations, "verdict": gate.counts(),
-                "usage": _add_usage(state.get("usage", {}), stream.result.usage
-                                    if stream.result else None, answer=True)}
+def select(state: RagState, runtime: Runtime[RunContext]) -> Update:
+    deps = runtime.context.deps
+    cfg = deps.config
+    return {"context": select_context(state.hits, deps.count_tokens, cfg.context_tokens,
+                                      cfg.min_chunk_tokens)}
 
-    def verify(state: RagState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-        cancelled = runtime.context is not None and runtime.context.cancel.is_set()
-        if state["verdict"].get("supported", 0) > 0 or cancelled:
-            return {"next": "respond"}
-        if prompts.is_refusal(state["draft"], state["language"]):
-            return {"next": "respond", "refused": True, "refusal_reason": "model"}
-        if cfg.regenerate and state["attempts"] < 2:
-            return {"next": "generate"}
-        return {"next": "respond", "refused": True, "refusal_reason": "unsupported"}
 
-    def respond(state: RagState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-        if runtime.context is not None and runtime.context.cancel.is_set():
-            return {}  # a closed stream: record nothing
-        write = get_stream_writer()
-        lang = state["language"]
-        text = state.get("answer_text", "")
-        out: dict[str, Any] = {}
-        if state.get("refused") and not state.get("cache_hit"):
-            text = prompts.refusal_text(lang)
-            out = {"answer_text": text, "citations": []}
-            write(text)
-        elif state.get("cache_hit"):
-            write(text)
-        if (deps.cache is not None and cfg.answer_cache and not state.get("history")
-                and not state.get("cache_hit")):
-            deps.cache.put(deps.embed_query(state["question"]), state["question"], {
-                "text": text, "citations": out.get("citations", state.get("citations", [])),
-                "refused": bool(state.get("refused")), "language": lang,
-                "standalone_question": state["standalone"],
-                "confidence": state.get("confidence", 0.0), "hits": state.get("hits", []),
-            }, kb_version=deps.kb_version(), scope=deps.cache_scope)
-        out["history"] = [{"role": "user", "content": state["question"]},
-                          {"role": "assistant", "content": text}]
-        return out
+def check(state: RagState, runtime: Runtime[RunContext]) -> Update:
+    deps = runtime.context.deps
+    cfg = deps.config
+    if not cfg.check_answerable or not state.context:
+        return {}
+    lang = state.language
+    yes, no = prompts.CHECK_LABELS[lang]
+    msgs = prompts.check_messages(lang, state.history, cfg.history_turns, state.context,
+                                  state.standalone)
+    _, scores = deps.generator.choose(msgs, [yes, no])
+    margin = float(scores[no] - scores[yes])
+    out: Update = {"answerable": margin}
+    if margin > cfg.answerable_margin:
+        out.update(refused=True, refusal_reason="not_answerable")
+    return out
 
+
+def generate(state: RagState, runtime: Runtime[RunContext]) -> Update:
+    deps, cancel = runtime.context.deps, runtime.context.cancel
+    cfg = deps.config
+    lang = state.language
+    attempts = state.attempts + 1
+    if cancel.is_set():  # stopped while retrieving: do not start reading the prompt
+        return {"attempts": attempts, "draft": "", "answer_text": "", "citations": [],
+                "verdict": {}}
+    msgs = prompts.answer_messages(lang, state.history, cfg.history_turns, state.context,
+                                   state.standalone)
+    if attempts > 1:
+        last = msgs[-1]
+        msgs[-1] = Message("user", last.content + "\n\n" + prompts.render("retry", lang))
+    write = get_stream_writer()
+    gate = CitationGate(state.context, Scorer(cfg, deps.similarity), state.standalone,
+                        instructions=prompts.instruction_texts(lang),
+                        layout_labels=prompts.layout_labels(lang))
+    stream = deps.generator.stream(msgs, SamplingParams(max_tokens=cfg.max_answer_tokens))
+    draft: list[str] = []
+    try:
+        for delta in stream:
+            draft.append(delta)
+            released = gate.feed(delta)
+            if released:
+                write(released)
+            if cancel.is_set():
+                break
+    finally:
+        stream.close()
+    if not cancel.is_set():
+        tail = gate.finish()
+        if tail:
+            write(tail)
+    citations = [CitationRecord(n=shown, chunk_id=c["chunk_id"], source=c["source"],
+                                title=c["title"], heading=c["heading"], page=c["page"],
+                                start=c["start"], end=c["end"], snippet=c["text"][:300],
+                                support=round(s, 4))
+                 for shown, c, s in gate.citations()]
+    return {"attempts": attempts, "draft": "".join(draft), "answer_text": gate.text,
+            "citations": citations, "verdict": gate.counts(),
+            "usage": add_usage(state.usage, stream.result.usage if stream.result else None,
+                               answer=True)}
+
+
+def verify(state: RagState, runtime: Runtime[RunContext]) -> Update:
+    if state.verdict.get("supported", 0) > 0 or runtime.context.cancel.is_set():
+        return {"next": "respond"}
+    if prompts.is_refusal(state.draft, state.language):
+        return {"next": "respond", "refused": True, "refusal_reason": "model"}
+    if runtime.context.deps.config.regenerate and state.attempts < 2:
+        return {"next": "generate"}
+    return {"next": "respond", "refused": True, "refusal_reason": "unsupported"}
+
+
+def respond(state: RagState, runtime: Runtime[RunContext]) -> Update:
+    if runtime.context.cancel.is_set():
+        return {}  # a closed stream: record nothing
+    deps = runtime.context.deps
+    write = get_stream_writer()
+    text, citations = state.answer_text, state.citations
+    out: Update = {}
+    if state.refused and not state.cache_hit:
+        text, citations = prompts.refusal_text(state.language), []
+        out = {"answer_text": text, "citations": citations}
+        write(text)
+    elif state.cache_hit:
+        write(text)
+    if (deps.cache is not None and deps.config.answer_cache and not state.history
+            and not state.cache_hit):
+        deps.cache.put(deps.embed_query(state.question), state.question, {
+            "text": text, "citations": citations, "refused": state.refused,
+            "language": state.language, "standalone_question": state.standalone,
+            "confidence": state.confidence, "hits": state.hits,
+        }, kb_version=deps.kb_version(), scope=deps.cache_scope)
+    out["history"] = [{"role": "user", "content": state.question},
+                      {"role": "assistant", "content": text}]
+    return out
+
+
+# -- routing --------------------------------------------------------------------------------
+def route_start(state: RagState, runtime: Runtime[RunContext]
+                ) -> Literal["condense", "cache", "retrieve"]:
+    if state.history:
+        return "condense"
+    deps = runtime.context.deps
+    return "cache" if deps.cache is not None and deps.config.answer_cache else "retrieve"
+
+
+def after_cache(state: RagState) -> Literal["respond", "retrieve"]:
+    return "respond" if state.cache_hit else "retrieve"
+
+
+def unless_refused(then: str) -> Callable[[RagState], str]:
+    def route(state: RagState) -> str:
+        return "respond" if state.refused else then
+
+    return route
+
+
+def after_verify(state: RagState) -> str:
+    return state.next or "respond"
+
+
+def build_graph(checkpointer: Any = None) -> CompiledStateGraph:
+    """The compiled graph; run it with ``context=RunContext(deps)``. ``checkpointer``
+    persists threads when given."""
     g = StateGraph(RagState, context_schema=RunContext)
     g.add_node("condense", condense)
     g.add_node("cache", cache)
@@ -271,14 +274,11 @@ def build_graph(deps: RagDeps, checkpointer: Any = None) -> Any:
     g.add_node("respond", respond)
     g.add_conditional_edges(START, route_start, ["condense", "cache", "retrieve"])
     g.add_edge("condense", "retrieve")
-    g.add_conditional_edges("cache", lambda s: "respond" if s.get("cache_hit") else "retrieve",
-                            ["respond", "retrieve"])
-    g.add_conditional_edges("retrieve", lambda s: "respond" if s.get("refused") else "select",
-                            ["respond", "select"])
+    g.add_conditional_edges("cache", after_cache, ["respond", "retrieve"])
+    g.add_conditional_edges("retrieve", unless_refused("select"), ["respond", "select"])
     g.add_edge("select", "check")
-    g.add_conditional_edges("check", lambda s: "respond" if s.get("refused") else "generate",
-                            ["respond", "generate"])
+    g.add_conditional_edges("check", unless_refused("generate"), ["respond", "generate"])
     g.add_edge("generate", "verify")
-    g.add_conditional_edges("verify", lambda s: s["next"], ["generate", "respond"])
+    g.add_conditional_edges("verify", after_verify, ["generate", "respond"])
     g.add_edge("respond", END)
     return g.compile(checkpointer=checkpointer)

@@ -23,8 +23,9 @@ from ragkit.errors import ConfigError
 from ragkit.rag.cache import AnswerCache
 from ragkit.rag.config import RagConfig
 from ragkit.rag.context import hit_from_dict, languages
-from ragkit.rag.graph import RagDeps, RunContext, build_graph, new_turn
+from ragkit.rag.graph import RagDeps, RunContext, build_graph
 from ragkit.rag.memory import ConversationStore
+from ragkit.rag.state import RagState, from_values, new_turn
 from ragkit.rag.types import Answer, AnswerStream, AnswerUsage, Citation
 
 if TYPE_CHECKING:
@@ -161,8 +162,7 @@ class RagPipeline:
             if self._wired is None:
                 self._wired = self._deps()
             if threaded not in self._graphs:
-                self._graphs[threaded] = build_graph(
-                    self._wired, self.memory.saver if threaded else None)
+                self._graphs[threaded] = build_graph(self.memory.saver if threaded else None)
             return self._graphs[threaded]
 
     # -- asking ------------------------------------------------------------------------------
@@ -175,7 +175,8 @@ class RagPipeline:
         check_question(question)
         graph = self._graph(thread_id is not None)
         run_cfg = {"configurable": {"thread_id": thread_id}} if thread_id else {}
-        ctx = RunContext()
+        assert self._wired is not None
+        ctx = RunContext(self._wired)
         final: dict[str, Any] = {}
         extra = {"durability": "exit"} if thread_id else {}
 
@@ -191,7 +192,7 @@ class RagPipeline:
             if thread_id is not None and not ctx.cancel.is_set():
                 self.memory.after_turn(thread_id)
 
-        return AnswerStream(run(), lambda: _to_answer(final, question), ctx.cancel)
+        return AnswerStream(run(), lambda: _to_answer(from_values(final), question), ctx.cancel)
 
     def conversation(self, thread_id: str | None = None) -> Conversation:
         return Conversation(self, thread_id or uuid.uuid4().hex)
@@ -230,26 +231,23 @@ class Conversation:
         return self.pipeline.history(self.thread_id)
 
 
-def _to_answer(state: dict[str, Any], question: str) -> Answer:
-    u = state.get("usage", {})
-    prompt = int(u.get("prompt_tokens", 0))
-    cached = int(u.get("cached_tokens", 0))
+def _to_answer(state: RagState, question: str) -> Answer:
+    u = state.usage
+    prompt, cached = u["prompt_tokens"], u["cached_tokens"]
     usage = AnswerUsage(
-        retrieval_ms=round(float(u.get("retrieval_ms", 0.0)), 3),
-        time_to_first_token_s=round(float(u.get("time_to_first_token_s", 0.0)), 4),
-        tokens_per_second=round(float(u.get("tokens_per_second", 0.0)), 3),
-        prompt_tokens=prompt, cached_tokens=cached,
-        completion_tokens=int(u.get("completion_tokens", 0)),
+        retrieval_ms=round(u["retrieval_ms"], 3),
+        time_to_first_token_s=round(u["time_to_first_token_s"], 4),
+        tokens_per_second=round(u["tokens_per_second"], 3),
+        prompt_tokens=prompt, cached_tokens=cached, completion_tokens=u["completion_tokens"],
         kv_cache_hit_rate=round(cached / prompt, 4) if prompt else 0.0,
-        answer_cache_hit=bool(state.get("cache_hit")))
+        answer_cache_hit=state.cache_hit)
     return Answer(
-        question=question, standalone_question=state.get("standalone", question),
-        text=state.get("answer_text", ""), language=state.get("language", "en"),
-        citations=[Citation(**c) for c in state.get("citations", [])],
-        refused=bool(state.get("refused")), confidence=float(state.get("confidence", 0.0)),
-        hits=[hit_from_dict(h) for h in state.get("hits", [])], usage=usage,
-        diagnostics={"refusal_reason": state.get("refusal_reason", ""),
-                     "attempts": state.get("attempts", 0),
-                     "answerable_margin": state.get("answerable", 0.0),
-                     "translation": "" if state.get("cache_hit") else state.get("translation", ""),
-                     **state.get("verdict", {})})
+        question=question, standalone_question=state.standalone or question,
+        text=state.answer_text, language=state.language,
+        citations=[Citation(**c) for c in state.citations],
+        refused=state.refused, confidence=float(state.confidence),
+        hits=[hit_from_dict(dict(h)) for h in state.hits], usage=usage,
+        diagnostics={"refusal_reason": state.refusal_reason, "attempts": state.attempts,
+                     "answerable_margin": state.answerable,
+                     "translation": "" if state.cache_hit else state.translation,
+                     **state.verdict})
