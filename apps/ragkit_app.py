@@ -7,7 +7,8 @@ The app itself is the package module :mod:`ragkit.ui` (it ships in the wheel, so
     gradio apps/ragkit_app.py                 # Gradio's auto-reload mode (looks for `demo`)
 
 Settings come from the environment: RAGKIT_KB (default .ragkit/kb, which `ragkit ui` fills
-from knowledge/store on first launch), RAGKIT_DOMAIN (default knowledge/store_domain.yaml).
+from the bundled sample store on first launch), RAGKIT_DOMAIN (default: the bundled sample
+store's domain, :func:`ragkit.data.support_domain`).
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ragkit.data import support_domain
 from ragkit.ui import Backend, UiSettings, build_app
 
-ROOT = Path(__file__).resolve().parents[1]
 KB = Path(os.environ.get("RAGKIT_KB", ".ragkit/kb"))
-DOMAIN = Path(os.environ.get("RAGKIT_DOMAIN", ROOT / "knowledge" / "store_domain.yaml"))
+DOMAIN = Path(os.environ.get("RAGKIT_DOMAIN", support_domain()))
 
 backend = Backend(UiSettings(kb_dir=KB, domain_path=DOMAIN if DOMAIN.exists() else None))
 demo = build_app(backend)

@@ -41,6 +41,22 @@ def _register_all() -> None:
 _register_all()
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from ragkit import __version__
+
+        typer.echo(f"ragkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                 help="Print ragkit's version and exit."),
+) -> None:
+    pass  # the help text is the app's; only the options live here
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="ragkit")

@@ -57,7 +57,7 @@ def dst_cmd(
     model: Annotated[str | None, typer.Option(
         help="Generator: a catalogue name or local model path. [default: the default model]")] = None,
     data_dir: Annotated[Path | None, typer.Option(
-        "--data", help="Folder of orders data (JSON). [default: knowledge/support]")] = None,
+        "--data", help="Folder of orders data (JSON). [default: the bundled sample]")] = None,
     out: Annotated[Path | None, typer.Option(
         "--out", help="Also write the JSON report here, e.g. bench/results/dst_eval.json.")] = None,
     failures: Annotated[int, typer.Option(help="Failed turns to list in the table view.")] = 15,

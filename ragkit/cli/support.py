@@ -24,9 +24,9 @@ from ragkit.errors import ConfigError
 err = Console(stderr=True, highlight=False)
 
 DomainOpt = Annotated[Path | None, typer.Option(
-    "--domain", help="Domain YAML (default: the sample store's knowledge/store_domain.yaml).")]
+    "--domain", help="Domain YAML (default: the bundled sample store's store_domain.yaml).")]
 DbOpt = Annotated[Path | None, typer.Option(
-    "--db", help="Orders database file (built from knowledge/support on first use).")]
+    "--db", help="Orders database file (built from the bundled sample data on first use).")]
 ThreadOpt = Annotated[str | None, typer.Option("--thread", help="Conversation id.")]
 MessageOpt = Annotated[str | None, typer.Option("--message", "-m", help="One customer message.")]
 AgentOpt = Annotated[str | None, typer.Option(

@@ -1,9 +1,9 @@
 """`ragkit ui`: serve the Gradio app (owner: ui).
 
 Parses options, makes sure the knowledge base exists (on first launch with the default
-``--kb`` it indexes the bundled sample ``knowledge/store`` into it, with a progress bar),
-then starts :func:`ragkit.ui.launch` and prints the local URL. The app itself lives in
-``ragkit/ui/``.
+``--kb`` it indexes the bundled sample store, package data found through :mod:`ragkit.data`,
+into it, with a progress bar), then starts :func:`ragkit.ui.launch` and prints the local URL.
+The app itself lives in ``ragkit/ui/``.
 """
 
 from __future__ import annotations
@@ -21,21 +21,10 @@ from rich.markup import escape
 from ragkit.cli.kb import DEFAULT_KB, KbOpt
 
 err = Console(stderr=True, highlight=False)
-REPO = Path(__file__).resolve().parents[2]
-SAMPLE_DOCS = Path("knowledge/store")
-SAMPLE_DOMAIN = Path("knowledge/store_domain.yaml")
 
 
 def register(app: typer.Typer) -> None:
     app.command("ui")(ui_cmd)
-
-
-def bundled(path: Path) -> Path | None:
-    """``path`` relative to the working directory, else to the source checkout ragkit runs from."""
-    for base in (Path.cwd(), REPO):
-        if (base / path).exists():
-            return (base / path).resolve()
-    return None
 
 
 def ensure_kb(kb: Path, *, sample: Path | None) -> None:
@@ -62,7 +51,7 @@ def ui_cmd(
     kb: KbOpt = Path(DEFAULT_KB),
     domain: Annotated[Path | None, typer.Option(
         help="Support domain file (intents, slots, actions). "
-        "[default: knowledge/store_domain.yaml]")] = None,
+        "[default: the bundled sample store's store_domain.yaml]")] = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 7860,
     model: Annotated[str | None, typer.Option(
@@ -78,15 +67,16 @@ def ui_cmd(
 ) -> None:
     """Serve the web app: support chat, knowledge base manager, code agent and system panel."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from ragkit.data import sample_store, support_domain
     from ragkit.errors import ConfigError
     from ragkit.ui import Backend, UiSettings, launch
 
     if quantization is not None and quantization not in ("none", "int8", "int4"):
         raise ConfigError(f"--quantization must be none, int8 or int4 (got {quantization!r})")
-    sample = bundled(SAMPLE_DOCS) if str(kb) == DEFAULT_KB else None
+    sample = sample_store() if str(kb) == DEFAULT_KB else None
     ensure_kb(kb, sample=sample)
     if domain is None:
-        domain = bundled(SAMPLE_DOMAIN)
+        domain = support_domain()
     elif not domain.exists():
         raise ConfigError(f"--domain {domain} does not exist; pass the path of a domain YAML file")
     backend = Backend(UiSettings(kb_dir=kb, domain_path=domain, model=model,

@@ -1,4 +1,4 @@
-"""The sample store's orders database: built from ``knowledge/support/*.json`` into SQLite.
+"""The sample store's orders database: built from ``support/*.json`` (package data) into SQLite.
 
 Owns: opening the database (built on first use by :mod:`ragkit.support.dbbuild`, whose
 ``build_db``, ``restore`` and default paths are re-exported here) and a small typed query

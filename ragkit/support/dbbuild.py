@@ -1,4 +1,5 @@
-"""Building the sample store's orders database from ``knowledge/support/*.json``.
+"""Building the sample store's orders database from ``support/*.json`` (bundled package data,
+``ragkit/data/support``; any folder of the same files works).
 
 Owns: the SQLite schema (customers, orders, order_items, shipments, returns, refunds, tickets,
 meta), the build (idempotent: a hash of the source files is stored and an unchanged source is
@@ -22,6 +23,7 @@ from typing import Any
 import sqlite_utils
 
 from ragkit.config import ragkit_home
+from ragkit.data import support_data
 from ragkit.support.records import SupportDBError
 
 SCHEMA_VERSION = "1"
@@ -29,7 +31,8 @@ TABLES = ("customers", "orders", "order_items", "shipments", "returns", "refunds
 
 
 def default_data_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "knowledge" / "support"
+    """The bundled sample store's orders data (package data)."""
+    return support_data()
 
 
 def default_db_path() -> Path:

@@ -20,9 +20,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ragkit.data import support_domain
 from ragkit.errors import ConfigError
 
-DEFAULT_DOMAIN = Path(__file__).resolve().parents[2] / "knowledge" / "store_domain.yaml"
+DEFAULT_DOMAIN = support_domain()  # the sample store's, shipped as package data
 
 Lang = Literal["en", "zh"]
 SlotType = Literal["pattern", "email", "phone", "catalogue", "enum", "text"]
@@ -272,7 +273,7 @@ def parse_domain(data: Any, source: str = "domain") -> DomainSpec:
             where = _loc(err["loc"]) or "(top level)"
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
-                msg = "unknown field (check the spelling; see knowledge/store_domain.yaml)"
+                msg = f"unknown field (check the spelling; see the sample {DEFAULT_DOMAIN})"
             elif err["type"] == "missing":
                 msg = "required field is missing"
             lines.append(f"  {where}: {msg}")
@@ -286,7 +287,7 @@ def load_domain(path: str | Path | None = None) -> Domain:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"domain file {p} not found; pass --domain PATH to a domain YAML "
-                          "(see knowledge/store_domain.yaml)") from None
+                          f"(see the sample {DEFAULT_DOMAIN})") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:

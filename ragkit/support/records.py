@@ -3,7 +3,7 @@
 Owns: the frozen record types that :mod:`ragkit.support.db` returns (customers, orders, items,
 shipments, returns, refunds, tickets), the errors of the orders database, and the policy rules
 that decide whether an order may be returned, cancelled or re-addressed (taken from
-``knowledge/store_facts.json``: a 30-day return window from delivery, 45 days for Gold members,
+``store_facts.json``: a 30-day return window from delivery, 45 days for Gold members,
 faulty items returnable after the window, hygiene/safety items not returnable, changes only
 while an order is Placed or Processing). The rules are pure functions of a record and a date.
 

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from ragkit.evals.dst import load_dialogues
-from ragkit.support.db import SupportDB, build_db, default_data_dir
+from ragkit.support.db import SupportDB, build_db
 from ragkit.support.records import RETURN_REASONS
 
-SET = default_data_dir().parent / "eval" / "dialogues.jsonl"
+# the labelled set lives in the repository (knowledge/eval), the orders data in the package
+SET = Path(__file__).resolve().parents[2] / "knowledge" / "eval" / "dialogues.jsonl"
 INTENTS = {"greeting", "goodbye", "order_status", "return_request", "refund_status",
            "change_address", "cancel_order", "product_question", "policy_question", "complaint",
            "human_agent"}

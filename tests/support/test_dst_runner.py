@@ -14,10 +14,11 @@ from typing import Any
 
 from ragkit.evals.dst import Dialogue, load_dialogues, score
 from ragkit.evals.dst_runner import prepare_databases, run_dialogues
-from ragkit.support.db import SupportDB, default_data_dir
+from ragkit.support.db import SupportDB
 from ragkit.support.records import ActionRefused
 
-SET = default_data_dir().parent / "eval" / "dialogues.jsonl"
+# the labelled set lives in the repository (knowledge/eval), the orders data in the package
+SET = Path(__file__).resolve().parents[2] / "knowledge" / "eval" / "dialogues.jsonl"
 
 
 @dataclass

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import ragkit
 from ragkit.cli import app
-from ragkit.cli.ui import bundled, ensure_kb
+from ragkit.cli.ui import ensure_kb
+from ragkit.data import sample_store, support_domain
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,12 +33,18 @@ def test_a_missing_kb_other_than_the_default_is_created_empty(tmp_path: Path) ->
     assert (tmp_path / "new" / "ragkit.json").exists()
 
 
-def test_bundled_files_are_found_from_any_working_directory(tmp_path: Path) -> None:
+def test_bundled_files_are_package_data_found_from_any_working_directory(tmp_path: Path) -> None:
+    """The sample store and domain come from the installed package, not the working directory
+    (tests/test_wheel.py checks the same from a wheel installed outside the checkout)."""
     cwd = os.getcwd()
     os.chdir(tmp_path)
     try:
-        assert bundled(Path("knowledge/store")) == (ROOT / "knowledge" / "store").resolve()
-        assert bundled(Path("no/such/thing")) is None
+        pkg = Path(ragkit.__file__).parent
+        assert sample_store() == pkg / "data" / "store"
+        assert (sample_store() / "policies" / "returns.md").is_file()
+        assert support_domain().is_file() and support_domain().parent == pkg / "data"
+        # the repository's knowledge/ links to the same files, for the tools and eval sets
+        assert (ROOT / "knowledge" / "store").resolve() == sample_store().resolve()
     finally:
         os.chdir(cwd)
 
