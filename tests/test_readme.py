@@ -30,6 +30,27 @@ def test_quickstart_is_exactly_two_commands_and_ci_runs_the_second() -> None:
     assert cmds[1] in ci
 
 
+def test_quickstart_makes_and_uses_its_own_virtual_environment() -> None:
+    """Each command works on its own on a fresh machine whose Python refuses `pip install`
+    outside a venv (Debian's externally-managed-environment): it creates .venv first and then
+    runs only programs from it, never a bare pip, ragkit or pytest from the PATH."""
+    for cmd in quickstart_commands():
+        steps = [step.strip() for step in cmd.split("&&")]
+        assert steps[0] == "python3 -m venv .venv", cmd
+        assert len(steps) == 3 and all(s.startswith(".venv/bin/") for s in steps[1:]), cmd
+        assert "-c constraints.txt" in steps[1], cmd  # the versions ragkit is tested with
+
+
+def test_ragkit_version_prints_the_package_version() -> None:
+    from typer.testing import CliRunner
+
+    import ragkit
+    from ragkit.cli import app
+
+    res = CliRunner().invoke(app, ["--version"])
+    assert res.exit_code == 0 and res.output == f"ragkit {ragkit.__version__}\n"
+
+
 def python_examples() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README, re.S)
 
