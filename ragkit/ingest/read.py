@@ -1,9 +1,11 @@
-"""Finding and opening input files: the filesystem side of ingestion.
+"""Reading one untrusted input file, and the bounds on what its bytes may unpack to.
 
-Owns: walking folders (:func:`scan`, :func:`discover`) with ignore patterns and the symlink
-policy, and reading one file's bytes (:func:`read_source`) with the checks that keep a hostile
-folder from hanging a run or leaking files from elsewhere. Parsing the bytes is
-``ragkit.ingest``'s job.
+Owns: :func:`read_source` (the bytes of one regular file, at most ``max_bytes``, with its
+``fstat``), :func:`content_hash`, the symlink-confinement check shared with discovery
+(:func:`within`, :func:`outside_reason`), and the limits every parser works under:
+:func:`text_limit` (characters one file may yield), :func:`expansion_limit` (bytes a zip or
+PDF stream may unpack to) and :func:`check_zip`, which enforces it on a zip before anything is
+unpacked. Walking folders is :mod:`ragkit.ingest.discover`'s job, parsing the formats'.
 
 What is checked, and what is not:
 
@@ -11,18 +13,15 @@ What is checked, and what is not:
   to ``/dev/zero``) are refused after ``stat``, and the file is opened with ``O_NONBLOCK`` and
   checked again with ``fstat``, so a file swapped for a pipe in between cannot block the run.
 - Size is bounded before reading (``stat``) and while reading (at most ``max_bytes + 1``).
-- Symlinks (to files or folders) that resolve outside the roots being indexed are not followed
-  unless the caller opts in (``follow_links``); they are reported per file. Links that stay
-  inside the roots work as before; a linked folder inside the roots is not walked twice.
-  :func:`read_source` re-checks the resolved path and compares it with the opened file's inode,
-  so a link switched after discovery is refused rather than followed.
+- With ``confine``, the resolved path must lie inside those folders, and the opened file's inode
+  must be the one resolved, so a link switched after discovery is refused rather than followed.
 - Not covered: hard links (a hard link to a file outside the roots is an ordinary file of the
   folder), bind mounts, and files replaced inside the roots while a run reads them.
 """
 
 from __future__ import annotations
 
-import fnmatch
+import hashlib
 import io
 import os
 import stat
@@ -30,7 +29,6 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ragkit.errors import IngestError
@@ -38,116 +36,18 @@ from ragkit.errors import IngestError
 FOLLOW_HINT = "pass --follow-links (or set ingest.follow_links) to index it"
 
 
-def _ignored(rel_parts: tuple[str, ...], is_dir: bool, patterns: Sequence[str]) -> bool:
-    rel = "/".join(rel_parts)
-    for pat in patterns:
-        dir_only = pat.endswith("/")
-        pat = pat.rstrip("/")
-        if not pat or (dir_only and not is_dir):
-            continue
-        if "/" in pat:  # anchored to the root, like .gitignore
-            if fnmatch.fnmatchcase(rel, pat.lstrip("/")):
-                return True
-        elif fnmatch.fnmatchcase(rel_parts[-1], pat):
-            return True
-    return False
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
-def _within(path: Path, roots: Sequence[Path]) -> bool:
+def within(path: Path, roots: Sequence[Path]) -> bool:
     return any(path == r or path.is_relative_to(r) for r in roots)
-
-
-def _utf8_name(path: Path) -> bool:
-    """False for a name with bytes that are not UTF-8 (decoded by Python as lone surrogates,
-    which no database, hash or terminal accepts)."""
-    try:
-        str(path).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def outside_reason(target: Path, folder: bool = False) -> str:
     """Why a symlink to ``target`` outside the roots was not followed (one line, with the fix)."""
     what = "a folder" if folder else "a file"
     return f"symlink to {what} outside the indexed folders ({target}); not followed, {FOLLOW_HINT}"
-
-
-@dataclass
-class Scan:
-    """What a walk found: files to read, and ``(path, reason)`` for entries it refused."""
-
-    files: list[Path] = field(default_factory=list)
-    skipped: list[tuple[Path, str]] = field(default_factory=list)
-
-
-def scan(
-    paths: Sequence[Path],
-    ignore: Sequence[str],
-    root: Path | None = None,
-    *,
-    suffixes: frozenset[str],
-    follow_links: bool = False,
-) -> Scan:
-    """Walk ``paths`` like :func:`ragkit.ingest.discover`, also returning what it refused.
-
-    Paths given explicitly are trusted (the caller named them). Inside folders, a symlink whose
-    target is outside every given path is skipped with a reason unless ``follow_links``; a
-    linked folder whose target is inside them is not walked (its files are found at their own
-    path). With ``follow_links`` each real folder is walked once, so link cycles end.
-    """
-    roots = [Path(p).resolve() for p in paths]
-    found: set[Path] = set()
-    skipped: dict[Path, str] = {}
-    for p in map(Path, paths):
-        if not p.is_dir():
-            if _utf8_name(p):
-                found.add(p)
-            else:
-                skipped[p] = ("its name is not valid UTF-8 (shown with \\x escapes); rename it, "
-                              "e.g. with `convmv`, to index it")
-            continue
-        prefix: tuple[str, ...] = ()
-        if root is not None and p.resolve().is_relative_to(root.resolve()):
-            prefix = p.resolve().relative_to(root.resolve()).parts
-        walked = {p.resolve()}
-        for dirpath, dirnames, filenames in os.walk(p, followlinks=follow_links):
-            d = Path(dirpath)
-            rel = prefix + Path(os.path.relpath(d, p)).parts
-            keep = []
-            for name in sorted(dirnames):
-                if _ignored((*rel, name), True, ignore):
-                    continue
-                sub = d / name
-                if sub.is_symlink():
-                    target = sub.resolve()
-                    if _within(target, roots):
-                        continue
-                    if not follow_links:
-                        skipped[sub] = outside_reason(target, folder=True)
-                        continue
-                if follow_links:  # each real folder once, whatever links lead to it
-                    real = sub.resolve()
-                    if real in walked:
-                        continue
-                    walked.add(real)
-                keep.append(name)
-            dirnames[:] = keep
-            for name in filenames:
-                f = d / name
-                if Path(name).suffix.lower() not in suffixes or _ignored((*rel, name), False, ignore):
-                    continue
-                if not _utf8_name(f):
-                    skipped[f] = ("its name is not valid UTF-8 (shown with \\x escapes); rename "
-                                  "it, e.g. with `convmv`, to index it")
-                    continue
-                if not follow_links and f.is_symlink():
-                    target = f.resolve()
-                    if not _within(target, roots):
-                        skipped[f] = outside_reason(target)
-                        continue
-                found.add(f)
-    return Scan(sorted(found, key=str), sorted(skipped.items(), key=lambda kv: str(kv[0])))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,7 +91,7 @@ def read_source(
     flags |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     try:
         real = Path(os.path.realpath(path))
-        if confine is not None and not _within(real, [Path(r).resolve() for r in confine]):
+        if confine is not None and not within(real, [Path(r).resolve() for r in confine]):
             raise IngestError(display_path, outside_reason(real))
         try:
             st = os.stat(real)
