@@ -62,9 +62,11 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, prog_name="ragkit")
     except RagkitError as err:
         from rich.console import Console
-        from rich.markup import escape
 
-        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(err))}", highlight=False)
+        from ragkit.cli.kb import clean  # messages can hold hostile paths: controls escaped
+
+        Console(stderr=True, emoji=False).print(f"[bold red]error:[/] {clean(err)}",
+                                                highlight=False)
         sys.exit(err.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

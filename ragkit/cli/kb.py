@@ -19,9 +19,11 @@ from rich.console import Console
 from rich.markup import escape
 
 from ragkit.budget import MAX_CHUNKS_PER_FILE, duration
+from ragkit.cli.options import choice_option
 from ragkit.config import (
     ChunkingConfig,
     IndexConfig,
+    IndexType,
     IngestConfig,
     KnowledgeBaseConfig,
     SearchMode,
@@ -37,8 +39,9 @@ KbOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+# emoji off: a document's "root:x:0:0" must not print as a cross mark
+err = Console(stderr=True, highlight=False, emoji=False)
+out = Console(highlight=False, emoji=False)
 
 # Characters a terminal acts on: C0 controls but tab and newline, DEL, C1 (0x9b is an 8-bit
 # CSI), and the bidi embeddings/overrides/isolates that reorder what is shown.
@@ -107,8 +110,8 @@ def index_cmd(
     embedder: Annotated[str | None, typer.Option(
         help="Embedder for a NEW knowledge base: a catalogue name (`ragkit models list`) or a "
         "local sentence-transformers folder. [default: multilingual-e5-small]")] = None,
-    index_type: Annotated[str | None, typer.Option(
-        "--index-type", help="FAISS index for a new knowledge base: flat, hnsw, ivf, ivfpq.")] = None,
+    index_type: Annotated[IndexType | None, choice_option(
+        IndexType, "--index-type", help="FAISS index for a new knowledge base.")] = None,
     chunk_tokens: Annotated[int | None, typer.Option(help="Max tokens per chunk (new KB).")] = None,
     overlap_tokens: Annotated[int | None, typer.Option(help="Overlap between chunks (new KB).")] = None,
     ignore: Annotated[list[str] | None, typer.Option(
@@ -129,27 +132,28 @@ def index_cmd(
     Only new or changed files are parsed and embedded; files deleted under PATHS are removed.
     Bad files are reported and skipped; everything already stored survives.
     """
-    from ragkit.kb import KnowledgeBase
+    from ragkit import sdk
 
+    # Each option group is parsed once into its typed config; the models are passed down.
     given: dict[str, Any] = {}
     if embedder:
         given["embedder"] = embedder
     if index_type:
-        given["index"] = parse(IndexConfig, {"type": index_type}, "--index-type").model_dump()
+        given["index"] = parse(IndexConfig, {"type": index_type}, "--index-type")
     chunk: dict[str, Any] = {}
     if chunk_tokens is not None:
         chunk["max_tokens"] = chunk_tokens
     if overlap_tokens is not None:
         chunk["overlap_tokens"] = overlap_tokens
     if chunk:
-        given["chunking"] = parse(ChunkingConfig, chunk, "chunking options").model_dump()
+        given["chunking"] = parse(ChunkingConfig, chunk, "chunking options")
     ing: dict[str, Any] = {}
     if ignore:
         ing["ignore"] = tuple(IngestConfig().ignore) + tuple(ignore)
     if max_file_mb is not None:
         ing["max_file_mb"] = max_file_mb
     if ing:
-        given["ingest"] = parse(IngestConfig, ing, "ingest options").model_dump()
+        given["ingest"] = parse(IngestConfig, ing, "ingest options")
     config = parse(KnowledgeBaseConfig, given, "knowledge base settings")
 
     exists = (kb / "ragkit.json").exists()
@@ -159,11 +163,10 @@ def index_cmd(
 
         scratch = tempfile.TemporaryDirectory(prefix="ragkit-dry-run-")
         kb = Path(scratch.name)
-    with KnowledgeBase.open(kb, create=True, config=None if exists else config) as base:
-        stored = base.config.model_dump()
-        wanted = config.model_dump()
-        differ = [k for k in given if stored[k] != wanted[k]]
+    with sdk.open_kb(kb, create=True, config=None if exists else config) as base:
+        differ = [k for k in given if getattr(base.config, k) != getattr(config, k)]
         if differ:
+            stored = base.config.model_dump()
             raise ConfigError(
                 f"{base.dir} already uses {', '.join(f'{k}={stored[k]}' for k in differ)}; "
                 "these settings are fixed when a knowledge base is created. Index into a new "
@@ -209,19 +212,19 @@ def search_cmd(
     query: Annotated[str, typer.Argument(help="What to look for (any language).")],
     kb: KbOpt = Path(DEFAULT_KB),
     k: Annotated[int, typer.Option("-k", "--top-k", min=1, max=1000, help="Number of hits.")] = 5,
-    mode: Annotated[str, typer.Option(help="dense, keyword or hybrid (reciprocal rank fusion).")] = "hybrid",
+    mode: Annotated[SearchMode, choice_option(
+        SearchMode, "--mode", help="Ranking: hybrid is reciprocal rank fusion of the other two.")
+    ] = "hybrid",
     filters: Annotated[list[str] | None, typer.Option(
         "--filter", help="KEY=GLOB on source, kind, title, heading or page (repeatable), "
         "e.g. --filter 'source=*.pdf'.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Search a knowledge base and print the best matching chunks."""
-    from ragkit.kb import KnowledgeBase
+    from ragkit import sdk
 
-    if mode not in SearchMode.__args__:  # type: ignore[attr-defined]
-        raise ConfigError(f"--mode must be one of dense, keyword, hybrid (got {mode!r})")
-    with KnowledgeBase.open(kb) as base:
-        hits = base.search(query, k=k, mode=mode, filters=filters or ())  # type: ignore[arg-type]
+    with sdk.open_kb(kb) as base:
+        hits = base.search(query, k=k, mode=mode, filters=filters or ())
     if as_json:
         print(to_json([h.to_dict() for h in hits]))
         return
@@ -238,9 +241,9 @@ def search_cmd(
 
 def status_cmd(kb: KbOpt = Path(DEFAULT_KB), as_json: JsonOpt = False) -> None:
     """Show a knowledge base's settings, document and chunk counts, and recent runs."""
-    from ragkit.kb import KnowledgeBase
+    from ragkit import sdk
 
-    with KnowledgeBase.open(kb) as base:
+    with sdk.open_kb(kb) as base:
         info = base.status()
     if as_json:
         print(to_json(info))

@@ -147,7 +147,7 @@ def test_control_characters_from_documents_and_names_are_not_printed_raw(
     docs.mkdir()
     name = "evil\x1b[31m\u202ename.md"
     (docs / name).write_text("# Kettle \x1b]0;owned\x07 guide\n\nDescale the kettle \x1b[2J with "
-                             "citric \x9b2J acid \u202e every month.\r\n", encoding="utf-8")
+                             "citric \x9b2J acid \u202e every month, root:x:0:0.\r\n", encoding="utf-8")
     (docs / "bad\x1b[5m.pdf").write_bytes(b"%PDF-1.7\n1 0 obj garbage")
     kb = tmp_path / "kb"
     runs = [index(docs, kb, tiny_embedder_dir, "--dry-run"), index(docs, kb, tiny_embedder_dir),
@@ -159,6 +159,7 @@ def test_control_characters_from_documents_and_names_are_not_printed_raw(
     assert "\\x1b[31m" in runs[0].stdout and "\\u202e" in runs[0].stdout  # shown, escaped
     assert "bad\\x1b[5m.pdf" in runs[1].stderr  # the skipped file, named safely
     assert "citric \\x9b2J acid" in runs[2].stdout
+    assert "root:x:0:0" in runs[2].stdout  # no emoji codes rendered from document text
     # JSON keeps the exact text (a parser gets it back) but no raw C1 or bidi character.
     raw = ragkit("search", "citric acid", "--kb", str(kb), "--json").stdout
     assert "\x9b" not in raw and "\u202e" not in raw and "\x1b" not in raw
