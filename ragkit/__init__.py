@@ -6,7 +6,10 @@ The SDK surface is re-exported here and imported lazily, so ``import ragkit`` st
     kb = ragkit.KnowledgeBase.open("my-kb", create=True)
     kb.add(["docs/"])
     hits = kb.search("how do refunds work?")
-    answer = kb.ask("how long do refunds take?")   # grounded, with checked citations
+    answer = ragkit.ask(kb, "how long do refunds take?")   # grounded, with checked citations
+
+Everything that builds models and assistants is in :mod:`ragkit.sdk` (the composition root);
+``load_generator``, ``ask``, ``chat`` and ``open_kb`` here are that module's functions.
 """
 
 from __future__ import annotations
@@ -27,8 +30,11 @@ _EXPORTS = {
     "Chunk": "ragkit.types",
     "Message": "ragkit.types",
     "RagkitError": "ragkit.errors",
-    "load_embedder": "ragkit.embedder",
-    "load_generator": "ragkit.rag",
+    "load_embedder": "ragkit.sdk",
+    "load_generator": "ragkit.sdk",
+    "open_kb": "ragkit.sdk",
+    "ask": "ragkit.sdk",
+    "chat": "ragkit.sdk",
     "RagPipeline": "ragkit.rag",
     "RagConfig": "ragkit.rag",
     "Answer": "ragkit.rag",
@@ -46,7 +52,10 @@ __all__ = [
     "Conversation",
     "RagConfig",
     "RagPipeline",
+    "ask",
+    "chat",
     "load_generator",
+    "open_kb",
     "ChunkingConfig",
     "Chunk",
     "Hit",
@@ -61,7 +70,6 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover
     from ragkit.config import ChunkingConfig, IndexConfig, KnowledgeBaseConfig
-    from ragkit.embedder import load_embedder
     from ragkit.errors import RagkitError
     from ragkit.kb import KnowledgeBase, SyncReport
     from ragkit.rag import (
@@ -72,8 +80,8 @@ if TYPE_CHECKING:  # pragma: no cover
         Conversation,
         RagConfig,
         RagPipeline,
-        load_generator,
     )
+    from ragkit.sdk import ask, chat, load_embedder, load_generator, open_kb
     from ragkit.types import Chunk, Hit, Message
 
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -35,8 +35,17 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+# Closed sets, declared once: the config models below and in generation/config.py and
+# rag/config.py use them, and the CLI's options and the UI's choices are derived from them.
 IndexType = Literal["flat", "hnsw", "ivf", "ivfpq"]
 Metric = Literal["ip"]  # embeddings are L2-normalised; inner product == cosine
+GpuUse = Literal["auto", "never", "always"]
+SearchMode = Literal["dense", "keyword", "hybrid"]
+Device = Literal["auto", "cpu", "cuda"]
+DType = Literal["auto", "float32", "bfloat16", "float16"]
+Quantization = Literal["none", "int8", "int4"]
+RopeType = Literal["linear", "dynamic", "yarn", "llama3"]
+TranslateMode = Literal["off", "on", "auto"]  # RagConfig.translate_query, as ask --translate
 
 
 class IndexConfig(_Frozen):
@@ -58,7 +67,7 @@ class IndexConfig(_Frozen):
     ivf_nlist: int | None = Field(None, ge=1, description="None: about 4*sqrt(n) at build time")
     ivf_nprobe: int = Field(32, ge=1)
     pq_m: int = Field(96, ge=1, description="IVF-PQ sub-quantizers; must divide the dimension")
-    use_gpu: Literal["auto", "never", "always"] = "auto"
+    use_gpu: GpuUse = "auto"
 
 
 class ChunkingConfig(_Frozen):
@@ -95,9 +104,6 @@ class KnowledgeBaseConfig(_Frozen):
             {"embedder": self.embedder, "chunking": self.chunking.model_dump()}, sort_keys=True
         )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-SearchMode = Literal["dense", "keyword", "hybrid"]
 
 
 class SearchConfig(_Frozen):

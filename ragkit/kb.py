@@ -28,7 +28,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from filelock import FileLock, Timeout
@@ -48,10 +47,6 @@ from ragkit.retriever import Filter, Retriever
 from ragkit.store import DocumentRow, Store, vector_id
 from ragkit.text import segment_for_search
 from ragkit.types import Chunk, Hit
-
-if TYPE_CHECKING:
-    from ragkit.generation.base import Generator
-    from ragkit.rag import Answer, Conversation, RagConfig, RagPipeline
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +116,7 @@ class KnowledgeBase:
         # (max chunks per file, warn) for the sync in progress
         self._limits: tuple[int, Callable[[str], None]] = (budget.MAX_CHUNKS_PER_FILE,
                                                            log.warning)
-        self._pipelines: dict[tuple[int, str], Any] = {}
+        self._on_close: list[Callable[[], None]] = []  # e.g. the SDK's RAG pipelines
 
     # -- opening -----------------------------------------------------------------------------
     @classmethod
@@ -175,10 +170,14 @@ class KnowledgeBase:
         return cls(d, config, Store.open(db, create=fresh or (create and not db.exists())),
                    embedder)
 
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when this knowledge base closes (before its database does)."""
+        self._on_close.append(callback)
+
     def close(self) -> None:
-        for pipe in self._pipelines.values():
-            pipe.close()
-        self._pipelines.clear()
+        callbacks, self._on_close = self._on_close, []
+        for callback in callbacks:
+            callback()
         self.store.close()
 
     def __enter__(self) -> KnowledgeBase:
@@ -458,32 +457,6 @@ class KnowledgeBase:
                filters: Sequence[str | Filter] = ()) -> list[Hit]:
         parsed = [f if isinstance(f, Filter) else Filter.parse(f) for f in filters]
         return self.retriever().search(query, k=k, mode=mode, filters=parsed)
-
-    # -- answers (the graph lives in ragkit.rag) ---------------------------------------------
-    def rag(self, generator: Generator | None = None,
-            config: RagConfig | None = None) -> RagPipeline:
-        """The RAG pipeline over this knowledge base (one per generator and config).
-
-        ``generator`` defaults to the catalogue's default model, loaded once per process.
-        """
-        from ragkit.rag import RagConfig, RagPipeline, load_generator
-
-        gen = generator if generator is not None else load_generator()
-        cfg = config or RagConfig()
-        key = (id(gen), cfg.model_dump_json())
-        if key not in self._pipelines:
-            self._pipelines[key] = RagPipeline(self, gen, cfg)
-        return self._pipelines[key]
-
-    def ask(self, question: str, *, generator: Generator | None = None,
-            thread_id: str | None = None, config: RagConfig | None = None) -> Answer:
-        """A grounded answer with checked citations, or a refusal when the KB lacks one."""
-        return self.rag(generator, config).ask(question, thread_id=thread_id)
-
-    def chat(self, *, generator: Generator | None = None, thread_id: str | None = None,
-             config: RagConfig | None = None) -> Conversation:
-        """A conversation (persisted under this directory); ``conv.send(text)`` streams."""
-        return self.rag(generator, config).conversation(thread_id)
 
     # -- status ------------------------------------------------------------------------------
     def status(self) -> dict:

@@ -23,8 +23,12 @@ from rich.markup import escape
 from rich.syntax import Syntax
 from typer.core import TyperGroup
 
+from ragkit import sdk
 from ragkit.cli.eval import eval_app
 from ragkit.cli.kb import JsonOpt
+from ragkit.cli.options import QuantOpt
+from ragkit.cli.serve import generator_config
+from ragkit.config import Quantization
 from ragkit.errors import ConfigError
 
 err = Console(stderr=True, highlight=False)
@@ -50,22 +54,14 @@ def register(app: typer.Typer) -> None:
 
 
 ModelOpt = Annotated[str | None, typer.Option("--model", help="Generator: catalogue name, HF folder or .gguf.")]
-QuantOpt = Annotated[str, typer.Option("--quantization", help="Weights: none, int8 or int4.")]
 RoundsOpt = Annotated[int, typer.Option("--rounds", help="Most code rounds (repairs included).")]
 
 
-def _load_generator(model: str | None, quantization: str, threads: int | None = None) -> Any:
-    from ragkit.generation.config import GeneratorConfig
-    from ragkit.generation.local import LocalGenerator
-
-    data: dict[str, Any] = {"quantization": quantization}
-    if threads is not None:
-        data["threads"] = threads
-    if model:
-        data["model"] = model
-    cfg = GeneratorConfig.parse(data)
+def _load_generator(model: str | None, quantization: Quantization,
+                    threads: int | None = None) -> Any:
+    cfg = generator_config(model, quantization, threads=threads)
     err.print(f"loading {escape(cfg.model)} ({cfg.quantization}) ...")
-    return LocalGenerator(cfg).load()
+    return sdk.load_generator(cfg)
 
 
 def _read_text(path: Path, what: str) -> str:
@@ -91,12 +87,12 @@ def solve_cmd(
     self_tests: Annotated[int, typer.Option("--self-tests", help="Asserts to write when no tests are given (0: none).")] = 4,
 ) -> None:
     """Write code for TASK_OR_FILE: plan, code, test in the sandbox, repair; show each round."""
-    from ragkit.codeagent import AgentConfig, CodeAgent
+    from ragkit.codeagent import AgentConfig
 
     text = _read_text(Path(task), "task") if Path(task).suffix and Path(task).is_file() else task
     test_src = _read_text(tests, "tests") if tests is not None else None
     config = AgentConfig(max_rounds=rounds, plan=plan, feedback=feedback, self_tests=self_tests)
-    agent = CodeAgent(_load_generator(model, quantization), config)
+    agent = sdk.code_agent(_load_generator(model, quantization), config)
     result = None
     for event in agent.stream(text, test_src):
         if event.kind == "done":

@@ -29,11 +29,11 @@ def retrieval_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """hit@1, hit@5 and MRR of dense, keyword and hybrid search on a labelled set."""
+    from ragkit import sdk
     from ragkit.evals.retrieval import evaluate_kb, load_questions
-    from ragkit.kb import KnowledgeBase
 
     questions = load_questions(qset)
-    with KnowledgeBase.open(kb) as base:
+    with sdk.open_kb(kb) as base:
         results = evaluate_kb(base, questions, k=k)
         embedder = base.config.embedder
     if as_json:

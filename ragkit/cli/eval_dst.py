@@ -158,26 +158,24 @@ def _emit(result: dict[str, Any], out: Path | None, as_json: bool, failures: int
 
 
 def _open_assistant(kb: Path, domain: Path | None, model: str | None, live: Path) -> tuple[Any, str]:
-    from ragkit.support import SupportAssistant
+    from ragkit import sdk
 
     generator = None
     name = "default"
     if model is not None:
-        from ragkit.rag import load_generator
-
-        generator, name = load_generator(model), model
-    bot = SupportAssistant.open(kb, domain, generator=generator, db_path=live)
+        generator, name = sdk.load_generator(model), model
+    bot = sdk.support_assistant(kb, domain, generator=generator, db_path=live)
     return bot, name
 
 
 def _model_label(bot: Any, default: str) -> str:
     """The generator's name from its ``info()`` (after the run, when it is loaded)."""
-    info = getattr(getattr(bot, "generator", None), "info", None)
-    if not callable(info):
-        return default
+    from ragkit import sdk
+
     with contextlib.suppress(Exception):
-        d = info()
-        return str(d.get("name") or d.get("model") or d.get("id") or default)
+        d = sdk.describe(getattr(bot, "generator", None))
+        if d is not None:
+            return str(d.get("name") or d.get("model") or d.get("id") or default)
     return default
 
 

@@ -18,8 +18,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ragkit import sdk
 from ragkit.cli.eval import eval_app
 from ragkit.cli.kb import DEFAULT_KB, JsonOpt, KbOpt
+from ragkit.cli.options import QuantOpt
+from ragkit.config import Quantization
 from ragkit.errors import ConfigError
 
 RESULTS = Path("bench/results")
@@ -111,7 +114,7 @@ def rag_cmd(
     model: Annotated[str | None, typer.Option(
         help="Generator: a catalogue name (`ragkit models list`) or a local folder. "
         "[default: the default generator]")] = None,
-    quantization: Annotated[str, typer.Option(help="none, int8 or int4.")] = "none",
+    quantization: QuantOpt = "none",
     start: Annotated[int, typer.Option(min=0, help="Skip the first N questions.")] = 0,
     limit: Annotated[int | None, typer.Option(min=1, help="Ask at most N questions.")] = None,
     sample: Annotated[str | None, typer.Option(
@@ -190,14 +193,13 @@ def _write(path: Path, result: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def _run(kb: Path, qset: Path, questions: list, model: str | None, quantization: str,
+def _run(kb: Path, qset: Path, questions: list, model: str | None, quantization: Quantization,
          cache: bool, done: list[dict[str, Any]], path: Path | None,
          threads: int | None = None, rag: dict[str, str] | None = None) -> dict[str, Any]:
     from ragkit.config import DEFAULT_GENERATOR, parse
     from ragkit.evals import rag_run
     from ragkit.generation.config import GeneratorConfig
-    from ragkit.kb import KnowledgeBase
-    from ragkit.rag import RagConfig, RagPipeline, load_generator
+    from ragkit.rag.config import RagConfig
 
     options: dict[str, Any] = {"model": model or DEFAULT_GENERATOR, "quantization": quantization}
     if threads is not None:
@@ -205,9 +207,9 @@ def _run(kb: Path, qset: Path, questions: list, model: str | None, quantization:
     gen_cfg = parse(GeneratorConfig, options, "generator options")
     rag_cfg = parse(RagConfig, {**(rag or {}), "answer_cache": cache}, "--rag settings")
     err.print(f"[dim]loading {gen_cfg.model} ({quantization})[/]")
-    generator = load_generator(gen_cfg)
-    with KnowledgeBase.open(kb) as base:
-        pipe = RagPipeline(base, generator, config=rag_cfg)
+    generator = sdk.load_generator(gen_cfg)
+    with sdk.open_kb(kb) as base:
+        pipe = sdk.rag_pipeline(base, generator, rag_cfg)
         meta = {"model": gen_cfg.model, "quantization": quantization, "kb": str(kb),
                 "set": str(qset), "embedder": base.config.embedder,
                 "rag_config": rag_cfg.model_dump(mode="json")}

@@ -1,15 +1,14 @@
 """`ragkit ask` and `ragkit chat`: grounded answers from a knowledge base (owner: rag-core).
 
 Parses options, opens the knowledge base and the generator, and prints the streamed answer,
-a numbered source list and a usage line; all the work happens in :mod:`ragkit.rag` through
-``KnowledgeBase.ask`` / ``.chat``. ``--json`` prints ``Answer.to_dict()`` on stdout.
+a numbered source list and a usage line; all the work happens in :mod:`ragkit.rag`, built
+by :mod:`ragkit.sdk`. ``--json`` prints ``Answer.to_dict()`` on stdout.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,9 +16,11 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ragkit import sdk
 from ragkit.cli.kb import DEFAULT_KB, JsonOpt, KbOpt
-from ragkit.cli.serve import ModelOpt, Quant, QuantOpt
-from ragkit.config import DEFAULT_GENERATOR
+from ragkit.cli.options import QuantOpt, TranslateOpt
+from ragkit.cli.serve import ModelOpt, generator_config
+from ragkit.config import DEFAULT_GENERATOR, Quantization, TranslateMode
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -29,40 +30,23 @@ KOpt = Annotated[int, typer.Option("-k", "--top-k", min=1, max=50,
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Do not use the answer cache.")]
 
 
-class Translate(StrEnum):
-    off = "off"
-    on = "on"
-    auto = "auto"
-
-
-TranslateOpt = Annotated[Translate, typer.Option(
-    "--translate", help="Also search the question's English <-> Chinese translation (one short "
-    "generation): off, on, or auto (when the knowledge base holds the other language). It "
-    "finds answers written only in the other language; the default 0.5B model rarely answers "
-    "from them, so it is off by default (bench/README.md, 'Query translation').")]
-_TRANSLATE: dict[Translate, bool | str] = {Translate.off: False, Translate.on: True,
-                                           Translate.auto: "auto"}
-
-
 def register(app: typer.Typer) -> None:
     app.command("ask")(ask_cmd)
     app.command("chat")(chat_cmd)
 
 
-def _open(kb: Path, model: str, quantization: Quant, k: int, no_cache: bool,
-          quiet: bool, translate: Translate = Translate.off) -> tuple[Any, Any]:
-    from ragkit.generation.config import GeneratorConfig
-    from ragkit.kb import KnowledgeBase
-    from ragkit.rag import RagConfig, load_generator
+def _open(kb: Path, model: str, quantization: Quantization, k: int, no_cache: bool,
+          quiet: bool, translate: TranslateMode = "off") -> tuple[Any, Any]:
+    from ragkit.rag.config import RagConfig, translate_setting
 
-    base = KnowledgeBase.open(kb)  # fails with "create one with `ragkit index`" when missing
-    gen_cfg = GeneratorConfig.parse({"model": model, "quantization": Quant(quantization).value})
+    base = sdk.open_kb(kb)  # fails with "create one with `ragkit index`" when missing
+    gen_cfg = generator_config(model, quantization)
     if not quiet:
         err.print(f"[dim]loading {escape(model)} (quantization={gen_cfg.quantization})...[/]")
-    generator = load_generator(gen_cfg)
-    pipe = base.rag(generator, RagConfig(k=k, answer_cache=not no_cache,
-                                         translate_query=_TRANSLATE[Translate(translate)]))
-    return base, pipe
+    generator = sdk.load_generator(gen_cfg)
+    rag_cfg = RagConfig(k=k, answer_cache=not no_cache,
+                        translate_query=translate_setting(translate))
+    return base, sdk.rag_pipeline(base, generator, rag_cfg)
 
 
 def source_lines(answer: Any) -> list[str]:
@@ -108,16 +92,14 @@ def ask_cmd(
     question: Annotated[str, typer.Argument(help="The question (English or Chinese).")],
     kb: KbOpt = Path(DEFAULT_KB),
     model: ModelOpt = DEFAULT_GENERATOR,
-    quantization: QuantOpt = Quant.none,
+    quantization: QuantOpt = "none",
     k: KOpt = 5,
-    translate: TranslateOpt = Translate.off,
+    translate: TranslateOpt = "off",
     no_cache: NoCacheOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Answer QUESTION from the knowledge base, citing sources, or say it does not know."""
-    from ragkit.rag.pipeline import check_question
-
-    check_question(question)  # before loading the models
+    sdk.check_question(question)  # before loading the models
     base, pipe = _open(kb, model, quantization, k, no_cache, quiet=as_json, translate=translate)
     try:
         if as_json:
@@ -132,11 +114,11 @@ def ask_cmd(
 def chat_cmd(
     kb: KbOpt = Path(DEFAULT_KB),
     model: ModelOpt = DEFAULT_GENERATOR,
-    quantization: QuantOpt = Quant.none,
+    quantization: QuantOpt = "none",
     k: KOpt = 5,
     thread: Annotated[str | None, typer.Option(
         "--thread", help="Resume this conversation (its id is printed at the start).")] = None,
-    translate: TranslateOpt = Translate.off,
+    translate: TranslateOpt = "off",
     no_cache: NoCacheOpt = False,
 ) -> None:
     """A conversation with the knowledge base. Type /new for a new thread, /exit to quit."""

@@ -1,40 +1,37 @@
 """``ragkit serve-model`` and ``ragkit generate``: the command-line face of the generators.
 
 Owns: parsing generation options (model, quantization, ``TYPE:FACTOR`` RoPE scaling, sampling)
-into a :class:`~ragkit.generation.config.GeneratorConfig` / :class:`SamplingParams`, loading the
-local model with a message before serving, streaming a reply to stdout with usage on stderr.
-Does not own the engine (:mod:`ragkit.generation.local`), the HTTP layer
-(:mod:`ragkit.generation.server`) or the HTTP client (:mod:`ragkit.generation.openai_client`).
+into a :class:`~ragkit.generation.config.GeneratorConfig` / :class:`SamplingParams` once, at
+the edge, and printing: a message before the model loads, a streamed reply on stdout, usage on
+stderr. Building the generator and serving it are :mod:`ragkit.sdk`'s (``load_generator``,
+``serve_model``).
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, get_args
 
 import typer
 
-from ragkit.config import DEFAULT_GENERATOR
+from ragkit import sdk
+from ragkit.cli.options import QuantOpt, words
+from ragkit.config import DEFAULT_GENERATOR, Quantization, RopeType
 from ragkit.errors import ConfigError
 from ragkit.generation.base import SamplingParams
 from ragkit.types import Message, Usage
 
+if TYPE_CHECKING:
+    from ragkit.generation.config import GeneratorConfig
+
 ModelOpt = Annotated[str, typer.Option(
     "--model", "-m", help="Catalogue name (see `ragkit models list`), a local Hugging Face model "
     "folder, or a .gguf file.")]
-class Quant(StrEnum):
-    none = "none"
-    int8 = "int8"
-    int4 = "int4"
-
-
-QuantOpt = Annotated[Quant, typer.Option(
-    help="Weight-only quantization (int8/int4: smaller and usually faster on CPU).")]
 RopeOpt = Annotated[str | None, typer.Option(
     "--rope-scaling", metavar="TYPE:FACTOR",
-    help="Extend the context by rescaling RoPE, e.g. yarn:4 (types: linear, dynamic, yarn, llama3).")]
+    help="Extend the context by rescaling RoPE, e.g. yarn:4 (types: "
+    f"{words(get_args(RopeType))}).")]
 
 
 def register(app: typer.Typer) -> None:
@@ -54,23 +51,33 @@ def parse_rope(value: str | None) -> dict[str, Any] | None:
     if not sep or not kind or number <= 1.0:
         raise ConfigError(
             f"--rope-scaling {value!r} is not TYPE:FACTOR with FACTOR > 1; try --rope-scaling yarn:4")
-    return {"type": kind.strip().lower(), "factor": number}
+    kind = kind.strip().lower()
+    if kind not in get_args(RopeType):
+        raise ConfigError(f"--rope-scaling type {kind!r} is unknown; use "
+                          f"{words(get_args(RopeType))}, e.g. --rope-scaling yarn:4")
+    return {"type": kind, "factor": number}
 
 
-def local_generator(model: str, quantization: Quant | str, rope_scaling: str | None) -> Any:
-    """Build and load a LocalGenerator, reporting progress on stderr."""
+def generator_config(model: str | None, quantization: Quantization,
+                     rope_scaling: str | None = None, threads: int | None = None
+                     ) -> GeneratorConfig:
+    """The typed config of a local generator from command-line values (parsed once, here)."""
     from ragkit.generation.config import GeneratorConfig
-    from ragkit.generation.local import LocalGenerator
 
-    quantization = Quant(quantization).value
-    config = GeneratorConfig.parse(
-        {"model": model, "quantization": quantization, "rope_scaling": parse_rope(rope_scaling)})
-    generator = LocalGenerator(config)
-    typer.echo(f"loading {model} (quantization={quantization})...", err=True)
-    load = getattr(generator, "load", None)
-    if callable(load):
-        load()
-    return generator
+    data: dict[str, Any] = {"quantization": quantization,
+                            "rope_scaling": parse_rope(rope_scaling)}
+    if model:
+        data["model"] = model
+    if threads is not None:
+        data["threads"] = threads
+    return GeneratorConfig.parse(data)
+
+
+def local_generator(config: GeneratorConfig, *, quiet: bool = False) -> Any:
+    """Load the generator ``config`` names (once per process), saying so on stderr."""
+    if not quiet:
+        typer.echo(f"loading {config.model} (quantization={config.quantization})...", err=True)
+    return sdk.load_generator(config)
 
 
 def usage_line(usage: Usage) -> str:
@@ -84,7 +91,7 @@ def serve_model_cmd(
     model: ModelOpt = DEFAULT_GENERATOR,
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 exposes it to your network).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port.")] = 8000,
-    quantization: QuantOpt = Quant.none,
+    quantization: QuantOpt = "none",
     rope_scaling: RopeOpt = None,
     served_name: Annotated[str | None, typer.Option(
         help="Model id clients must send (default: the --model value).")] = None,
@@ -95,13 +102,12 @@ def serve_model_cmd(
 
     The model is loaded before the server accepts requests. Point any OpenAI client at the printed URL, e.g. `ragkit generate "hi" --url http://127.0.0.1:8000/v1`.
     """
-    from ragkit.generation.server import serve
-
-    generator = local_generator(model, quantization, rope_scaling)
+    generator = local_generator(generator_config(model, quantization, rope_scaling))
     name = served_name or model
     typer.echo(f"serving {name} at http://{host}:{port}/v1 (OpenAI-compatible); Ctrl+C stops it",
                err=True)
-    serve(generator, host, port, model_name=name, max_body_bytes=int(max_body_mb * 2**20))
+    sdk.serve_model(generator, host, port, model_name=name,
+                    max_body_bytes=int(max_body_mb * 2**20))
 
 
 def generate_cmd(
@@ -110,7 +116,7 @@ def generate_cmd(
     system: Annotated[str | None, typer.Option(help="System prompt.")] = None,
     max_tokens: Annotated[int, typer.Option(min=1, help="Most tokens to generate.")] = 512,
     temperature: Annotated[float, typer.Option(min=0.0, help="0 = greedy (deterministic).")] = 0.0,
-    quantization: QuantOpt = Quant.none,
+    quantization: QuantOpt = "none",
     rope_scaling: RopeOpt = None,
     url: Annotated[str | None, typer.Option(
         help="Use a running OpenAI-compatible server at this URL instead of loading the model.")] = None,
@@ -119,11 +125,11 @@ def generate_cmd(
 ) -> None:
     """Generate one reply, streamed to stdout; usage (tok/s, TTFT, cached tokens) goes to stderr."""
     if url:
-        from ragkit.generation.openai_client import OpenAICompatibleGenerator
+        from ragkit.generation.config import RemoteGeneratorConfig
 
-        generator: Any = OpenAICompatibleGenerator(url, model)
+        generator: Any = sdk.load_generator(RemoteGeneratorConfig(base_url=url, model=model))
     else:
-        generator = local_generator(model, quantization, rope_scaling)
+        generator = local_generator(generator_config(model, quantization, rope_scaling))
     messages = ([Message("system", system)] if system else []) + [Message("user", prompt)]
     params = SamplingParams(max_tokens=max_tokens, temperature=temperature)
     stream = generator.stream(messages, params)

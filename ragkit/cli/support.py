@@ -40,9 +40,9 @@ def register(app: typer.Typer) -> None:
 
 
 def _open(kb: Path, domain: Path | None, db: Path | None, no_kb: bool) -> Any:
-    from ragkit.support import SupportAssistant
+    from ragkit import sdk
 
-    return SupportAssistant.open(None if no_kb else kb, domain, db_path=db)
+    return sdk.support_assistant(None if no_kb else kb, domain, db_path=db)
 
 
 def support_cmd(

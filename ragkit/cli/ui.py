@@ -19,6 +19,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from ragkit.cli.kb import DEFAULT_KB, KbOpt
+from ragkit.cli.options import choice_option
+from ragkit.config import Quantization
 
 err = Console(stderr=True, highlight=False)
 
@@ -29,12 +31,12 @@ def register(app: typer.Typer) -> None:
 
 def ensure_kb(kb: Path, *, sample: Path | None) -> None:
     """Create ``kb`` if missing; fill it from ``sample`` (the bundled store) when given."""
+    from ragkit import sdk
     from ragkit.cli.kb import _progress
-    from ragkit.kb import KnowledgeBase
 
     if (kb / "ragkit.json").exists():
         return
-    with KnowledgeBase.open(kb, create=True) as base:
+    with sdk.open_kb(kb, create=True) as base:
         if sample is None:
             err.print(f"created an empty knowledge base at {escape(str(kb))}; add documents in "
                       "the Knowledge tab")
@@ -56,8 +58,8 @@ def ui_cmd(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 7860,
     model: Annotated[str | None, typer.Option(
         help="Generator: a catalogue name, HF folder or GGUF file. [default: the SDK's]")] = None,
-    quantization: Annotated[str | None, typer.Option(
-        help="Weight quantization of the generator: none, int8 or int4.")] = None,
+    quantization: Annotated[Quantization | None, choice_option(
+        Quantization, "--quantization", help="Weight quantization of the generator.")] = None,
     kb_root: Annotated[Path | None, typer.Option(
         "--kb-root", help="Folder where the Knowledge tab lists and creates knowledge bases "
         "[default: the parent of --kb].")] = None,
@@ -71,8 +73,6 @@ def ui_cmd(
     from ragkit.errors import ConfigError
     from ragkit.ui import Backend, UiSettings, launch
 
-    if quantization is not None and quantization not in ("none", "int8", "int4"):
-        raise ConfigError(f"--quantization must be none, int8 or int4 (got {quantization!r})")
     sample = sample_store() if str(kb) == DEFAULT_KB else None
     ensure_kb(kb, sample=sample)
     if domain is None:

@@ -1,7 +1,10 @@
 """The one interface every generator backend implements.
 
 Owns: the :class:`Generator` protocol, sampling parameters, the result type and the
-:class:`TextStream` returned by ``stream()``. Knows nothing about models, devices or HTTP.
+:class:`TextStream` returned by ``stream()``, and the small protocols of optional features
+(:class:`CountsTokens`, :class:`HasInfo`, :class:`HasStats`, :class:`TokenLevel`,
+:class:`ScoresText`, :class:`Loadable`): callers test ``isinstance(gen, HasStats)`` instead of
+probing attribute names. Knows nothing about models, devices or HTTP.
 """
 
 from __future__ import annotations
@@ -107,4 +110,62 @@ class Generator(Protocol):
         params: SamplingParams | None = None,
     ) -> Any:
         """Return a value that validates against the JSON ``schema`` or raise GenerationError."""
+        ...
+
+
+# -- optional features: a backend has them or not; callers check with isinstance ---------------
+@runtime_checkable
+class CountsTokens(Protocol):
+    """Counts tokens with the model's own tokenizer (budgets; otherwise estimate)."""
+
+    def count_tokens(self, text: str) -> int:
+        ...
+
+
+@runtime_checkable
+class HasInfo(Protocol):
+    """Describes itself (model, device, quantization, ...) as plain data."""
+
+    def info(self) -> dict[str, Any]:
+        ...
+
+
+@runtime_checkable
+class HasStats(Protocol):
+    """Reports counters (requests, ``prefix_cache`` hits, ``last_usage``) as plain data."""
+
+    def stats(self) -> dict[str, Any]:
+        ...
+
+
+@runtime_checkable
+class TokenLevel(Protocol):
+    """Works on token ids: renders a chat, continues a rendered prompt, knows its window."""
+
+    def render(self, messages: Sequence[Message], add_generation_prompt: bool = True) -> list[int]:
+        ...
+
+    def encode(self, text: str) -> list[int]:
+        ...
+
+    def stream_tokens(self, prompt: list[int], params: SamplingParams | None = None) -> TextStream:
+        ...
+
+    def context_window(self) -> int:
+        ...
+
+
+@runtime_checkable
+class ScoresText(Protocol):
+    """Log-probabilities of a given reply (the server's ``logprobs``)."""
+
+    def logprobs(self, messages: Sequence[Message], text: str, top: int = 0) -> Any:
+        ...
+
+
+@runtime_checkable
+class Loadable(Protocol):
+    """Loads its weights in an explicit step (constructors stay cheap)."""
+
+    def load(self) -> Any:
         ...

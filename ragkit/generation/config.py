@@ -1,6 +1,8 @@
 """Typed settings of the local generator engine.
 
-Owns :class:`GeneratorConfig` and :class:`RopeScaling`: every knob of
+Owns :class:`GeneratorConfig`, :class:`RopeScaling` and :class:`RemoteGeneratorConfig` (an
+OpenAI-compatible server to use instead of a local model; the closed sets of values they use
+are declared in :mod:`ragkit.config`): every knob of
 :class:`ragkit.generation.local.LocalGenerator` (which model, device, dtype, weight
 quantization, RoPE scaling, context length, chunked prefill, prefix-cache budget and
 persistence, threads, prompt-lookup drafting). Combinations that cannot work are refused
@@ -12,18 +14,16 @@ Does not load anything.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ragkit.config import DEFAULT_GENERATOR
+from ragkit.config import DEFAULT_GENERATOR, Device, DType, Quantization, RopeType
 from ragkit.errors import ConfigError
 
-Device = Literal["auto", "cpu", "cuda"]
-DType = Literal["auto", "float32", "bfloat16", "float16"]
-Quantization = Literal["none", "int8", "int4"]
-RopeType = Literal["linear", "dynamic", "yarn", "llama3"]
+__all__ = ["Device", "DType", "GeneratorConfig", "Quantization", "RemoteGeneratorConfig",
+           "RopeScaling", "RopeType", "resolve_runtime"]
 
 DYNAMIC_REUSE_MESSAGE = (
     "dynamic RoPE scaling changes the frequencies as the sequence grows, so cached keys "
@@ -111,6 +111,16 @@ class GeneratorConfig(_Frozen):
                 for e in err.errors()
             )
             raise ConfigError(f"invalid generator settings: {problems}") from None
+
+
+class RemoteGeneratorConfig(_Frozen):
+    """A model behind an OpenAI-compatible HTTP server (vLLM, SGLang, llama.cpp, another
+    machine's ``ragkit serve-model``). ``base_url`` like ``http://127.0.0.1:8000`` or ``.../v1``."""
+
+    base_url: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    api_key: str | None = None
+    timeout_s: float = Field(300.0, gt=0)
 
 
 def resolve_runtime(cfg: GeneratorConfig) -> tuple[torch.device, torch.dtype]:

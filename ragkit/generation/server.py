@@ -40,7 +40,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as AsgiMessage
 
 from ragkit.errors import GenerationError, RagkitError
-from ragkit.generation.base import GenerationResult, Generator, SamplingParams, TextStream
+from ragkit.generation.base import (
+    GenerationResult,
+    Generator,
+    HasStats,
+    SamplingParams,
+    ScoresText,
+    TextStream,
+    TokenLevel,
+)
 from ragkit.generation.openai_wire import (
     ApiError,
     ChatCompletionRequest,
@@ -130,12 +138,10 @@ def create_app(
     def _fit_context(messages: list[Message], params: SamplingParams,
                      asked: tuple[str, int] | None) -> SamplingParams:
         """Bound max_tokens by the context window (a 400 when the request cannot fit)."""
-        window = getattr(generator, "context_window", None)
-        render = getattr(generator, "render", None)
-        if not callable(window) or not callable(render):
+        if not isinstance(generator, TokenLevel):
             return params  # a remote backend: its own server enforces its context
-        prompt = len(render(messages))
-        budget = completion_budget(prompt, window(), asked, default_max_tokens)
+        prompt = len(generator.render(messages))
+        budget = completion_budget(prompt, generator.context_window(), asked, default_max_tokens)
         return replace(params, max_tokens=budget)
 
     def _complete(messages: list[Message], schema: dict[str, Any] | None,
@@ -171,7 +177,7 @@ def create_app(
             raise ApiError(400, str(err)) from err
         messages = [m.to_message() for m in body.messages]
         params = await run_in_threadpool(_fit_context, messages, params, body.asked_tokens())
-        if body.logprobs and (body.stream or not hasattr(generator, "logprobs")):
+        if body.logprobs and (body.stream or not isinstance(generator, ScoresText)):
             raise ApiError(400, "logprobs are served for non-streaming requests by a local model "
                            "only; set stream=false or leave logprobs out", param="logprobs")
         if body.top_logprobs and not body.logprobs:
@@ -323,11 +329,10 @@ def _next_delta(stream: Any) -> str | None:
 
 def _last_usage(generator: Generator) -> Usage | None:
     """The usage of the generator's last call, when the backend exposes ``stats()``."""
-    stats = getattr(generator, "stats", None)
-    if stats is None:
+    if not isinstance(generator, HasStats):
         return None
     try:
-        value = stats()
+        value = generator.stats()
     except Exception:  # noqa: BLE001 - optional introspection only
         return None
     usage = value.get("last_usage") if isinstance(value, dict) else getattr(value, "last_usage", None)

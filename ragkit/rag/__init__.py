@@ -1,7 +1,7 @@
 """Grounded answers with checked citations over a knowledge base (issue 4).
 
 ``RagPipeline(kb, generator).ask(q)`` runs the LangGraph graph in :mod:`ragkit.rag.graph`;
-``KnowledgeBase.ask`` / ``.chat`` are thin wrappers around it. Modules: ``types`` (results),
+``ragkit.sdk.ask`` / ``.chat`` build it (and the generator) for a knowledge base. Modules: ``types`` (results),
 ``config`` (settings), ``prompts`` (templates, message layout), ``context`` (retrieval and
 token budget), ``verify`` (citation checks), ``cache`` (answer cache), ``memory``
 (conversation checkpoints and retention), ``graph`` (nodes and routing), ``pipeline`` (SDK).
@@ -10,7 +10,7 @@ token budget), ``verify`` (citation checks), ``cache`` (answer cache), ``memory`
 from __future__ import annotations
 
 from ragkit.rag.config import RagConfig
-from ragkit.rag.pipeline import Conversation, RagPipeline, load_generator
+from ragkit.rag.pipeline import Conversation, RagPipeline
 from ragkit.rag.types import Answer, AnswerStream, AnswerUsage, Citation
 
 __all__ = [
@@ -21,5 +21,4 @@ __all__ = [
     "Conversation",
     "RagConfig",
     "RagPipeline",
-    "load_generator",
 ]

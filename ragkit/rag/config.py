@@ -11,9 +11,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ragkit.config import SearchMode
+from ragkit.config import SearchMode, TranslateMode
 
 SupportMethod = Literal["lexical", "embedding", "auto"]
+_TRANSLATE: dict[str, bool | Literal["auto"]] = {"off": False, "on": True, "auto": "auto"}
+
+
+def translate_setting(mode: TranslateMode) -> bool | Literal["auto"]:
+    """The ``translate_query`` value a :data:`TranslateMode` names (pure)."""
+    return _TRANSLATE[mode]
 
 
 class RagConfig(BaseModel):

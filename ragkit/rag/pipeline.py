@@ -1,5 +1,6 @@
-"""The SDK face of RAG: :class:`RagPipeline` (ask / stream over one knowledge base),
-:class:`Conversation` (a thread whose ``send`` streams), and :func:`load_generator`.
+"""The face of RAG: :class:`RagPipeline` (ask / stream over one knowledge base) and
+:class:`Conversation` (a thread whose ``send`` streams). Built by :mod:`ragkit.sdk`, which
+also builds the generator.
 
 Owns: wiring a :class:`~ragkit.kb.KnowledgeBase` and a generator into the graph's
 dependencies (memoised question embeddings, the answer cache and the conversation store under
@@ -20,6 +21,7 @@ import numpy as np
 
 from ragkit.config import SearchConfig
 from ragkit.errors import ConfigError
+from ragkit.generation.base import CountsTokens
 from ragkit.rag.cache import AnswerCache
 from ragkit.rag.config import RagConfig
 from ragkit.rag.context import hit_from_dict, languages
@@ -30,35 +32,7 @@ from ragkit.rag.types import Answer, AnswerStream, AnswerUsage, Citation
 
 if TYPE_CHECKING:
     from ragkit.generation.base import Generator
-    from ragkit.generation.config import GeneratorConfig
-    from ragkit.generation.local import LocalGenerator
     from ragkit.kb import KnowledgeBase
-
-_default_lock = threading.Lock()
-_loaded: dict[str, LocalGenerator] = {}
-
-
-def load_generator(name_or_config: str | GeneratorConfig | None = None) -> LocalGenerator:
-    """A loaded :class:`LocalGenerator`: the default model, a catalogue name, a local model
-    folder or GGUF path, or a full :class:`GeneratorConfig`. Loaded once per process."""
-    from ragkit.generation.config import GeneratorConfig
-    from ragkit.generation.local import LocalGenerator
-
-    if name_or_config is None:
-        cfg = GeneratorConfig()
-    elif isinstance(name_or_config, str):
-        cfg = GeneratorConfig(model=name_or_config)
-    elif isinstance(name_or_config, GeneratorConfig):
-        cfg = name_or_config
-    else:
-        raise ConfigError("load_generator() takes a model name, a GeneratorConfig or None "
-                          f"(got {type(name_or_config).__name__})")
-    key = cfg.model_dump_json()
-    with _default_lock:
-        if key not in _loaded:
-            _loaded[key] = LocalGenerator(cfg).load()
-        return _loaded[key]
-
 
 class _QueryVectors:
     """Memoised ``embed_queries`` so the cache lookup and retrieval embed a question once."""
@@ -94,6 +68,11 @@ def _similarity(kb: KnowledgeBase, queries: _QueryVectors):
         return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
 
     return sim
+
+
+def _estimate_tokens(text: str) -> int:
+    """About three characters a token, for a generator that cannot count them."""
+    return max(1, len(text) // 3)
 
 
 def check_question(question: object) -> None:
@@ -139,9 +118,10 @@ class RagPipeline:
         queries = _QueryVectors(self.kb)
         retriever = self.kb.retriever(SearchConfig(k=cfg.k, mode=cfg.search_mode))
         retriever.embed_query = queries
-        count = getattr(self.generator, "count_tokens", None) or (lambda t: max(1, len(t) // 3))
+        gen = self.generator
+        count = gen.count_tokens if isinstance(gen, CountsTokens) else _estimate_tokens
         scope = hashlib.sha256(
-            f"{getattr(self.generator, 'model_id', '?')}|{cfg.model_dump_json()}".encode()
+            f"{gen.model_id}|{cfg.model_dump_json()}".encode()
         ).hexdigest()[:24]
         return RagDeps(
             retriever=retriever, generator=self.generator, config=cfg, embed_query=queries,

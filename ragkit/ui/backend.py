@@ -2,9 +2,10 @@
 
 Owns: which knowledge base is active, loading the one shared generator lazily, the support
 assistant / RAG conversation per chat thread, stop flags for running generations, the code
-agent runs, and the session's metrics. Every call goes through the public SDK
-(``ragkit.kb``, ``ragkit.rag``, ``ragkit.support``, ``ragkit.codeagent``); components that are
-not installed are reported by :meth:`Backend.features`, never imported eagerly.
+agent runs, and the session's metrics. Everything is built by :mod:`ragkit.sdk` (knowledge
+bases, the generator, the RAG conversation, the support assistant, the code agent);
+components that are not installed are reported by :meth:`Backend.features`, never imported
+eagerly.
 Does not: render anything (``format.py``) or build the page (``app.py``).
 """
 
@@ -20,15 +21,19 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, get_args
 
+from ragkit import sdk
+from ragkit.config import Quantization, SearchMode
 from ragkit.errors import RagkitError
-from ragkit.kb import KnowledgeBase
 from ragkit.ui import format as fmt
 from ragkit.ui.i18n import InputError
 from ragkit.ui.stopping import Interruptible, Stopped, Stops
 
-MODES = ("dense", "keyword", "hybrid")
+if TYPE_CHECKING:
+    from ragkit.kb import KnowledgeBase
+
+MODES: tuple[SearchMode, ...] = get_args(SearchMode)
 UPLOADS = "uploads"  # folder inside the knowledge base that keeps files uploaded in the page
 
 
@@ -39,7 +44,7 @@ class UiSettings:
     kb_dir: Path
     domain_path: Path | None = None
     model: str | None = None
-    quantization: str | None = None
+    quantization: Quantization | None = None
     kb_root: Path | None = None
 
     @property
@@ -116,7 +121,7 @@ class Backend:
     def kb(self) -> KnowledgeBase:
         with self._lock:
             if self._kb is None:
-                self._kb = KnowledgeBase.open(self._kb_dir)
+                self._kb = sdk.open_kb(self._kb_dir)
             return self._kb
 
     def kb_status(self) -> dict[str, Any]:
@@ -149,7 +154,7 @@ class Backend:
         d = self.settings.root / name
         if (d / "ragkit.json").exists():
             raise InputError("kb_exists", name=name)
-        KnowledgeBase.open(d, create=True).close()
+        sdk.open_kb(d, create=True).close()
         return self.select_kb(d)
 
     def index(self, paths: Sequence[str | Path],
@@ -197,8 +202,7 @@ class Backend:
         if not query.strip():
             raise InputError("need_query")
         kb = self.kb()
-        return {mode: [h.to_dict() for h in kb.search(query, k=k, mode=mode)]  # type: ignore[arg-type]
-                for mode in MODES}
+        return {mode: [h.to_dict() for h in kb.search(query, k=k, mode=mode)] for mode in MODES}
 
     # -- generator -------------------------------------------------------------------------
     def generator(self) -> Any:
@@ -207,34 +211,23 @@ class Backend:
                 s = self.settings
                 custom = {k: v for k, v in (("model", s.model), ("quantization", s.quantization))
                           if v}
-                if self.features()["RAG pipeline"] and has_module("ragkit", "load_generator"):
-                    import ragkit
-
-                    arg = None
-                    if custom:
-                        from ragkit.generation.config import GeneratorConfig
-
-                        arg = GeneratorConfig.parse(custom)
-                    self._generator = ragkit.load_generator(arg)  # type: ignore[attr-defined]
-                else:
+                spec = None
+                if custom:
                     from ragkit.generation.config import GeneratorConfig
-                    from ragkit.generation.local import LocalGenerator
 
-                    self._generator = LocalGenerator(GeneratorConfig.parse(custom)).load()
+                    spec = GeneratorConfig.parse(custom)
+                self._generator = sdk.load_generator(spec)
             return self._generator
 
     def generator_loaded(self) -> bool:
         return self._generator is not None
 
     def generator_info(self) -> dict[str, Any] | None:
-        gen = self._generator
-        return gen.info() if gen is not None and hasattr(gen, "info") else None
+        return sdk.describe(self._generator) if self._generator is not None else None
 
     def prefix_stats(self) -> dict[str, Any] | None:
-        gen = self._generator
-        if gen is None or not hasattr(gen, "stats"):
-            return None
-        return gen.stats().get("prefix_cache")
+        stats = sdk.generator_stats(self._generator) if self._generator is not None else None
+        return None if stats is None else stats.get("prefix_cache")
 
     # -- stopping ----------------------------------------------------------------------------
     def stop_flag(self, key: str) -> threading.Event:
@@ -250,9 +243,7 @@ class Backend:
     def support(self) -> Any:
         with self._lock:
             if self._support is None:
-                from ragkit.support import SupportAssistant
-
-                self._support = SupportAssistant.open(
+                self._support = sdk.support_assistant(
                     self.kb(), self.settings.domain_path, generator=self.generator())
             return self._support
 
@@ -275,7 +266,7 @@ class Backend:
         with self._lock:
             conv = self._conversations.get(thread_id)
             if conv is None:
-                conv = self.kb().chat(generator=self.generator(), thread_id=thread_id)
+                conv = sdk.chat(self.kb(), generator=self.generator(), thread_id=thread_id)
                 self._conversations[thread_id] = conv
         stream = conv.send(text)
 
@@ -328,8 +319,8 @@ class Backend:
             return None
         hits = after.get("hits", 0) - before.get("hits", 0)
         first = t_first if t_first is not None else end
-        gen = self._generator
-        tokens = gen.count_tokens(text) if gen is not None and text else 0
+        counted = sdk.count_tokens(self._generator, text) if text else None
+        tokens = counted or 0
         return {
             "time_to_first_token_s": first - t0,
             "tokens_per_second": (tokens - 1) / (end - first)
@@ -346,10 +337,8 @@ class Backend:
             raise InputError("need_task")
         if not self.features()["code agent"]:
             raise InputError("missing_part", part="code agent", module="ragkit.codeagent")
-        from ragkit.codeagent import CodeAgent
-
         gen = self.generator() if stop is None else Interruptible(self.generator(), stop)
-        events = CodeAgent(gen).stream(task, tests=tests.strip() or None if tests else None)
+        events = sdk.code_agent(gen).stream(task, tests=tests.strip() or None if tests else None)
         try:
             for ev in events:
                 yield {"kind": ev.kind, "round": ev.round, "data": _plain(ev.data)}

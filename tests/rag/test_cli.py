@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from ragkit import sdk
 from ragkit.kb import KnowledgeBase
 from ragkit.rag.prompts import refusal_text
 from tests.conftest import TINY_CORPUS
@@ -97,7 +98,7 @@ def test_chat_keeps_a_thread_and_quits(tiny_kb: KnowledgeBase, tiny_lm: Path,
     with KnowledgeBase.open(tiny_kb.dir, embedder=tiny_kb.embedder) as kb:
         from tests.helpers.scripted import ScriptedGenerator
 
-        history = kb.rag(ScriptedGenerator()).history("cli-thread")
+        history = sdk.rag_pipeline(kb, ScriptedGenerator()).history("cli-thread")
     assert [h["content"] for h in history if h["role"] == "user"] == [
         "How long do refunds take?", "And in China?"]
 

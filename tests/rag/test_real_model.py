@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from ragkit import sdk
 from ragkit.kb import KnowledgeBase
 from ragkit.rag import RagConfig
 from ragkit.rag.prompts import refusal_text
@@ -23,7 +24,7 @@ NO_CACHE = RagConfig(answer_cache=False)
 
 def test_english_question_is_answered_with_a_checked_citation(store_kb: KnowledgeBase,
                                                               real_generator) -> None:
-    answer = store_kb.ask("How many days do I have to return an item?",
+    answer = sdk.ask(store_kb, "How many days do I have to return an item?",
                           generator=real_generator, config=NO_CACHE)
     assert not answer.refused, answer.text
     assert answer.language == "en"
@@ -39,7 +40,7 @@ def test_chinese_question_is_answered_in_chinese(store_kb: KnowledgeBase,
                                                  real_generator) -> None:
     # (was "中国大陆订单满多少包邮？": its evidence is not among the 5 retrieved chunks and the
     # model echoed the question with a marker, which verification now rejects, so it refuses)
-    answer = store_kb.ask("换了手机收不到两步验证码怎么登录？", generator=real_generator,
+    answer = sdk.ask(store_kb, "换了手机收不到两步验证码怎么登录？", generator=real_generator,
                           config=NO_CACHE)
     assert answer.language == "zh"
     assert not answer.refused, answer.text
@@ -61,7 +62,7 @@ def test_chinese_question_is_answered_in_chinese(store_kb: KnowledgeBase,
 ])
 def test_an_unanswerable_question_the_model_declines_is_refused_in_its_language(
         store_kb: KnowledgeBase, real_generator, question: str, lang: str) -> None:
-    answer = store_kb.ask(question, generator=real_generator, config=NO_CACHE)
+    answer = sdk.ask(store_kb, question, generator=real_generator, config=NO_CACHE)
     assert answer.refused, answer.text
     assert answer.language == lang
     assert answer.text == refusal_text(lang) and answer.citations == []
@@ -73,7 +74,7 @@ def test_an_unanswerable_question_the_model_declines_is_refused_in_its_language(
                    "answerability scores do not separate answerable from unanswerable "
                    "questions (bench/results/rag_refusal_tuning.json)", strict=False)
 def test_unanswerable_question_is_refused(store_kb: KnowledgeBase, real_generator) -> None:
-    answer = store_kb.ask("Who is the CEO of Brightcart?", generator=real_generator,
+    answer = sdk.ask(store_kb, "Who is the CEO of Brightcart?", generator=real_generator,
                           config=NO_CACHE)
     assert answer.refused, answer.text
     assert answer.text == refusal_text("en") and answer.citations == []

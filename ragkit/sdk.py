@@ -1,0 +1,322 @@
+"""The composition root: the one place where ragkit's parts are built and put together.
+
+Owns: opening knowledge bases; building generators (a local model from a
+:class:`~ragkit.generation.config.GeneratorConfig`, or an OpenAI-compatible server from a
+:class:`~ragkit.generation.config.RemoteGeneratorConfig`) and embedders from typed configs and
+memoising them per process; the reranker hook; and constructing the RAG pipeline, the support
+assistant and the code agent. The CLI (``ragkit/cli``) and the UI (``ragkit/ui``, ``apps/``)
+import this module plus config types and errors, never the engines behind it.
+
+Does not own any behaviour: each part keeps its own module, and this one only wires them.
+Heavy imports happen inside the functions, so ``import ragkit.sdk`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from ragkit.config import DEFAULT_EMBEDDER, KnowledgeBaseConfig
+from ragkit.errors import ConfigError
+from ragkit.types import Hit
+
+if TYPE_CHECKING:
+    from ragkit.codeagent import AgentConfig, CodeAgent
+    from ragkit.embedder import Embedder
+    from ragkit.generation.base import Generator
+    from ragkit.generation.config import GeneratorConfig, RemoteGeneratorConfig
+    from ragkit.kb import KnowledgeBase
+    from ragkit.rag import Answer, Conversation, RagConfig, RagPipeline
+    from ragkit.support import SupportAssistant
+
+    # What names a generator: None (the default model), a catalogue name, model folder or
+    # GGUF path, a local model's config, or a remote server's config.
+    GeneratorSpec = str | GeneratorConfig | RemoteGeneratorConfig | None
+
+_lock = threading.Lock()
+_generators: dict[str, Any] = {}
+_embedders: dict[tuple[str, str | None], Any] = {}
+_reranker_cache: dict[str, Any] = {}
+
+
+# -- knowledge bases --------------------------------------------------------------------------
+def open_kb(directory: str | Path, *, create: bool = False,
+            config: KnowledgeBaseConfig | None = None,
+            embedder: Embedder | None = None) -> KnowledgeBase:
+    """Open the knowledge base at ``directory`` (``create=True`` makes it first)."""
+    from ragkit.kb import KnowledgeBase
+
+    return KnowledgeBase.open(directory, create=create, config=config, embedder=embedder)
+
+
+def load_embedder(name: str = DEFAULT_EMBEDDER, device: str | None = None) -> Embedder:
+    """An embedder by catalogue name or local folder, built once per process (loads lazily)."""
+    from ragkit.embedder import load_embedder as build
+
+    key = (name, device)
+    with _lock:
+        if key not in _embedders:
+            _embedders[key] = build(name, device=device)
+        return _embedders[key]
+
+
+# -- generators -------------------------------------------------------------------------------
+def generator_config(spec: GeneratorSpec = None) -> GeneratorConfig | RemoteGeneratorConfig:
+    """The typed config ``spec`` names: None (the default model), a catalogue name, model
+    folder or GGUF path, or a config (returned as it is). Anything else is refused."""
+    from ragkit.generation.config import GeneratorConfig, RemoteGeneratorConfig
+
+    if spec is None:
+        return GeneratorConfig()
+    if isinstance(spec, str):
+        return GeneratorConfig.parse({"model": spec})
+    if isinstance(spec, GeneratorConfig | RemoteGeneratorConfig):
+        return spec
+    raise ConfigError("load_generator() takes a model name, a GeneratorConfig, a "
+                      f"RemoteGeneratorConfig or None (got {type(spec).__name__})")
+
+
+def load_generator(spec: GeneratorSpec = None) -> Generator:
+    """A ready generator, built once per process for each config.
+
+    ``spec``: None (the default model), a catalogue name, a local model folder or GGUF path,
+    a :class:`GeneratorConfig` (a local model, loaded here) or a
+    :class:`RemoteGeneratorConfig` (an OpenAI-compatible server; nothing is loaded).
+    """
+    from ragkit.generation.config import RemoteGeneratorConfig
+
+    cfg = generator_config(spec)
+    key = f"{type(cfg).__name__}:{cfg.model_dump_json()}"
+    with _lock:
+        if key not in _generators:
+            if isinstance(cfg, RemoteGeneratorConfig):
+                from ragkit.generation.openai_client import OpenAICompatibleGenerator
+
+                _generators[key] = OpenAICompatibleGenerator(
+                    cfg.base_url, cfg.model, api_key=cfg.api_key, timeout=cfg.timeout_s)
+            else:
+                from ragkit.generation.local import LocalGenerator
+
+                _generators[key] = LocalGenerator(cfg).load()
+        return _generators[key]
+
+
+def is_remote(generator: Any) -> bool:
+    """Whether ``generator`` sends text to another process (an OpenAI-compatible server)."""
+    from ragkit.generation.openai_client import OpenAICompatibleGenerator
+
+    return isinstance(generator, OpenAICompatibleGenerator)
+
+
+class LazyGenerator:
+    """Stands in for ``load_generator(spec)`` and loads it on first use, so an assistant
+    that may never need the model (templated replies) starts without loading it."""
+
+    def __init__(self, spec: GeneratorSpec = None) -> None:
+        self.spec = spec
+        self.model_id = "default" if spec is None else str(getattr(spec, "model", spec))
+        self._inner: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._inner is not None
+
+    def get(self) -> Generator:
+        with self._lock:
+            if self._inner is None:
+                self._inner = load_generator(self.spec)
+            return self._inner
+
+    def __getattr__(self, name: str) -> Any:  # optional features of the loaded generator
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.get(), name)
+
+    def stream(self, *a: Any, **kw: Any) -> Any:
+        return self.get().stream(*a, **kw)
+
+    def generate(self, *a: Any, **kw: Any) -> Any:
+        return self.get().generate(*a, **kw)
+
+    def choose(self, *a: Any, **kw: Any) -> Any:
+        return self.get().choose(*a, **kw)
+
+    def generate_json(self, *a: Any, **kw: Any) -> Any:
+        return self.get().generate_json(*a, **kw)
+
+
+def lazy_generator(spec: GeneratorSpec = None) -> LazyGenerator:
+    """A generator that is built by :func:`load_generator` on first use."""
+    return LazyGenerator(spec)
+
+
+def describe(generator: Any) -> dict[str, Any] | None:
+    """The generator's ``info()`` (model, device, quantization, ...), when it has one."""
+    from ragkit.generation.base import HasInfo
+
+    return generator.info() if isinstance(generator, HasInfo) else None
+
+
+def generator_stats(generator: Any) -> dict[str, Any] | None:
+    """The generator's ``stats()`` (requests, prefix cache), when it has them."""
+    from ragkit.generation.base import HasStats
+
+    return generator.stats() if isinstance(generator, HasStats) else None
+
+
+def count_tokens(generator: Any, text: str) -> int | None:
+    """Tokens of ``text`` by the generator's tokenizer; None when it cannot count them."""
+    from ragkit.generation.base import CountsTokens
+
+    return generator.count_tokens(text) if isinstance(generator, CountsTokens) else None
+
+
+def serve_model(generator: Generator, host: str = "127.0.0.1", port: int = 8000, *,
+                model_name: str | None = None, max_body_bytes: int | None = None) -> None:
+    """Serve ``generator`` over an OpenAI-compatible HTTP API until interrupted (blocking)."""
+    from ragkit.generation.server import DEFAULT_MAX_BODY_BYTES, serve
+
+    serve(generator, host, port, model_name=model_name,
+          max_body_bytes=DEFAULT_MAX_BODY_BYTES if max_body_bytes is None else max_body_bytes)
+
+
+# -- rerankers --------------------------------------------------------------------------------
+@runtime_checkable
+class Reranker(Protocol):
+    """Reorders retrieved hits for a query, best first, keeping at most ``k``."""
+
+    def rerank(self, query: str, hits: Sequence[Hit], k: int) -> list[Hit]:
+        ...
+
+
+_rerankers: dict[str, Callable[[], Reranker]] = {}
+
+
+def register_reranker(name: str, factory: Callable[[], Reranker]) -> None:
+    """Make ``load_reranker(name)`` build a reranker with ``factory`` (a plugin's hook)."""
+    if not name.strip():
+        raise ConfigError("a reranker needs a non-empty name")
+    _rerankers[name] = factory
+
+
+def load_reranker(name: str | None) -> Reranker | None:
+    """The reranker registered as ``name``, built once per process; None for no reranking.
+
+    ragkit ships none yet; a registered one is the user's.
+    """
+    if name is None:
+        return None
+    if name not in _rerankers:
+        known = ", ".join(sorted(_rerankers)) or "none are registered"
+        raise ConfigError(f"no reranker named {name!r} ({known}); register one with "
+                          "ragkit.sdk.register_reranker(name, factory) or leave it unset")
+    with _lock:
+        if name not in _reranker_cache:
+            _reranker_cache[name] = _rerankers[name]()
+        return _reranker_cache[name]
+
+
+# -- assistants -------------------------------------------------------------------------------
+_pipelines: weakref.WeakKeyDictionary[Any, dict[tuple[int, str], Any]] = (
+    weakref.WeakKeyDictionary())
+
+
+def check_question(question: object) -> None:
+    """Refuse an empty question before any model is loaded."""
+    from ragkit.rag.pipeline import check_question as check
+
+    check(question)
+
+
+def rag_pipeline(kb: KnowledgeBase, generator: Generator | None = None,
+                 config: RagConfig | None = None) -> RagPipeline:
+    """The RAG pipeline over ``kb``: one per knowledge base, generator and config, closed
+    when the knowledge base closes. ``generator`` defaults to the default model."""
+    from ragkit.rag import RagConfig, RagPipeline
+
+    gen = generator if generator is not None else load_generator()
+    cfg = config or RagConfig()
+    key = (id(gen), cfg.model_dump_json())
+    with _lock:
+        per_kb = _pipelines.get(kb)
+        if per_kb is None:
+            per_kb = _pipelines[kb] = {}
+            kb.on_close(lambda: _close_pipelines(per_kb))
+        if key not in per_kb:
+            per_kb[key] = RagPipeline(kb, gen, cfg)
+        return per_kb[key]
+
+
+def _close_pipelines(per_kb: dict[tuple[int, str], Any]) -> None:
+    for pipe in per_kb.values():
+        pipe.close()
+    per_kb.clear()
+
+
+def ask(kb: KnowledgeBase, question: str, *, generator: Generator | None = None,
+        thread_id: str | None = None, config: RagConfig | None = None) -> Answer:
+    """A grounded answer with checked citations from ``kb``, or a refusal when it lacks one."""
+    return rag_pipeline(kb, generator, config).ask(question, thread_id=thread_id)
+
+
+def chat(kb: KnowledgeBase, *, generator: Generator | None = None,
+         thread_id: str | None = None, config: RagConfig | None = None) -> Conversation:
+    """A conversation over ``kb`` (persisted under its directory); ``send(text)`` streams."""
+    return rag_pipeline(kb, generator, config).conversation(thread_id)
+
+
+def support_assistant(kb: KnowledgeBase | str | Path | None = None,
+                      domain_path: str | Path | None = None, *,
+                      generator: Generator | None = None, db_path: str | Path | None = None,
+                      threads_path: str | Path | None = None,
+                      embedder: Embedder | None = None) -> SupportAssistant:
+    """The customer-service assistant. ``kb`` (a folder or an open knowledge base) answers
+    policy and product questions; None sends them to a human. ``generator`` defaults to the
+    default model, loaded on first use."""
+    from ragkit.rag import RagPipeline
+    from ragkit.support import SupportAssistant
+
+    base = open_kb(kb) if isinstance(kb, str | Path) else kb
+    gen: Any = generator if generator is not None else lazy_generator()
+    if embedder is None:
+        embedder = base.embedder if base is not None else load_embedder(DEFAULT_EMBEDDER)
+    answerer_for = None if base is None else (lambda g: RagPipeline(base, g))
+    return SupportAssistant.open(base, domain_path, generator=gen, db_path=db_path,
+                                 threads_path=threads_path, embedder=embedder,
+                                 answerer_for=answerer_for)
+
+
+def code_agent(generator: Generator | None = None,
+               config: AgentConfig | None = None) -> CodeAgent:
+    """The code agent (plan, code, test in the sandbox, repair) over ``generator``."""
+    from ragkit.codeagent import CodeAgent
+
+    return CodeAgent(generator if generator is not None else load_generator(), config)
+
+
+__all__ = [
+    "LazyGenerator",
+    "Reranker",
+    "ask",
+    "chat",
+    "check_question",
+    "code_agent",
+    "count_tokens",
+    "describe",
+    "generator_config",
+    "generator_stats",
+    "is_remote",
+    "lazy_generator",
+    "load_embedder",
+    "load_generator",
+    "load_reranker",
+    "open_kb",
+    "rag_pipeline",
+    "register_reranker",
+    "serve_model",
+    "support_assistant",
+]
