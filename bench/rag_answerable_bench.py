@@ -80,8 +80,9 @@ def main() -> None:
     from ragkit.config import DEFAULT_GENERATOR
     from ragkit.generation.config import GeneratorConfig
     from ragkit.kb import KnowledgeBase
-    from ragkit.rag import RagConfig, RagPipeline, load_generator, prompts
+    from ragkit.rag import RagConfig, RagPipeline, prompts
     from ragkit.rag.context import hit_to_dict, retrieve, select_context
+    from ragkit.sdk import load_generator
 
     held = set()
     for path in args.exclude:

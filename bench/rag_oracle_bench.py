@@ -83,7 +83,8 @@ def main() -> None:
     from ragkit.config import DEFAULT_GENERATOR
     from ragkit.generation.config import GeneratorConfig
     from ragkit.kb import KnowledgeBase
-    from ragkit.rag import RagConfig, RagPipeline, load_generator
+    from ragkit.rag import RagConfig, RagPipeline
+    from ragkit.sdk import load_generator
 
     questions = load_rag_set(args.set)
     if args.ids:
