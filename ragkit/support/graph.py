@@ -1,25 +1,29 @@
 """The support assistant's LangGraph: understand -> (act | answer | handoff).
 
-Owns: the graph (nodes, routing, the handoff ``interrupt()``), the per-turn policy that turns
-the tracked state into an action (ask for a slot, ask for identity, look up, propose and
-confirm, execute, answer from the knowledge base, hand over), and the ``Answerer`` protocol
-the question node calls (a RAG pipeline in production).
+Owns: the graph (nodes, routing, the handoff ``interrupt()``), its typed state
+(:class:`SupportState`), the per-turn policy that turns the tracked state into an action (ask
+for a slot, ask for identity, look up, propose and confirm, execute, answer from the knowledge
+base, hand over), and the ``Answerer`` protocol the question node calls (a RAG pipeline in
+production).
 
-Nodes are functions of the graph state and the bound :class:`SupportDeps`. Text reaches the
-caller through the custom stream (``{"delta": ...}`` and one ``{"reply": ...}`` per turn).
-The handoff node is idempotent: it finds the ticket it created on an earlier run of the same
-turn instead of creating a second one when the graph resumes.
+Nodes are module-level functions ``(state, runtime) -> partial state``; the dependencies
+(:class:`SupportDeps`) come through LangGraph's runtime context (``context=deps`` on every
+run and resume). Text reaches the caller through the custom stream (``{"delta": ...}`` and one
+``{"reply": ...}`` per turn). The handoff node is idempotent: it finds the ticket it created on
+an earlier run of the same turn instead of creating a second one when the graph resumes.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
-from typing import Any, Protocol, TypedDict
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Protocol, TypedDict, cast
 
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from ragkit.support import replies as R
@@ -42,17 +46,66 @@ class Answerer(Protocol):
     def stream(self, question: str, *, thread_id: str | None = None) -> Any: ...
 
 
-class GraphState(TypedDict, total=False):
-    thread_id: str
-    input: str
-    dialogue: dict[str, Any]
-    reply: dict[str, Any]
-    route: str
-    handoff_reason: str
+class DialogueRecord(TypedDict):
+    """:meth:`DialogueState.to_dict`, the form the dialogue is checkpointed in: plain values
+    whose keys name the slots, so :class:`ragkit.pii.RedactingSerializer` seals the
+    identity and address slots by name, and threads saved earlier load unchanged."""
+
+    intent: str | None
+    slots: dict[str, str]
+    intent_stack: list[dict[str, Any]]
+    pending_confirmation: dict[str, Any] | None
+    handoff: bool
+    ticket_id: str | None
+    customer_id: str | None
+    memory: dict[str, str]
+    failed_turns: int
+    language: str
+    turn: int
+    confirmed: bool
+    last_event: str
+
+
+class ReplyRecord(TypedDict, total=False):
+    """One turn's reply as the assistant reads it back (``SupportAssistant._reply``)."""
+
+    text: str
+    citations: list[dict[str, Any]]
+    tool_calls: list[dict[str, Any]]
+    handoff: bool
+    ticket_id: str | None
+    confidence: float
+    agent: bool  # written by a human agent after a handoff
+
+
+Route = Literal["", "empty", "act", "answer", "answered", "handoff"]
+
+
+@dataclass
+class SupportState:
+    """The graph's state for one conversation thread (checkpointed between turns)."""
+
+    thread_id: str = ""
+    input: str = ""  # the customer's message this turn
+    dialogue: DialogueRecord | None = None  # the tracked dialogue (None before the first turn)
+    reply: ReplyRecord = field(default_factory=lambda: ReplyRecord())
+    route: Route = ""
+    handoff_reason: str = ""
+
+    @property
+    def tracked(self) -> DialogueState:
+        return DialogueState.from_dict(dict(self.dialogue or {}))
+
+    @property
+    def text(self) -> str:
+        """The message as the models see it (cut to ``MAX_INPUT_CHARS``)."""
+        return (self.input or "")[:MAX_INPUT_CHARS]
 
 
 @dataclass
 class SupportDeps:
+    """The runtime context of the graph: ``graph.stream(..., context=deps)``."""
+
     domain: Domain
     understanding: Understanding
     tools: SupportTools
@@ -60,24 +113,32 @@ class SupportDeps:
     transcript: Callable[[str], list[dict[str, str]]] = lambda _tid: []
 
 
+Update = dict[str, Any]  # a node's partial state: SupportState field names to new values
+
+
+def record(state: DialogueState) -> DialogueRecord:
+    return cast(DialogueRecord, state.to_dict())
+
+
 def _emit(text: str) -> None:
     get_stream_writer()({"delta": text})
 
 
-def _reply(text: str, dialogue: DialogueState, **kw: Any) -> dict[str, Any]:
-    out = {"text": text, "citations": [], "tool_calls": [], "handoff": False,
-           "ticket_id": dialogue.ticket_id}
-    out.update(kw)
+def _reply(text: str, dialogue: DialogueState, **kw: Any) -> ReplyRecord:
+    out = ReplyRecord(text=text, citations=[], tool_calls=[], handoff=False,
+                      ticket_id=dialogue.ticket_id)
+    out.update(kw)  # type: ignore[typeddict-item]
     return out
 
 
 # -- nodes ----------------------------------------------------------------------------------
-def understand(st: GraphState, deps: SupportDeps) -> dict[str, Any]:
+def understand(st: SupportState, runtime: Runtime[SupportDeps]) -> Update:
+    deps = runtime.context
     domain = deps.domain
-    text = (st.get("input") or "")[:MAX_INPUT_CHARS]
-    state = DialogueState.from_dict(st.get("dialogue") or {})
+    text = st.text
+    state = st.tracked
     if not text.strip():
-        return {"route": "empty", "dialogue": state.to_dict()}
+        return {"route": "empty", "dialogue": record(state)}
     pre = ST.begin_turn(state)
     turn = deps.understanding.understand(text, ST.expected_slot(pre, domain),
                                          pending=pre.pending is not None, active=pre.intent)
@@ -100,6 +161,7 @@ def understand(st: GraphState, deps: SupportDeps) -> dict[str, Any]:
     elif new.failed_turns >= domain.spec.handoff.max_failed_turns:
         reason = "the assistant did not understand repeatedly"
     top = new.top
+    route: Route
     if reason:
         route = "handoff"
     elif top is not None and not top.done and domain.spec.intents[top.intent].kind == "question":
@@ -108,19 +170,20 @@ def understand(st: GraphState, deps: SupportDeps) -> dict[str, Any]:
         route = "act"
     log.info("turn %s intent=%s conf=%.2f values=%s route=%s", new.turn, turn.intent,
              turn.confidence, sorted(turn.values), route)
-    return {"route": route, "dialogue": new.to_dict(), "handoff_reason": reason}
+    return {"route": route, "dialogue": record(new), "handoff_reason": reason}
 
 
-def act(st: GraphState, deps: SupportDeps) -> dict[str, Any]:
+def act(st: SupportState, runtime: Runtime[SupportDeps]) -> Update:
+    deps = runtime.context
     domain, tools = deps.domain, deps.tools
-    state = DialogueState.from_dict(st["dialogue"])
+    state = st.tracked
     lang = state.language
     ident = domain.spec.identity.slots
     calls: list[dict[str, Any]] = []
     prefix = ""
     top = state.top
     bound = {"_customer": state.customer_id} if state.customer_id else {}
-    if st.get("route") == "empty":
+    if st.route == "empty":
         text = R.t("empty", lang)
     elif top is None or state.last_event in ("aborted", "declined"):
         text = R.t(state.last_event if state.last_event in ("aborted", "declined")
@@ -150,9 +213,9 @@ def act(st: GraphState, deps: SupportDeps) -> dict[str, Any]:
             tool_spec = domain.spec.tools[spec.tool]
             if state.pending is not None and state.confirmed or not tool_spec.needs_confirmation:
                 out = tools.execute(spec.tool, top.slots | bound, ident,
-                                    thread_id=st.get("thread_id"),
-                                    transcript=[*deps.transcript(st.get("thread_id") or ""),
-                                                {"role": "user", "content": st.get("input", "")}],
+                                    thread_id=st.thread_id,
+                                    transcript=[*deps.transcript(st.thread_id),
+                                                {"role": "user", "content": st.input}],
                                     state=state.to_dict())
                 calls.append(out.call())
                 text = R.done(out, lang)
@@ -181,17 +244,17 @@ def act(st: GraphState, deps: SupportDeps) -> dict[str, Any]:
     _emit(text)
     reply = _reply(text, state, tool_calls=calls)
     get_stream_writer()({"reply": reply})
-    return {"dialogue": state.to_dict(), "reply": reply}
+    return {"dialogue": record(state), "reply": reply}
 
 
-def answer(st: GraphState, deps: SupportDeps) -> dict[str, Any]:
+def answer(st: SupportState, runtime: Runtime[SupportDeps]) -> Update:
+    deps = runtime.context
     domain = deps.domain
-    state = DialogueState.from_dict(st["dialogue"])
+    state = st.tracked
     lang = state.language
-    question = (st.get("input") or "")[:MAX_INPUT_CHARS]
     if deps.answerer is None:
         return {"route": "handoff", "handoff_reason": "no knowledge base to answer from"}
-    stream = deps.answerer.stream(question, thread_id=st.get("thread_id"))
+    stream = deps.answerer.stream(st.text, thread_id=st.thread_id or None)
     parts: list[str] = []
     for delta in stream:  # streamed live; the checked text below replaces it in the Reply
         parts.append(delta)
@@ -201,9 +264,9 @@ def answer(st: GraphState, deps: SupportDeps) -> dict[str, Any]:
     confidence = float(getattr(ans, "confidence", 1.0))
     if getattr(ans, "refused", False) or confidence < domain.spec.handoff.min_retrieval_confidence:
         _emit("\n\n")
-        return {"route": "handoff", "dialogue": ST.finish(state).to_dict(),
+        return {"route": "handoff", "dialogue": record(ST.finish(state)),
                 "handoff_reason": f"low retrieval confidence ({confidence:.2f})",
-                "reply": {"text": text + "\n\n"}}
+                "reply": ReplyRecord(text=text + "\n\n")}
     state = ST.finish(state)
     below = state.stack[-2] if len(state.stack) > 1 else None
     if below is not None and not below.done:
@@ -216,17 +279,18 @@ def answer(st: GraphState, deps: SupportDeps) -> dict[str, Any]:
              for c in getattr(ans, "citations", [])]
     reply = _reply(text, state, citations=cites, confidence=confidence)
     get_stream_writer()({"reply": reply})
-    return {"route": "answered", "dialogue": state.to_dict(), "reply": reply}
+    return {"route": "answered", "dialogue": record(state), "reply": reply}
 
 
-def handoff(st: GraphState, deps: SupportDeps) -> dict[str, Any]:
-    state = DialogueState.from_dict(st["dialogue"])
-    thread_id = st.get("thread_id") or ""
-    reason = st.get("handoff_reason") or "handoff"
+def handoff(st: SupportState, runtime: Runtime[SupportDeps]) -> Update:
+    deps = runtime.context
+    state = st.tracked
+    thread_id = st.thread_id
+    reason = st.handoff_reason or "handoff"
     subject = f"Handoff (turn {state.turn}): {reason}"
     ticket_id = deps.tools.find_ticket(thread_id, subject)  # resume re-runs this node
     if ticket_id is None:
-        transcript = [*deps.transcript(thread_id), {"role": "user", "content": st.get("input", "")}]
+        transcript = [*deps.transcript(thread_id), {"role": "user", "content": st.input}]
         bound = {"_customer": state.customer_id} if state.customer_id else {}
         ticket_id = deps.tools.ticket(subject, state.slots | state.memory | bound,
                                       thread_id=thread_id,
@@ -234,7 +298,7 @@ def handoff(st: GraphState, deps: SupportDeps) -> dict[str, Any]:
                                       priority=deps.domain.spec.handoff.ticket_priority)
     state = replace(state, handoff=True, ticket_id=ticket_id)
     text = R.t("handoff", state.language, ticket=ticket_id)
-    before = (st.get("reply") or {}).get("text", "") if st.get("route") == "handoff" else ""
+    before = st.reply.get("text", "") if st.route == "handoff" else ""
     reply = _reply(before + text, state, handoff=True, ticket_id=ticket_id)
     writer = get_stream_writer()
     writer({"delta": text})
@@ -243,28 +307,29 @@ def handoff(st: GraphState, deps: SupportDeps) -> dict[str, Any]:
                             "state": state.to_dict()})
     after = replace(state, handoff=False, stack=(), pending=None, failed_turns=0)
     reply = _reply(str(agent_text), after, ticket_id=ticket_id, agent=True)
-    return {"dialogue": after.to_dict(), "reply": reply}
+    return {"dialogue": record(after), "reply": reply}
 
 
 # -- building -----------------------------------------------------------------------------
-def _after_understand(st: GraphState) -> str:
-    return {"handoff": "handoff", "answer": "answer"}.get(st.get("route", ""), "act")
+def after_understand(st: SupportState) -> Literal["act", "answer", "handoff"]:
+    return "handoff" if st.route == "handoff" else "answer" if st.route == "answer" else "act"
 
 
-def _after_answer(st: GraphState) -> str:
-    return "handoff" if st.get("route") == "handoff" else END
+def after_answer(st: SupportState) -> str:
+    return "handoff" if st.route == "handoff" else END
 
 
-def build_graph(deps: SupportDeps, checkpointer: Any = None) -> Any:
-    g = StateGraph(GraphState)
-    g.add_node("understand", lambda s: understand(s, deps))
-    g.add_node("act", lambda s: act(s, deps))
-    g.add_node("answer", lambda s: answer(s, deps))
-    g.add_node("handoff", lambda s: handoff(s, deps))
+def build_graph(checkpointer: Any = None) -> CompiledStateGraph:
+    """The compiled graph; run and resume it with ``context=SupportDeps(...)``."""
+    g = StateGraph(SupportState, context_schema=SupportDeps)
+    g.add_node("understand", understand)
+    g.add_node("act", act)
+    g.add_node("answer", answer)
+    g.add_node("handoff", handoff)
     g.add_edge(START, "understand")
-    g.add_conditional_edges("understand", _after_understand, ["act", "answer", "handoff"])
+    g.add_conditional_edges("understand", after_understand, ["act", "answer", "handoff"])
     g.add_edge("act", END)
-    g.add_conditional_edges("answer", _after_answer, ["handoff", END])
+    g.add_conditional_edges("answer", after_answer, ["handoff", END])
     g.add_edge("handoff", END)
     return g.compile(checkpointer=checkpointer)
 
