@@ -83,39 +83,6 @@ class ReplyStream(Iterator[str]):
         return self.reply
 
 
-class _LazyGenerator:
-    """Loads the default generator on first use (NLU fallbacks and RAG answers need it)."""
-
-    model_id = "default"
-
-    def __init__(self) -> None:
-        self._inner: Any = None
-        self._lock = threading.Lock()
-
-    def _get(self) -> Any:
-        with self._lock:
-            if self._inner is None:
-                from ragkit.rag import load_generator
-
-                self._inner = load_generator()
-            return self._inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._get(), name)
-
-    def stream(self, *a: Any, **kw: Any) -> Any:
-        return self._get().stream(*a, **kw)
-
-    def generate(self, *a: Any, **kw: Any) -> Any:
-        return self._get().generate(*a, **kw)
-
-    def choose(self, *a: Any, **kw: Any) -> Any:
-        return self._get().choose(*a, **kw)
-
-    def generate_json(self, *a: Any, **kw: Any) -> Any:
-        return self._get().generate_json(*a, **kw)
-
-
 class _Threads:
     """Thread bookkeeping beside the checkpoints: last activity, for the retention policy."""
 
@@ -187,35 +154,38 @@ class SupportAssistant:
         self.prune()
 
     @classmethod
-    def open(cls, kb_dir_or_kb: Any = None, domain_path: str | Path | None = None, *,
+    def open(cls, kb: Any = None, domain_path: str | Path | None = None, *,
              generator: Any = None, db_path: str | Path | None = None,
              threads_path: str | Path | None = None, embedder: Any = None,
-             answerer: Answerer | None = None) -> SupportAssistant:
-        """Open an assistant. ``kb_dir_or_kb``: a knowledge base folder or object (policy and
-        product answers come from it; None: no RAG, such questions go to a human)."""
-        domain = load_domain(domain_path)
-        kb = kb_dir_or_kb
-        if isinstance(kb, str | Path):
-            from ragkit.kb import KnowledgeBase
+             answerer: Answerer | None = None,
+             answerer_for: Callable[[Any], Answerer] | None = None) -> SupportAssistant:
+        """Put an assistant together from parts that are already built (the SDK,
+        :func:`ragkit.sdk.support_assistant`, builds them from names and paths).
 
-            kb = KnowledgeBase.open(kb)
-        gen = generator if generator is not None else _LazyGenerator()
+        ``kb``: an open knowledge base or None (policy and product questions then go to a
+        human); ``embedder`` defaults to the knowledge base's. ``answerer_for(generator)``
+        builds the RAG answerer from the generator the assistant really uses: a remote
+        backend is wrapped so it only sees redacted text.
+        """
+        if isinstance(kb, str | Path):
+            raise ConfigError("SupportAssistant.open takes an open knowledge base; use "
+                              "ragkit.sdk.support_assistant(path, ...) to open one by path")
+        if generator is None:
+            raise ConfigError("SupportAssistant.open needs a generator; use "
+                              "ragkit.sdk.support_assistant(...) to load the default model")
+        domain = load_domain(domain_path)
+        gen = generator
         from ragkit.generation.openai_client import OpenAICompatibleGenerator
 
         if isinstance(gen, OpenAICompatibleGenerator):
             gen = RedactingGenerator(gen)
         if embedder is None:
-            if kb is not None:
-                embedder = kb.embedder
-            else:
-                from ragkit.config import DEFAULT_EMBEDDER
-                from ragkit.embedder import load_embedder
-
-                embedder = load_embedder(DEFAULT_EMBEDDER)
-        if answerer is None and kb is not None:
-            from ragkit.rag import RagPipeline
-
-            answerer = RagPipeline(kb, gen)
+            if kb is None:
+                raise ConfigError("SupportAssistant.open needs an embedder when there is no "
+                                  "knowledge base; use ragkit.sdk.support_assistant(...)")
+            embedder = kb.embedder
+        if answerer is None and answerer_for is not None:
+            answerer = answerer_for(gen)
         db = open_db(db_path)
         path = Path(threads_path) if threads_path else (
             Path(db_path).parent if db_path else default_db_path().parent) / "threads.sqlite"
