@@ -1,8 +1,10 @@
 """The public face of the code agent: :class:`CodeAgent` with ``solve()`` and ``stream()``.
 
 Owns: validating the caller's input, running the graph of ``graph.py`` with a generator, the
-settings and the sandbox, turning the final state into a :class:`SolveResult` (with the code
-quality report of the chosen code), and streaming :class:`AgentEvent`s as the graph works.
+settings and the sandbox (its runtime context), turning the final state into a
+:class:`SolveResult` (with the code quality report of the chosen code), and streaming
+:class:`AgentEvent`s as the graph works (a :class:`~ragkit.streams.Stream` whose result is the
+:class:`SolveResult`).
 The constructor only stores its arguments; nothing loads until the first call.
 Does not: decide routing (``graph.py``), build prompts (``prompts.py``) or execute code.
 """
@@ -19,6 +21,7 @@ from ragkit.codeagent.graph import AgentContext, AgentState, RunTests, build_gra
 from ragkit.codeagent.types import AgentConfig, AgentEvent, SolveResult
 from ragkit.errors import ConfigError
 from ragkit.generation.base import Generator
+from ragkit.streams import Stream
 
 
 def _default_runner() -> RunTests:
@@ -46,34 +49,35 @@ class CodeAgent:
             self._graph = build_graph()
         return self._graph
 
-    def stream(self, task: str, tests: str | None = None) -> Iterator[AgentEvent]:
-        """Events of every step; the last one is ``done`` with ``data["result"]``."""
-        task, tests = _validate(task, tests)
-        t0 = time.perf_counter()
-        ctx = AgentContext(self.generator, self.config, self._run_tests or _default_runner())
-        stub = find_stub(task)
-        state: AgentState = {"task": task, "stub": stub, "user_tests": tests, "rounds": []}
-        final: dict[str, Any] = dict(state)
-        for mode, item in self._compiled().stream(state, context=ctx, stream_mode=["custom", "values"]):
-            if mode == "custom":
-                yield item
-            else:
-                final = item
-        result = self._result(final, time.perf_counter() - t0)
-        yield AgentEvent("done", len(result.rounds), {"result": result})
+    def stream(self, task: str, tests: str | None = None) -> Stream[AgentEvent, SolveResult]:
+        """Events of every step; the last one is ``done`` with ``data["result"]``, which is
+        also the stream's ``result`` once it is exhausted."""
+
+        def run() -> Iterator[AgentEvent]:
+            task_, tests_ = _validate(task, tests)
+            t0 = time.perf_counter()
+            ctx = AgentContext(self.generator, self.config, self._run_tests or _default_runner())
+            start = {"task": task_, "stub": find_stub(task_), "user_tests": tests_}
+            final: dict[str, Any] = {}
+            for mode, item in self._compiled().stream(start, context=ctx,
+                                                      stream_mode=["custom", "values"]):
+                if mode == "custom":
+                    yield item
+                else:
+                    final = item
+            result = self._result(AgentState(**final), time.perf_counter() - t0)
+            yield AgentEvent("done", len(result.rounds), {"result": result})
+            return result
+
+        return Stream(run())
 
     def solve(self, task: str, tests: str | None = None) -> SolveResult:
         """Run to the end and return the chosen code, every round and the quality report."""
-        result: SolveResult | None = None
-        for event in self.stream(task, tests):
-            if event.kind == "done":
-                result = event.data["result"]
-        assert result is not None
-        return result
+        return self.stream(task, tests).collect()
 
-    def _result(self, state: dict[str, Any], seconds: float) -> SolveResult:
-        rounds = state.get("rounds", [])
-        best = state.get("best", 1)
+    def _result(self, state: AgentState, seconds: float) -> SolveResult:
+        rounds = state.rounds
+        best = state.best
         chosen = rounds[best - 1]
         passed = chosen.tests is not None and chosen.tests.status == "passed"
         report = None
@@ -83,17 +87,17 @@ class CodeAgent:
             run = chosen.tests is not None
             report = quality_report(chosen.code, passed=chosen.passed if run else None,
                                     total=chosen.total if run else None)
-        stub = state.get("stub")
+        stub = state.stub
         return SolveResult(
-            task=state["task"],
+            task=state.task,
             code=chosen.code,
             passed=passed,
             best_round=best,
             rounds=rounds,
-            plan=state.get("plan"),
-            tests=state.get("tests"),
-            test_source=state.get("test_source", "none"),
-            stopped=state.get("stopped") or "max_rounds",
+            plan=state.plan,
+            tests=state.tests,
+            test_source=state.test_source or "none",
+            stopped=state.stopped or "max_rounds",
             report=report,
             seconds=seconds,
             entry_point=stub.entry_point if stub else None,

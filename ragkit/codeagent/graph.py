@@ -18,10 +18,11 @@ from __future__ import annotations
 import operator
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Annotated, Any, TypedDict
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
 from ragkit.codeagent import prompts
@@ -61,17 +62,20 @@ class AgentContext:
     run_tests: RunTests
 
 
-class AgentState(TypedDict, total=False):
-    task: str
-    stub: Stub | None
-    user_tests: str | None
-    plan: str | None
-    history: list[Message]  # the messages of the last code request
-    tests: str | None
-    test_source: TestSource
-    rounds: Annotated[list[Round], operator.add]
-    best: int
-    stopped: StopReason
+@dataclass
+class AgentState:
+    """Everything one run reads and writes (never checkpointed: one run, one task)."""
+
+    task: str = ""
+    stub: Stub | None = None
+    user_tests: str | None = None
+    plan: str | None = None  # None until written (or never, with plan=False)
+    history: list[Message] = field(default_factory=list)  # the last code request's messages
+    tests: str | None = None
+    test_source: TestSource | None = None  # None until the test suite is fixed
+    rounds: Annotated[list[Round], operator.add] = field(default_factory=list)
+    best: int = 1
+    stopped: StopReason | None = None
 
 
 def _emit(runtime: Runtime[AgentContext], kind: str, round_: int, /, **data: Any) -> None:
@@ -114,16 +118,16 @@ def code_prefix(stub: Stub | None) -> str:
 # -- nodes --------------------------------------------------------------------------------------
 def plan_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     ctx = runtime.context
-    text, _ = _generate(ctx, prompts.plan_messages(state["task"]), ctx.config.plan_tokens, PLAN_STOP)
+    text, _ = _generate(ctx, prompts.plan_messages(state.task), ctx.config.plan_tokens, PLAN_STOP)
     plan = text.strip()
-    _emit(runtime, "plan", len(state.get("rounds", [])), plan=plan)
+    _emit(runtime, "plan", len(state.rounds), plan=plan)
     return {"plan": plan}
 
 
 def first_kind(state: AgentState) -> RoundKind:
     """The kind of a round that is not a repair: code from the plan once there is one."""
-    rounds = state.get("rounds", [])
-    if state.get("plan") is not None and not any(r.kind == "plan" for r in rounds):
+    rounds = state.rounds
+    if state.plan is not None and not any(r.kind == "plan" for r in rounds):
         return "plan"
     return "repair" if rounds else "direct"
 
@@ -138,24 +142,24 @@ def next_kind(rounds: list[Round]) -> RoundKind:
 
 
 def _request(state: AgentState, config: AgentConfig, kind: RoundKind) -> list[Message]:
-    task, stub = state["task"], state.get("stub")
+    task, stub = state.task, state.stub
     if kind == "plan":
-        return prompts.code_messages(task, stub, state.get("plan"))
+        return prompts.code_messages(task, stub, state.plan)
     if kind in ("direct", "sampled"):
         return prompts.code_messages(task, stub, None)
-    rounds = state["rounds"]
+    rounds = state.rounds
     last = rounds[-1]
     if config.repair == "conversation":
-        return prompts.repair_messages(state["history"], last.reply, last.feedback or "")
+        return prompts.repair_messages(state.history, last.reply, last.feedback or "")
     # fresh: repair the best candidate so far, unless the last one does not even compile
-    target = last if last.syntax_error is not None else rounds[state.get("best", last.index) - 1]
+    target = last if last.syntax_error is not None else rounds[state.best - 1]
     return prompts.fresh_repair_messages(task, stub, target.code, target.feedback or "")
 
 
 def code_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     ctx = runtime.context
-    rounds = state.get("rounds", [])
-    stub = state.get("stub")
+    rounds = state.rounds
+    stub = state.stub
     entry = stub.entry_point if stub else None
     index = len(rounds) + 1
     t0 = time.perf_counter()
@@ -196,17 +200,19 @@ def code_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
 def write_tests_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Fix the test suite once: the user's tests, else a few the model writes itself."""
     ctx = runtime.context
-    if state.get("user_tests"):
-        tests, source = state["user_tests"], "user"
+    tests: str | None
+    source: TestSource
+    if state.user_tests:
+        tests, source = state.user_tests, "user"
     else:
-        stub = state.get("stub")
+        stub = state.stub
         entry = stub.entry_point if stub else None
-        latest = state["rounds"][-1].code
+        latest = state.rounds[-1].code
         signature = stub.signature if stub else signature_of(latest)
         tests, source = None, "none"
         if signature:
             name = entry or signature.split("def ", 1)[-1].split("(", 1)[0].strip()
-            messages = prompts.self_test_messages(state["task"], signature, name, ctx.config.self_tests)
+            messages = prompts.self_test_messages(state.task, signature, name, ctx.config.self_tests)
             reply, _ = _generate(ctx, messages, ctx.config.test_tokens, CODE_STOP,
                                  f"```python\nassert {name}(")
             checks = parse_asserts(reply, name, ctx.config.self_tests)
@@ -218,9 +224,9 @@ def write_tests_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[
 
 def run_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     ctx = runtime.context
-    rounds = state["rounds"]
+    rounds = state.rounds
     rnd = rounds[-1]
-    tests = state.get("tests")
+    tests = state.tests
     if rnd.syntax_error is not None:
         rnd.feedback = prompts.syntax_feedback(rnd.syntax_error)
     elif tests:
@@ -229,7 +235,7 @@ def run_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any
         _emit(runtime, "tests", rnd.index, phase="run", result=result.to_dict())
         if result.status != "passed":
             rnd.feedback = prompts.test_feedback(result, split_tests(tests))
-    best = choose(rounds, trusted=state.get("test_source") == "user")
+    best = choose(rounds, trusted=state.test_source == "user")
     for r in rounds:
         r.best = r.index == best
     _emit(runtime, "round", rnd.index, **rnd.to_dict(), best_round=best)
@@ -238,14 +244,14 @@ def run_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any
 
 def route_reason(state: AgentState, config: AgentConfig) -> StopReason | None:
     """Why the agent stops after the latest round, or None to repair (pure)."""
-    rnd = state["rounds"][-1]
+    rnd = state.rounds[-1]
     if rnd.tests is not None and rnd.tests.status == "passed":
         return "passed"
     if not config.feedback:
         return "no_feedback"
     if rnd.index >= config.max_rounds:
         return "max_rounds"
-    if rnd.syntax_error is None and not state.get("tests"):
+    if rnd.syntax_error is None and not state.tests:
         return "no_tests"
     return None
 
@@ -258,23 +264,23 @@ def after_start(state: AgentState, runtime: Runtime[AgentContext]) -> str:
 
 def after_code(state: AgentState, runtime: Runtime[AgentContext]) -> str:
     """Fix the test suite once, before the first run that can use it."""
-    if "test_source" in state:
+    if state.test_source is not None:
         return "run"
-    if state.get("user_tests"):
+    if state.user_tests:
         return "write_tests"
     cfg = runtime.context.config
-    compiles = state["rounds"][-1].syntax_error is None
+    compiles = state.rounds[-1].syntax_error is None
     return "write_tests" if cfg.feedback and cfg.self_tests > 0 and compiles else "run"
 
 
 def after_run(state: AgentState, runtime: Runtime[AgentContext]) -> str:
     """Finish, write the plan that was put off, or go back to code (a repair)."""
-    if state.get("stopped"):
+    if state.stopped:
         return END
-    return "plan" if runtime.context.config.plan and state.get("plan") is None else "code"
+    return "plan" if runtime.context.config.plan and state.plan is None else "code"
 
 
-def build_graph() -> Any:
+def build_graph() -> CompiledStateGraph:
     """The compiled graph; run it with ``context=AgentContext(...)``."""
     g = StateGraph(AgentState, context_schema=AgentContext)
     g.add_node("plan", plan_node)

@@ -1,19 +1,21 @@
 """The one interface every generator backend implements.
 
 Owns: the :class:`Generator` protocol, sampling parameters, the result type and the
-:class:`TextStream` returned by ``stream()``, and the small protocols of optional features
-(:class:`CountsTokens`, :class:`HasInfo`, :class:`HasStats`, :class:`TokenLevel`,
-:class:`ScoresText`, :class:`Loadable`): callers test ``isinstance(gen, HasStats)`` instead of
-probing attribute names. Knows nothing about models, devices or HTTP.
+:class:`TextStream` returned by ``stream()`` (a :class:`~ragkit.streams.Stream`), and the
+small protocols of optional features (:class:`CountsTokens`, :class:`HasInfo`,
+:class:`HasStats`, :class:`TokenLevel`, :class:`ScoresText`, :class:`Loadable`): callers test
+``isinstance(gen, HasStats)`` instead of probing attribute names. Knows nothing about models,
+devices or HTTP.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from ragkit.errors import GenerationError
+from ragkit.streams import Stream
 from ragkit.types import Message, Usage
 
 FinishReason = Literal["stop", "length", "cancelled"]
@@ -48,41 +50,10 @@ class GenerationResult:
     usage: Usage = field(default_factory=Usage)
 
 
-class TextStream(Iterator[str]):
-    """Iterator of text deltas; ``result`` is set once the stream is exhausted.
-
-    Backends build one from a generator function that yields ``str`` deltas and finally
-    returns a :class:`GenerationResult` (``return result`` inside the generator).
-    ``close()`` stops generation early (finish_reason ``"cancelled"``).
-    """
-
-    def __init__(self, source: Iterator[str]) -> None:
-        self._source = source
-        self.result: GenerationResult | None = None
-
-    def __iter__(self) -> TextStream:
-        return self
-
-    def __next__(self) -> str:
-        try:
-            return next(self._source)
-        except StopIteration as stop:
-            if isinstance(stop.value, GenerationResult):
-                self.result = stop.value
-            raise
-
-    def close(self) -> None:
-        close = getattr(self._source, "close", None)
-        if close is not None:
-            close()
-
-    def collect(self) -> GenerationResult:
-        """Drain the stream and return the final result."""
-        for _ in self:
-            pass
-        if self.result is None:
-            raise GenerationError("the backend ended its stream without a result")
-        return self.result
+# A backend's stream: text deltas, and the GenerationResult its source generator returns
+# (``return result``) once exhausted. ``close()`` stops generation early (finish_reason
+# ``"cancelled"``). One type for every stream in ragkit: see :mod:`ragkit.streams`.
+TextStream = Stream[str, GenerationResult]
 
 
 @runtime_checkable

@@ -1,5 +1,6 @@
 """Results of a RAG turn: :class:`Answer`, :class:`Citation`, :class:`AnswerUsage`, and the
-:class:`AnswerStream` returned by ``RagPipeline.stream`` / ``Conversation.send``.
+:class:`AnswerStream` (a :class:`~ragkit.streams.Stream`) returned by
+``RagPipeline.stream`` / ``Conversation.send``.
 
 Plain data plus the stream wrapper; no retrieval, prompting or model code lives here.
 """
@@ -11,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from ragkit.errors import GenerationError
+from ragkit.streams import Stream
 from ragkit.types import Hit
 
 Language = Literal["en", "zh"]
@@ -83,8 +84,9 @@ class Answer:
         }
 
 
-class AnswerStream(Iterator[str]):
-    """Text deltas of an answer as it is verified; :attr:`answer` is set once exhausted.
+class AnswerStream(Stream[str, Answer]):
+    """Text deltas of an answer as it is verified; :attr:`answer` (= ``result``) is set once
+    exhausted.
 
     Deltas are released sentence by sentence after each sentence's citations were checked, so
     the concatenated deltas equal ``answer.text``. ``close()`` stops generation early (from
@@ -93,54 +95,10 @@ class AnswerStream(Iterator[str]):
 
     def __init__(self, source: Iterator[str], finish: Callable[[], Answer],
                  cancel: threading.Event | None = None) -> None:
-        self._source = source
-        self._finish = finish
-        self._cancel = cancel or threading.Event()
-        self._busy = threading.Lock()
-        self._done = False
-        self.answer: Answer | None = None
-
-    def __iter__(self) -> AnswerStream:
-        return self
-
-    def __next__(self) -> str:
-        if self._done:
-            raise StopIteration
-        with self._busy:
-            try:
-                if self._cancel.is_set():
-                    raise StopIteration
-                return next(self._source)
-            except StopIteration:
-                self._drain()
-                if not self._cancel.is_set():
-                    self.answer = self._finish()
-                raise
-
-    def _drain(self) -> None:
-        """Run the source to its end so the graph finishes its bookkeeping cleanly."""
-        if not self._done:
-            self._done = True
-            for _ in self._source:
-                pass
+        super().__init__(source, finish, cancel or threading.Event(),
+                         unfinished="the answer stream was closed before it finished; "
+                         "ask again")
 
     @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
-
-    def close(self) -> None:
-        """Stop generating. Safe to call from another thread while this one iterates."""
-        self._cancel.set()
-        if self._busy.acquire(blocking=False):  # nobody is iterating: finish here
-            try:
-                self._drain()
-            finally:
-                self._busy.release()
-
-    def collect(self) -> Answer:
-        """Drain the stream and return the final :class:`Answer`."""
-        for _ in self:
-            pass
-        if self.answer is None:
-            raise GenerationError("the answer stream was closed before it finished; ask again")
-        return self.answer
+    def answer(self) -> Answer | None:
+        return self.result

@@ -23,6 +23,7 @@ from langgraph.types import Command
 
 from ragkit.errors import ConfigError
 from ragkit.pii import RedactingSerializer, Sealer, private_file, redact
+from ragkit.streams import Stream
 from ragkit.support.db import SupportDB, default_db_path, open_db
 from ragkit.support.domain import Domain, load_domain
 from ragkit.support.graph import Answerer, SupportDeps, build_graph
@@ -51,36 +52,16 @@ class Reply:
                 "tool_calls": list(self.tool_calls)}
 
 
-class ReplyStream(Iterator[str]):
-    """Text deltas of one reply; :attr:`reply` is set once the stream is exhausted."""
+class ReplyStream(Stream[str, Reply]):
+    """Text deltas of one reply; :attr:`reply` (= ``result``) is set once exhausted."""
 
     def __init__(self, source: Iterator[str], finish: Callable[[], Reply]) -> None:
-        self._source = source
-        self._finish = finish
-        self.reply: Reply | None = None
+        super().__init__(source, finish, unfinished="the reply stream was closed before it "
+                         "finished; send the message again")
 
-    def __iter__(self) -> ReplyStream:
-        return self
-
-    def __next__(self) -> str:
-        if self.reply is not None:
-            raise StopIteration
-        try:
-            return next(self._source)
-        except StopIteration:
-            self.reply = self._finish()
-            raise
-
-    def close(self) -> None:
-        close = getattr(self._source, "close", None)
-        if close is not None:
-            close()
-
-    def collect(self) -> Reply:
-        for _ in self:
-            pass
-        assert self.reply is not None
-        return self.reply
+    @property
+    def reply(self) -> Reply | None:
+        return self.result
 
 
 class _Threads:
