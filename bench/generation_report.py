@@ -209,14 +209,16 @@ def print_table(report: dict[str, Any]) -> None:
     print(f"\n{report['model']} | {m['cpu']} | {m['threads']} threads | {m['date']} | "
           f"median (min-max) of {s['rounds']} interleaved round(s)")
     prompts = list(report["decode"][0]["decode_tok_s"]) if report["decode"] else []
-    print(f"{'engine':<40}" + "".join(f"{p + ' tok/s':>22}" for p in prompts)
+    names = [f"{row['label']} [{row['engine']}]" for row in report["decode"]]
+    width = max([len(n) for n in names] + [len("engine")]) + 1
+    print(f"{'engine':<{width}}" + "".join(f"{p + ' tok/s':>22}" for p in prompts)
           + f"{'load s':>9}{'RSS MB':>9}{'peak RSS MB':>13}")
     group = None
-    for row in report["decode"]:
+    for name, row in zip(names, report["decode"], strict=True):
         if row["group"] != group:
             group = row["group"]
             print(f"-- {GROUPS[group]}")
-        print(f"{row['label'] + ' [' + row['engine'] + ']':<40}"
+        print(f"{name:<{width}}"
               + "".join(f"{_cell(row, p):>22}" for p in prompts)
               + f"{row['load_s']:>9.1f}{row['rss_after_load_mb']:>9}{row['peak_rss_mb']:>13}")
     for c in report["comparisons"]:
