@@ -4,7 +4,8 @@
 ``ragkit.sdk.ask`` / ``.chat`` build it (and the generator) for a knowledge base. Modules: ``types`` (results),
 ``config`` (settings), ``prompts`` (templates, message layout), ``context`` (retrieval and
 token budget), ``verify`` (citation checks), ``cache`` (answer cache), ``memory``
-(conversation checkpoints and retention), ``graph`` (nodes and routing), ``pipeline`` (SDK).
+(conversation checkpoints and retention), ``state`` (the graph's typed state), ``graph``
+(nodes and routing), ``pipeline`` (SDK).
 """
 
 from __future__ import annotations
