@@ -7,9 +7,10 @@ Layout of a knowledge base directory::
     DIR/index/          FAISS index + manifest, derived from kb.sqlite and rebuilt when stale
     DIR/.lock           held by the one process allowed to write
 
-Owns: the sync algorithm (what to add, update, remove), write locking, keeping the vector index
-consistent with the database after crashes. Parsing, chunking, embedding, indexing and ranking
-are delegated to their modules.
+Owns: running a sync (survey: read and hash every file found; plan: ``ragkit.syncplan``
+decides what to add, update, remove, purely; prepare: parse and chunk what changed; apply:
+embed and write), write locking, keeping the vector index consistent with the database after
+crashes. Parsing, chunking, embedding, indexing and ranking are delegated to their modules.
 
 Crash safety: each document is replaced in one SQLite transaction that also bumps
 ``kb_version``; embeddings are committed to the cache batch by batch before any document is
@@ -45,6 +46,7 @@ from ragkit.errors import (
 from ragkit.index import FaissIndex, read_manifest
 from ragkit.retriever import Filter, Retriever
 from ragkit.store import DocumentRow, Store, vector_id
+from ragkit.syncplan import FileState, SyncPlan, plan_sync, under
 from ragkit.text import segment_for_search
 from ragkit.types import Chunk, Hit
 
@@ -54,7 +56,8 @@ FORMAT_VERSION = 1
 EMBED_BATCH = 64
 NO_TEXT = "no text to index (only headings or markup); add body text or remove it from the paths"
 
-# progress(stage, done, total): stage is "scan", "embed" or "write".
+# progress(stage, done, total): stage is "scan" (files read, then changed files parsed),
+# "embed" or "write".
 ProgressFn = Callable[[str, int, int], None]
 
 
@@ -84,6 +87,16 @@ class _Pending:
     change: str  # "added" | "updated"
 
 
+@dataclass
+class _Survey:
+    """Every file found, read and hashed: states by key, and (source, reason) if unreadable."""
+
+    max_bytes: int
+    files: int
+    states: dict[str, FileState] = field(default_factory=dict)
+    unreadable: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
 def _atomic_write(path: Path, data: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with open(tmp, "w", encoding="utf-8") as f:
@@ -95,10 +108,6 @@ def _atomic_write(path: Path, data: str) -> None:
 
 def _embed_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _under(path: str, root: Path) -> bool:
-    return path == str(root) or path.startswith(str(root) + os.sep)
 
 
 class KnowledgeBase:
@@ -305,39 +314,88 @@ class KnowledgeBase:
 
     def _sync_locked(self, roots: list[Path], dry_run: bool, rebuild: bool,
                      progress: ProgressFn | None, t0: float, follow: bool) -> SyncReport:
+        """Survey (read and hash), plan (pure: ``syncplan.plan_sync``), prepare (parse and
+        chunk what changed), then apply it, unless ``dry_run``."""
         report = SyncReport(dry_run=dry_run)
-        changes: dict[str, list[str]] = {"added": [], "updated": [], "removed": []}
         tick = progress or (lambda *a: None)
         cfg = self.config
-        settings_hash = f"{cfg.chunker_hash()}-{getattr(ingest, 'PARSER_VERSION', '1')}"
-        max_bytes = int(cfg.ingest.max_file_mb * 1024 * 1024)
+        settings_hash = f"{cfg.chunker_hash()}-{ingest.PARSER_VERSION}"
         existing = self.store.documents()
         found = ingest.scan(roots, cfg.ingest.ignore, follow_links=follow)
-        files = found.files
-        report.failed.extend({"path": _display(f, roots), "error": why} for f, why in found.skipped)
+        refused = [(_display(f, roots), why) for f, why in found.skipped]
         confine = None if follow else roots
         run_id = None if dry_run else self.store.start_run()
-        sources = {row.source: p for p, row in existing.items()}
-        pending: list[_Pending] = []
-        seen: set[str] = set()
+        survey = self._survey(found.files, roots, existing, confine, tick)
+        plan = plan_sync(
+            {k: FileState(r.source, r.content_hash, r.mtime, r.settings_hash)
+             for k, r in existing.items()},
+            survey.states, settings_hash=settings_hash, roots=[str(r) for r in roots],
+            unreadable=survey.unreadable, refused=refused, rebuild=rebuild)
+        pending, bad = self._prepare(plan, survey, settings_hash, confine, tick)
+        order = {str(f): i for i, f in enumerate(found.files)}
+        per_file = sorted([*survey.unreadable.items(), *bad.items()], key=lambda kv: order[kv[0]])
+        report.failed.extend({"path": s, "error": why} for s, why in refused)
+        report.failed.extend({"path": s, "error": why} for _, (s, why) in per_file)
+        report.changes = {
+            "added": [p.row.source for p in pending if p.change == "added"],
+            "updated": [p.row.source for p in pending if p.change == "updated"],
+            "removed": [plan.sources[k] for k in plan.delete],
+        }
+        report.added, report.updated = len(report.changes["added"]), len(report.changes["updated"])
+        report.removed, report.unchanged = len(plan.delete), len(plan.unchanged)
+        report.chunks_total = sum(len(p.chunks) for p in pending)
+        if dry_run:
+            todo = {h for p in pending for h in p.hashes}
+            report.chunks_embedded = len(todo - self.store.cached_hashes(self.embedder.id, todo))
+            report.estimated_embed_s = budget.estimate(
+                report.chunks_embedded, budget.stored_rate(self.store, self.embedder.id))
+            report.elapsed_s = time.perf_counter() - t0
+            return report
+        self._apply(plan, survey, pending, rebuild, report, tick, run_id, t0)
+        return report
+
+    def _survey(self, files: list[Path], roots: list[Path], existing: dict[str, DocumentRow],
+                confine: list[Path] | None, tick: ProgressFn) -> _Survey:
+        """Read and hash every file found (parsing nothing): what the plan compares."""
+        max_bytes = int(self.config.ingest.max_file_mb * 1024 * 1024)
+        survey = _Survey(max_bytes, len(files))
+        names = {row.source: p for p, row in existing.items()}
         for i, f in enumerate(files):
             tick("scan", i, len(files))
             key = str(f)
-            seen.add(key)
             source = _display(f, roots)
-            if sources.get(source, key) != key:  # same display path from another root
+            if names.get(source, key) != key:  # same display path from another root
                 source = key
-            sources[source] = key
-            old = existing.get(key)
+            names[source] = key
             try:
                 data, st = ingest.read_source(f, source, max_bytes, confine=confine)
-                chash = ingest.content_hash(data)
-                if (old and not rebuild and old.content_hash == chash
-                        and old.settings_hash == settings_hash):
-                    report.unchanged += 1
-                    if not dry_run and (old.mtime != st.st_mtime or old.source != source):
-                        self.store.touch_document(key, st.st_mtime, source)
-                    continue
+            except IngestError as e:
+                survey.unreadable[key] = (source, e.reason)
+                continue
+            except OSError as e:  # vanished or unreadable between discovery and reading
+                survey.unreadable[key] = (source, f"cannot read: {e.strerror}")
+                continue
+            survey.states[key] = FileState(source, ingest.content_hash(data), st.st_mtime)
+        return survey
+
+    def _prepare(self, plan: SyncPlan, survey: _Survey, settings_hash: str,
+                 confine: list[Path] | None, tick: ProgressFn,
+                 ) -> tuple[list[_Pending], dict[str, tuple[str, str]]]:
+        """Parse and chunk the files to add or update, in the order found; writes nothing.
+
+        A file is read again here (the survey keeps no bytes), and its row records the hash of
+        the bytes parsed. Returns what to write and, per key, (source, reason) for bad files.
+        """
+        cfg, max_bytes, n = self.config, survey.max_bytes, survey.files
+        added, changed = set(plan.add), set(plan.add) | set(plan.update)
+        todo = [k for k in survey.states if k in changed]
+        pending: list[_Pending] = []
+        bad: dict[str, tuple[str, str]] = {}
+        for j, key in enumerate(todo):
+            tick("scan", n + j, n + len(todo))
+            f, source = Path(key), plan.sources[key]
+            try:
+                data, st = ingest.read_source(f, source, max_bytes, confine=confine)
                 doc = ingest.parse_bytes(data, f, source, max_bytes)
                 chunks = chunking.chunk_document(
                     doc, self.embedder.count_tokens, min(cfg.chunking.max_tokens,
@@ -351,33 +409,27 @@ class KnowledgeBase:
                         len(chunks), self._limits[0],
                         budget.stored_rate(self.store, self.embedder.id)))
             except IngestError as e:
-                report.failed.append({"path": source, "error": e.reason})
+                bad[key] = (source, e.reason)
                 continue
-            except OSError as e:  # vanished or unreadable between discovery and reading
-                report.failed.append({"path": source, "error": f"cannot read: {e.strerror}"})
+            except OSError as e:  # vanished or unreadable since the survey
+                bad[key] = (source, f"cannot read: {e.strerror}")
                 continue
-            change = "updated" if old else "added"
-            changes[change].append(source)
-            row = DocumentRow(key, source, doc.kind, doc.title, chash, settings_hash,
-                              st.st_mtime, st.st_size, len(chunks))
+            row = DocumentRow(key, source, doc.kind, doc.title, ingest.content_hash(data),
+                              settings_hash, st.st_mtime, st.st_size, len(chunks))
             hashes = [_embed_hash(chunking.embedding_text(c)) for c in chunks]
-            pending.append(_Pending(row, chunks, hashes, change))
-        tick("scan", len(files), len(files))
-        gone = [p for p in existing if p not in seen and any(_under(p, r) for r in roots)]
-        changes["removed"] = [existing[p].source for p in gone]
-        report.added, report.updated = len(changes["added"]), len(changes["updated"])
-        report.removed = len(gone)
-        report.chunks_total = sum(len(p.chunks) for p in pending)
-        report.changes = changes
-        if dry_run:
-            todo = {h for p in pending for h in p.hashes}
-            report.chunks_embedded = len(todo - self.store.cached_hashes(self.embedder.id, todo))
-            report.estimated_embed_s = budget.estimate(
-                report.chunks_embedded, budget.stored_rate(self.store, self.embedder.id))
-            report.elapsed_s = time.perf_counter() - t0
-            return report
+            pending.append(_Pending(row, chunks, hashes, "added" if key in added else "updated"))
+        tick("scan", n + len(todo), n + len(todo))
+        return pending, bad
+
+    def _apply(self, plan: SyncPlan, survey: _Survey, pending: list[_Pending], rebuild: bool,
+               report: SyncReport, tick: ProgressFn, run_id: int | None, t0: float) -> None:
+        """Write the plan: touch, embed, replace and delete documents, save the index, and
+        record the run. Each document is replaced in its own transaction (see the module
+        docstring for what a crash leaves)."""
         status = "failed"
         try:
+            for key in plan.touch:
+                self.store.touch_document(key, survey.states[key].mtime, plan.sources[key])
             # A rebuild writes the database first and builds the index once at the end;
             # otherwise the loaded index is updated document by document.
             index = None if rebuild else self.index()
@@ -392,13 +444,13 @@ class KnowledgeBase:
                     index.add(np.asarray([vector_id(c.id) for c in p.chunks], dtype=np.int64),
                               vecs)
             tick("write", len(pending), len(pending))
-            for path in gone:
+            for path in plan.delete:
                 vids = self.store.delete_document(path)
                 if index is not None:
                     index.remove(np.asarray(vids, dtype=np.int64))
             if index is None:  # documents outside `paths` keep their stored vectors
                 index = self._index_from_store()
-            if pending or gone or rebuild or self._saved_version != self.store.kb_version:
+            if pending or plan.delete or rebuild or self._saved_version != self.store.kb_version:
                 self.store.prune_embeddings(self.embedder.id)
                 self._save_index(index)
             self._index, self._index_version = index, self.store.kb_version
@@ -415,7 +467,6 @@ class KnowledgeBase:
                     if status == "ok":
                         raise
                     # else the error that stopped the run (a full disk, say) is the one to show
-        return report
 
     def _embed_missing(self, pending: list[_Pending], tick: ProgressFn,
                        report: SyncReport) -> int:
@@ -482,7 +533,7 @@ def _display(f: Path, roots: list[Path]) -> str:
     """Citation path: relative to the root folder it was found under, prefixed by its name."""
     shown = f.name
     for r in roots:
-        if r.is_dir() and _under(str(f), r):
+        if r.is_dir() and under(str(f), str(r)):
             rel = f.relative_to(r).as_posix()
             shown = f"{r.name}/{rel}" if r.name else rel
             break
