@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from ragkit.config import ChunkingConfig, KnowledgeBaseConfig
+from ragkit.kb import KnowledgeBase
 from ragkit.types import ParsedDocument
 
 
@@ -69,3 +71,13 @@ def _assert_tiles(doc: ParsedDocument) -> None:
 def assert_tiles() -> Callable[[ParsedDocument], None]:
     """Sections quote the document text exactly and cover it end to end, in order."""
     return _assert_tiles
+
+
+@pytest.fixture()
+def kb(tmp_path: Path, tiny_embedder_dir: Path, tiny_embedder) -> Iterator[KnowledgeBase]:
+    """An empty knowledge base with the tiny embedder and small chunks (sync tests)."""
+    config = KnowledgeBaseConfig(embedder=str(tiny_embedder_dir),
+                                 chunking=ChunkingConfig(max_tokens=64, overlap_tokens=8))
+    base = KnowledgeBase.open(tmp_path / "kb", create=True, config=config, embedder=tiny_embedder)
+    yield base
+    base.close()

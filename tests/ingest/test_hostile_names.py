@@ -10,19 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ragkit.config import ChunkingConfig, KnowledgeBaseConfig
 from ragkit.errors import IngestError
 from ragkit.ingest import parse_file
 from ragkit.kb import KnowledgeBase
-
-
-@pytest.fixture()
-def kb(tmp_path: Path, tiny_embedder_dir: Path, tiny_embedder):
-    config = KnowledgeBaseConfig(embedder=str(tiny_embedder_dir),
-                                 chunking=ChunkingConfig(max_tokens=64, overlap_tokens=8))
-    base = KnowledgeBase.open(tmp_path / "kb", create=True, config=config, embedder=tiny_embedder)
-    yield base
-    base.close()
 
 
 def test_deeply_nested_faq_json_is_one_files_error(tmp_path: Path) -> None:

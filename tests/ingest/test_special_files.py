@@ -11,10 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ragkit.config import ChunkingConfig, KnowledgeBaseConfig
 from ragkit.errors import IngestError
 from ragkit.ingest import parse_file
-from ragkit.kb import KnowledgeBase
 from tests.helpers.docs import write_docs
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
@@ -73,15 +71,6 @@ def test_link_to_a_device_is_refused(tmp_path):
     link.symlink_to("/dev/zero")
     with pytest.raises(IngestError, match=r"not a regular file \(a character device\)"):
         parse_file(link, "zero.txt", MB)
-
-
-@pytest.fixture()
-def kb(tmp_path: Path, tiny_embedder_dir: Path, tiny_embedder):
-    config = KnowledgeBaseConfig(embedder=str(tiny_embedder_dir),
-                                 chunking=ChunkingConfig(max_tokens=64, overlap_tokens=8))
-    base = KnowledgeBase.open(tmp_path / "kb", create=True, config=config, embedder=tiny_embedder)
-    yield base
-    base.close()
 
 
 def test_sync_reports_special_files_and_indexes_the_rest(tmp_path, kb):

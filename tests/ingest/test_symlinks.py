@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ragkit.config import ChunkingConfig, KnowledgeBaseConfig
+from ragkit.config import KnowledgeBaseConfig
 from ragkit.errors import IngestError
 from ragkit.ingest import discover, parse_file, scan
 from ragkit.kb import KnowledgeBase
@@ -71,15 +71,6 @@ def test_read_refuses_a_link_switched_out_after_discovery(tree: Path) -> None:
     link.symlink_to(tree / "outside" / "private" / "notes.md")
     with pytest.raises(IngestError, match="outside the indexed folders"):
         parse_file(link, "docs/alias.md", 2**20, confine=[docs])
-
-
-@pytest.fixture()
-def kb(tmp_path: Path, tiny_embedder_dir: Path, tiny_embedder):
-    config = KnowledgeBaseConfig(embedder=str(tiny_embedder_dir),
-                                 chunking=ChunkingConfig(max_tokens=64, overlap_tokens=8))
-    base = KnowledgeBase.open(tmp_path / "kb", create=True, config=config, embedder=tiny_embedder)
-    yield base
-    base.close()
 
 
 def _sources(kb: KnowledgeBase) -> set[str]:
