@@ -32,8 +32,8 @@ class Turn(TypedDict):
     content: str
 
 
-class HitRecord(TypedDict):
-    """A retrieved chunk (:meth:`ragkit.types.Hit.to_dict`)."""
+class ChunkRef(TypedDict):
+    """Where a chunk comes from: the keys every record of a chunk below shares."""
 
     chunk_id: str
     source: str
@@ -42,37 +42,28 @@ class HitRecord(TypedDict):
     page: int | None
     start: int
     end: int
+
+
+class HitRecord(ChunkRef):
+    """A retrieved chunk (:meth:`ragkit.types.Hit.to_dict`)."""
+
     text: str
     score: float
     dense_rank: int | None
     keyword_rank: int | None
 
 
-class ContextEntry(TypedDict):
+class ContextEntry(ChunkRef):
     """A chunk as it goes into the prompt, numbered ``n`` from 1 (possibly cut short)."""
 
     n: int
-    chunk_id: str
-    source: str
-    title: str
-    heading: str
-    page: int | None
-    start: int
-    end: int
     text: str
 
 
-class CitationRecord(TypedDict):
+class CitationRecord(ChunkRef):
     """A released citation (the fields of :class:`~ragkit.rag.types.Citation`)."""
 
     n: int
-    chunk_id: str
-    source: str
-    title: str
-    heading: str
-    page: int | None
-    start: int
-    end: int
     snippet: str
     support: float
 

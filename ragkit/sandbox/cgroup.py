@@ -18,6 +18,7 @@ import os
 import secrets
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -36,14 +37,7 @@ class RunGroup:
     def remove(self) -> None:
         """Kill whatever is left inside, then remove the directories."""
         for d in self.dirs:
-            for _ in range(100):
-                pids = _pids(d)
-                if not pids:
-                    break
-                for pid in pids:
-                    with contextlib.suppress(OSError):
-                        os.kill(pid, signal.SIGKILL)
-                time.sleep(0.01)
+            kill_until_gone(lambda d=d: _pids(d), rounds=100)
             for _ in range(100):
                 try:
                     os.rmdir(d)
@@ -52,6 +46,19 @@ class RunGroup:
                     break
                 except OSError:
                     time.sleep(0.01)  # the last tasks are still exiting
+
+
+def kill_until_gone(list_pids: Callable[[], list[int]], rounds: int) -> None:
+    """SIGKILL every pid ``list_pids`` returns, again and again until it returns none or
+    ``rounds`` pass (a fork bomb races the killing)."""
+    for _ in range(rounds):
+        pids = list_pids()
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.01)
 
 
 def _write(path: str, value: str) -> None:

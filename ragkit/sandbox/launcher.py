@@ -117,14 +117,7 @@ def uid_processes(uid: int) -> list[int]:
 
 def kill_uid(uid: int, rounds: int = 50) -> None:
     """Kill every process of ``uid``, again and again until none is left (fork bombs race)."""
-    for _ in range(rounds):
-        pids = uid_processes(uid)
-        if not pids:
-            return
-        for pid in pids:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.01)
+    cgroup.kill_until_gone(lambda: uid_processes(uid), rounds)
 
 
 def scrubbed_env(workdir: str) -> dict[str, str]:

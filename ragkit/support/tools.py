@@ -78,13 +78,16 @@ class SupportTools:
         proven = {c.customer_id for c in (by_email, by_phone) if c is not None}
         return customer if customer in proven else None
 
-    def verify(self, slots: dict[str, str]) -> bool:
-        """Ownership proven, and by the customer this conversation is bound to (``_customer``
-        in ``slots``, set after the first successful check): a conversation never switches
-        to another customer's orders."""
+    def proven(self, slots: dict[str, str]) -> str | None:
+        """The customer whose ownership the slots prove, when that is also the customer this
+        conversation is bound to (``_customer`` in ``slots``, set after the first successful
+        check): a conversation never switches to another customer's orders."""
         owner = self.owner(slots)
         bound = slots.get("_customer")
-        return owner is not None and (bound is None or owner == bound)
+        return owner if owner is not None and (bound is None or owner == bound) else None
+
+    def verify(self, slots: dict[str, str]) -> bool:
+        return self.proven(slots) is not None
 
     def _owns(self, customer: str, order_id: str | None) -> bool:
         order = self.db.get_order(order_id) if order_id else None
@@ -107,10 +110,9 @@ class SupportTools:
                ) -> ToolOutcome:
         args = tool_args({k: v for k, v in slots.items()
                           if k in ("order_id", "return_id")}, identity)
-        if not self.verify(slots):
+        customer = self.proven(slots)
+        if customer is None:
             return ToolOutcome(name, args, False, "not_verified")
-        customer = self.owner(slots)
-        assert customer is not None
         if name == "lookup_order":
             order = self.db.get_order(slots["order_id"])
             assert order is not None and order.customer_id == customer
@@ -198,11 +200,9 @@ class SupportTools:
                transcript: list[dict[str, Any]], state: dict[str, Any],
                priority: str = "normal") -> str:
         """Create a ticket; the customer is linked only when the identity checks out."""
-        customer_id = None
         order_id = slots.get("order_id")
-        if order_id and self.verify(slots):
-            customer_id = self.owner(slots)
-        elif slots.get("_customer"):  # the conversation was bound by an earlier proof
+        customer_id = self.proven(slots) if order_id else None
+        if customer_id is None and slots.get("_customer"):  # bound by an earlier proof
             customer_id = slots["_customer"]
             order_id = order_id if self._owns(customer_id, order_id) else None
         # an email or phone claimed without a proven order links no account: anyone can

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from ragkit import ingest
-from ragkit.config import ChunkingConfig, KnowledgeBaseConfig
 from ragkit.errors import ConfigError, IngestError
 from ragkit.ingest import (
     ParseContext,
@@ -54,15 +53,6 @@ def user_parsers() -> Iterator[None]:
     yield
     unregister_parser(".csv")
     unregister_parser(".rst")
-
-
-@pytest.fixture()
-def kb(tmp_path: Path, tiny_embedder_dir: Path, tiny_embedder) -> Iterator[KnowledgeBase]:
-    config = KnowledgeBaseConfig(embedder=str(tiny_embedder_dir),
-                                 chunking=ChunkingConfig(max_tokens=64, overlap_tokens=8))
-    base = KnowledgeBase.open(tmp_path / "kb", create=True, config=config, embedder=tiny_embedder)
-    yield base
-    base.close()
 
 
 DOCS = {
