@@ -50,7 +50,8 @@ def dst_cmd(
         "--domain", help="Domain file (YAML). [default: the assistant's default]")] = None,
     dset: Annotated[Path, typer.Option("--set", help="Labelled dialogues (JSONL).")] = DEFAULT_SET,
     split: Annotated[str, typer.Option(
-        help="dev (for tuning), test (held out: run once), or all.")] = "dev",
+        help="dev (for tuning), test (held out: run once), blind (with --set "
+             "knowledge/eval/dialogues_blind.jsonl: report only, never tune), or all.")] = "dev",
     lang: Annotated[str | None, typer.Option(help="Only dialogues in this language: en or zh.")] = None,
     start: Annotated[int, typer.Option(help="Skip this many dialogues first.")] = 0,
     limit: Annotated[int | None, typer.Option(help="Run at most this many dialogues.")] = None,

@@ -66,12 +66,12 @@ class PredTurn:
 
 
 def load_dialogues(path: str | Path, *, split: str | None = None) -> list[Dialogue]:
-    """Read the JSONL dialogue set; ``split`` keeps only "dev" or "test" dialogues."""
+    """Read the JSONL dialogue set; ``split`` keeps only "dev", "test" or "blind" dialogues."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"no dialogue set at {p}; pass --set knowledge/eval/dialogues.jsonl")
-    if split not in (None, "dev", "test", "all"):
-        raise ConfigError(f"unknown split {split!r}; use dev, test or all")
+    if split not in (None, "dev", "test", "blind", "all"):
+        raise ConfigError(f"unknown split {split!r}; use dev, test, blind or all")
     def build(obj: dict[str, Any]) -> Dialogue:
         turns = tuple(GoldTurn(t["user"], t["intent"], dict(t["state"]), bool(t["handoff"]),
                                t["tool"]) for t in obj["turns"])
