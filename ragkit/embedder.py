@@ -38,14 +38,19 @@ class Embedder(Protocol):
 
 
 ProgressFn = Callable[[int], None]
+# Prompt names looked up in a sentence-transformers folder's config, first found wins (the
+# names sentence-transformers' own encode_query / encode_document look for).
+QUERY_PROMPTS = ("query",)
+PASSAGE_PROMPTS = ("passage", "document", "corpus")
 
 
 class SentenceTransformerEmbedder:
     """An :class:`Embedder` over a local sentence-transformers folder.
 
     The constructor only stores settings; the model loads on first use (or :meth:`load`).
-    Prompts come from the folder's ``config_sentence_transformers.json``: ``passage`` for
-    passages and ``query`` for queries, when present (e5 needs them; MiniLM has none).
+    Prompts come from the folder's ``config_sentence_transformers.json``: ``query`` for
+    queries, and for passages the first of ``passage`` / ``document`` / ``corpus`` it has
+    (e5 uses ``passage``, EmbeddingGemma ``document``; MiniLM has none).
     """
 
     def __init__(
@@ -92,22 +97,23 @@ class SentenceTransformerEmbedder:
             return info[1]
         return int(self.model.max_seq_length)
 
-    def _prompt(self, name: str) -> str:
-        return str((self.model.prompts or {}).get(name) or "")
+    def _prompt(self, names: tuple[str, ...]) -> str:
+        prompts = self.model.prompts or {}
+        return next((str(prompts[n]) for n in names if prompts.get(n)), "")
 
     def count_tokens(self, text: str) -> int:
         ids = self.model.tokenizer(
-            self._prompt("passage") + text, add_special_tokens=True, verbose=False
+            self._prompt(PASSAGE_PROMPTS) + text, add_special_tokens=True, verbose=False
         )
         return len(ids["input_ids"])
 
     def embed_passages(
         self, texts: Sequence[str], progress: ProgressFn | None = None
     ) -> np.ndarray:
-        return self._embed(texts, self._prompt("passage"), progress)
+        return self._embed(texts, self._prompt(PASSAGE_PROMPTS), progress)
 
     def embed_queries(self, texts: Sequence[str], progress: ProgressFn | None = None) -> np.ndarray:
-        return self._embed(texts, self._prompt("query"), progress)
+        return self._embed(texts, self._prompt(QUERY_PROMPTS), progress)
 
     def _embed(self, texts: Sequence[str], prompt: str, progress: ProgressFn | None) -> np.ndarray:
         if isinstance(texts, str):
@@ -132,21 +138,26 @@ class SentenceTransformerEmbedder:
         return out
 
 
-_PLAIN_MODULES = ("Transformer", "Pooling", "Normalize")
+_PLAIN_MODULES = ("Transformer", "Pooling", "Dense", "Normalize")
 
 
 def _folder_info(folder: Path) -> tuple[int, int] | None:
-    """(dim, max_seq_length) read from a plain Transformer -> Pooling [-> Normalize] folder's
-    config files, so asking for them does not load the model; None for anything else."""
+    """(dim, max_seq_length) read from a plain Transformer -> Pooling [-> Dense...] [->
+    Normalize] folder's config files, so asking for them does not load the model; None for
+    anything else."""
     import json
 
     try:
         modules = json.loads((folder / "modules.json").read_text())
         if not all(str(m["type"]).endswith(_PLAIN_MODULES) for m in modules):
             return None
-        pooling = next(m["path"] for m in modules if str(m["type"]).endswith("Pooling"))
-        pool_cfg = json.loads((folder / pooling / "config.json").read_text())
-        dim = pool_cfg.get("word_embedding_dimension") or pool_cfg["embedding_dimension"]
+        dense = [m["path"] for m in modules if str(m["type"]).endswith("Dense")]
+        if dense:  # the last projection decides the output size
+            dim = json.loads((folder / dense[-1] / "config.json").read_text())["out_features"]
+        else:
+            pooling = next(m["path"] for m in modules if str(m["type"]).endswith("Pooling"))
+            pool_cfg = json.loads((folder / pooling / "config.json").read_text())
+            dim = pool_cfg.get("word_embedding_dimension") or pool_cfg["embedding_dimension"]
         seq = json.loads((folder / "sentence_bert_config.json").read_text())["max_seq_length"]
         return int(dim), int(seq)
     except (OSError, ValueError, KeyError, StopIteration, TypeError):

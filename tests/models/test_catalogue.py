@@ -18,16 +18,19 @@ def test_catalogue_names_and_kinds() -> None:
         "qwen2.5-coder-0.5b-instruct": "generator",
         "qwen2.5-coder-1.5b-instruct": "generator",
         "smollm2-135m-instruct": "generator",
+        "embeddinggemma-300m": "embedder",
+        "ms-marco-minilm-l12-int8": "reranker",
     }
     assert {s.kind for s in models.list_models("generator")} == {"generator"}
-    assert len(models.list_models("embedder")) == 2
+    assert len(models.list_models("embedder")) == 3
+    assert models.KINDS == ("embedder", "generator", "reranker")
 
 
 def test_defaults_agree_with_config() -> None:
     assert models.default_model("embedder") == config.DEFAULT_EMBEDDER
     assert models.default_model("generator") == config.DEFAULT_GENERATOR
-    for kind in ("embedder", "generator"):
-        assert sum(s.default for s in models.list_models(kind)) == 1  # type: ignore[arg-type]
+    for kind in models.KINDS:
+        assert sum(s.default for s in models.list_models(kind)) == 1
 
 
 @pytest.mark.parametrize("spec", models.list_models(), ids=lambda s: s.name)
@@ -38,6 +41,9 @@ def test_every_entry_is_pinned_and_checksummed(spec: models.ModelSpec) -> None:
     for digest in spec.sha256s.values():
         assert re.fullmatch(r"[0-9a-f]{64}", digest)
     assert spec.size > 1_000_000
+    assert spec.license and spec.license_line.startswith(f"licence: {spec.license}")
+    for path, digest in spec.ready_sha256:
+        assert re.fullmatch(r"[0-9a-f]{64}", digest) and not path.startswith("/")
 
 
 def test_parts_are_in_order() -> None:

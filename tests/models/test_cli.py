@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from ragkit import models
 from ragkit.cli import app
 from ragkit.errors import ModelError
 
@@ -25,6 +26,7 @@ def test_list_json_in_an_empty_home(home: Path) -> None:
     assert [r["name"] for r in rows if r["default"]] == [
         "multilingual-e5-small",
         "qwen2.5-coder-0.5b-instruct",
+        "ms-marco-minilm-l12-int8",
     ]
     assert not any(r["pulled"] for r in rows)
     assert all(r["size_bytes"] > 0 and "==" in r["packages"][0] for r in rows)
@@ -34,8 +36,29 @@ def test_list_table_and_kind_filter(home: Path) -> None:
     result = runner.invoke(app, ["models", "list", "--kind", "embedder"])
     assert result.exit_code == 0, result.output
     assert "all-minilm-l6-v2" in result.stdout and "smollm2" not in result.stdout
-    bad = runner.invoke(app, ["models", "list", "--kind", "reranker"])
-    assert bad.exit_code != 0
+    rerankers = runner.invoke(app, ["models", "list", "--kind", "reranker"])
+    assert rerankers.exit_code == 0, rerankers.output
+    assert "ms-marco-minilm-l12-int8  reranker" in rerankers.stdout
+    assert "embeddinggemma" not in rerankers.stdout
+    bad = runner.invoke(app, ["models", "list", "--kind", "tokenizer"])
+    assert bad.exit_code != 0 and "embedder, generator, reranker" in bad.output
+
+
+def test_list_shows_every_licence_unabridged(home: Path) -> None:
+    result = runner.invoke(app, ["models", "list"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    gemma = next(line for line in lines if line.startswith("embeddinggemma-300m"))
+    assert "Gemma Terms of Use" in gemma
+    assert (
+        "* embeddinggemma-300m: Gemma Terms of Use, see https://ai.google.dev/gemma/terms" in lines
+    )
+    for spec in models.list_models():
+        row = next(line for line in lines if line.startswith(spec.name + " "))
+        assert spec.license in row, row
+    rows = json.loads(runner.invoke(app, ["models", "list", "--json"]).stdout)
+    urls = {r["name"]: r["license_url"] for r in rows}
+    assert urls["embeddinggemma-300m"] == "https://ai.google.dev/gemma/terms"
 
 
 @pytest.mark.real_model
@@ -76,7 +99,7 @@ def test_real_subprocess(tmp_path: Path) -> None:
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert len(json.loads(proc.stdout)) == 5
+    assert len(json.loads(proc.stdout)) == len(models.list_models())
     bad = subprocess.run(
         [sys.executable, "-m", "ragkit", "models", "pull", "no-such-model"],
         capture_output=True,
