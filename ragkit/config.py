@@ -46,6 +46,9 @@ DType = Literal["auto", "float32", "bfloat16", "float16"]
 Quantization = Literal["none", "int8", "int4"]
 RopeType = Literal["linear", "dynamic", "yarn", "llama3"]
 TranslateMode = Literal["off", "on", "auto"]  # RagConfig.translate_query, as ask --translate
+# who judges which retrieved sentences answer a question (ragkit.rag.config.RagConfig.relevance)
+RelevanceMode = Literal["auto", "fast", "embeddinggemma", "off"]
+DEFAULT_RELEVANCE: RelevanceMode = "auto"
 
 
 class IndexConfig(_Frozen):

@@ -3,7 +3,7 @@
 Owns: opening knowledge bases; building generators (a local model from a
 :class:`~ragkit.generation.config.GeneratorConfig`, or an OpenAI-compatible server from a
 :class:`~ragkit.generation.config.RemoteGeneratorConfig`) and embedders from typed configs and
-memoising them per process; the reranker hook; and constructing the RAG pipeline, the support
+memoising them per process; relevance scorers; and constructing the RAG pipeline, the support
 assistant and the code agent. The CLI (``ragkit/cli``) and the UI (``ragkit/ui``, ``apps/``)
 import this module plus config types and errors, never the engines behind it.
 
@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
-from ragkit.config import DEFAULT_EMBEDDER, KnowledgeBaseConfig
+from ragkit.config import DEFAULT_EMBEDDER, DEFAULT_RELEVANCE, KnowledgeBaseConfig, RelevanceMode
 from ragkit.errors import ConfigError
-from ragkit.types import Hit
 
 if TYPE_CHECKING:
     from ragkit.codeagent import AgentConfig, CodeAgent
@@ -30,6 +29,7 @@ if TYPE_CHECKING:
     from ragkit.generation.config import GeneratorConfig, RemoteGeneratorConfig
     from ragkit.kb import KnowledgeBase
     from ragkit.rag import Answer, Conversation, RagConfig, RagPipeline
+    from ragkit.relevance import Relevance
     from ragkit.support import SupportAssistant
 
     # What names a generator: None (the default model), a catalogue name, model folder or
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 _lock = threading.Lock()
 _generators: dict[str, Any] = {}
 _embedders: dict[tuple[str, str | None], Any] = {}
-_reranker_cache: dict[str, Any] = {}
+_relevance: dict[str, Any] = {}
 
 
 # -- knowledge bases --------------------------------------------------------------------------
@@ -184,44 +184,59 @@ def serve_model(generator: Generator, host: str = "127.0.0.1", port: int = 8000,
           max_body_bytes=DEFAULT_MAX_BODY_BYTES if max_body_bytes is None else max_body_bytes)
 
 
-# -- rerankers --------------------------------------------------------------------------------
-@runtime_checkable
-class Reranker(Protocol):
-    """Reorders retrieved hits for a query, best first, keeping at most ``k``."""
-
-    def rerank(self, query: str, hits: Sequence[Hit], k: int) -> list[Hit]:
-        ...
+# -- relevance scorers -----------------------------------------------------------------------
+CROSS_ENCODER = "ms-marco-minilm-l12-int8"
+MULTILINGUAL_SCORER = "embeddinggemma-300m"
+CASCADE_KEEP = 8  # sentences EmbeddingGemma re-reads per question (about 0.1 s each, 2 cores)
 
 
-_rerankers: dict[str, Callable[[], Reranker]] = {}
+def load_relevance(mode: RelevanceMode = DEFAULT_RELEVANCE, embedder: Embedder | None = None
+                   ) -> Relevance | None:
+    """The relevance scorer a :data:`~ragkit.config.RelevanceMode` names (models are pulled
+    on first use and built once per process): ``auto`` reads every sentence with the INT8
+    cross-encoder (English sentences, through the question's translation when it is
+    Chinese) and ``embedder`` (the knowledge base's; the rest), then EmbeddingGemma re-scores
+    the best 8; ``fast`` stops after the first stage; ``embeddinggemma`` reads every sentence
+    with EmbeddingGemma; ``off`` is None. To use your own, pass any
+    :class:`~ragkit.relevance.Relevance` to :func:`rag_pipeline`."""
+    from ragkit import models
+    from ragkit import relevance as rel
 
-
-def register_reranker(name: str, factory: Callable[[], Reranker]) -> None:
-    """Make ``load_reranker(name)`` build a reranker with ``factory`` (a plugin's hook)."""
-    if not name.strip():
-        raise ConfigError("a reranker needs a non-empty name")
-    _rerankers[name] = factory
-
-
-def load_reranker(name: str | None) -> Reranker | None:
-    """The reranker registered as ``name``, built once per process; None for no reranking.
-
-    ragkit ships none yet; a registered one is the user's.
-    """
-    if name is None:
+    if mode == "off":
         return None
-    if name not in _rerankers:
-        known = ", ".join(sorted(_rerankers)) or "none are registered"
-        raise ConfigError(f"no reranker named {name!r} ({known}); register one with "
-                          "ragkit.sdk.register_reranker(name, factory) or leave it unset")
-    with _lock:
-        if name not in _reranker_cache:
-            _reranker_cache[name] = _rerankers[name]()
-        return _reranker_cache[name]
+    if mode not in ("auto", "fast", "embeddinggemma"):
+        raise ConfigError(f"unknown relevance mode {mode!r}; use auto, fast, embeddinggemma "
+                          "or off")
+    if mode != "embeddinggemma" and embedder is None:
+        raise ConfigError(f"relevance {mode!r} reads with the knowledge base's embedder too: "
+                          "pass embedder=kb.embedder")
+
+    def shared(name: str, build: Callable[[], Relevance]) -> Relevance:
+        with _lock:
+            if name in _relevance:
+                return _relevance[name]
+        made = build()  # outside the lock: building takes it (load_embedder)
+        with _lock:
+            return _relevance.setdefault(name, made)
+
+    def gemma() -> Relevance:
+        return shared(MULTILINGUAL_SCORER, lambda: rel.EmbeddingRelevance(
+            load_embedder(MULTILINGUAL_SCORER), name=MULTILINGUAL_SCORER,
+            **rel.embedding_curve(MULTILINGUAL_SCORER)))
+
+    if mode == "embeddinggemma":
+        return gemma()
+    assert embedder is not None
+    cross = shared(CROSS_ENCODER, lambda: rel.CrossEncoder(
+        models.resolve(CROSS_ENCODER, "reranker"), name=CROSS_ENCODER,
+        **rel.CROSS_ENCODER_CURVE))
+    first = rel.LanguageRouted(cross, rel.EmbeddingRelevance(
+        embedder, name=embedder.id, **rel.embedding_curve(embedder.id)))
+    return first if mode == "fast" else rel.Cascade(first, gemma(), keep=CASCADE_KEEP)
 
 
 # -- assistants -------------------------------------------------------------------------------
-_pipelines: weakref.WeakKeyDictionary[Any, dict[tuple[int, str], Any]] = (
+_pipelines: weakref.WeakKeyDictionary[Any, dict[tuple[int, str, int], Any]] = (
     weakref.WeakKeyDictionary())
 
 
@@ -233,25 +248,30 @@ def check_question(question: object) -> None:
 
 
 def rag_pipeline(kb: KnowledgeBase, generator: Generator | None = None,
-                 config: RagConfig | None = None) -> RagPipeline:
-    """The RAG pipeline over ``kb``: one per knowledge base, generator and config, closed
-    when the knowledge base closes. ``generator`` defaults to the default model."""
+                 config: RagConfig | None = None, relevance: Relevance | None = None
+                 ) -> RagPipeline:
+    """The RAG pipeline over ``kb``: one per knowledge base, generator, config and scorer,
+    closed when the knowledge base closes. ``generator`` defaults to the default model;
+    ``relevance`` to the scorer ``config.relevance`` names (load_relevance)."""
     from ragkit.rag import RagConfig, RagPipeline
 
     gen = generator if generator is not None else load_generator()
     cfg = config or RagConfig()
-    key = (id(gen), cfg.model_dump_json())
+    key = (id(gen), cfg.model_dump_json(), id(relevance))
     with _lock:
         per_kb = _pipelines.get(kb)
         if per_kb is None:
             per_kb = _pipelines[kb] = {}
             kb.on_close(lambda: _close_pipelines(per_kb))
-        if key not in per_kb:
-            per_kb[key] = RagPipeline(kb, gen, cfg)
-        return per_kb[key]
+        if key in per_kb:
+            return per_kb[key]
+    # outside the lock: building a scorer may pull models and takes the lock itself
+    scorer = relevance if relevance is not None else load_relevance(cfg.relevance, kb.embedder)
+    with _lock:
+        return per_kb.setdefault(key, RagPipeline(kb, gen, cfg, relevance=scorer))
 
 
-def _close_pipelines(per_kb: dict[tuple[int, str], Any]) -> None:
+def _close_pipelines(per_kb: dict[tuple[int, str, int], Any]) -> None:
     for pipe in per_kb.values():
         pipe.close()
     per_kb.clear()
@@ -300,7 +320,6 @@ def code_agent(generator: Generator | None = None,
 
 __all__ = [
     "LazyGenerator",
-    "Reranker",
     "ask",
     "chat",
     "check_question",
@@ -313,10 +332,9 @@ __all__ = [
     "lazy_generator",
     "load_embedder",
     "load_generator",
-    "load_reranker",
+    "load_relevance",
     "open_kb",
     "rag_pipeline",
-    "register_reranker",
     "serve_model",
     "support_assistant",
 ]

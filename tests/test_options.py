@@ -12,7 +12,15 @@ from typer.testing import CliRunner
 from ragkit.cli import app
 from ragkit.cli.options import LiteralChoice
 from ragkit.cli.serve import parse_rope
-from ragkit.config import IndexConfig, IndexType, Quantization, RopeType, SearchMode, TranslateMode
+from ragkit.config import (
+    IndexConfig,
+    IndexType,
+    Quantization,
+    RelevanceMode,
+    RopeType,
+    SearchMode,
+    TranslateMode,
+)
 from ragkit.errors import ConfigError
 
 # Every command option with a closed set of values, and the Literal it must offer.
@@ -23,8 +31,10 @@ EXPECTED: dict[tuple[str, str], Any] = {
     ("generate", "--quantization"): Quantization,
     ("ask", "--quantization"): Quantization,
     ("ask", "--translate"): TranslateMode,
+    ("ask", "--relevance"): RelevanceMode,
     ("chat", "--quantization"): Quantization,
     ("chat", "--translate"): TranslateMode,
+    ("chat", "--relevance"): RelevanceMode,
     ("ui", "--quantization"): Quantization,
     ("eval rag", "--quantization"): Quantization,
     ("eval humaneval", "--quantization"): Quantization,

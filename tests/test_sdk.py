@@ -24,6 +24,7 @@ from ragkit.generation.base import (
     TokenLevel,
 )
 from ragkit.generation.config import GeneratorConfig, RemoteGeneratorConfig
+from ragkit.rag import RagConfig
 from ragkit.types import Message
 from tests.conftest import TINY_CORPUS
 from tests.helpers.scripted import ScriptedGenerator
@@ -81,9 +82,9 @@ def test_local_generator_has_every_optional_feature(tiny_lm: Path) -> None:
 def test_bad_specs_are_refused() -> None:
     with pytest.raises(ConfigError, match="GeneratorConfig"):
         sdk.load_generator(42)  # type: ignore[arg-type]
-    assert sdk.load_reranker(None) is None
-    with pytest.raises(ConfigError, match="register_reranker"):
-        sdk.load_reranker("cross-encoder")
+    assert sdk.load_relevance("off") is None
+    with pytest.raises(ConfigError, match="unknown relevance mode"):
+        sdk.load_relevance("cross-encoder")  # type: ignore[arg-type]
 
 
 def test_rag_pipeline_is_shared_and_closed_with_its_knowledge_base(
@@ -92,8 +93,9 @@ def test_rag_pipeline_is_shared_and_closed_with_its_knowledge_base(
                                  chunking=ChunkingConfig(max_tokens=64, overlap_tokens=8))
     kb = sdk.open_kb(tmp_path / "kb", create=True, config=config, embedder=tiny_embedder)
     gen = ScriptedGenerator()
-    pipe = sdk.rag_pipeline(kb, gen)
-    assert sdk.rag_pipeline(kb, gen) is pipe
+    off = RagConfig(relevance="off")
+    pipe = sdk.rag_pipeline(kb, gen, off)
+    assert sdk.rag_pipeline(kb, gen, off) is pipe
     assert pipe.memory is not None  # opens the conversation store
     kb.close()
     assert pipe._memory is None  # closed by the knowledge base's close

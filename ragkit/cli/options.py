@@ -12,7 +12,7 @@ from typing import Annotated, Any, get_args
 
 import typer
 
-from ragkit.config import Quantization, TranslateMode
+from ragkit.config import Quantization, RelevanceMode, TranslateMode
 
 
 def words(values: tuple[str, ...]) -> str:
@@ -46,6 +46,12 @@ def choice_option(literal: Any, *decls: str, help: str, **kw: Any) -> Any:  # no
 QuantOpt = Annotated[Quantization, choice_option(
     Quantization, "--quantization",
     help="Weight-only quantization (int8/int4: smaller and usually faster on CPU).")]
+RelevanceOpt = Annotated[RelevanceMode, choice_option(
+    RelevanceMode, "--relevance",
+    help="Who picks the sentences that answer before anything is generated: auto (the INT8 "
+    "ms-marco cross-encoder for English sentences, the knowledge base's embedder for the "
+    "rest), embeddinggemma (EmbeddingGemma for the rest: multilingual, slower), "
+    "cross-encoder, embedder, or off (the generator reads whole chunks and judges alone).")]
 TranslateOpt = Annotated[TranslateMode, choice_option(
     TranslateMode, "--translate",
     help="Also search the question's English <-> Chinese translation (one short "

@@ -18,9 +18,9 @@ from rich.markup import escape
 
 from ragkit import sdk
 from ragkit.cli.kb import DEFAULT_KB, JsonOpt, KbOpt
-from ragkit.cli.options import QuantOpt, TranslateOpt
+from ragkit.cli.options import QuantOpt, RelevanceOpt, TranslateOpt
 from ragkit.cli.serve import ModelOpt, generator_config
-from ragkit.config import DEFAULT_GENERATOR, Quantization, TranslateMode
+from ragkit.config import DEFAULT_GENERATOR, Quantization, RelevanceMode, TranslateMode
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -36,7 +36,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _open(kb: Path, model: str, quantization: Quantization, k: int, no_cache: bool,
-          quiet: bool, translate: TranslateMode = "off") -> tuple[Any, Any]:
+          quiet: bool, translate: TranslateMode = "auto", relevance: RelevanceMode = "auto"
+          ) -> tuple[Any, Any]:
     from ragkit.rag.config import RagConfig, translate_setting
 
     base = sdk.open_kb(kb)  # fails with "create one with `ragkit index`" when missing
@@ -45,7 +46,7 @@ def _open(kb: Path, model: str, quantization: Quantization, k: int, no_cache: bo
         err.print(f"[dim]loading {escape(model)} (quantization={gen_cfg.quantization})...[/]")
     generator = sdk.load_generator(gen_cfg)
     rag_cfg = RagConfig(k=k, answer_cache=not no_cache,
-                        translate_query=translate_setting(translate))
+                        translate_query=translate_setting(translate), relevance=relevance)
     return base, sdk.rag_pipeline(base, generator, rag_cfg)
 
 
@@ -69,6 +70,9 @@ def usage_line(answer: Any) -> str:
         parts += [f"first token {u.time_to_first_token_s:.2f} s",
                   f"{u.tokens_per_second:.1f} tok/s",
                   f"KV cache {100 * u.kv_cache_hit_rate:.0f}% of {u.prompt_tokens} tokens"]
+    stages = {k: v for k, v in (answer.diagnostics.get("stages_ms") or {}).items() if v >= 1}
+    if stages:
+        parts.append("stages " + ", ".join(f"{k} {v / 1000:.1f} s" for k, v in stages.items()))
     return " · ".join(parts)
 
 
@@ -94,13 +98,15 @@ def ask_cmd(
     model: ModelOpt = DEFAULT_GENERATOR,
     quantization: QuantOpt = "none",
     k: KOpt = 5,
-    translate: TranslateOpt = "off",
+    translate: TranslateOpt = "auto",
+    relevance: RelevanceOpt = "auto",
     no_cache: NoCacheOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Answer QUESTION from the knowledge base, citing sources, or say it does not know."""
     sdk.check_question(question)  # before loading the models
-    base, pipe = _open(kb, model, quantization, k, no_cache, quiet=as_json, translate=translate)
+    base, pipe = _open(kb, model, quantization, k, no_cache, quiet=as_json, translate=translate,
+                       relevance=relevance)
     try:
         if as_json:
             answer = pipe.ask(question)
@@ -118,11 +124,13 @@ def chat_cmd(
     k: KOpt = 5,
     thread: Annotated[str | None, typer.Option(
         "--thread", help="Resume this conversation (its id is printed at the start).")] = None,
-    translate: TranslateOpt = "off",
+    translate: TranslateOpt = "auto",
+    relevance: RelevanceOpt = "auto",
     no_cache: NoCacheOpt = False,
 ) -> None:
     """A conversation with the knowledge base. Type /new for a new thread, /exit to quit."""
-    base, pipe = _open(kb, model, quantization, k, no_cache, quiet=False, translate=translate)
+    base, pipe = _open(kb, model, quantization, k, no_cache, quiet=False, translate=translate,
+                       relevance=relevance)
     conv = pipe.conversation(thread)
     err.print(f"[dim]thread {conv.thread_id} (resume with --thread {conv.thread_id}); "
               "/new starts over, /exit quits[/]")

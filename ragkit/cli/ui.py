@@ -91,9 +91,11 @@ def ui_cmd(
 
 
 def _preload(backend) -> None:
-    """Load the generator (and the support assistant's models) before the first question."""
+    """Load the generator, the evidence stage's scorers and the support assistant's models
+    before the first question."""
     try:
         backend.generator()
+        backend.warm_relevance()
         if backend.features()["support assistant"]:
             backend.support()
     except Exception as exc:  # shown again, readably, when the user first asks

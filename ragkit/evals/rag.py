@@ -39,6 +39,12 @@ class RagQuestion:
     evidence: str = ""
     facts: tuple[Alternatives, ...] = ()  # every group must appear; any alternative of a group
     negative: bool = False  # the correct answer says no (a negation must appear)
+    # earlier turns of the conversation a follow-up belongs to, as {"role", "content"} dicts
+    history: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def messages(self) -> list[dict[str, str]]:
+        return [{"role": r, "content": c} for r, c in self.history]
 
     @property
     def groups(self) -> tuple[str, ...]:
@@ -58,13 +64,50 @@ def _alternatives(item: Any, where: str) -> Alternatives:
     return alts
 
 
+def _history(row: dict[str, Any], where: str) -> tuple[tuple[str, str], ...]:
+    turns = row.get("history") or []
+    if not isinstance(turns, list) or not all(
+            isinstance(t, dict) and isinstance(t.get("user"), str)
+            and isinstance(t.get("assistant"), str) for t in turns):
+        raise ConfigError(f"{where}: history must be a list of {{\"user\", \"assistant\"}} turns")
+    return tuple(m for t in turns for m in (("user", t["user"]), ("assistant", t["assistant"])))
+
+
+def load_merged_set(path: str | Path) -> list[RagQuestion]:
+    """Read a set whose rows carry everything (``rag_blind.jsonl``, a second corpus's
+    ``questions.jsonl``): ``id``, ``question``, ``lang``, ``type`` (``unanswerable`` for a
+    question the documents do not answer), ``doc``, ``evidence``, ``facts``, ``negative``?,
+    ``history``? (a follow-up's earlier turns, ``{"user", "assistant"}`` each)."""
+    p = Path(path)
+    out = []
+    for row in read_jsonl(p):
+        where = f"{p} {row.get('id', '?')}"
+        if not isinstance(row.get("question"), str) or "id" not in row:
+            raise ConfigError(f"{where}: every line needs an id and a question")
+        answerable = row.get("type") != "unanswerable"
+        facts = tuple(_alternatives(f, where) for f in row.get("facts") or [])
+        negative = bool(row.get("negative", False))
+        if answerable and not facts and not negative:
+            raise ConfigError(f"{where}: give at least one fact or \"negative\": true")
+        out.append(RagQuestion(str(row["id"]), row["question"], row.get("lang", ""),
+                               str(row.get("type", "")), answerable,
+                               row.get("doc", "") if answerable else "",
+                               row.get("evidence", "") if answerable else "", facts,
+                               negative, _history(row, where)))
+    return out
+
+
 def load_rag_set(path: str | Path, retrieval: str | Path | None = None,
                  unanswerable: str | Path | None = None) -> list[RagQuestion]:
     """Read ``rag.jsonl`` (``{"id", "facts", "negative"?}`` per answerable question) and join
-    it with ``retrieval.jsonl`` and ``unanswerable.jsonl`` (default: next to ``path``)."""
+    it with ``retrieval.jsonl`` and ``unanswerable.jsonl`` (default: next to ``path``); a set
+    whose rows carry their questions is read by :func:`load_merged_set`."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"no answer set at {p}; pass --set knowledge/eval/rag.jsonl")
+    first = next(iter(read_jsonl(p)), {})
+    if "question" in first:
+        return load_merged_set(p)
     retrieval = Path(retrieval) if retrieval else p.with_name("retrieval.jsonl")
     unanswerable = Path(unanswerable) if unanswerable else p.with_name("unanswerable.jsonl")
     gold: dict[str, dict[str, Any]] = {}

@@ -17,7 +17,7 @@ from typing import Any
 from ragkit.errors import RagkitError
 from ragkit.evals.rag import AnswerRecord, RagQuestion, failures, score, summarise
 
-AskFn = Callable[[str], Any]  # question -> ragkit.rag.Answer
+AskFn = Callable[..., Any]  # (question, history=[...]?) -> ragkit.rag.Answer
 ProgressFn = Callable[[dict[str, Any]], None]
 
 
@@ -64,7 +64,8 @@ def ask_one(ask: AskFn, q: RagQuestion) -> tuple[AnswerRecord, float]:
     """Answer one question; a ragkit error becomes a recorded failure, not an abort."""
     t0 = time.perf_counter()
     try:
-        record = AnswerRecord.from_answer(ask(q.question))
+        answer = ask(q.question, history=q.messages) if q.history else ask(q.question)
+        record = AnswerRecord.from_answer(answer)
     except RagkitError as e:
         record = AnswerRecord(text="", refused=False, error=str(e))
     return record, time.perf_counter() - t0

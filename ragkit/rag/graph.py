@@ -1,5 +1,5 @@
-"""The RAG graph: condense -> (answer cache) -> retrieve -> select -> check -> generate ->
-verify -> respond.
+"""The RAG graph: condense -> (answer cache) -> retrieve -> evidence -> select -> check ->
+generate -> verify -> respond.
 
 Owns: the nodes (module-level functions ``(state, runtime) -> partial state``), the routing
 between them, :class:`RagDeps` (what a knowledge base and a generator give the graph) and
@@ -7,19 +7,22 @@ between them, :class:`RagDeps` (what a knowledge base and a generator give the g
 flag). The typed state lives in :mod:`ragkit.rag.state`. Answer text is streamed with
 LangGraph's stream writer, sentence by sentence after verification.
 
-Routing, in words: a follow-up (history present) is condensed into a standalone question and
-never served from the answer cache; a first question is looked up in the cache. Low retrieval
-confidence refuses without generating, and so does a clear "no" from the answerability check
-(the generator scores "do the sources state the answer? yes/no" over the same prompt prefix
-the answer then reuses). An answer with no supported sentence is regenerated
-once with a stricter instruction, then refused. Pure pieces (prompts, verification, context
-selection) live in their own modules.
+Routing, in words: a follow-up (history present) that leans on the conversation is searched
+together with the question before it (plain code) and never served from the answer cache; a
+first question is looked up in the cache. Low retrieval confidence refuses without
+generating. With a relevance scorer, the evidence stage picks the sentences that answer and
+refuses when none clears the threshold (naming what the knowledge base covers nearby); the
+prompt then holds only the evidence. The optional answerability check refuses on a clear "no"
+from the generator. An answer with no supported sentence is replaced by a quote of strong
+evidence, or regenerated once with a stricter instruction, then refused. Pure pieces
+(prompts, evidence, verification, context selection) live in their own modules.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -31,12 +34,14 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
 from ragkit.generation.base import Generator, SamplingParams
+from ragkit.rag import evidence as ev
 from ragkit.rag import prompts
 from ragkit.rag.cache import AnswerCache
 from ragkit.rag.config import RagConfig
 from ragkit.rag.context import retrieve, select_context
-from ragkit.rag.state import CitationRecord, HitRecord, RagState, add_usage
+from ragkit.rag.state import CitationRecord, EvidenceRecord, HitRecord, RagState, add_usage
 from ragkit.rag.verify import CitationGate, Scorer, Similarity
+from ragkit.relevance import Relevance
 from ragkit.retriever import Retriever
 from ragkit.types import Message
 
@@ -56,6 +61,9 @@ class RagDeps:
     cache_scope: str = ""
     # the languages the knowledge base is written in (translate_query="auto" reads it)
     kb_languages: Callable[[], frozenset[str]] = lambda: frozenset()
+    # scores how well each sentence of the retrieved chunks answers the question; None keeps
+    # the generator as the only judge (no evidence stage)
+    relevance: Relevance | None = None
 
 
 @dataclass
@@ -74,14 +82,10 @@ _LEAD = re.compile(r"^\s*(standalone question|question|rewritten question|问题
 
 # -- nodes ----------------------------------------------------------------------------------
 def condense(state: RagState, runtime: Runtime[RunContext]) -> Update:
-    deps = runtime.context.deps
-    cfg = deps.config
-    msgs = prompts.condense_messages(state.language, state.history, cfg.history_turns,
-                                     state.question)
-    res = deps.generator.generate(msgs, SamplingParams(max_tokens=cfg.condense_max_tokens,
-                                                       stop=("\n",)))
-    text = _LEAD.sub("", res.text.strip()).strip().strip('"“”')
-    return {"standalone": text or state.question, "usage": add_usage(state.usage, res.usage)}
+    """A follow-up that leans on the conversation ("What about Gold members?") is searched
+    and scored together with the question before it, so it keeps its topic; one that stands
+    alone is searched as it is. Plain code: the 0.5B model's rewrites lost the topic."""
+    return {"standalone": ev.followup_query(state.history, state.question)}
 
 
 def cache(state: RagState, runtime: Runtime[RunContext]) -> Update:
@@ -133,9 +137,42 @@ def retrieve_node(state: RagState, runtime: Runtime[RunContext]) -> Update:
     return out
 
 
+def evidence(state: RagState, runtime: Runtime[RunContext]) -> Update:
+    """Score every sentence (list item, table row) of the top chunks with the relevance
+    scorer, re-rank the chunks by their best sentence, and choose the evidence. Nothing
+    clearing ``evidence_threshold`` refuses here, naming what the knowledge base covers
+    nearby."""
+    deps = runtime.context.deps
+    cfg = deps.config
+    assert deps.relevance is not None
+    hits = list(state.hits)
+    top = hits[:cfg.evidence_chunks]
+    units = ev.chunk_units(top)
+    scores = (deps.relevance.score(state.standalone, [u.text for u in units],
+                                   translation=state.translation) if units else np.zeros(0))
+    per_chunk = ev.chunk_scores(units, scores, len(top))
+    order = [int(i) for i in np.argsort(-per_chunk, kind="stable")]
+    reranked = [top[i] for i in order] + hits[len(top):]
+    new_index = {old: new for new, old in enumerate(order)}
+    chosen = ev.choose(units, scores, threshold=cfg.evidence_threshold,
+                       max_units=cfg.evidence_units, keep_within=cfg.evidence_keep_within)
+    best = float(scores.max()) if len(scores) else 0.0
+    out: Update = {"hits": reranked, "relevance": best,
+                   "evidence": [EvidenceRecord(n=0, chunk_id=top[c.unit.chunk]["chunk_id"],
+                                               text=c.unit.body, score=round(c.score, 4),
+                                               lead=c.unit.lead)
+                                for c in sorted(chosen, key=lambda c: new_index[c.unit.chunk])]}
+    if not chosen:
+        out.update(refused=True, refusal_reason="no_evidence", nearby=ev.nearby(reranked))
+    return out
+
+
 def select(state: RagState, runtime: Runtime[RunContext]) -> Update:
     deps = runtime.context.deps
     cfg = deps.config
+    if state.evidence:  # evidence first: the prompt holds the chosen sentences, by chunk
+        context, records = ev.evidence_context(state.hits, state.evidence)
+        return {"context": context, "evidence": records}
     return {"context": select_context(state.hits, deps.count_tokens, cfg.context_tokens,
                                       cfg.min_chunk_tokens)}
 
@@ -166,7 +203,7 @@ def generate(state: RagState, runtime: Runtime[RunContext]) -> Update:
         return {"attempts": attempts, "draft": "", "answer_text": "", "citations": [],
                 "verdict": {}}
     msgs = prompts.answer_messages(lang, state.history, cfg.history_turns, state.context,
-                                   state.standalone)
+                                   state.question)
     if attempts > 1:
         last = msgs[-1]
         msgs[-1] = Message("user", last.content + "\n\n" + prompts.render("retry", lang))
@@ -204,11 +241,42 @@ def generate(state: RagState, runtime: Runtime[RunContext]) -> Update:
 def verify(state: RagState, runtime: Runtime[RunContext]) -> Update:
     if state.verdict.get("supported", 0) > 0 or runtime.context.cancel.is_set():
         return {"next": "respond"}
+    cfg = runtime.context.deps.config
+    if state.evidence and state.relevance >= cfg.evidence_quote_threshold:
+        # strong evidence and no usable answer: quote it rather than say "I don't know"
+        return {"next": "respond", **_quoted(state, cfg.evidence_quote_threshold)}
     if prompts.is_refusal(state.draft, state.language):
         return {"next": "respond", "refused": True, "refusal_reason": "model"}
-    if runtime.context.deps.config.regenerate and state.attempts < 2:
+    if cfg.regenerate and state.attempts < 2:
         return {"next": "generate"}
     return {"next": "respond", "refused": True, "refusal_reason": "unsupported"}
+
+
+def _quoted(state: RagState, threshold: float) -> Update:
+    """The reply that quotes the evidence scoring at least ``threshold`` (the best always)
+    with its citations."""
+    best = max(e["score"] for e in state.evidence)
+    strong = [e for e in state.evidence if e["score"] >= min(threshold, best)]
+    by_n = {c["n"]: c for c in state.context}
+    shown: dict[int, int] = {}
+    for e in strong:
+        shown.setdefault(e["n"], len(shown) + 1)
+    lines = ev.quote([ev.shown(e["text"], e.get("lead", "")) for e in strong],
+                     [shown[e["n"]] for e in strong],
+                     state.language, [_place(by_n[e["n"]]) for e in strong])
+    citations = [CitationRecord(n=m, chunk_id=by_n[n]["chunk_id"], source=by_n[n]["source"],
+                                title=by_n[n]["title"], heading=by_n[n]["heading"],
+                                page=by_n[n]["page"], start=by_n[n]["start"],
+                                end=by_n[n]["end"], snippet=by_n[n]["text"][:300],
+                                support=max(e["score"] for e in strong if e["n"] == n))
+                 for n, m in shown.items()]
+    return {"answer_text": lines, "citations": citations, "quoted": True}
+
+
+def _place(entry: dict[str, Any]) -> str:
+    """Where a source is, for a quote: its title and heading."""
+    title, heading = (entry.get("title") or "").strip(), (entry.get("heading") or "").strip()
+    return heading if heading.startswith(title) else f"{title} > {heading}" if heading else title
 
 
 def respond(state: RagState, runtime: Runtime[RunContext]) -> Update:
@@ -219,10 +287,10 @@ def respond(state: RagState, runtime: Runtime[RunContext]) -> Update:
     text, citations = state.answer_text, state.citations
     out: Update = {}
     if state.refused and not state.cache_hit:
-        text, citations = prompts.refusal_text(state.language), []
+        text, citations = prompts.refusal_text(state.language, state.nearby), []
         out = {"answer_text": text, "citations": citations}
         write(text)
-    elif state.cache_hit:
+    elif state.cache_hit or state.quoted:
         write(text)
     if (deps.cache is not None and deps.config.answer_cache and not state.history
             and not state.cache_hit):
@@ -256,26 +324,49 @@ def unless_refused(then: str) -> Callable[[RagState], str]:
     return route
 
 
+def after_retrieve(state: RagState, runtime: Runtime[RunContext]
+                   ) -> Literal["respond", "evidence", "select"]:
+    if state.refused:
+        return "respond"
+    return "evidence" if runtime.context.deps.relevance is not None else "select"
+
+
 def after_verify(state: RagState) -> str:
     return state.next or "respond"
+
+
+def timed(name: str, node: Callable[[RagState, Runtime[RunContext]], Update]
+          ) -> Callable[[RagState, Runtime[RunContext]], Update]:
+    """``node`` adding its wall time (ms) to the state's ``stages`` (summed over repeats)."""
+
+    def run(state: RagState, runtime: Runtime[RunContext]) -> Update:
+        t0 = time.perf_counter()
+        out = node(state, runtime)
+        stages = dict(state.stages)
+        stages[name] = round(stages.get(name, 0.0) + 1000 * (time.perf_counter() - t0), 1)
+        return {**out, "stages": stages}
+
+    return run
 
 
 def build_graph(checkpointer: Any = None) -> CompiledStateGraph:
     """The compiled graph; run it with ``context=RunContext(deps)``. ``checkpointer``
     persists threads when given."""
     g = StateGraph(RagState, context_schema=RunContext)
-    g.add_node("condense", condense)
-    g.add_node("cache", cache)
-    g.add_node("retrieve", retrieve_node)
-    g.add_node("select", select)
-    g.add_node("check", check)
-    g.add_node("generate", generate)
-    g.add_node("verify", verify)
-    g.add_node("respond", respond)
+    g.add_node("condense", timed("condense", condense))
+    g.add_node("cache", timed("cache", cache))
+    g.add_node("retrieve", timed("retrieve", retrieve_node))
+    g.add_node("evidence", timed("evidence", evidence))
+    g.add_node("select", timed("select", select))
+    g.add_node("check", timed("check", check))
+    g.add_node("generate", timed("generate", generate))
+    g.add_node("verify", timed("verify", verify))
+    g.add_node("respond", timed("respond", respond))
     g.add_conditional_edges(START, route_start, ["condense", "cache", "retrieve"])
     g.add_edge("condense", "retrieve")
     g.add_conditional_edges("cache", after_cache, ["respond", "retrieve"])
-    g.add_conditional_edges("retrieve", unless_refused("select"), ["respond", "select"])
+    g.add_conditional_edges("retrieve", after_retrieve, ["respond", "evidence", "select"])
+    g.add_conditional_edges("evidence", unless_refused("select"), ["respond", "select"])
     g.add_edge("select", "check")
     g.add_conditional_edges("check", unless_refused("generate"), ["respond", "generate"])
     g.add_edge("generate", "verify")

@@ -14,7 +14,7 @@ import hashlib
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,6 +33,12 @@ from ragkit.rag.types import Answer, AnswerStream, AnswerUsage, Citation
 if TYPE_CHECKING:
     from ragkit.generation.base import Generator
     from ragkit.kb import KnowledgeBase
+    from ragkit.relevance import Relevance
+
+# a question longer than this is refused: it would crowd the evidence out of the prompt (and a
+# 100 kB paste is a mistake, not a question)
+MAX_QUESTION_CHARS = 4000
+
 
 class _QueryVectors:
     """Memoised ``embed_queries`` so the cache lookup and retrieval embed a question once."""
@@ -75,10 +81,24 @@ def _estimate_tokens(text: str) -> int:
     return max(1, len(text) // 3)
 
 
+def check_turn(turn: Mapping[str, str]) -> dict[str, str]:
+    """One earlier turn given by a caller, as the graph's history holds it."""
+    if (not isinstance(turn, Mapping) or turn.get("role") not in ("user", "assistant")
+            or not isinstance(turn.get("content"), str)):
+        raise ConfigError(f"a history turn is {{\"role\": \"user\"|\"assistant\", "
+                          f"\"content\": text}}, not {turn!r}")
+    return {"role": turn["role"], "content": turn["content"]}
+
+
 def check_question(question: object) -> None:
-    """Refuse an empty question (before any model is loaded, where callers can)."""
+    """Refuse an empty or oversized question (before any model is loaded, where callers can)."""
     if not isinstance(question, str) or not question.strip():
         raise ConfigError("the question is empty: pass some text to ask")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise ConfigError(f"the question is {len(question):,} characters; questions are "
+                          f"limited to {MAX_QUESTION_CHARS:,}. To ask about a long text, add "
+                          "it to the knowledge base (`ragkit index FILE`) and ask a short "
+                          "question about it")
 
 
 class RagPipeline:
@@ -88,10 +108,12 @@ class RagPipeline:
     """
 
     def __init__(self, kb: KnowledgeBase, generator: Generator,
-                 config: RagConfig | None = None) -> None:
+                 config: RagConfig | None = None, *, relevance: Relevance | None = None
+                 ) -> None:
         self.kb = kb
         self.generator = generator
         self.config = config or RagConfig()
+        self.relevance = relevance
         self._graphs: dict[bool, Any] = {}
         self._wired: RagDeps | None = None
         self._memory: ConversationStore | None = None
@@ -128,7 +150,7 @@ class RagPipeline:
             kb_version=lambda: self.kb.store.kb_version, count_tokens=count,
             similarity=_similarity(self.kb, queries),
             cache=self.cache if cfg.answer_cache else None, cache_scope=scope,
-            kb_languages=self._kb_languages)
+            kb_languages=self._kb_languages, relevance=self.relevance)
 
     def _kb_languages(self) -> frozenset[str]:
         """Languages of the knowledge base's chunks (a sample), recomputed after a sync."""
@@ -146,13 +168,24 @@ class RagPipeline:
             return self._graphs[threaded]
 
     # -- asking ------------------------------------------------------------------------------
-    def ask(self, question: str, *, thread_id: str | None = None) -> Answer:
-        """Answer ``question`` (within conversation ``thread_id`` when given)."""
-        return self.stream(question, thread_id=thread_id).collect()
+    def ask(self, question: str, *, thread_id: str | None = None,
+            history: Sequence[Mapping[str, str]] = ()) -> Answer:
+        """Answer ``question``: within stored conversation ``thread_id`` when given, or after
+        the earlier turns ``history`` (``{"role": "user"|"assistant", "content"}`` dicts, for
+        callers that keep their own conversation)."""
+        return self.stream(question, thread_id=thread_id, history=history).collect()
 
-    def stream(self, question: str, *, thread_id: str | None = None) -> AnswerStream:
+    def stream(self, question: str, *, thread_id: str | None = None,
+               history: Sequence[Mapping[str, str]] = ()) -> AnswerStream:
         """Like :meth:`ask`, streaming the verified answer text as it is produced."""
         check_question(question)
+        if history and thread_id is not None:
+            raise ConfigError("pass a thread_id (a stored conversation) or a history, not both")
+        turns = [check_turn(t) for t in history]
+        if self.kb.store.is_empty():
+            raise ConfigError(f"the knowledge base at {self.kb.dir} holds no documents yet: "
+                              f"add some with `ragkit index PATH --kb {self.kb.dir}` (or "
+                              "kb.add([...])), then ask again")
         graph = self._graph(thread_id is not None)
         run_cfg = {"configurable": {"thread_id": thread_id}} if thread_id else {}
         assert self._wired is not None
@@ -161,7 +194,7 @@ class RagPipeline:
         extra = {"durability": "exit"} if thread_id else {}
 
         def run() -> Iterator[str]:
-            for mode, chunk in graph.stream(new_turn(question), run_cfg, context=ctx,
+            for mode, chunk in graph.stream({**new_turn(question), "history": turns}, run_cfg, context=ctx,
                                             stream_mode=["custom", "values"], **extra):
                 if mode == "custom":
                     if not ctx.cancel.is_set():
@@ -230,4 +263,7 @@ def _to_answer(state: RagState, question: str) -> Answer:
         diagnostics={"refusal_reason": state.refusal_reason, "attempts": state.attempts,
                      "answerable_margin": state.answerable,
                      "translation": "" if state.cache_hit else state.translation,
+                     "relevance": round(state.relevance, 4), "quoted": state.quoted,
+                     "evidence": [dict(e) for e in state.evidence],
+                     "nearby": list(state.nearby), "stages_ms": dict(state.stages),
                      **state.verdict})

@@ -106,14 +106,6 @@ def check_messages(lang: Language, history: Sequence[dict[str, str]], turns: int
     ]
 
 
-def condense_messages(lang: Language, history: Sequence[dict[str, str]], turns: int,
-                      question: str) -> list[Message]:
-    lines = [f"{'User' if m.role == 'user' else 'Assistant'}: {m.content}"
-             for m in history_messages(history, turns)]
-    return [Message("user", render("condense", lang, history="\n".join(lines),
-                                   question=question))]
-
-
 def translate_messages(lang: Language, question: str) -> list[Message]:
     return [Message("user", render("translate", lang, question=question))]
 
@@ -134,8 +126,13 @@ def layout_labels(lang: Language) -> tuple[str, ...]:
     return tuple(m.group(1) for m in _LABEL.finditer(template))
 
 
-def refusal_text(lang: Language) -> str:
-    return render("refusal", lang)
+def refusal_text(lang: Language, nearby: Sequence[str] = ()) -> str:
+    """The refusal, naming what the knowledge base covers near the question when known."""
+    text = render("refusal", lang)
+    if nearby:
+        sep = "；" if lang == "zh" else "; "
+        text += " " + render("nearby", lang, topics=sep.join(nearby))
+    return text
 
 
 _REFUSAL_CUES = {

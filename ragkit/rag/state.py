@@ -21,8 +21,8 @@ from ragkit.rag import prompts
 from ragkit.types import Usage
 
 Language = Literal["en", "zh"]
-RefusalReason = Literal["", "no_hits", "low_confidence", "not_answerable", "model",
-                        "unsupported"]
+RefusalReason = Literal["", "no_hits", "low_confidence", "no_evidence", "not_answerable",
+                        "model", "unsupported"]
 
 
 class Turn(TypedDict):
@@ -60,6 +60,17 @@ class ContextEntry(ChunkRef):
     text: str
 
 
+class EvidenceRecord(TypedDict):
+    """A unit of a retrieved chunk chosen as evidence before generation
+    (:mod:`ragkit.rag.evidence`): ``n`` is its source number in the prompt."""
+
+    n: int
+    chunk_id: str
+    text: str  # the unit as the chunk has it
+    score: float  # the relevance scorer's, in [0, 1]
+    lead: str  # a list item's lead-in sentence ("Not covered:"), else ""
+
+
 class CitationRecord(ChunkRef):
     """A released citation (the fields of :class:`~ragkit.rag.types.Citation`)."""
 
@@ -95,6 +106,11 @@ class RagState:
     hits: list[HitRecord] = field(default_factory=list)
     confidence: float = 0.0
     context: list[ContextEntry] = field(default_factory=list)
+    evidence: list[EvidenceRecord] = field(default_factory=list)
+    relevance: float = -1.0  # the best evidence score in [0, 1] (-1: no scorer ran)
+    nearby: list[str] = field(default_factory=list)  # what the KB covers near a refusal
+    quoted: bool = False  # the reply quotes the evidence instead of the generator's answer
+    stages: dict[str, float] = field(default_factory=dict)  # milliseconds per graph node
     draft: str = ""  # the model's raw answer, before verification
     answer_text: str = ""  # the verified answer with [n] markers
     citations: list[CitationRecord] = field(default_factory=list)

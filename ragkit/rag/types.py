@@ -81,6 +81,11 @@ class Answer:
             "standalone_question": self.standalone_question,
             "translation": self.diagnostics.get("translation", ""),  # also searched, if any
             "confidence": self.confidence,
+            "relevance": self.diagnostics.get("relevance", -1.0),
+            "evidence": self.diagnostics.get("evidence", []),
+            "quoted": self.diagnostics.get("quoted", False),
+            "refusal_reason": self.diagnostics.get("refusal_reason", ""),
+            "stages_ms": self.diagnostics.get("stages_ms", {}),
         }
 
 

@@ -30,6 +30,8 @@ MARKER_RE = re.compile(r"\s*\[(\d{1,3}(?:\s*[,，]\s*\d{1,3})*)\]")
 _LEADING_MARKERS = re.compile(r"(?:\s*\[\d{1,3}(?:\s*[,，]\s*\d{1,3})*\])+")
 _PARTIAL_MARKERS = re.compile(r"(?:\s*\[[\d,，\s]*\]?)*\s*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+_NEGATION = re.compile(r"\b(?:no|not|cannot|never|none|nor|without)\b|n't|n’t|"
+                       r"不|没|未|无法|无须|无需|勿|禁止|非(?!常)")
 _PLACEHOLDER = re.compile(r"\s*\[[nN]\]")
 MIN_CONTENT_WORDS = 2  # a citation needs a sentence that says something ("Returns [2]." does not)
 # A sentence that only restates the question has no content word the question lacks, and
@@ -60,8 +62,28 @@ def _terms(text: str) -> set[str]:
     return {_stem(w) for w in segment_for_search(text).split()}
 
 
+def negated(text: str) -> bool:
+    """Whether ``text`` says no ("not", "never", "n't", 不, 没, 未, 无法, 禁止 ...)."""
+    return bool(_NEGATION.search(text.lower()))
+
+
+def polarity_agrees(sentence: str, chunk_text: str) -> bool:
+    """False when the chunk's sentence closest to ``sentence`` (most content words shared)
+    and ``sentence`` disagree on saying no: "客服会主动添加您的微信" citing "客服不会主动添加
+    您的微信" (seen from the 0.5B model, which dropped the 不) shares every word."""
+    words = {_stem(w) for w in query_terms(MARKER_RE.sub(" ", sentence))}
+    best, overlap = "", 0
+    for s, e in split_sentences(chunk_text):
+        part = chunk_text[s:e]
+        shared = len(words & _terms(part))
+        if shared > overlap:
+            best, overlap = part, shared
+    return not best or negated(best) == negated(MARKER_RE.sub(" ", sentence))
+
+
 def lexical_support(sentence: str, chunk_text: str) -> float:
-    """Share of the sentence's content words found in the chunk; 0 if a number is missing.
+    """Share of the sentence's content words found in the chunk; 0 if a number is missing
+    or the sentence and the chunk's closest sentence disagree on a negation.
 
     Words are normalised like the keyword index (NFKC, lower case, jieba for Chinese) and
     lightly stemmed; stopwords are ignored. A sentence with no content words scores 0.
@@ -73,7 +95,7 @@ def lexical_support(sentence: str, chunk_text: str) -> float:
     chunk = _terms(chunk_text)
     numbers = {n.replace(",", "") for n in _NUMBER.findall(body)}
     chunk_numbers = {n.replace(",", "") for n in _NUMBER.findall(chunk_text)}
-    if numbers - chunk_numbers:
+    if numbers - chunk_numbers or not polarity_agrees(body, chunk_text):
         return 0.0
     return sum(1 for w in words if w in chunk) / len(words)
 

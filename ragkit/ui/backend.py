@@ -222,6 +222,13 @@ class Backend:
     def generator_loaded(self) -> bool:
         return self._generator is not None
 
+    def warm_relevance(self) -> None:
+        """Fetch and load the evidence stage's scorers (the default relevance mode) before
+        the first question, which would otherwise wait for them."""
+        scorer = sdk.load_relevance(embedder=self.kb().embedder)
+        if scorer is not None:
+            scorer.score("warm up", ["warm up"])
+
     def generator_info(self) -> dict[str, Any] | None:
         return sdk.describe(self._generator) if self._generator is not None else None
 

@@ -156,8 +156,21 @@ def qa_markdown(answer: Mapping[str, Any], lang: Lang = "en") -> str:
                      f"{md_text(str(answer['standalone_question']))}")
     if answer.get("confidence") is not None:
         lines.append(f"**{word('confidence', lang)}:** {float(answer['confidence']):.2f}")
+    if float(answer.get("relevance", -1.0)) >= 0:
+        lines.append(f"**{word('relevance', lang)}:** {float(answer['relevance']):.2f}")
+    for e in answer.get("evidence") or []:
+        lines.append(f"**{word('evidence', lang)} [{e.get('n', '?')}]** "
+                     f"({float(e.get('score', 0)):.2f}): {md_text(str(e.get('text', ''))[:160])}")
+    if answer.get("quoted"):
+        lines.append(word("quoted_note", lang))
     lines.append(f"**{word('citations', lang)}:** {len(answer.get('citations') or [])}"
                  + (word("refused_note", lang) if answer.get("refused") else ""))
+    stages = answer.get("stages_ms") or {}
+    total = sum(float(v) for v in stages.values())
+    if total > 0:
+        parts = ", ".join(f"{k} {float(v) / 1000:.2f}s ({100 * float(v) / total:.0f}%)"
+                          for k, v in stages.items())
+        lines.append(f"**{word('stages', lang)}:** {parts}")
     return "  \n".join(lines)
 
 

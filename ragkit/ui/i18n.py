@@ -71,6 +71,11 @@ WORDS: dict[str, tuple[str, str]] = {
     "searched_for": ("Searched for", "检索问题"),
     "confidence": ("Retrieval confidence", "检索置信度"),
     "citations": ("Citations", "引用"),
+    "relevance": ("Best evidence relevance", "最佳证据相关度"),
+    "evidence": ("Evidence", "证据"),
+    "quoted_note": ("The model did not phrase a supported answer, so the evidence is quoted.",
+                    "模型未能给出有依据的回答，因此直接引用证据。"),
+    "stages": ("Time per stage", "各阶段用时"),
     "refused_note": (" (refused: not in the knowledge base)", "（拒答：知识库中没有）"),
     # knowledge base
     "kb_status": ("{documents} documents, {chunks} chunks; embedder `{embedder}`, index "

@@ -19,7 +19,7 @@ CTX = [
 ]
 
 
-@pytest.mark.parametrize("name", ["system", "question", "condense", "translate", "refusal",
+@pytest.mark.parametrize("name", ["system", "question", "translate", "refusal",
                                   "retry"])
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_every_template_exists_in_both_languages(name: str, lang: str) -> None:
@@ -241,3 +241,15 @@ def test_translate_query_takes_auto_or_a_boolean(value: object, expected: object
 def test_translate_query_refuses_other_words() -> None:
     with pytest.raises(ValueError):
         RagConfig(translate_query="sometimes")
+
+
+def test_a_sentence_that_drops_the_sources_negation_is_not_supported() -> None:
+    chunk = "六、我们不会做的事\n亮购客服不会主动添加您的微信或 QQ，不会要求您转账到个人账户。"
+    assert lexical_support("客服会主动添加我的微信[1]。", chunk) == 0.0  # the 0.5B's answer
+    assert lexical_support("客服不会主动添加您的微信[1]。", chunk) > 0.5
+    fee = "Brightcart never adds a surcharge for any payment method."
+    assert lexical_support("Brightcart adds a surcharge for Amex [1].", fee) == 0.0
+    assert lexical_support("No, Brightcart never adds a surcharge [1].", fee) > 0.5
+    # a negation elsewhere in the chunk does not matter: the closest sentence decides
+    window = "You can return most items within 30 days. Opened software cannot be returned."
+    assert lexical_support("You can return most items within 30 days [1].", window) == 1.0

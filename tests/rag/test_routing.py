@@ -106,23 +106,16 @@ def test_regeneration_can_rescue_the_answer(tiny_kb: KnowledgeBase, scripted_gen
     assert not answer.refused and answer.text == REFUND + " [1]."
 
 
-def test_follow_up_is_condensed_with_the_history(tiny_kb: KnowledgeBase,
-                                                 scripted_generator) -> None:
-    def reply(messages):
-        if "Follow-up question" in messages[-1].content:
-            return "How long do refunds take in China?"
-        return f"{REFUND} [{_refund_n(messages)}]."
-
-    gen = scripted_generator(reply)
+def test_follow_up_is_searched_with_the_question_before_it(tiny_kb: KnowledgeBase,
+                                                          scripted_generator) -> None:
+    gen = scripted_generator(lambda messages: f"{REFUND} [{_refund_n(messages)}].")
     conv = RagPipeline(tiny_kb, gen, ROUTING).conversation("t-follow")
     first = conv.ask("How long do refunds take?")
     assert first.standalone_question == "How long do refunds take?"
-    assert not any("Follow-up question" in c[-1].content for c in gen.calls)
     second = conv.ask("And in China?")
-    condense = [c for c in gen.calls if "Follow-up question" in c[-1].content]
-    assert len(condense) == 1
-    assert "How long do refunds take?" in condense[0][-1].content  # the history was shown
-    assert second.standalone_question == "How long do refunds take in China?"
+    # plain code, no generator call: the 0.5B model's rewrites lost the topic
+    assert second.standalone_question == "How long do refunds take? And in China?"
+    assert len(answer_calls(gen)) == 2
     # the answer prompt carries the past turn before the new sources (prefix-cache layout)
     last = gen.calls[-1]
     assert [m.role for m in last] == ["system", "user", "assistant", "user"]

@@ -67,8 +67,6 @@ def test_a_thread_saved_by_the_dict_state_graph_continues(tiny_kb: KnowledgeBase
                                                           scripted_generator) -> None:
     """Checkpoints written before the state was typed (usage ``{}``, no ``next``) load."""
     def reply(messages):
-        if "Follow-up question" in messages[-1].content:
-            return "How long do refunds take in China?"
         return f"{REFUND} [1]."
 
     pipe = RagPipeline(tiny_kb, scripted_generator(reply), ROUTING)
@@ -82,7 +80,7 @@ def test_a_thread_saved_by_the_dict_state_graph_continues(tiny_kb: KnowledgeBase
                        {"role": "assistant", "content": REFUND}]}
     pipe._graph(True).update_state(config, old, as_node="respond")
     second = pipe.conversation("old").ask("And in China?")
-    assert second.standalone_question == "How long do refunds take in China?"
+    assert second.standalone_question == "How long do refunds take? And in China?"
     assert [h["content"] for h in pipe.history("old")] == [
         "How long do refunds take?", REFUND, "And in China?", second.text]
     pipe.close()

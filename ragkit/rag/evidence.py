@@ -1,0 +1,236 @@
+"""Evidence first: the sentences (list items, table rows) of the retrieved chunks that answer
+the question, chosen by a relevance scorer before anything is generated.
+
+Owns, all pure: cutting a chunk into units that can be scored alone (each carries its
+heading, and a table row its header row, so "Gold members: 45 days" keeps "Returns"); turning
+unit scores into a ranking of chunks; choosing the evidence (the best units, at most a few,
+above a threshold); the query a follow-up is scored with (the earlier question kept when the
+new one leans on it); the reply that quotes evidence when the generator will not answer from
+it; and the "what the knowledge base does cover" line of a refusal.
+
+Does not score (:mod:`ragkit.relevance`), retrieve, prompt or generate.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ragkit.text import detect_language, split_sentences
+
+_TABLE_RULE = re.compile(r"^\|?[\s:|-]+\|?$")
+_HEADING_LINE = re.compile(r"^#{1,6}\s+(.*)$")
+_BULLET = re.compile(r"^(?:[-*+•]\s+|\d{1,3}[.)]\s+)")
+MIN_UNIT_CHARS = 4
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One scorable piece of a chunk: ``chunk`` indexes the hits, ``body`` is the text as the
+    chunk has it, ``text`` what the scorer reads (heading, header row and body); ``lead`` is
+    the sentence that introduces a list item ("The warranty does not cover:"), without
+    which the item can say the opposite of what the document means."""
+
+    chunk: int
+    body: str
+    text: str
+    lead: str = ""
+
+    @property
+    def shown(self) -> str:
+        """The unit as a prompt or a quote shows it: its lead-in, then its body."""
+        return shown(self.body, self.lead)
+
+
+def _cells(row: str) -> list[str]:
+    return [c.strip() for c in row.strip().strip("|").split("|")]
+
+
+def without_bullet(text: str) -> str:
+    """``"- item"`` / ``"2. item"`` -> ``"item"``."""
+    return _BULLET.sub("", text.strip())
+
+
+def shown(text: str, lead: str = "") -> str:
+    """An evidence unit as a prompt or a quote shows it: its lead-in, then its body."""
+    return f"{lead} {without_bullet(text)}" if lead else text
+
+
+def units_of(chunk: int, text: str, heading: str = "") -> list[Unit]:
+    """The units of one chunk, in order. Headings inside the chunk become the context of the
+    units under them; table rows are read as "header: cell, header: cell"."""
+    out: list[Unit] = []
+    context = heading.strip()
+    header: list[str] | None = None
+    lead = ""
+    for s, e in split_sentences(text):
+        body = text[s:e].strip()
+        if not body:
+            continue
+        first = body.splitlines()[0].strip()
+        m = _HEADING_LINE.match(first)
+        if m:
+            context = m.group(1).strip()
+            header, lead = None, ""
+            body = body[len(first):].strip()
+            if not body:
+                continue
+        if body.startswith("|"):
+            if _TABLE_RULE.match(body):
+                continue
+            cells = _cells(body)
+            if header is None:
+                header = cells
+                continue
+            pairs = [f"{h}: {c}" if h else c for h, c in zip(header, cells, strict=False)]
+            scored = ", ".join(pairs)
+        else:
+            header = None
+            item = bool(_BULLET.match(body))
+            scored = _BULLET.sub("", body)
+            if not item:
+                lead = body if body.rstrip().endswith((":", "：")) else ""
+                if lead:
+                    continue  # "Not covered:" alone answers nothing; its items carry it
+            elif lead:
+                scored = f"{lead} {scored}"
+        if len(scored) < MIN_UNIT_CHARS:
+            continue
+        out.append(Unit(chunk, body, f"{context}: {scored}" if context else scored,
+                        lead if _BULLET.match(body) else ""))
+    return out
+
+
+def chunk_units(hits: Sequence[Mapping[str, Any]]) -> list[Unit]:
+    """Units of every hit (dicts with ``text`` and ``heading``), hit order kept."""
+    return [u for i, h in enumerate(hits)
+            for u in units_of(i, h["text"], h.get("heading") or "")]
+
+
+def chunk_scores(units: Sequence[Unit], scores: np.ndarray, n_chunks: int) -> np.ndarray:
+    """Each chunk's relevance: the score of its best unit (0 for a chunk with none)."""
+    out = np.zeros(n_chunks)
+    for u, s in zip(units, scores, strict=True):
+        out[u.chunk] = max(out[u.chunk], float(s))
+    return out
+
+
+@dataclass(frozen=True)
+class Chosen:
+    unit: Unit
+    score: float
+
+
+def choose(units: Sequence[Unit], scores: np.ndarray, *, threshold: float,
+           max_units: int = 3, keep_within: float = 0.5) -> list[Chosen]:
+    """The evidence: units scoring at least ``threshold``, best first, at most ``max_units``,
+    and none far below the best (``keep_within`` of its score: a weaker sentence dilutes
+    the prompt more than it helps). Empty when nothing clears the threshold."""
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    out: list[Chosen] = []
+    for i in order[:max_units]:
+        s = float(scores[i])
+        if s < threshold or (out and s < out[0].score * keep_within):
+            break
+        out.append(Chosen(units[i], s))
+    return out
+
+
+_ELLIPTIC_EN = re.compile(
+    r"^\s*(?:and|but|so|also|what about|how about|and what|what if|same for|or)\b"
+    r"|\b(?:it|its|it's|that|this|those|these|they|them|there|one|ones)\b", re.IGNORECASE)
+_ELLIPTIC_ZH = re.compile(r"^\s*(?:那|那么|还有|另外|如果是|要是|换成)|它|这个|那个|这些|那些|这种|那种|上面|刚才")
+SHORT_WORDS = 6
+SHORT_CHARS = 12
+
+
+def leans_on_history(question: str) -> bool:
+    """Whether a question cannot stand alone: short, opening with "and"/"what about"/"那",
+    or pointing back with a pronoun ("is it", "这个")."""
+    q = question.strip()
+    if detect_language(q) == "zh":
+        han = sum(1 for ch in q if "\u4e00" <= ch <= "\u9fff")
+        return han <= SHORT_CHARS or bool(_ELLIPTIC_ZH.search(q))
+    return len(q.split()) <= SHORT_WORDS or bool(_ELLIPTIC_EN.search(q))
+
+
+def followup_query(history: Sequence[Mapping[str, str]], question: str) -> str:
+    """The query a follow-up is searched and scored with: the last earlier question, then
+    this one, when this one leans on it; else this one alone (a new topic)."""
+    earlier = [h["content"] for h in history if h.get("role") == "user"]
+    if not earlier or not leans_on_history(question):
+        return question
+    return f"{earlier[-1].strip()} {question.strip()}"
+
+
+_QUOTE = {
+    "en": "The knowledge base says{where}: \u201c{text}\u201d [{n}]",
+    "zh": "知识库{where}写道：\u201c{text}\u201d [{n}]",
+}
+_WHERE = {"en": " ({where})", "zh": "（{where}）"}
+
+
+def quote(texts: Sequence[str], numbers: Sequence[int], lang: str,
+          places: Sequence[str] = ()) -> str:
+    """A reply that quotes the evidence (``texts``, best first) with citation ``numbers``,
+    for when the generator refused or said nothing the sources support although the
+    evidence is strong; ``places`` name where each quote comes from."""
+    lines = []
+    for i, (text, n) in enumerate(zip(texts, numbers, strict=True)):
+        place = places[i] if i < len(places) else ""
+        where = _WHERE.get(lang, _WHERE["en"]).format(where=place) if place else ""
+        body = _BULLET.sub("", " ".join(text.split())).strip()
+        lines.append(_QUOTE.get(lang, _QUOTE["en"]).format(where=where, text=body, n=n))
+    return "\n".join(lines)
+
+
+def nearby(hits: Sequence[Mapping[str, Any]], limit: int = 3) -> list[str]:
+    """What the knowledge base covers near the question: the retrieved chunks' titles and
+    headings, best first, without repeats."""
+    out: list[str] = []
+    for h in hits:
+        title = (h.get("title") or h.get("source") or "").strip()
+        heading = (h.get("heading") or "").strip()
+        label = (heading if heading.startswith(title)
+                 else f"{title} > {heading}" if heading else title)
+        if label and label not in out:
+            out.append(label)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def evidence_context(hits: Sequence[Mapping[str, Any]], evidence: Sequence[Mapping[str, Any]]
+                     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The prompt's sources when evidence was chosen: one numbered source per chunk holding
+    evidence (chunks in ``hits`` order), its text the chosen units in the chunk's own order
+    under the chunk's heading; and the evidence records numbered to match."""
+    by_chunk: dict[str, list[Mapping[str, Any]]] = {}
+    for e in evidence:
+        by_chunk.setdefault(e["chunk_id"], []).append(e)
+    context: list[dict[str, Any]] = []
+    records: list[dict[str, Any]] = []
+    for h in hits:
+        picked = by_chunk.get(h["chunk_id"])
+        if not picked:
+            continue
+        n = len(context) + 1
+        picked = sorted(picked, key=lambda e: max(h["text"].find(e["text"]), 0))
+        parts: list[str] = []
+        for e in picked:
+            lead = e.get("lead", "")
+            if lead and lead not in parts:
+                parts.append(lead)
+            parts.append(" ".join((without_bullet(e["text"]) if lead else e["text"]).split()))
+        body = " ".join(parts)
+        heading = (h.get("heading") or "").strip()
+        context.append({"n": n, "chunk_id": h["chunk_id"], "source": h["source"],
+                        "title": h.get("title", ""), "heading": h.get("heading", ""),
+                        "page": h.get("page"), "start": h["start"], "end": h["end"],
+                        "text": f"{heading}: {body}" if heading else body})
+        records += [{**e, "n": n} for e in picked]
+    return context, sorted(records, key=lambda e: -e["score"])

@@ -1,0 +1,122 @@
+"""The evidence stage's pure pieces (ragkit/rag/evidence.py): cutting chunks into units,
+choosing evidence, follow-up queries, quoting and the refusal's nearby topics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ragkit.rag import evidence as ev
+
+RETURNS = ("## The return window\n\nYou can return most items within 30 days of delivery. "
+           "The 30 days start on the day the carrier records the parcel as delivered.\n\n"
+           "- Gold members: 45 days\n- Silver members: 30 days\n\n"
+           "| Zone | Standard | Express |\n|---|---|---|\n| EU | 4.95 | 12.95 |\n"
+           "| UK | 6.95 | 15.00 |\n")
+
+
+def test_units_keep_their_heading_and_table_header() -> None:
+    units = ev.units_of(0, RETURNS, heading="Returns")
+    texts = [u.text for u in units]
+    assert texts[0] == "The return window: You can return most items within 30 days of delivery."
+    assert "The return window: Gold members: 45 days" in texts
+    assert "The return window: Zone: EU, Standard: 4.95, Express: 12.95" in texts
+    assert not any(t.endswith("---|") or "## " in t for t in texts)  # rules and headings go
+    assert all(u.body in RETURNS for u in units)  # bodies are the chunk's own text
+
+
+def test_chinese_units() -> None:
+    units = ev.units_of(2, "退货须知。我们支持七天无理由退货！请保留发票", heading="退货")
+    assert [u.text for u in units] == ["退货: 退货须知。", "退货: 我们支持七天无理由退货！",
+                                       "退货: 请保留发票"]
+    assert {u.chunk for u in units} == {2}
+
+
+def test_choose_takes_the_best_units_above_the_threshold() -> None:
+    units = ev.units_of(0, RETURNS)
+    scores = np.zeros(len(units))
+    scores[0], scores[2], scores[3] = 0.9, 0.6, 0.3
+    chosen = ev.choose(units, scores, threshold=0.5, max_units=3, keep_within=0.5)
+    assert [c.unit for c in chosen] == [units[0], units[2]]
+    # one far below the best is left out even above the threshold
+    assert len(ev.choose(units, scores, threshold=0.5, keep_within=0.7)) == 1
+    assert ev.choose(units, scores * 0.5, threshold=0.5) == []  # nothing clears it: refuse
+
+
+def test_chunk_scores_are_their_best_unit() -> None:
+    units = ev.units_of(0, "A first. A second.") + ev.units_of(1, "B only.")
+    assert ev.chunk_scores(units, np.array([0.2, 0.7, 0.4]), 3).tolist() == [0.7, 0.4, 0.0]
+
+
+@pytest.mark.parametrize("question, leans", [
+    ("What about Gold members?", True),
+    ("And for express?", True),
+    ("Is it waterproof?", True),
+    ("How long do I have to send back a kettle I bought online last month?", False),
+    ("那金卡会员呢？", True),
+    ("这个能退吗", True),
+    ("我在网上买的电水壶用了一个月坏了，保修期是多久？", False),
+])
+def test_leans_on_history(question: str, leans: bool) -> None:
+    assert ev.leans_on_history(question) is leans
+
+
+def test_followup_query_keeps_the_topic() -> None:
+    history = [{"role": "user", "content": "How many days do I have to return an item?"},
+               {"role": "assistant", "content": "30 days from delivery [1]."}]
+    assert (ev.followup_query(history, "What about Gold members?")
+            == "How many days do I have to return an item? What about Gold members?")
+    standalone = "Which payment methods do you accept for business orders?"
+    assert ev.followup_query(history, standalone) == standalone  # a new topic stands alone
+    assert ev.followup_query([], "What about Gold members?") == "What about Gold members?"
+
+
+def test_quote_names_the_place_and_keeps_citations() -> None:
+    text = ev.quote(["- You can return most items within 30 days of delivery."], [1], "en",
+                    ["Returns > The return window"])
+    assert text == ("The knowledge base says (Returns > The return window): \u201cYou can return "
+                    "most items within 30 days of delivery.\u201d [1]")
+    zh = ev.quote(["退货须在三十天内申请。"], [2], "zh")
+    assert zh == "知识库写道：\u201c退货须在三十天内申请。\u201d [2]"
+
+
+def test_nearby_lists_titles_and_headings_once() -> None:
+    hits = [{"title": "Returns", "heading": "The return window"},
+            {"title": "Returns", "heading": "The return window"},
+            {"title": "Shipping", "heading": ""}, {"title": "Gift cards", "heading": "Expiry"},
+            {"title": "Warranty", "heading": "Claims"}]
+    assert ev.nearby(hits) == ["Returns > The return window", "Shipping", "Gift cards > Expiry"]
+
+
+def test_evidence_context_numbers_chunks_and_orders_units() -> None:
+    hits = [{"chunk_id": "a", "source": "r.md", "title": "Returns", "heading": "Window",
+             "page": None, "start": 0, "end": 10, "text": "First rule. Second rule. Third."},
+            {"chunk_id": "b", "source": "s.md", "title": "Shipping", "heading": "",
+             "page": None, "start": 0, "end": 10, "text": "Ships fast."}]
+    evidence = [{"n": 0, "chunk_id": "b", "text": "Ships fast.", "score": 0.6},
+                {"n": 0, "chunk_id": "a", "text": "Third.", "score": 0.9},
+                {"n": 0, "chunk_id": "a", "text": "First rule.", "score": 0.7}]
+    context, records = ev.evidence_context(hits, evidence)
+    assert [(c["n"], c["chunk_id"], c["text"]) for c in context] == [
+        (1, "a", "Window: First rule. Third."), (2, "b", "Ships fast.")]
+    assert [(r["n"], r["text"]) for r in records] == [(1, "Third."), (1, "First rule."),
+                                                      (2, "Ships fast.")]
+
+
+def test_a_list_item_keeps_the_sentence_that_introduces_it() -> None:
+    text = ("## Warranty\n\nThe warranty does not cover:\n\n- mould on tents stored wet;\n"
+            "- normal wear.\n\nRepairs take 10 days.")
+    units = ev.units_of(0, text)
+    assert [u.text for u in units] == [
+        "Warranty: The warranty does not cover: mould on tents stored wet;",
+        "Warranty: The warranty does not cover: normal wear.",
+        "Warranty: Repairs take 10 days."]
+    assert units[0].shown == "The warranty does not cover: mould on tents stored wet;"
+    assert units[2].lead == "" and units[2].shown == "Repairs take 10 days."
+    hit = {"chunk_id": "c1", "source": "w.md", "title": "W", "heading": "Warranty",
+           "page": None, "start": 0, "end": len(text), "text": text}
+    picked = [{"chunk_id": "c1", "text": u.body, "score": 0.9, "lead": u.lead, "n": 0}
+              for u in units[:2]]
+    context, _ = ev.evidence_context([hit], picked)
+    assert context[0]["text"] == ("Warranty: The warranty does not cover: mould on tents "
+                                  "stored wet; normal wear.")

@@ -1,0 +1,117 @@
+"""The evidence stage in the graph, with the real INT8 cross-encoder over a real (tiny)
+knowledge base; the generator is scripted because these tests are about routing (what the
+prompt leads with, when evidence is quoted, when the question is refused), not wording."""
+
+from __future__ import annotations
+
+import pytest
+
+from ragkit.kb import KnowledgeBase
+from ragkit.rag import RagConfig, RagPipeline
+from tests.rag.conftest import answer_calls
+
+pytestmark = pytest.mark.real_model
+EVIDENCE = RagConfig(min_confidence=0.0, support_method="lexical", answer_cache=False,
+                     translate_query=False)
+WINDOW = "Returns are accepted within thirty days if the item is unused and in its box."
+REFUND = "Refunds are paid back to the original payment method within five business days."
+
+
+@pytest.fixture()
+def scorer(cross_encoder):
+    # the cross-encoder for every pair: the tiny embedder's cosines mean nothing, so the
+    # router's other half is tested on the real embedder in tests/test_relevance.py
+    return cross_encoder
+
+
+def test_the_prompt_leads_with_the_answering_sentence(tiny_kb: KnowledgeBase, scorer,
+                                                      scripted_generator) -> None:
+    gen = scripted_generator(["Refunds take five business days [1]."])
+    answer = RagPipeline(tiny_kb, gen, EVIDENCE, relevance=scorer).ask(
+        "How long does it take to get my money back?")
+    prompt = answer_calls(gen)[0][-1].content
+    assert REFUND in prompt
+    assert "kettle" not in prompt.lower()  # chunks with no evidence stay out
+    assert not answer.refused and answer.citations
+    assert answer.diagnostics["evidence"][0]["text"] == REFUND
+    assert answer.diagnostics["relevance"] > EVIDENCE.evidence_threshold
+    assert set(answer.diagnostics["stages_ms"]) >= {"retrieve", "evidence", "generate"}
+
+
+def test_strong_evidence_is_quoted_when_the_model_will_not_answer(
+        tiny_kb: KnowledgeBase, scorer, scripted_generator) -> None:
+    gen = scripted_generator(["I don't know based on the knowledge base."])
+    answer = RagPipeline(tiny_kb, gen, EVIDENCE, relevance=scorer).ask(
+        "How many days do I have to return an item?")
+    assert not answer.refused
+    assert answer.diagnostics["quoted"] is True
+    assert "thirty days" in answer.text and "[1]" in answer.text
+    assert answer.citations[0].source.endswith("returns.md")
+    assert "I don't know" not in answer.text
+
+
+def test_no_evidence_refuses_before_generating_and_names_what_is_covered(
+        tiny_kb: KnowledgeBase, scorer, scripted_generator) -> None:
+    gen = scripted_generator(["The CEO drives a red car [1]."])
+    answer = RagPipeline(tiny_kb, gen, EVIDENCE, relevance=scorer).ask(
+        "What colour is the chief executive's car?")
+    assert answer.refused
+    assert answer.diagnostics["refusal_reason"] == "no_evidence"
+    assert answer_calls(gen) == []  # the generator was never asked
+    assert answer.diagnostics["nearby"] and not answer.citations
+    assert any(topic.split(" > ")[0] in answer.text for topic in answer.diagnostics["nearby"])
+
+
+def test_a_follow_up_keeps_the_topic_of_the_question_before_it(
+        tiny_kb: KnowledgeBase, scorer, scripted_generator) -> None:
+    gen = scripted_generator(["Within thirty days [1]."])
+    pipe = RagPipeline(tiny_kb, gen, EVIDENCE, relevance=scorer)
+    history = [{"role": "user", "content": "Can I send back a kettle I bought?"},
+               {"role": "assistant", "content": "Yes, unused items can be returned [1]."}]
+    answer = pipe.ask("And how long do I have?", history=history)
+    assert "kettle" in answer.standalone_question.lower()
+    assert "how long do i have" in answer.standalone_question.lower()
+    assert WINDOW in answer_calls(gen)[0][-1].content
+    # a question that stands alone starts a new topic
+    alone = pipe.ask("How long do refunds take to reach my card?", history=history)
+    assert alone.standalone_question == "How long do refunds take to reach my card?"
+
+
+def test_a_chinese_question_over_an_english_chunk(tiny_kb: KnowledgeBase, scorer,
+                                                  scripted_generator) -> None:
+    gen = scripted_generator(["退款会在五个工作日内退回 [1]。"],
+                             translate=lambda q: "How long do refunds take?")
+    cfg = EVIDENCE.model_copy(update={"translate_query": True})
+    answer = RagPipeline(tiny_kb, gen, cfg, relevance=scorer).ask("退款要多久才能到账？")
+    assert answer.language == "zh"
+    assert answer.diagnostics["translation"] == "How long do refunds take?"
+    chosen = [e["text"] for e in answer.diagnostics["evidence"]]
+    assert REFUND in chosen  # scored by the cross-encoder through the translation
+    assert not answer.refused
+
+
+def test_bad_questions_get_clear_errors_and_nothing_stored_is_lost(
+        tiny_kb: KnowledgeBase, scorer, scripted_generator, tmp_path) -> None:
+    from ragkit.errors import ConfigError
+
+    gen = scripted_generator(["Within thirty days [1]."])
+    pipe = RagPipeline(tiny_kb, gen, EVIDENCE, relevance=scorer)
+    before = tiny_kb.store.counts()
+    for bad in ("", "   ", "x" * 100_000):
+        with pytest.raises(ConfigError, match="empty|characters"):
+            pipe.ask(bad)
+    with pytest.raises(ConfigError, match="history turn"):
+        pipe.ask("And then?", history=[{"role": "wizard", "content": "hi"}])
+    assert tiny_kb.store.counts() == before and gen.calls == []
+    assert not pipe.ask("How long do refunds take?").refused  # still answers
+
+
+def test_a_knowledge_base_without_documents_says_how_to_add_some(
+        tmp_path, tiny_embedder_dir, tiny_embedder, scorer, scripted_generator) -> None:
+    from ragkit.config import KnowledgeBaseConfig
+    from ragkit.errors import ConfigError
+
+    kb = KnowledgeBase.open(tmp_path / "empty", create=True, embedder=tiny_embedder,
+                            config=KnowledgeBaseConfig(embedder=str(tiny_embedder_dir)))
+    with kb, pytest.raises(ConfigError, match="holds no documents yet: add some with `ragkit index"):
+        RagPipeline(kb, scripted_generator(["x"]), EVIDENCE, relevance=scorer).ask("Hi?")
