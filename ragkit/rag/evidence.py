@@ -188,15 +188,19 @@ def quote(texts: Sequence[str], numbers: Sequence[int], lang: str,
     return "\n".join(lines)
 
 
+def place(title: str, heading: str) -> str:
+    """Where a passage is, for people: "title > heading", the heading alone when it already
+    starts with the title, the title alone when there is no heading."""
+    title, heading = title.strip(), heading.strip()
+    return heading if heading.startswith(title) else f"{title} > {heading}" if heading else title
+
+
 def nearby(hits: Sequence[Mapping[str, Any]], limit: int = 3) -> list[str]:
     """What the knowledge base covers near the question: the retrieved chunks' titles and
     headings, best first, without repeats."""
     out: list[str] = []
     for h in hits:
-        title = (h.get("title") or h.get("source") or "").strip()
-        heading = (h.get("heading") or "").strip()
-        label = (heading if heading.startswith(title)
-                 else f"{title} > {heading}" if heading else title)
+        label = place(h.get("title") or h.get("source") or "", h.get("heading") or "")
         if label and label not in out:
             out.append(label)
         if len(out) >= limit:

@@ -20,7 +20,6 @@ evidence, or regenerated once with a stricter instruction, then refused. Pure pi
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -76,8 +75,6 @@ class RunContext:
 
 
 Update = dict[str, Any]  # a node's partial state: RagState field names to new values
-_LEAD = re.compile(r"^\s*(standalone question|question|rewritten question|问题|改写后的问题)\s*[:：]\s*",
-                   re.IGNORECASE)
 
 
 # -- nodes ----------------------------------------------------------------------------------
@@ -227,11 +224,7 @@ def generate(state: RagState, runtime: Runtime[RunContext]) -> Update:
         tail = gate.finish()
         if tail:
             write(tail)
-    citations = [CitationRecord(n=shown, chunk_id=c["chunk_id"], source=c["source"],
-                                title=c["title"], heading=c["heading"], page=c["page"],
-                                start=c["start"], end=c["end"], snippet=c["text"][:300],
-                                support=round(s, 4))
-                 for shown, c, s in gate.citations()]
+    citations = [_citation(shown, c, round(s, 4)) for shown, c, s in gate.citations()]
     return {"attempts": attempts, "draft": "".join(draft), "answer_text": gate.text,
             "citations": citations, "verdict": gate.counts(),
             "usage": add_usage(state.usage, stream.result.usage if stream.result else None,
@@ -263,20 +256,20 @@ def _quoted(state: RagState, threshold: float) -> Update:
         shown.setdefault(e["n"], len(shown) + 1)
     lines = ev.quote([ev.shown(e["text"], e.get("lead", "")) for e in strong],
                      [shown[e["n"]] for e in strong],
-                     state.language, [_place(by_n[e["n"]]) for e in strong])
-    citations = [CitationRecord(n=m, chunk_id=by_n[n]["chunk_id"], source=by_n[n]["source"],
-                                title=by_n[n]["title"], heading=by_n[n]["heading"],
-                                page=by_n[n]["page"], start=by_n[n]["start"],
-                                end=by_n[n]["end"], snippet=by_n[n]["text"][:300],
-                                support=max(e["score"] for e in strong if e["n"] == n))
+                     state.language, [ev.place(by_n[e["n"]].get("title") or "",
+                                               by_n[e["n"]].get("heading") or "")
+                                      for e in strong])
+    citations = [_citation(m, by_n[n], max(e["score"] for e in strong if e["n"] == n))
                  for n, m in shown.items()]
     return {"answer_text": lines, "citations": citations, "quoted": True}
 
 
-def _place(entry: dict[str, Any]) -> str:
-    """Where a source is, for a quote: its title and heading."""
-    title, heading = (entry.get("title") or "").strip(), (entry.get("heading") or "").strip()
-    return heading if heading.startswith(title) else f"{title} > {heading}" if heading else title
+def _citation(shown: int, entry: dict[str, Any], support: float) -> CitationRecord:
+    """The citation record of context ``entry`` shown as ``[shown]``."""
+    return CitationRecord(n=shown, chunk_id=entry["chunk_id"], source=entry["source"],
+                          title=entry["title"], heading=entry["heading"], page=entry["page"],
+                          start=entry["start"], end=entry["end"], snippet=entry["text"][:300],
+                          support=support)
 
 
 def respond(state: RagState, runtime: Runtime[RunContext]) -> Update:

@@ -194,7 +194,8 @@ class RagPipeline:
         extra = {"durability": "exit"} if thread_id else {}
 
         def run() -> Iterator[str]:
-            for mode, chunk in graph.stream({**new_turn(question), "history": turns}, run_cfg, context=ctx,
+            start = {**new_turn(question), "history": turns}
+            for mode, chunk in graph.stream(start, run_cfg, context=ctx,
                                             stream_mode=["custom", "values"], **extra):
                 if mode == "custom":
                     if not ctx.cancel.is_set():
