@@ -310,6 +310,35 @@ def support_assistant(kb: KnowledgeBase | str | Path | None = None,
                                  answerer_for=answerer_for)
 
 
+def support_intents(domain_path: str | Path | None = None, *,
+                    kb: KnowledgeBase | str | Path | None = None,
+                    embedder: Embedder | None = None, retrain: bool = False,
+                    progress: Any = None) -> dict[str, Any]:
+    """Load (or train, or with ``retrain`` train again) the support domain's intent model on
+    the encoder the assistant would use (the knowledge base's embedder, else the default);
+    returns its manifest (held-out metrics, training time) with ``folder`` added."""
+    from ragkit.support.domain import load_domain
+    from ragkit.support.intent_model import read_manifest
+    from ragkit.support.nlu import load_intent_model
+
+    domain = load_domain(domain_path)
+    if embedder is None:
+        if isinstance(kb, str | Path) and (Path(kb) / "kb.sqlite").exists():
+            base = open_kb(kb)
+            try:
+                embedder = base.embedder
+            finally:
+                base.close()
+        elif kb is not None and not isinstance(kb, str | Path):
+            embedder = kb.embedder
+        else:
+            embedder = load_embedder(DEFAULT_EMBEDDER)
+    if domain.spec.nlu.model != "trained":
+        return {"domain": domain.spec.name, "model": "embeddings", "folder": None}
+    _, folder = load_intent_model(domain, embedder, retrain=retrain, progress=progress)
+    return {**(read_manifest(folder) or {}), "folder": str(folder)}
+
+
 def code_agent(generator: Generator | None = None,
                config: AgentConfig | None = None) -> CodeAgent:
     """The code agent (plan, code, test in the sandbox, repair) over ``generator``."""

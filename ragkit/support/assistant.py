@@ -27,7 +27,7 @@ from ragkit.streams import Stream
 from ragkit.support.db import SupportDB, default_db_path, open_db
 from ragkit.support.domain import Domain, load_domain
 from ragkit.support.graph import Answerer, SupportDeps, build_graph
-from ragkit.support.nlu import IntentClassifier, Understanding
+from ragkit.support.nlu import Understanding, intent_classifier
 from ragkit.support.redact import RedactingGenerator, install_log_redaction
 from ragkit.support.state import DialogueState
 from ragkit.support.tools import SupportTools
@@ -43,13 +43,16 @@ class Reply:
     handoff: bool = False
     ticket_id: str | None = None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    offer_human: bool = False  # the reply offers a person (the question found no answer)
+    resolved: bool = False  # an agent's reply that closed the handoff ticket
 
     def to_dict(self) -> dict[str, Any]:
         return {"text": self.text, "state": self.state.to_dict(),
                 "citations": [c.to_dict() if hasattr(c, "to_dict") else c
                               for c in self.citations],
                 "handoff": self.handoff, "ticket_id": self.ticket_id,
-                "tool_calls": list(self.tool_calls)}
+                "tool_calls": list(self.tool_calls), "offer_human": self.offer_human,
+                "resolved": self.resolved}
 
 
 class ReplyStream(Stream[str, Reply]):
@@ -170,7 +173,7 @@ class SupportAssistant:
         db = open_db(db_path)
         path = Path(threads_path) if threads_path else (
             Path(db_path).parent if db_path else default_db_path().parent) / "threads.sqlite"
-        understanding = Understanding(domain, IntentClassifier(domain, embedder), gen)
+        understanding = Understanding(domain, intent_classifier(domain, embedder), gen)
         return cls(domain, db, understanding, answerer, path)
 
     # -- conversation ------------------------------------------------------------------------
@@ -226,7 +229,8 @@ class SupportAssistant:
         return Reply(text=str(r.get("text", "")), state=state,
                      citations=list(r.get("citations", [])), handoff=bool(r.get("handoff")),
                      ticket_id=r.get("ticket_id") or state.ticket_id,
-                     tool_calls=list(r.get("tool_calls", [])))
+                     tool_calls=list(r.get("tool_calls", [])),
+                     offer_human=bool(r.get("offer_human")))
 
     def _queued_for_agent(self, thread_id: str, text: str) -> ReplyStream:
         state = self.state(thread_id)
@@ -250,9 +254,14 @@ class SupportAssistant:
             state = DialogueState.from_dict(info.get("state", state.to_dict()))
         return state
 
-    def resume(self, thread_id: str, agent_reply: str) -> Reply:
-        """A human agent answers a handed-off thread; the conversation then continues."""
+    def resume(self, thread_id: str, agent_reply: str, *, resolve: bool = True) -> Reply:
+        """A human agent answers a handed-off thread. The agent's reply resolves the ticket
+        (``resolve=True``, the default: it is closed with the reply as its resolution) and
+        the conversation returns to the assistant; the customer's next message is the
+        assistant's again."""
         config = self._config(thread_id)
+        if not isinstance(agent_reply, str) or not agent_reply.strip():
+            raise ConfigError("the agent's reply is empty; write what the customer should read")
         if not self.waiting_for_agent(thread_id):
             raise ConfigError(f"thread {thread_id!r} is not waiting for an agent; list the "
                               "open ones with handoffs()")
@@ -262,9 +271,16 @@ class SupportAssistant:
         values = self._snapshot(thread_id).values or {}
         r = values.get("reply") or {}
         state = DialogueState.from_dict(values.get("dialogue", {}))
+        ticket = r.get("ticket_id")
+        resolved = False
+        if resolve and ticket:
+            t = self.db.get_ticket(ticket)
+            if t is not None and t.status == "open":
+                self.db.close_ticket(ticket, agent_reply[:2000])
+            resolved = True
         self._threads.log(thread_id, "agent", agent_reply)
         return Reply(text=str(r.get("text", agent_reply)), state=state,
-                     ticket_id=r.get("ticket_id"), handoff=False)
+                     ticket_id=ticket, handoff=False, resolved=resolved)
 
     def handoffs(self) -> list[dict[str, Any]]:
         """Threads waiting for a human agent, oldest first."""

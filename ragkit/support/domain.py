@@ -129,6 +129,9 @@ class ConfirmationSpec(_Spec):
 
 class HandoffSpec(_Spec):
     max_failed_turns: int = Field(2, ge=1)
+    # knowledge questions in a row without an answer before the assistant hands over by
+    # itself (before that it offers a person and waits for a yes)
+    max_unanswered: int = Field(2, ge=1)
     min_retrieval_confidence: float = Field(0.35, ge=0, le=1)
     negative_sentiment_threshold: float = Field(2, gt=0)
     negative_lexicon: dict[Lang, dict[str, float]] = Field(default_factory=dict)
@@ -141,6 +144,9 @@ class RetentionSpec(_Spec):
 
 
 class NluSpec(_Spec):
+    # "trained": an encoder fine-tuned on the examples (ragkit support train; trained on first
+    # use); "embeddings": logistic regression over the embedder's sentence vectors
+    model: Literal["trained", "embeddings"] = "trained"
     intent_confidence: float = Field(0.55, ge=0, le=1)
     intent_margin: float = Field(0.08, ge=0, le=1)
 

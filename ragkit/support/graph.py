@@ -60,6 +60,7 @@ class DialogueRecord(TypedDict):
     customer_id: str | None
     memory: dict[str, str]
     failed_turns: int
+    refused_answers: int
     language: str
     turn: int
     confirmed: bool
@@ -75,6 +76,7 @@ class ReplyRecord(TypedDict, total=False):
     handoff: bool
     ticket_id: str | None
     confidence: float
+    offer_human: bool  # the reply offers to pass the conversation to a person
     agent: bool  # written by a human agent after a handoff
 
 
@@ -156,6 +158,8 @@ def understand(st: SupportState, runtime: Runtime[SupportDeps]) -> Update:
     reason = ""
     if turn.intent == "human_agent" and new.intent == "human_agent":
         reason = "customer asked for a person"
+    elif ST.offers_person(new) and new.confirmed:
+        reason = "customer accepted the offer of a person"
     elif negative_score(text, domain) >= domain.spec.handoff.negative_sentiment_threshold:
         reason = "strong negative sentiment"
     elif new.failed_turns >= domain.spec.handoff.max_failed_turns:
@@ -185,8 +189,9 @@ def act(st: SupportState, runtime: Runtime[SupportDeps]) -> Update:
     bound = {"_customer": state.customer_id} if state.customer_id else {}
     if st.route == "empty":
         text = R.t("empty", lang)
-    elif top is None or state.last_event in ("aborted", "declined"):
-        text = R.t(state.last_event if state.last_event in ("aborted", "declined")
+    elif top is None or state.last_event in ("aborted", "declined", "declined_offer"):
+        text = R.t(state.last_event if state.last_event in ("aborted", "declined",
+                                                            "declined_offer")
                    else "fallback", lang)
     elif top.done:
         text = R.t("declined" if state.last_event == "declined" else "fallback", lang)
@@ -262,11 +267,23 @@ def answer(st: SupportState, runtime: Runtime[SupportDeps]) -> Update:
     ans = stream.answer
     text = str(getattr(ans, "text", "".join(parts)))
     confidence = float(getattr(ans, "confidence", 1.0))
-    if getattr(ans, "refused", False) or confidence < domain.spec.handoff.min_retrieval_confidence:
-        _emit("\n\n")
-        return {"route": "handoff", "dialogue": record(ST.finish(state)),
-                "handoff_reason": f"low retrieval confidence ({confidence:.2f})",
-                "reply": ReplyRecord(text=text + "\n\n")}
+    policy = domain.spec.handoff
+    if getattr(ans, "refused", False) or confidence < policy.min_retrieval_confidence:
+        # not answered: offer a person; hand over by itself only when it keeps failing
+        unanswered = state.refused_answers + 1
+        state = replace(ST.finish(state), refused_answers=unanswered)
+        if unanswered >= policy.max_unanswered:
+            _emit("\n\n")
+            return {"route": "handoff", "dialogue": record(state),
+                    "handoff_reason": f"{unanswered} questions in a row went unanswered",
+                    "reply": ReplyRecord(text=text + "\n\n")}
+        offer = "\n\n" + R.t("offer_person", lang)
+        _emit(offer)
+        state = ST.propose(state, ST.OFFER_PERSON, {})
+        reply = _reply(text + offer, state, confidence=confidence, offer_human=True)
+        get_stream_writer()({"reply": reply})
+        return {"route": "answered", "dialogue": record(state), "reply": reply}
+    state = replace(state, refused_answers=0)
     state = ST.finish(state)
     below = state.stack[-2] if len(state.stack) > 1 else None
     if below is not None and not below.done:
@@ -305,7 +322,8 @@ def handoff(st: SupportState, runtime: Runtime[SupportDeps]) -> Update:
     writer({"reply": reply, "dialogue": state.to_dict()})
     agent_text = interrupt({"ticket_id": ticket_id, "reason": reason, "thread_id": thread_id,
                             "state": state.to_dict()})
-    after = replace(state, handoff=False, stack=(), pending=None, failed_turns=0)
+    after = replace(state, handoff=False, stack=(), pending=None, failed_turns=0,
+                    refused_answers=0)
     reply = _reply(str(agent_text), after, ticket_id=ticket_id, agent=True)
     return {"dialogue": record(after), "reply": reply}
 

@@ -28,9 +28,19 @@ T: dict[str, tuple[str, str]] = {
                      "or phone number on the order.",
                      "没有找到与您提供的信息相符的订单 {ref}，因此无法查看或更改。请核对订单号以及"
                      "下单时使用的邮箱或手机号。"),
+    "other_customer": ("This conversation is verified for another account, so I can only "
+                       "show or change that account's orders. For order {ref}, please start a "
+                       "new conversation and verify with its details.",
+                       "本次对话已验证为另一个账户，只能查看或更改该账户的订单。如需办理订单 {ref}，"
+                       "请开启新的对话并用该订单的信息验证。"),
     "handoff": ("I've passed your conversation to a member of our team (ticket {ticket}). "
                 "They will reply here as soon as possible.",
                 "已为您转接人工客服（工单号 {ticket}），工作人员会尽快在这里回复您。"),
+    "declined_offer": ("OK. Is there anything else I can help with?",
+                       "好的。还有其他可以帮您的吗？"),
+    "offer_person": ("Would you like me to pass your question to a member of our team? "
+                     "Reply yes and a person will answer here.",
+                     "需要为您转接人工客服吗？回复“是”即可，工作人员会在这里回复您。"),
     "resume": ("Back to your {task}: ", "继续为您办理{task}："),
     "other_order": ("Which order do you mean? Please give its number (BC-123456).",
                     "请问是哪一个订单？请提供订单号（如 BC-123456）。"),
@@ -134,6 +144,8 @@ def refused(out: ToolOutcome, lang: str) -> str:
     ref = out.args.get("order_id") or out.args.get("return_id") or ""
     if out.code in ("not_verified", "unknown_order"):
         return t("not_verified", lang, ref=ref)
+    if out.code == "other_customer":
+        return t("other_customer", lang, ref=ref)
     if out.code in REFUSED:
         return _pick(REFUSED[out.code], lang, order_id=ref,
                      end=out.data.get("window_ends") or "")

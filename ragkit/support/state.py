@@ -65,6 +65,7 @@ class DialogueState:
     handoff: bool = False
     ticket_id: str | None = None
     customer_id: str | None = None  # bound after the first successful identity check
+    refused_answers: int = 0  # knowledge questions in a row that found no answer
     language: str = "en"
     turn: int = 0
     last_event: str = ""  # "aborted", "declined", "resumed", "pushed", ... (for wording)
@@ -93,6 +94,7 @@ class DialogueState:
             "customer_id": self.customer_id,
             "memory": dict(self.memory),
             "failed_turns": self.failed_turns,
+            "refused_answers": self.refused_answers,
             "language": self.language,
             "turn": self.turn,
             "confirmed": self.confirmed,
@@ -107,10 +109,18 @@ class DialogueState:
         return cls(stack=stack, memory=dict(d.get("memory", {})),
                    pending=Pending(p["tool"], dict(p["args"])) if p else None,
                    failed_turns=int(d.get("failed_turns", 0)), handoff=bool(d.get("handoff")),
+                   refused_answers=int(d.get("refused_answers", 0)),
                    ticket_id=d.get("ticket_id"), customer_id=d.get("customer_id"),
                    language=d.get("language", "en"),
                    turn=int(d.get("turn", 0)), confirmed=bool(d.get("confirmed")),
                    last_event=str(d.get("last_event", "")))
+
+
+OFFER_PERSON = "_offer_person"  # the pending "shall I pass you to a person?" (no tool runs)
+
+
+def offers_person(state: DialogueState) -> bool:
+    return state.pending is not None and state.pending.tool == OFFER_PERSON
 
 
 # -- small pure operations -------------------------------------------------------------------
@@ -264,6 +274,14 @@ def update(state: DialogueState, turn: TurnInput, domain: Domain) -> DialogueSta
     """Apply one understood utterance to the state (the tracker's single entry point)."""
     state = begin_turn(state)
     state = replace(state, language=turn.language)
+    if offers_person(state):
+        # only a bare yes/no answers the offer of a person; anything else moves on
+        if turn.affirm and not turn.values:
+            return replace(state, confirmed=True, failed_turns=0)
+        if (turn.deny or turn.abort) and not turn.values:
+            return replace(state, pending=None, refused_answers=0, failed_turns=0,
+                           last_event="declined_offer")
+        state = replace(state, pending=None)
     if state.pending is not None:
         if turn.values and (turn.correction or not turn.affirm):
             return fill(replace(state, failed_turns=0), turn.values, domain)

@@ -27,7 +27,8 @@ class ToolOutcome:
     name: str
     args: dict[str, str]
     ok: bool
-    code: str = "ok"  # "ok", "not_verified", "unknown_order", or an eligibility code
+    code: str = "ok"  # "ok", "not_verified", "other_customer", "unknown_order", or an
+    # eligibility code
     data: dict[str, Any] = field(default_factory=dict)
 
     def call(self) -> dict[str, Any]:
@@ -89,6 +90,16 @@ class SupportTools:
     def verify(self, slots: dict[str, str]) -> bool:
         return self.proven(slots) is not None
 
+    def unproven(self, slots: dict[str, str]) -> str:
+        """Why :meth:`proven` said no: "other_customer" when the details prove a customer
+        other than the one this conversation is bound to (the caller showed both the order
+        and its owner's email or phone, so saying so reveals nothing new), else
+        "not_verified"."""
+        owner = self.owner(slots)
+        bound = slots.get("_customer")
+        return "other_customer" if owner is not None and bound and owner != bound \
+            else "not_verified"
+
     def _owns(self, customer: str, order_id: str | None) -> bool:
         order = self.db.get_order(order_id) if order_id else None
         return order is not None and order.customer_id == customer
@@ -112,7 +123,7 @@ class SupportTools:
                           if k in ("order_id", "return_id")}, identity)
         customer = self.proven(slots)
         if customer is None:
-            return ToolOutcome(name, args, False, "not_verified")
+            return ToolOutcome(name, args, False, self.unproven(slots))
         if name == "lookup_order":
             order = self.db.get_order(slots["order_id"])
             assert order is not None and order.customer_id == customer
@@ -146,7 +157,7 @@ class SupportTools:
         if name == "create_ticket":
             return ToolOutcome(name, args, True)
         if not self.verify(slots):
-            return ToolOutcome(name, args, False, "not_verified")
+            return ToolOutcome(name, args, False, self.unproven(slots))
         order_id = slots["order_id"]
         if name == "create_return":
             elig = self.db.return_eligibility(order_id, slots["reason"], sku=_sku(self.db, slots))
@@ -176,7 +187,7 @@ class SupportTools:
                                  transcript=transcript or [], state=state or {})
             return ToolOutcome(name, args, True, "ok", {"ticket_id": ticket})
         if not self.verify(slots):
-            return ToolOutcome(name, args, False, "not_verified")
+            return ToolOutcome(name, args, False, self.unproven(slots))
         try:
             if name == "create_return":
                 ret = self.db.create_return(slots["order_id"], slots["reason"],
