@@ -5,8 +5,11 @@ normalisation of slot values for comparison, and the metrics: intent accuracy, s
 precision/recall/F1 (micro, over slot=value pairs per turn), joint goal accuracy (the whole
 normalised state equal to the gold state), task success (every gold action executed on its turn
 with the right arguments, and no data-changing action the gold does not have) and handoff
-precision/recall (per turn). Scoring takes predictions as plain :class:`PredTurn` values, so it
-is tested with hand-made predictions and knows nothing about the assistant.
+precision/recall (per turn); on sets that label them (the blind split), offers of a person
+(``offer_human``: the reply offers one and does not hand off) and cross-customer disclosures
+(``must_not_disclose``: a successful tool call on another customer's order). Scoring takes
+predictions as plain :class:`PredTurn` values, so it is tested with hand-made predictions and
+knows nothing about the assistant.
 
 Does not own: running the assistant (``ragkit/evals/dst_runner.py``) or printing
 (``ragkit/cli/eval_dst.py``).
@@ -41,6 +44,8 @@ class GoldTurn:
     state: dict[str, str]
     handoff: bool
     tool: dict[str, Any] | None
+    offer_human: bool = False  # the reply must offer a person without handing off
+    must_not_disclose: tuple[str, ...] = ()  # another customer's order ids
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,7 @@ class PredTurn:
     tool_calls: tuple[dict[str, Any], ...] = ()
     error: str | None = None
     seconds: float = 0.0  # wall time of the turn (not scored)
+    offer_human: bool = False  # the reply offered a person
 
 
 def load_dialogues(path: str | Path, *, split: str | None = None) -> list[Dialogue]:
@@ -74,7 +80,10 @@ def load_dialogues(path: str | Path, *, split: str | None = None) -> list[Dialog
         raise ConfigError(f"unknown split {split!r}; use dev, test, blind or all")
     def build(obj: dict[str, Any]) -> Dialogue:
         turns = tuple(GoldTurn(t["user"], t["intent"], dict(t["state"]), bool(t["handoff"]),
-                               t["tool"]) for t in obj["turns"])
+                               t["tool"], bool(t.get("offer_human")),
+                               tuple(normalise_value("order_id", o)
+                                     for o in t.get("must_not_disclose") or ()))
+                      for t in obj["turns"])
         return Dialogue(obj["id"], obj["lang"], obj["split"], obj.get("scenario", ""),
                         tuple(obj.get("tags", ())), turns)
 
@@ -117,6 +126,16 @@ def executed_actions(pred: PredTurn) -> list[dict[str, Any]]:
     return out
 
 
+def disclosed(gold: GoldTurn, pred: PredTurn) -> bool:
+    """A tool call that did not fail (``ok`` not False) names one of the other customer's
+    order ids: its record reached this conversation."""
+    banned = set(gold.must_not_disclose)
+    return bool(banned) and any(
+        call.get("ok", True) is not False
+        and normalise_value("order_id", (call.get("args") or {}).get("order_id", "")) in banned
+        for call in pred.tool_calls)
+
+
 def _tool_match(gold: dict[str, Any] | None, calls: list[dict[str, Any]]) -> bool:
     if gold is None:
         return not any(c["name"] in ACTIONS for c in calls)
@@ -140,6 +159,11 @@ class _Counts:
     dialogues: int = 0
     wrong_action_dialogues: int = 0
     errors: int = 0
+    offer_gold: int = 0
+    offer_ok: int = 0
+    offer_pred: int = 0
+    disclosure_turns: int = 0
+    disclosures: int = 0
 
     def metrics(self) -> dict[str, float | int | None]:
         def div(a: int, b: int) -> float | None:  # None: nothing to measure
@@ -158,6 +182,10 @@ class _Counts:
             "handoff_precision": div(self.handoff_tp, self.handoff_pred),
             "handoff_recall": div(self.handoff_tp, self.handoff_gold),
             "handoff_gold": self.handoff_gold, "handoff_predicted": self.handoff_pred,
+            "offer_human_recall": div(self.offer_ok, self.offer_gold),
+            "offer_human_gold": self.offer_gold, "offer_human_predicted": self.offer_pred,
+            "cross_customer_turns": self.disclosure_turns,
+            "cross_customer_disclosures": self.disclosures,
             "errors": self.errors,
         }
 
@@ -206,6 +234,11 @@ def score(dialogues: Sequence[Dialogue],
                 c.handoff_pred += p.handoff
                 c.handoff_gold += g.handoff
                 c.errors += p.error is not None
+                c.offer_gold += g.offer_human
+                c.offer_ok += g.offer_human and p.offer_human and not p.handoff
+                c.offer_pred += p.offer_human
+                c.disclosure_turns += bool(g.must_not_disclose)
+                c.disclosures += disclosed(g, p)
             problems = []
             if g.intent != p.intent:
                 problems.append(f"intent {p.intent!r} != gold {g.intent!r}")
@@ -217,6 +250,11 @@ def score(dialogues: Sequence[Dialogue],
                 problems.append(f"tools {calls} != gold {g.tool}")
             if p.error:
                 problems.append(f"error: {p.error}")
+            if g.offer_human and not (p.offer_human and not p.handoff):
+                problems.append("no offer of a person" if not p.handoff else
+                                "handed off instead of offering a person")
+            if disclosed(g, p):
+                problems.append("another customer's order was disclosed")
             if problems:
                 failures.append({"dialogue": d.id, "turn": i, "lang": d.lang,
                                  "scenario": d.scenario, "user": g.user, "problems": problems})
@@ -241,4 +279,5 @@ def predictions_from_jsonable(rows: Iterable[Sequence[dict[str, Any]]]) -> list[
     """Inverse of :func:`predictions_to_jsonable` (to re-score a saved report)."""
     return [[PredTurn(r.get("intent"), dict(r.get("state") or {}), bool(r.get("handoff")),
                       tuple(r.get("tool_calls") or ()), r.get("error"),
-                      float(r.get("seconds", 0.0))) for r in d] for d in rows]
+                      float(r.get("seconds", 0.0)), bool(r.get("offer_human")))
+             for r in d] for d in rows]

@@ -63,7 +63,8 @@ def run_turn(bot: Assistant, thread_id: str, text: str) -> PredTurn:
     st = state.to_dict() if hasattr(state, "to_dict") else dict(state)
     calls = tuple(dict(c) for c in (getattr(reply, "tool_calls", None) or ()))
     return PredTurn(st.get("intent"), dict(st.get("slots") or {}), bool(reply.handoff), calls,
-                    seconds=round(time.perf_counter() - start, 3))
+                    seconds=round(time.perf_counter() - start, 3),
+                    offer_human=bool(getattr(reply, "offer_human", False)))
 
 
 def run_dialogue(bot: Assistant, dialogue: Dialogue, thread_id: str) -> list[PredTurn]:

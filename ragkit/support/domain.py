@@ -123,8 +123,11 @@ class IdentitySpec(_Spec):
 
 
 class ConfirmationSpec(_Spec):
-    affirm: Phrases
-    deny: Phrases
+    affirm: Phrases  # a yes when the message starts with one
+    deny: Phrases  # a no when the message starts with one
+    hold: Phrases = Phrases()  # a no anywhere in a short message ("hold on", "not yet", "先别")
+    thanks: Phrases = Phrases()  # "ok thanks" closes; it is not a yes...
+    strong_affirm: Phrases = Phrases()  # ...unless one of these says yes ("yes, thanks")
 
 
 class HandoffSpec(_Spec):
@@ -266,8 +269,51 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc if not str(p).startswith(("function-", "tagged-")))
 
 
-def parse_domain(data: Any, source: str = "domain") -> DomainSpec:
-    """Validate a parsed YAML mapping; errors name the bad field."""
+def _yaml_lines(text: str) -> Any:
+    """The YAML node tree (for line numbers); duplicate keys in any mapping are an error, since
+    the YAML loader would silently keep only the last one (a second ``cancel_order:`` replaces
+    the first)."""
+    root = yaml.compose(text)
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for k, v in node.value:
+                key = str(k.value)
+                if key in seen:
+                    raise ConfigError(f"line {k.start_mark.line + 1}: duplicate key "
+                                      f"{(path + '.' if path else '') + key!r} (first at line "
+                                      f"{seen[key]}); merge the two or rename one")
+                seen[key] = k.start_mark.line + 1
+                walk(v, f"{path}.{key}" if path else key)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                walk(v, f"{path}.{i}")
+
+    walk(root, "")
+    return root
+
+
+def _line(root: Any, loc: tuple[Any, ...]) -> int | None:
+    """The line of the deepest node on ``loc`` that exists in the YAML tree."""
+    node, line = root, None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = next((v for k, v in node.value if str(k.value) == str(part)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and \
+                part < len(node.value):
+            nxt = node.value[part]
+        else:
+            nxt = None
+        if nxt is None:
+            break
+        node, line = nxt, nxt.start_mark.line + 1
+    return line
+
+
+def parse_domain(data: Any, source: str = "domain", nodes: Any = None) -> DomainSpec:
+    """Validate a parsed YAML mapping; errors name the bad field (and its line, given the
+    YAML node tree)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the domain file must be a mapping (name:, slots:, "
                           "intents:, ...)")
@@ -277,6 +323,9 @@ def parse_domain(data: Any, source: str = "domain") -> DomainSpec:
         lines = []
         for err in e.errors()[:8]:
             where = _loc(err["loc"]) or "(top level)"
+            line = _line(nodes, tuple(err["loc"])) if nodes is not None else None
+            if line is not None:
+                where = f"line {line}: {where}"
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = f"unknown field (check the spelling; see the sample {DEFAULT_DOMAIN})"
@@ -295,9 +344,12 @@ def load_domain(path: str | Path | None = None) -> Domain:
         raise ConfigError(f"domain file {p} not found; pass --domain PATH to a domain YAML "
                           f"(see the sample {DEFAULT_DOMAIN})") from None
     try:
+        nodes = _yaml_lines(text)
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise ConfigError(f"{p}: not valid YAML: {e}") from None
-    domain = Domain(parse_domain(data, str(p)), p.resolve().parent, p)
+    except ConfigError as e:
+        raise ConfigError(f"{p}: {e}") from None
+    domain = Domain(parse_domain(data, str(p), nodes), p.resolve().parent, p)
     _ = domain.products  # surface catalogue errors now, not mid-conversation
     return domain

@@ -25,6 +25,9 @@ _ADDRESS_LEADS = ("it's ", "it is ", "its ", "the new address is ", "new address
                   "地址是", "地址：", "地址:", "是")
 
 
+_NOT_YET = re.compile(r"\b(don'?t|do not)\b[^.?!]*\byet\b")  # "don't submit it yet"
+
+
 def language(text: str) -> str:
     """"zh" when the text holds any CJK character, else "en"."""
     return "zh" if _CJK.search(text) else "en"
@@ -187,11 +190,20 @@ def starts_with_any(text: str, phrases: Phrases) -> bool:
 
 
 def is_affirm(text: str, domain: Domain) -> bool:
-    return starts_with_any(text, domain.spec.confirmation.affirm) and not is_deny(text, domain)
+    c = domain.spec.confirmation
+    if not starts_with_any(text, c.affirm) or is_deny(text, domain):
+        return False
+    # "ok, thanks" after "shall I file it?" closes the conversation; it does not say yes
+    return not (find_phrases(text, c.thanks.all()) and not find_phrases(
+        text, c.strong_affirm.all()))
 
 
 def is_deny(text: str, domain: Domain) -> bool:
-    return starts_with_any(text, domain.spec.confirmation.deny)
+    c = domain.spec.confirmation
+    if starts_with_any(text, c.deny):
+        return True
+    short = len(_bare(text).split()) <= 10 if language(text) == "en" else len(_bare(text)) <= 20
+    return short and bool(find_phrases(text, c.hold.all()) or _NOT_YET.search(clean(text)))
 
 
 def is_abort(text: str, domain: Domain) -> bool:

@@ -130,11 +130,17 @@ def state_markdown(state: Mapping[str, Any] | None,
     else:
         lines.append(f"**{word('slots', lang)}:** —")
     lines.append("")
-    lines.append(f"**{word('pending', lang)}:** {_pending(state.get('pending_confirmation'))}")
+    lines.append(f"**{word('pending', lang)}:** "
+                 f"{_pending(state.get('pending_confirmation'), lang)}")
+    lines.append(f"**{word('verified', lang)}:** "
+                 f"{word('yes' if state.get('customer_id') else 'no', lang)}")
+    ticket = state.get("ticket_id")
     if state.get("handoff"):
-        ticket = state.get("ticket_id")
         note = f" ({word('ticket', lang)} `{ticket}`)" if ticket else ""
-        lines.append(f"**{word('handoff_label', lang)}:** {word('yes', lang)}{note}")
+        lines.append(f"**{word('handoff_label', lang)}:** {word('waiting_agent', lang)}{note}")
+    elif ticket:  # an agent answered and the conversation came back to the assistant
+        lines.append(f"**{word('handoff_label', lang)}:** {word('handoff_returned', lang)} "
+                     f"({word('ticket', lang)} `{ticket}`)")
     else:
         lines.append(f"**{word('handoff_label', lang)}:** {word('no', lang)}")
     for call in tool_calls:
@@ -174,9 +180,11 @@ def qa_markdown(answer: Mapping[str, Any], lang: Lang = "en") -> str:
     return "  \n".join(lines)
 
 
-def _pending(pending: Any) -> str:
+def _pending(pending: Any, lang: Lang = "en") -> str:
     if not pending:
         return "—"
+    if isinstance(pending, Mapping) and pending.get("tool") == "_offer_person":
+        return word("offer_person", lang)
     if isinstance(pending, Mapping):
         name = pending.get("tool") or pending.get("name") or pending.get("action") or "action"
         args = pending.get("args") or {k: v for k, v in pending.items()

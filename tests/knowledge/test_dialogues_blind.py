@@ -238,7 +238,8 @@ def test_cross_customer_turns_name_another_customers_records(pristine: Path) -> 
 
 def _gold_predictions() -> list[list[PredTurn]]:
     return [[PredTurn(t.intent, dict(t.state), t.handoff,
-                      (({**t.tool, "ok": True},) if t.tool else ())) for t in d.turns]
+                      (({**t.tool, "ok": True},) if t.tool else ()),
+                      offer_human=t.offer_human) for t in d.turns]
             for d in load_dialogues(BLIND, split="blind")]
 
 
@@ -251,6 +252,8 @@ def test_gold_labels_score_one_on_every_metric() -> None:
                 "handoff_precision", "handoff_recall"):
         assert m[key] == 1.0, key
     assert m["wrong_action_rate"] == 0.0 and set(report.by_lang) == {"en", "zh"}
+    assert m["offer_human_recall"] == 1.0 and m["offer_human_gold"] > 0
+    assert m["cross_customer_disclosures"] == 0 and m["cross_customer_turns"] > 0
 
 
 def test_cli_selects_the_blind_split_and_rescores_it(tmp_path: Path) -> None:

@@ -149,3 +149,44 @@ def test_loading_checks_the_file_and_the_split(tmp_path: Path) -> None:
         load_dialogues(p)
     with pytest.raises(ConfigError, match="no dialogue set"):
         load_dialogues(tmp_path / "none.jsonl")
+
+
+def test_offers_of_a_person_and_cross_customer_disclosures_are_counted() -> None:
+    d = Dialogue("en-x", "en", "blind", "mixed", (), (
+        GoldTurn("do you gift wrap?", "policy_question", {}, False, None, offer_human=True),
+        GoldTurn("BC-100001 a@example.com", "order_status",
+                 {"order_id": "BC-100001", "email": "a@example.com"}, False,
+                 {"name": "lookup_order", "args": {"order_id": "BC-100001"}}),
+        GoldTurn("and bc 200002, b@example.com", "order_status",
+                 {"order_id": "BC-200002", "email": "b@example.com"}, False, None,
+                 must_not_disclose=("BC-200002",)),
+    ))
+    good = _perfect(d)
+    good[0] = PredTurn("policy_question", {}, False, offer_human=True)
+    good[2] = PredTurn("order_status", dict(d.turns[2].state), False, (
+        {"name": "lookup_order", "args": {"order_id": "BC-200002"}, "ok": False},))
+    m = score([d], [good]).overall
+    assert m["offer_human_recall"] == 1.0 and m["cross_customer_disclosures"] == 0
+    assert m["cross_customer_turns"] == 1
+    bad = list(good)
+    bad[0] = PredTurn("policy_question", {}, True, offer_human=True)  # handed off instead
+    bad[2] = PredTurn("order_status", dict(d.turns[2].state), False, (
+        {"name": "lookup_order", "args": {"order_id": "bc-200002"}, "ok": True},))
+    report = score([d], [bad])
+    assert report.overall["offer_human_recall"] == 0.0
+    assert report.overall["cross_customer_disclosures"] == 1
+    problems = [p for f in report.failures for p in f["problems"]]
+    assert "handed off instead of offering a person" in problems
+    assert "another customer's order was disclosed" in problems
+
+
+def test_the_turn_fields_are_read_from_the_file(tmp_path: Path) -> None:
+    row = {"id": "en-1", "lang": "en", "split": "blind", "turns": [
+        {"user": "gift wrap?", "intent": "policy_question", "state": {}, "handoff": False,
+         "tool": None, "offer_human": True},
+        {"user": "bc 200002", "intent": "order_status", "state": {"order_id": "BC-200002"},
+         "handoff": False, "tool": None, "must_not_disclose": ["bc-200002"]}]}
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    (d,) = load_dialogues(path, split="blind")
+    assert d.turns[0].offer_human and d.turns[1].must_not_disclose == ("BC-200002",)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
@@ -66,6 +68,12 @@ def test_order_id_validator_rejects_wrong_lengths(domain):
     ("yes", True, False), ("Yes please!", True, False), ("好的", True, False),
     ("确认", True, False), ("no", False, True), ("No thanks.", False, True),
     ("不要", False, True), ("what is your return policy?", False, False),
+    # thanks is not a yes; "not yet" in any position is a no (issue 16, item 2)
+    ("ok thanks", False, False), ("Okay, thank you!", False, False), ("好的谢谢", False, False),
+    ("yes, thanks", True, False), ("是的，谢谢", True, False),
+    ("Hold on, don't file anything yet", False, True), ("don't submit it yet", False, True),
+    ("please wait, not yet", False, True), ("先别提交", False, True),
+    ("等等，先不要办", False, True),
 ])
 def test_yes_no(domain, text, affirm, deny):
     assert S.is_affirm(text, domain) is affirm
@@ -74,6 +82,8 @@ def test_yes_no(domain, text, affirm, deny):
 
 def test_abort_and_correction_cues(domain):
     assert S.is_abort("never mind", domain) and S.is_abort("算了吧", domain)
+    assert S.is_abort("forget it, I'll keep it", domain)
+    assert S.is_abort("算了，我不退了", domain)
     assert not S.is_abort("I want to cancel my order", domain)
     assert S.is_correction("no, it's BC-222222", domain)
     assert S.is_correction("不对，是BC-222222", domain)
@@ -129,3 +139,24 @@ intents:
 def test_missing_domain_file_says_what_to_do(tmp_path):
     with pytest.raises(ConfigError, match="--domain"):
         load_domain(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("edit,expect", [
+    # an unknown slot type, an intent with no examples, a tool name nobody declared
+    (lambda t: t.replace("    type: email\n", "    type: emial\n", 1), r"line \d+: slots\.email\.type"),
+    (lambda t: re.sub(r"(  greeting:\n    kind: chitchat\n    examples:\n)      en: .*\n      zh: "
+                      r".*\n", r"\1      en: []\n      zh: []\n", t, count=1),
+     r"line \d+: intents\.greeting\.examples: .*at least two example"),
+    (lambda t: t.replace("  cancel_order:\n    kind: task", "  cancel_order:\n    kind: task",
+                         1) + "\n  cancel_order:\n    kind: task\n    examples: {en: [a, b]}\n",
+     r"line \d+: duplicate key 'intents\.cancel_order' \(first at line \d+\)"),
+])
+def test_domain_file_errors_name_the_line(tmp_path, edit, expect):
+    text = DEFAULT_DOMAIN.read_text(encoding="utf-8")
+    bad = tmp_path / "store_domain.yaml"
+    bad.write_text(edit(text), encoding="utf-8")
+    for name in ("store_facts.json",):
+        (tmp_path / name).write_text((DEFAULT_DOMAIN.parent / name).read_text(encoding="utf-8"),
+                                     encoding="utf-8")
+    with pytest.raises(ConfigError, match=expect):
+        load_domain(bad)

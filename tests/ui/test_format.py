@@ -62,10 +62,18 @@ def test_state_panel_shows_intent_slots_pending_and_handoff() -> None:
     assert "| order_id | BC-100234 |" in out and "| reason | damaged |" in out
     assert "`order_status` → `return_request`" in out
     assert "`create_return` order_id=BC-100234" in out
-    assert "**Handoff:** yes (ticket `TK-000123`)" in out
+    assert "**Handoff:** waiting for an agent (ticket `TK-000123`)" in out
+    assert "**Verified customer:** no" in out
     assert fmt.state_markdown(None) == "*No conversation yet.*"
     empty = fmt.state_markdown({"intent": None, "slots": {}, "handoff": False})
     assert "**Slots:** —" in empty and "**Handoff:** no" in empty
+    back = fmt.state_markdown({"intent": None, "slots": {}, "handoff": False,
+                               "ticket_id": "TK-000123", "customer_id": "C-1",
+                               "pending_confirmation": {"tool": "_offer_person", "args": {}}})
+    assert "**Handoff:** answered by an agent, back with the assistant (ticket `TK-000123`)" \
+        in back
+    assert "**Verified customer:** yes" in back
+    assert "**Pending confirmation:** offered a person (yes hands over)" in back
 
 
 def test_slot_values_cannot_break_the_table() -> None:

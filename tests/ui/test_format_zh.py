@@ -19,7 +19,7 @@ def test_state_panel_in_chinese() -> None:
                                       "ok": True}], lang="zh")
     for part in ("**意图:** `return_request`", "**意图栈:** `order_status` → `return_request`",
                  "| 槽位 | 值 |", "| order_id | BC-100234 |", "**待确认:** `create_return`",
-                 "**转人工:** 是 (工单 `TK-000123`)", "**操作:** `lookup_order`"):
+                 "**转人工:** 等待人工客服 (工单 `TK-000123`)", "**已验证客户:** 否", "**操作:** `lookup_order`"):
         assert part in out, part
     for english in ("Intent", "Slots", "Pending", "Handoff", "Action", "slot | value"):
         assert english not in out
