@@ -72,7 +72,7 @@ def dst_cmd(
     Each dialogue runs turn by turn on a fresh thread with a fresh copy of the orders database.
     The test split is held out: tune on dev and run test once.
     """
-    from ragkit.evals.dst import load_dialogues, predictions_to_jsonable, score
+    from ragkit.evals.dst import load_dialogues, predictions_to_jsonable, score, turn_latency
     from ragkit.evals.dst_runner import prepare_databases, run_dialogues
 
     if lang not in (None, "en", "zh"):
@@ -119,15 +119,25 @@ def dst_cmd(
         "wall_s": stats.wall_s, "s_per_turn": round(stats.s_per_turn, 3),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs (timings contended if shared)",
         "metrics": report.overall, "by_lang": report.by_lang,
-        "by_scenario": report.by_scenario, "failures": report.failures,
+        "by_scenario": report.by_scenario,
+        "latency": turn_latency(dialogues, preds, _kb_intents(domain)),
+        "failures": report.failures,
         "predictions": dict(zip([d.id for d in dialogues], predictions_to_jsonable(preds),
                                 strict=True)),
     }
     _emit(result, out, as_json, failures)
 
 
+def _kb_intents(domain: Path | None) -> list[str]:
+    """The intents the assistant answers from the knowledge base (kind: question)."""
+    from ragkit.support.domain import load_domain
+
+    spec = load_domain(domain).spec
+    return [n for n, i in spec.intents.items() if i.kind == "question"]
+
+
 def _rescore(path: Path, dset: Path) -> dict[str, Any]:
-    from ragkit.evals.dst import load_dialogues, predictions_from_jsonable, score
+    from ragkit.evals.dst import load_dialogues, predictions_from_jsonable, score, turn_latency
 
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
@@ -141,10 +151,13 @@ def _rescore(path: Path, dset: Path) -> dict[str, Any]:
         raise ConfigError(f"{len(missing)} dialogues of {path} are not in {dset} (e.g. "
                           f"{missing[0]}); pass the --set the report was made with")
     dialogues = [gold[i] for i in preds_by_id]
-    report = score(dialogues, predictions_from_jsonable(preds_by_id.values()))
+    preds = predictions_from_jsonable(preds_by_id.values())
+    report = score(dialogues, preds)
     return {**saved, "dialogues": report.overall["dialogues"], "turns": report.overall["turns"],
             "metrics": report.overall, "by_lang": report.by_lang,
-            "by_scenario": report.by_scenario, "failures": report.failures}
+            "by_scenario": report.by_scenario,
+            "latency": turn_latency(dialogues, preds, _kb_intents(None)),
+            "failures": report.failures}
 
 
 def _emit(result: dict[str, Any], out: Path | None, as_json: bool, failures: int) -> None:

@@ -80,7 +80,7 @@ def train_cmd(
 ) -> None:
     """Fine-tune the intent model from the domain file's examples (augmented), hold out a
     slice, report per-intent precision/recall, and store it (content-addressed by the domain
-    and encoder) where the assistant loads it. About 4-7 minutes on 2 CPU cores for the sample
+    and encoder) where the assistant loads it. About 100 s on 2 idle CPU cores for the sample
     domain; the assistant trains it on first use when it is missing."""
     manifest = _ensure_intents(domain, kb, retrain=retrain)
     if as_json:

@@ -271,6 +271,28 @@ def score(dialogues: Sequence[Dialogue],
     return DstReport(totals["all"].metrics(), by_lang, failures, by_scenario)
 
 
+def turn_latency(dialogues: Sequence[Dialogue], predictions: Sequence[Sequence[PredTurn]],
+                 answered_from_kb: Iterable[str]) -> dict[str, Any]:
+    """Median and 90th-percentile wall time per turn, apart for turns whose gold intent is
+    answered from the knowledge base (they generate text) and the rest (understanding, state,
+    tools, templated replies)."""
+    kb = set(answered_from_kb)
+    groups: dict[str, list[float]] = {"knowledge_answer": [], "other": []}
+    for d, preds in zip(dialogues, predictions, strict=True):
+        for g, p in zip(d.turns, preds, strict=False):
+            if p.seconds > 0:
+                groups["knowledge_answer" if g.intent in kb else "other"].append(p.seconds)
+
+    def summary(xs: list[float]) -> dict[str, Any]:
+        xs = sorted(xs)
+        if not xs:
+            return {"turns": 0}
+        return {"turns": len(xs), "median_s": round(xs[len(xs) // 2], 3),
+                "p90_s": round(xs[min(len(xs) - 1, int(len(xs) * 0.9))], 3)}
+
+    return {k: summary(v) for k, v in groups.items()}
+
+
 def predictions_to_jsonable(preds: Iterable[Sequence[PredTurn]]) -> list[list[dict[str, Any]]]:
     return [[asdict(p) for p in dialogue] for dialogue in preds]
 

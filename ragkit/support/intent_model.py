@@ -355,6 +355,9 @@ def train(domain: Domain, base: Path, base_id: str, folder: Path, *,
     examples = augment(domain, per_example=cfg.per_example, seed=cfg.seed)
     train_set, held = split_held_out(examples, share=cfg.held_out, seed=cfg.seed)
     start = time.perf_counter()
+    import torch
+
+    torch.manual_seed(cfg.seed)  # the head's initial weights: one seed, one model
     model = IntentModel(base, labels, trainable_layers=cfg.trainable_layers)
     loss = model.fit(train_set, cfg, progress)
     seconds = time.perf_counter() - start
@@ -362,7 +365,6 @@ def train(domain: Domain, base: Path, base_id: str, folder: Path, *,
     if held:
         metrics["held_out"] = per_intent([e.label for e in held],
                                          model.predict_many([e.text for e in held]))
-    import torch
 
     manifest = {
         "format": FORMAT, "domain": domain.spec.name, "domain_sha256": domain_hash(domain),

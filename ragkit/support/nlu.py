@@ -176,6 +176,18 @@ class Understanding:
         ranked = self.classifier.predict(text)
         best, p = ranked[0]
         kinds = {n: s.kind for n, s in self.domain.spec.intents.items()}
+        nlu = self.domain.spec.nlu
+        # with a request open, a message that is (nearly) only values ("It's a@b.com",
+        # "手机号码：136...") answers it, however sure the classifier is about the whole
+        # message: only the words around the values can start something new ("订单BC-200740
+        # 我想退掉"), and small talk around them ("it's ...") starts nothing
+        rest = S.bare_residual(text, self.domain) if active is not None else None
+        if rest is not None:
+            if rest:
+                r_best, r_p = self.classifier.predict(rest)[0]
+                if r_p >= nlu.intent_confidence and kinds.get(r_best) != "chitchat":
+                    return r_best, r_p
+            return None, p
         if S.is_question(text) and kinds.get(best) not in ("question", "handoff") and (
                 active is not None and kinds.get(active) in ("task", "lookup")):
             # a question in the middle of a task is a side question unless clearly not
@@ -183,19 +195,8 @@ class Understanding:
                 if kinds.get(name) == "question" and prob >= 0.05:
                     return name, max(prob, self.domain.spec.nlu.intent_confidence)
         margin = p - (ranked[1][1] if len(ranked) > 1 else 0.0)
-        nlu = self.domain.spec.nlu
         if p >= nlu.intent_confidence and margin >= nlu.intent_margin:
             return best, p
-        # with a request open, "Phone: +39 347 ..." / "手机号 138..." answers it and asks for
-        # nothing new (the generator, asked anyway, took such answers for requests for a
-        # person); with nothing open, "订单BC-200740我想退掉" starts a request
-        rest = S.bare_residual(text, self.domain) if active is not None else None
-        if rest is not None:
-            if rest:
-                r_best, r_p = self.classifier.predict(rest)[0]
-                if r_p >= nlu.intent_confidence:
-                    return r_best, r_p
-            return None, p
         if self.generator is None:
             return (best, p) if p >= nlu.intent_confidence / 2 else (None, p)
         candidates = [name for name, _ in ranked[:3]] + [UNCLEAR]

@@ -150,7 +150,7 @@ def test_handoff_then_agent_resumes_from_the_agent_view(server: Server, page) ->
     message = "I want to talk to a human agent please"
     _ask(page, message)
     panel = page.locator("#state-panel")
-    panel.get_by_text("Handoff: yes").wait_for(timeout=LONG)
+    panel.get_by_text("Handoff: waiting for an agent").wait_for(timeout=LONG)
     page.get_by_text("Agent view (handed-off conversations)").click()
     page.get_by_role("button", name="Refresh handoffs").click()
     page.locator("#handoff-pick input").click()

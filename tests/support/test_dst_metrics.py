@@ -190,3 +190,17 @@ def test_the_turn_fields_are_read_from_the_file(tmp_path: Path) -> None:
     path.write_text(json.dumps(row) + "\n", encoding="utf-8")
     (d,) = load_dialogues(path, split="blind")
     assert d.turns[0].offer_human and d.turns[1].must_not_disclose == ("BC-200002",)
+
+
+def test_turn_latency_is_split_by_knowledge_answers() -> None:
+    from ragkit.evals.dst import turn_latency
+
+    d = _return_dialogue()
+    preds = [PredTurn(t.intent, dict(t.state), seconds=s) for t, s in
+             zip(d.turns, (0.2, 0.4, 0.3, 9.0), strict=True)]
+    q = Dialogue("q", "en", "dev", "q", (), (GoldTurn("policy?", "policy_question", {}, False,
+                                                      None),))
+    out = turn_latency([d, q], [preds, [PredTurn("policy_question", {}, seconds=5.0)]],
+                       ["policy_question"])
+    assert out["other"] == {"turns": 4, "median_s": 0.4, "p90_s": 9.0}
+    assert out["knowledge_answer"]["turns"] == 1 and out["knowledge_answer"]["median_s"] == 5.0

@@ -38,7 +38,7 @@ SMALL = {
                                          "zh": ["退货政策", "保修政策"]}},
     },
 }
-FAST = IM.TrainConfig(epochs=25, lr=3e-3, head_lr=3e-2, trainable_layers=2, per_example=3,
+FAST = IM.TrainConfig(epochs=40, lr=3e-3, head_lr=3e-2, trainable_layers=2, per_example=3,
                       batch_size=16)
 
 
