@@ -90,6 +90,19 @@ def ui_cmd(
     launch(backend, host=host, port=port, open_browser=open_browser, on_ready=ready)
 
 
+def _training_progress():
+    """Prints the intent model's training progress (first launch only) every tenth."""
+    shown = [-1]
+
+    def tick(what: str, done: int, total: int) -> None:
+        tenth = done * 10 // max(1, total)
+        if tenth != shown[0]:
+            shown[0] = tenth
+            print(f"support intent model (first use): {what} {done}/{total}", flush=True)
+
+    return tick
+
+
 def _preload(backend) -> None:
     """Load the generator, the evidence stage's scorers and the support assistant's models
     before the first question."""
@@ -97,6 +110,6 @@ def _preload(backend) -> None:
         backend.generator()
         backend.warm_relevance()
         if backend.features()["support assistant"]:
-            backend.support()
+            backend.support().warm(_training_progress())
     except Exception as exc:  # shown again, readably, when the user first asks
         print(f"note: background loading failed: {exc}", file=sys.stderr)

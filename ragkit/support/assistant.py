@@ -176,6 +176,14 @@ class SupportAssistant:
         understanding = Understanding(domain, intent_classifier(domain, embedder), gen)
         return cls(domain, db, understanding, answerer, path)
 
+    def warm(self, progress: Callable[[str, int, int], None] | None = None) -> None:
+        """Load the intent model now (training it first when the domain has none yet), so
+        the first message does not wait for it."""
+        clf = self._deps.understanding.classifier
+        if progress is not None and hasattr(clf, "progress"):
+            clf.progress = progress
+        clf.load()
+
     # -- conversation ------------------------------------------------------------------------
     @staticmethod
     def _config(thread_id: str) -> dict[str, Any]:
