@@ -154,7 +154,9 @@ def test_handoff_then_agent_resumes_from_the_agent_view(server: Server, page) ->
     page.get_by_text("Agent view (handed-off conversations)").click()
     page.get_by_role("button", name="Refresh handoffs").click()
     page.locator("#handoff-pick input").click()
-    page.get_by_role("option", name=re.compile(re.escape(message[:30]))).first.click()
+    # the newest matching handoff is this test's (the list is oldest first, and the support
+    # threads database lives in the user cache, so earlier runs may have left older ones)
+    page.get_by_role("option", name=re.compile(re.escape(message[:30]))).last.click()
     page.locator("#agent-reply textarea").fill("Hi, this is Sam from the support team.")
     page.locator("#agent-send").click()
     page.locator("#agent-result").get_by_text("Sent to").wait_for(timeout=LONG)
