@@ -51,7 +51,7 @@ def main() -> None:
     from ragkit.config import DEFAULT_EMBEDDER
     from ragkit.embedder import load_embedder
     from ragkit.support.domain import load_domain
-    from ragkit.support.intent_model import per_intent, read_manifest
+    from ragkit.support.intent_model import read_manifest
     from ragkit.support.nlu import IntentClassifier, load_intent_model
 
     domain = load_domain(None)

@@ -314,12 +314,13 @@ def support_intents(domain_path: str | Path | None = None, *,
                     kb: KnowledgeBase | str | Path | None = None,
                     embedder: Embedder | None = None, retrain: bool = False,
                     progress: Any = None) -> dict[str, Any]:
-    """Load (or train, or with ``retrain`` train again) the support domain's intent model on
-    the encoder the assistant would use (the knowledge base's embedder, else the default);
-    returns its manifest (held-out metrics, training time) with ``folder`` added."""
+    """Train the support domain's intent model on the encoder the assistant would use (the
+    knowledge base's embedder, else the default) when it has none yet, or with ``retrain``
+    again; returns its manifest (held-out metrics, training time) with ``folder`` added.
+    An existing model is not loaded, only its manifest read."""
     from ragkit.support.domain import load_domain
     from ragkit.support.intent_model import read_manifest
-    from ragkit.support.nlu import load_intent_model
+    from ragkit.support.nlu import intent_model_folder, load_intent_model
 
     domain = load_domain(domain_path)
     if embedder is None:
@@ -335,7 +336,9 @@ def support_intents(domain_path: str | Path | None = None, *,
             embedder = load_embedder(DEFAULT_EMBEDDER)
     if domain.spec.nlu.model != "trained":
         return {"domain": domain.spec.name, "model": "embeddings", "folder": None}
-    _, folder = load_intent_model(domain, embedder, retrain=retrain, progress=progress)
+    folder = intent_model_folder(domain, embedder)
+    if retrain or read_manifest(folder) is None:
+        load_intent_model(domain, embedder, retrain=True, progress=progress)
     return {**(read_manifest(folder) or {}), "folder": str(folder)}
 
 

@@ -9,9 +9,11 @@ that was handed to a human.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -47,31 +49,33 @@ def register(app: typer.Typer) -> None:
 def _open(kb: Path, domain: Path | None, db: Path | None, no_kb: bool) -> Any:
     from ragkit import sdk
 
-    _ensure_intents(domain, None if no_kb else kb)
-    return sdk.support_assistant(None if no_kb else kb, domain, db_path=db)
+    bot = sdk.support_assistant(None if no_kb else kb, domain, db_path=db)
+    with _training_bar() as progress:  # the intent model, trained here on first use
+        bot.warm(progress)
+    return bot
 
 
-def _ensure_intents(domain: Path | None, kb: Path | None, retrain: bool = False
-                    ) -> dict[str, Any]:
-    """Train the domain's intent model with a progress bar when it does not exist yet
-    (otherwise the assistant would train it silently on the first message)."""
+@contextlib.contextmanager
+def _training_bar() -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar for training the intent model (shown only when one is trained, and only
+    on a terminal)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from ragkit import sdk
 
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}"
                   "/{task.total} steps"), TimeRemainingColumn(), console=err,
                   disable=not err.is_terminal, transient=True) as bar:
-        task = bar.add_task("intent model", total=None)
+        task = bar.add_task("intent model", total=None, visible=False)
 
         def progress(what: str, done: int, total: int) -> None:
-            bar.update(task, description=f"intent model: {what}", completed=done, total=total)
+            bar.update(task, description=f"intent model: {what}", completed=done, total=total,
+                       visible=True)
 
-        return sdk.support_intents(domain, kb=kb, retrain=retrain, progress=progress)
+        yield progress
 
 
 @support_app.command("train")
 def train_cmd(
+    ctx: typer.Context,
     domain: DomainOpt = None,
     kb: KbOpt = Path(DEFAULT_KB),
     retrain: Annotated[bool, typer.Option(help="Train again even if a model for this domain "
@@ -82,7 +86,14 @@ def train_cmd(
     slice, report per-intent precision/recall, and store it (content-addressed by the domain
     and encoder) where the assistant loads it. About 100 s on 2 idle CPU cores for the sample
     domain; the assistant trains it on first use when it is missing."""
-    manifest = _ensure_intents(domain, kb, retrain=retrain)
+    from ragkit import sdk
+
+    # `ragkit support --domain F train` means the same as `ragkit support train --domain F`
+    outer = ctx.obj or {}
+    domain = domain if domain is not None else outer.get("domain")
+    kb = kb if kb != Path(DEFAULT_KB) else outer.get("kb", kb)
+    with _training_bar() as progress:
+        manifest = sdk.support_intents(domain, kb=kb, retrain=retrain, progress=progress)
     if as_json:
         print(json.dumps(manifest, ensure_ascii=False, indent=1))
         return
@@ -115,6 +126,7 @@ def support_cmd(
 ) -> None:
     """Talk to the customer-service assistant (terminal chat, or one turn with --json)."""
     if ctx.invoked_subcommand is not None:
+        ctx.obj = {"domain": domain, "kb": kb}
         return
     if agent_reply is not None:
         if not thread:

@@ -37,6 +37,7 @@ from ragkit.support.tools import LOOKUPS, SupportTools
 
 log = logging.getLogger(__name__)
 MAX_INPUT_CHARS = 4000  # longer messages are cut before they reach the models
+_CLOSED = ("aborted", "declined", "declined_offer")  # events answered with their own reply
 
 
 class Answerer(Protocol):
@@ -189,10 +190,8 @@ def act(st: SupportState, runtime: Runtime[SupportDeps]) -> Update:
     bound = {"_customer": state.customer_id} if state.customer_id else {}
     if st.route == "empty":
         text = R.t("empty", lang)
-    elif top is None or state.last_event in ("aborted", "declined", "declined_offer"):
-        text = R.t(state.last_event if state.last_event in ("aborted", "declined",
-                                                            "declined_offer")
-                   else "fallback", lang)
+    elif top is None or state.last_event in _CLOSED:
+        text = R.t(state.last_event if state.last_event in _CLOSED else "fallback", lang)
     elif top.done:
         text = R.t("declined" if state.last_event == "declined" else "fallback", lang)
     else:
@@ -283,8 +282,7 @@ def answer(st: SupportState, runtime: Runtime[SupportDeps]) -> Update:
         reply = _reply(text + offer, state, confidence=confidence, offer_human=True)
         get_stream_writer()({"reply": reply})
         return {"route": "answered", "dialogue": record(state), "reply": reply}
-    state = replace(state, refused_answers=0)
-    state = ST.finish(state)
+    state = replace(ST.finish(state), refused_answers=0)
     below = state.stack[-2] if len(state.stack) > 1 else None
     if below is not None and not below.done:
         need = ST.expected_slot(replace(state, stack=state.stack[:-1]), domain)

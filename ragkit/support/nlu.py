@@ -42,18 +42,30 @@ def load_intent_model(domain: Domain, embedder: Any, *, root: Path | None = None
     domain; ``progress(what, done, total)`` is called per step)."""
     from ragkit.support import intent_model as IM
 
+    folder = intent_model_folder(domain, embedder, root=root)
+    base = Path(embedder.path)
+    if not retrain and IM.read_manifest(folder) is not None:
+        return IM.IntentModel.load(folder, base), folder
+    log.warning("training the intent model for domain %r (first use; stored in %s)",
+                domain.spec.name, folder)
+    return IM.train(domain, base, _base_id(embedder), folder, progress=progress), folder
+
+
+def _base_id(embedder: Any) -> str:
+    return str(getattr(embedder, "id", Path(embedder.path).name))
+
+
+def intent_model_folder(domain: Domain, embedder: Any, *, root: Path | None = None) -> Path:
+    """Where the trained intent model for ``domain`` on ``embedder``'s encoder lives (it may
+    not exist yet); a clear error when the embedder has no local encoder to fine-tune."""
+    from ragkit.support import intent_model as IM
+
     base = getattr(embedder, "path", None)
     if base is None or not Path(base).is_dir():
         raise ConfigError("the trained intent model needs a local sentence-transformers "
                           "encoder (the default multilingual-e5-small); set nlu.model: "
                           "embeddings in the domain file to use the embedding classifier")
-    base_id = str(getattr(embedder, "id", Path(base).name))
-    folder = IM.model_folder(root or ragkit_home() / "support", domain, base_id)
-    if not retrain and IM.read_manifest(folder) is not None:
-        return IM.IntentModel.load(folder, Path(base)), folder
-    log.warning("training the intent model for domain %r (first use; stored in %s)",
-                domain.spec.name, folder)
-    return IM.train(domain, Path(base), base_id, folder, progress=progress), folder
+    return IM.model_folder(root or ragkit_home() / "support", domain, _base_id(embedder))
 
 
 class TrainedIntents:

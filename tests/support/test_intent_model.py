@@ -11,8 +11,12 @@ import pytest
 
 from ragkit.support import intent_model as IM
 from ragkit.support.domain import Domain, parse_domain
-from ragkit.support.nlu import IntentClassifier, TrainedIntents, intent_classifier, \
-    load_intent_model
+from ragkit.support.nlu import (
+    IntentClassifier,
+    TrainedIntents,
+    intent_classifier,
+    load_intent_model,
+)
 
 SMALL = {
     "version": 1, "name": "tiny", "languages": ["en", "zh"],

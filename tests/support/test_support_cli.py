@@ -45,3 +45,16 @@ def test_bad_domain_file_is_reported_without_traceback(tmp_path):
     p = ragkit("support", "--no-kb", "--domain", str(bad), "--json", "--thread", "t",
                "--message", "hi", check=False)
     assert p.returncode != 0 and "unknown_key" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_train_reports_the_stored_model_and_takes_the_domain_either_side(tmp_path):
+    out = json.loads(ragkit("support", "train", "--kb", str(tmp_path / "none"), "--json").stdout)
+    assert out["domain"] == "brightcart" and out["folder"]
+    held = out["metrics"]["held_out"]
+    assert held["_all"]["support"] > 0 and "policy_question" in held
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- not a mapping\n", encoding="utf-8")
+    for args in (("support", "train", "--domain", str(bad)),
+                 ("support", "--domain", str(bad), "train")):
+        p = ragkit(*args, check=False)
+        assert p.returncode != 0 and "must be a mapping" in p.stderr, args
