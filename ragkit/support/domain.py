@@ -27,7 +27,10 @@ DEFAULT_DOMAIN = support_domain()  # the sample store's, shipped as package data
 
 Lang = Literal["en", "zh"]
 SlotType = Literal["pattern", "email", "phone", "catalogue", "enum", "text"]
-IntentKind = Literal["chitchat", "lookup", "task", "question", "handoff"]
+# out_of_scope: what the assistant is not for (off-topic requests, keyboard mashing); such a
+# message is "not understood" (the fallback reply, and it counts towards a handoff), whatever
+# the words in it resemble
+IntentKind = Literal["chitchat", "lookup", "task", "question", "handoff", "out_of_scope"]
 
 
 class _Spec(BaseModel):

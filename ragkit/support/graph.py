@@ -134,6 +134,10 @@ def _reply(text: str, dialogue: DialogueState, **kw: Any) -> ReplyRecord:
     return out
 
 
+FOLLOW_ON_BELOW = 0.8  # an "and …?" follow-up repeats the last lookup unless the classifier
+# is at least this sure it asks for something else
+
+
 # -- nodes ----------------------------------------------------------------------------------
 def understand(st: SupportState, runtime: Runtime[SupportDeps]) -> Update:
     deps = runtime.context
@@ -147,15 +151,27 @@ def understand(st: SupportState, runtime: Runtime[SupportDeps]) -> Update:
                                          pending=pre.pending is not None, active=pre.intent)
     last = state.top  # the frame of the previous turn, possibly finished
     base = (last.slots.get("order_id") if last else None) or state.memory.get("order_id")
+    unknown_other = False  # "my other order" and no way to tell which: ask, never reuse base
     if "order_id" not in turn.values and base and S.mentions_other(text):
         other = deps.tools.other_order(base, state.customer_id)
         if other:
             turn = replace(turn, values={**turn.values, "order_id": other}, correction=True)
+        else:
+            unknown_other = True
     if (turn.correction and last is not None and last.done and turn.values
             and any(k in domain.spec.intents[last.intent].slots for k in turn.values)
             and domain.spec.intents[last.intent].kind in ("lookup", "task")):
         turn = replace(turn, intent=last.intent, confidence=1.0)  # redo it with the fix
+    elif (last is not None and last.done and turn.values and S.follows_on(text)
+          and turn.intent != last.intent and turn.confidence < FOLLOW_ON_BELOW
+          and any(k in domain.spec.intents[last.intent].slots for k in turn.values)
+          and domain.spec.intents[last.intent].kind == "lookup"):
+        # "and order BC-…? my email is …" after a status check, the classifier unsure
+        turn = replace(turn, intent=last.intent, confidence=1.0)
     new = ST.update(state, turn, domain)
+    if unknown_other and new.top is not None and new.top.slots.get("order_id") == base and (
+            new.last_event in ("pushed", "started")):
+        new = ST.forget(new, "order_id")
     reason = ""
     if turn.intent == "human_agent" and new.intent == "human_agent":
         reason = "customer asked for a person"
@@ -285,9 +301,21 @@ def answer(st: SupportState, runtime: Runtime[SupportDeps]) -> Update:
     state = replace(ST.finish(state), refused_answers=0)
     below = state.stack[-2] if len(state.stack) > 1 else None
     if below is not None and not below.done:
+        # back to the task the question interrupted: its next slot, or its confirmation
         need = ST.expected_slot(replace(state, stack=state.stack[:-1]), domain)
+        tool = domain.spec.intents[below.intent].tool
+        follow = ""
         if need:
-            follow = "\n\n" + R.resume_prefix(below.intent, lang) + R.ask_slot(domain, need, lang)
+            follow = R.ask_slot(domain, need, lang)
+        elif tool in domain.spec.tools and tool not in LOOKUPS and (
+                domain.spec.tools[tool].needs_confirmation):
+            bound = {"_customer": state.customer_id} if state.customer_id else {}
+            check = deps.tools.check(tool, below.slots | bound, domain.spec.identity.slots)
+            if check.ok:
+                state = ST.propose(state, tool, check.args)
+                follow = R.confirm(domain, tool, check.args, lang)
+        if follow:
+            follow = "\n\n" + R.resume_prefix(below.intent, lang) + follow
             _emit(follow)
             text += follow
     cites = [c.to_dict() if hasattr(c, "to_dict") else dict(c)

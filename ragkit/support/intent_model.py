@@ -30,7 +30,7 @@ from ragkit.errors import ConfigError, ModelError
 from ragkit.support.domain import Domain
 
 log = logging.getLogger(__name__)
-FORMAT = 2  # bumped when the recipe changes: stored models of an older one are retrained
+FORMAT = 3  # bumped when the recipe changes: stored models of an older one are retrained
 PREFIX = "query: "  # the e5 family's query prefix
 Progress = Callable[[str, int, int], None]
 
@@ -88,6 +88,36 @@ def _typo(text: str, rng: random.Random) -> str:
     return " ".join(words)
 
 
+_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+_MARKS = ("?", "!", ".", "？", "！", "。", "…", "~")
+_EMOJI = ("😀", "😂", "👍", "🙏", "😡", "🤔", "❤️", "🎉")
+
+
+def noise(rng: random.Random, n: int) -> list[str]:
+    """``n`` unreadable messages of the kinds people send by accident or to test a bot:
+    keyboard mashing, one letter held down, runs of punctuation, emoji (seeded)."""
+    out: list[str] = []
+    while len(out) < n:
+        kind = rng.randrange(4)
+        if kind == 0:  # mashing along a keyboard row, one to three "words"
+            words = []
+            for _ in range(rng.randint(1, 3)):
+                row = rng.choice(_ROWS)
+                i = rng.randrange(len(row) - 2)
+                words.append("".join(rng.choice(row[max(0, i - 2):i + 4])
+                                     for _ in range(rng.randint(3, 9))))
+            t = " ".join(words)
+        elif kind == 1:  # a held key
+            t = rng.choice("abcdefghijklmnopqrstuvwxyz") * rng.randint(3, 10)
+        elif kind == 2:
+            t = "".join(rng.choice(_MARKS) for _ in range(rng.randint(1, 6)))
+        else:
+            t = "".join(rng.choice(_EMOJI) for _ in range(rng.randint(1, 4)))
+        if t not in out:
+            out.append(t)
+    return out
+
+
 def augment(domain: Domain, *, per_example: int = 5, seed: int = 0) -> list[Example]:
     """The domain's examples and ``per_example`` variations of each (seeded, deterministic)."""
     rng = random.Random(seed)
@@ -136,6 +166,10 @@ def augment(domain: Domain, *, per_example: int = 5, seed: int = 0) -> list[Exam
                 if t != text:
                     out.append(Example(t, name, lang, source))
             source += 1
+        if intent.kind == "out_of_scope":  # and what nobody would write down as an example
+            for t in noise(rng, 12 * per_example):
+                out.append(Example(t, name, _lang(t), source))
+                source += 1
     return out
 
 
@@ -298,7 +332,7 @@ class IntentModel:
                 opt.step()
                 sched.step()
                 opt.zero_grad()
-                total += float(loss)
+                total += loss.item()
                 done += 1
                 if progress is not None:
                     progress(f"training (epoch {epoch + 1}/{cfg.epochs})", done, steps)

@@ -185,6 +185,14 @@ class Understanding:
         self.generator = generator
 
     def intent(self, text: str, active: str | None = None) -> tuple[str | None, float]:
+        """The intent of ``text`` and its confidence; None when not understood (nothing
+        fits, or what fits is out of the domain's scope)."""
+        name, p = self._intent(text, active)
+        if name is not None and self.domain.spec.intents[name].kind == "out_of_scope":
+            return None, p
+        return name, p
+
+    def _intent(self, text: str, active: str | None = None) -> tuple[str | None, float]:
         ranked = self.classifier.predict(text)
         best, p = ranked[0]
         kinds = {n: s.kind for n, s in self.domain.spec.intents.items()}
@@ -200,6 +208,14 @@ class Understanding:
                 if r_p >= nlu.intent_confidence and kinds.get(r_best) != "chitchat":
                     return r_best, r_p
             return None, p
+        if kinds.get(best) == "out_of_scope" and S.is_question(text) and S.has_words(text):
+            # the knowledge base, not the classifier, knows whether "who founded the company?"
+            # is answerable: a question goes to it (a refusal offers a person)
+            for name, prob in ranked:
+                if kinds.get(name) == "question":
+                    return name, max(prob, nlu.intent_confidence)
+        if p >= nlu.intent_confidence and kinds.get(best) == "out_of_scope":
+            return best, p  # "tell me a joke" in the middle of a return is no side question
         if S.is_question(text) and kinds.get(best) not in ("question", "handoff") and (
                 active is not None and kinds.get(active) in ("task", "lookup")):
             # a question in the middle of a task is a side question unless clearly not
@@ -271,18 +287,27 @@ class Understanding:
         deny = S.is_deny(text, self.domain)
         abort = S.is_abort(text, self.domain)
         correction = S.is_correction(text, self.domain)
-        if pending and (affirm or deny) and not values:
+        question = S.is_question(text)
+        if pending and (affirm or deny) and not values and not (deny and question):
             return TurnInput(None, 1.0, {}, affirm, deny, abort, correction, lang)
-        intent, conf = self.intent(text, active)
-        if expected == "reason" and not values and not S.is_question(text) and intent in (
+        intent, conf = self._intent(text, active)
+        off_topic = intent is not None and self.domain.spec.intents[intent].kind == "out_of_scope"
+        if off_topic:  # not understood; and no value is to be read out of it either
+            intent = None
+        if deny and question and pending and intent is not None and (
+                self.domain.spec.intents[intent].kind == "question"):
+            # "hang on, how long does a refund take?": a question before deciding, not a no;
+            # it is answered and the pending change is asked again afterwards
+            deny = False
+        plain = not (question or abort or off_topic)
+        if expected == "reason" and not values and plain and intent in (
                 "return_request", "complaint", "product_question", None):
             reason = self._reason_fallback(text)
             if reason:
                 values["reason"] = reason
-        if expected == "address" and not values and intent in (
+        if expected == "address" and not values and not (abort or off_topic) and intent in (
                 "change_address", None, "order_status"):
             address = self._address_fallback(text)
             if address:
                 values["address"] = address
-        return TurnInput(intent, conf, values, affirm, deny, abort, correction, lang,
-                         S.is_question(text))
+        return TurnInput(intent, conf, values, affirm, deny, abort, correction, lang, question)

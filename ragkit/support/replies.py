@@ -97,6 +97,19 @@ REFUSED = {
                        "are covered by the warranty.", "该商品因卫生、安全或清仓原因不支持退货，"
                        "质量问题可享受保修。"),
 }
+# Chinese for the refusal codes whose English comes from the policy rules' own message
+# (ragkit/support/records.py); a Chinese reply never carries English policy text
+REFUSED_ZH = {
+    "already_cancelled": "该订单已取消",
+    "already_returned": "该订单已退货，或已有进行中的退货申请",
+    "not_delivered": "订单尚未送达，送达后才能申请退货",
+    "not_in_order": "该商品不在这个订单中",
+    "already_packed": "订单已打包，无法再取消或修改地址",
+    "already_dispatched": "订单已发出，无法再取消或修改地址；送达后可以申请退货",
+    "delivered": "订单已送达，无法再取消或修改地址；可以申请退货",
+    "not_changeable": "订单当前的状态不允许更改",
+    "invalid": "提供的信息不完整或无效，请核对后重试",
+}
 REFUSED_GENERIC = ("Sorry, I can't do that for order {order_id}: {message}.",
                    "抱歉，订单 {order_id} 无法办理：{message}。")
 
@@ -149,8 +162,10 @@ def refused(out: ToolOutcome, lang: str) -> str:
     if out.code in REFUSED:
         return _pick(REFUSED[out.code], lang, order_id=ref,
                      end=out.data.get("window_ends") or "")
-    return _pick(REFUSED_GENERIC, lang, order_id=ref,
-                 message=out.data.get("message", out.code))
+    message = out.data.get("message", out.code)
+    if lang == "zh":
+        message = REFUSED_ZH.get(out.code, "订单当前的状态不允许办理")
+    return _pick(REFUSED_GENERIC, lang, order_id=ref, message=message)
 
 
 def done(out: ToolOutcome, lang: str) -> str:

@@ -211,8 +211,10 @@ def is_abort(text: str, domain: Domain) -> bool:
     hits = find_phrases(text, domain.spec.abort.all())
     if not hits:
         return False
-    longest = max(e - s for s, e, _ in hits)
-    rest = len(_bare(text)) - longest
+    covered: set[int] = set()  # "forget about it, I'll keep it": both phrases count
+    for s, e, _ in hits:
+        covered.update(range(s, e))
+    rest = len(_bare(text)) - len(covered)
     return rest <= (6 if language(text) == "zh" else 16)
 
 
@@ -221,6 +223,19 @@ def is_question(text: str) -> bool:
     return t.endswith(("?", "吗", "呢", "么")) or bool(re.match(
         r"(quick question|one question|what|how|when|where|why|which|do you|does|can i|is it|"
         r"are there|顺便问|请问|问一下|对了)", t))
+
+
+_FOLLOW_ON = re.compile(r"^\s*(?:and|also|what about|how about|same for|now)\b|^\s*(?:那|还有|另外|再查)")
+
+
+def follows_on(text: str) -> bool:
+    """"and order BC-…?" / "what about …" / "那订单…呢": the same request again, for new values."""
+    return bool(_FOLLOW_ON.search(clean(text)))
+
+
+def has_words(text: str) -> bool:
+    """Whether ``text`` holds a word or a Chinese character at all (not only "?!..." or emoji)."""
+    return bool(re.search(r"[A-Za-z]{2,}|[\u3400-\u9fff]", text))
 
 
 def is_correction(text: str, domain: Domain) -> bool:

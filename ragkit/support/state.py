@@ -185,6 +185,17 @@ def abort(state: DialogueState, domain: Domain) -> DialogueState:
     return replace(pop(state), memory=memory, last_event="aborted")
 
 
+def forget(state: DialogueState, slot: str) -> DialogueState:
+    """Drop ``slot`` from the top frame and the conversation memory ("my *other* order":
+    the order carried so far is not the one meant, so it is asked for)."""
+    top = state.top
+    memory = {k: v for k, v in state.memory.items() if k != slot}
+    if top is None:
+        return replace(state, memory=memory)
+    slots = {k: v for k, v in top.slots.items() if k != slot}
+    return replace(_with_top(state, replace(top, slots=slots)), memory=memory)
+
+
 def finish(state: DialogueState) -> DialogueState:
     """Mark the top frame done: it stays visible for this turn and pops at the next one."""
     top = state.top
@@ -285,8 +296,8 @@ def update(state: DialogueState, turn: TurnInput, domain: Domain) -> DialogueSta
     if state.pending is not None:
         if turn.values and (turn.correction or not turn.affirm):
             return fill(replace(state, failed_turns=0), turn.values, domain)
-        if turn.affirm:
-            return replace(state, confirmed=True, failed_turns=0)
+        if turn.affirm:  # the yes finishes what was proposed: no "back to your return"
+            return replace(state, confirmed=True, failed_turns=0, last_event="")
         if turn.deny:  # a plain "no": nothing is executed; the frame is finished as it is
             return replace(finish(state), failed_turns=0, last_event="declined")
         state = replace(state, pending=None)

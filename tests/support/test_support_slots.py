@@ -84,6 +84,11 @@ def test_abort_and_correction_cues(domain):
     assert S.is_abort("never mind", domain) and S.is_abort("算了吧", domain)
     assert S.is_abort("forget it, I'll keep it", domain)
     assert S.is_abort("算了，我不退了", domain)
+    # an abort phrase and a "keep it" phrase together are still (nearly) the whole message
+    assert S.is_abort("Actually, forget about it, I'll keep it.", domain)
+    assert S.is_abort("算了，我还是留着吧", domain)
+    assert not S.is_abort("forget it, where is my other order BC-123456 that never arrived?",
+                          domain)
     assert not S.is_abort("I want to cancel my order", domain)
     assert S.is_correction("no, it's BC-222222", domain)
     assert S.is_correction("不对，是BC-222222", domain)
