@@ -30,7 +30,7 @@ from ragkit.errors import ConfigError, ModelError
 from ragkit.support.domain import Domain
 
 log = logging.getLogger(__name__)
-FORMAT = 3  # bumped when the recipe changes: stored models of an older one are retrained
+FORMAT = 4  # bumped when the recipe changes: stored models of an older one are retrained
 PREFIX = "query: "  # the e5 family's query prefix
 Progress = Callable[[str, int, int], None]
 
@@ -93,12 +93,21 @@ _MARKS = ("?", "!", ".", "？", "！", "。", "…", "~")
 _EMOJI = ("😀", "😂", "👍", "🙏", "😡", "🤔", "❤️", "🎉")
 
 
+def _made_up(rng: random.Random) -> str:
+    onsets = ("b", "bl", "d", "f", "fl", "g", "gr", "k", "m", "n", "p", "pl", "sn", "st",
+              "t", "tr", "v", "z", "zw")
+    codas = ("", "", "b", "f", "g", "k", "m", "n", "p", "rp", "rf", "sh", "t", "x")
+    return "".join(rng.choice(onsets) + rng.choice("aeiou") + rng.choice(codas)
+                   for _ in range(rng.randint(1, 2)))
+
+
 def noise(rng: random.Random, n: int) -> list[str]:
     """``n`` unreadable messages of the kinds people send by accident or to test a bot:
-    keyboard mashing, one letter held down, runs of punctuation, emoji (seeded)."""
+    keyboard mashing, one letter held down, runs of punctuation, emoji, made-up words
+    (seeded)."""
     out: list[str] = []
     while len(out) < n:
-        kind = rng.randrange(4)
+        kind = rng.randrange(5)
         if kind == 0:  # mashing along a keyboard row, one to three "words"
             words = []
             for _ in range(rng.randint(1, 3)):
@@ -111,8 +120,12 @@ def noise(rng: random.Random, n: int) -> list[str]:
             t = rng.choice("abcdefghijklmnopqrstuvwxyz") * rng.randint(3, 10)
         elif kind == 2:
             t = "".join(rng.choice(_MARKS) for _ in range(rng.randint(1, 6)))
-        else:
+        elif kind == 3:
             t = "".join(rng.choice(_EMOJI) for _ in range(rng.randint(1, 4)))
+        else:  # made-up words that could be pronounced ("blorp snorf"), perhaps a number
+            t = " ".join(_made_up(rng) for _ in range(rng.randint(1, 3)))
+            if rng.random() < 0.3:
+                t += f" {rng.randrange(10, 9999)}"
         if t not in out:
             out.append(t)
     return out

@@ -33,6 +33,9 @@ from ragkit.types import Message
 log = logging.getLogger(__name__)
 UNCLEAR = "unclear"
 MAX_CHARS = 2000  # longer messages are classified on their first 2,000 characters
+RESIDUAL_HANDOFF = 0.9  # what the words around bare values need to be read as "a person"
+GENERAL_QUESTION = 0.2  # a question intent this likely wins over a lookup for an impersonal
+# question with no order or return id in it
 
 
 def load_intent_model(domain: Domain, embedder: Any, *, root: Path | None = None,
@@ -205,7 +208,10 @@ class Understanding:
         if rest is not None:
             if rest:
                 r_best, r_p = self.classifier.predict(rest)[0]
-                if r_p >= nlu.intent_confidence and kinds.get(r_best) != "chitchat":
+                # "you can use my number, +44…" is no request for a person: a residual hands
+                # over only when it says so plainly ("…，我要转人工")
+                floor = RESIDUAL_HANDOFF if kinds.get(r_best) == "handoff" else 0.0
+                if r_p >= max(nlu.intent_confidence, floor) and kinds.get(r_best) != "chitchat":
                     return r_best, r_p
             return None, p
         if kinds.get(best) == "out_of_scope" and S.is_question(text) and S.has_words(text):
@@ -222,9 +228,20 @@ class Understanding:
             for name, prob in ranked[:4]:
                 if kinds.get(name) == "question" and prob >= 0.05:
                     return name, max(prob, self.domain.spec.nlu.intent_confidence)
+        if kinds.get(best) == "lookup" and S.is_question(text) and not S.personal(text) and (
+                not {"order_id", "return_id"} & set(S.extract(text, self.domain))):
+            # "how long does a refund to PayPal take?" asks how things work, not about an
+            # order of this customer's ("how long until MY refund arrives"): the knowledge base
+            for name, prob in ranked[1:3]:
+                if kinds.get(name) == "question" and prob >= GENERAL_QUESTION:
+                    return name, max(prob, nlu.intent_confidence)
         margin = p - (ranked[1][1] if len(ranked) > 1 else 0.0)
         if p >= nlu.intent_confidence and margin >= nlu.intent_margin:
             return best, p
+        # unsure: a handover is never a guess ("hi, order BC-…, phone …" is no request for a
+        # person); it takes a classifier that is sure, or the customer asking again
+        ranked = [(n, q) for n, q in ranked if kinds.get(n) != "handoff"]
+        best, p = ranked[0]
         if self.generator is None:
             return (best, p) if p >= nlu.intent_confidence / 2 else (None, p)
         candidates = [name for name, _ in ranked[:3]] + [UNCLEAR]

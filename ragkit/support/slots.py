@@ -233,6 +233,14 @@ def follows_on(text: str) -> bool:
     return bool(_FOLLOW_ON.search(clean(text)))
 
 
+_PERSONAL = re.compile(r"\b(?:my|mine|me|i|i'm|i've|i'd|im|ive|we|our|us)\b|我|咱")
+
+
+def personal(text: str) -> bool:
+    """Whether the customer speaks of themselves ("my refund", "我的订单")."""
+    return bool(_PERSONAL.search(clean(text)))
+
+
 def has_words(text: str) -> bool:
     """Whether ``text`` holds a word or a Chinese character at all (not only "?!..." or emoji)."""
     return bool(re.search(r"[A-Za-z]{2,}|[\u3400-\u9fff]", text))

@@ -109,3 +109,23 @@ def test_a_chinese_refusal_carries_no_english_policy_text() -> None:
     zh = R.refused(out, "zh")
     assert "BC-123456" in zh and "退货" in zh and "return is already" not in zh
     assert "a return is already open" in R.refused(out, "en")
+
+
+@pytest.mark.real_model
+def test_contact_details_with_carrier_words_are_no_request_for_a_person(bot) -> None:
+    r = turn(bot, "p", f"I want to return {ZH_ORDER}")
+    r = turn(bot, "p", "You can use my number, +86 138 0013 0118.")
+    assert not r.handoff and r.state.intent == "return_request"
+    assert r.state.slots.get("phone") == "+8613800130118"
+    r = turn(bot, "p2", "my phone is +86 138 0013 0118, get me a human please")
+    assert r.handoff
+
+
+@pytest.mark.real_model
+@pytest.mark.parametrize("text", ["How long does a refund to PayPal take?", "退款一般多久到账？"])
+def test_a_general_question_about_refunds_goes_to_the_knowledge_base(bot, text) -> None:
+    r = turn(bot, "r", text)
+    assert r.state.intent in ("policy_question", "product_question")
+    assert "order number" not in r.text and "订单号" not in r.text
+    r = turn(bot, "r2", "how long until my refund arrives?")  # about this customer's refund
+    assert r.state.intent == "refund_status"
