@@ -152,7 +152,8 @@ def understand(st: SupportState, runtime: Runtime[SupportDeps]) -> Update:
     last = state.top  # the frame of the previous turn, possibly finished
     base = (last.slots.get("order_id") if last else None) or state.memory.get("order_id")
     unknown_other = False  # "my other order" and no way to tell which: ask, never reuse base
-    if "order_id" not in turn.values and base and S.mentions_other(text):
+    read = turn.text or text  # typos repaired: "my ohter order"
+    if "order_id" not in turn.values and base and S.mentions_other(read):
         other = deps.tools.other_order(base, state.customer_id)
         if other:
             turn = replace(turn, values={**turn.values, "order_id": other}, correction=True)
@@ -162,7 +163,7 @@ def understand(st: SupportState, runtime: Runtime[SupportDeps]) -> Update:
             and any(k in domain.spec.intents[last.intent].slots for k in turn.values)
             and domain.spec.intents[last.intent].kind in ("lookup", "task")):
         turn = replace(turn, intent=last.intent, confidence=1.0)  # redo it with the fix
-    elif (last is not None and last.done and turn.values and S.follows_on(text)
+    elif (last is not None and last.done and turn.values and S.follows_on(read)
           and turn.intent != last.intent and turn.confidence < FOLLOW_ON_BELOW
           and any(k in domain.spec.intents[last.intent].slots for k in turn.values)
           and domain.spec.intents[last.intent].kind == "lookup"):
@@ -177,7 +178,7 @@ def understand(st: SupportState, runtime: Runtime[SupportDeps]) -> Update:
         reason = "customer asked for a person"
     elif ST.offers_person(new) and new.confirmed:
         reason = "customer accepted the offer of a person"
-    elif negative_score(text, domain) >= domain.spec.handoff.negative_sentiment_threshold:
+    elif negative_score(read, domain) >= domain.spec.handoff.negative_sentiment_threshold:
         reason = "strong negative sentiment"
     elif new.failed_turns >= domain.spec.handoff.max_failed_turns:
         reason = "the assistant did not understand repeatedly"

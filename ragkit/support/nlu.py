@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,14 @@ from ragkit.errors import ConfigError, GenerationError
 from ragkit.generation.base import Generator
 from ragkit.support import slots as S
 from ragkit.support.domain import Domain
+from ragkit.support.spelling import Speller
 from ragkit.support.state import TurnInput
 from ragkit.types import Message
 
 log = logging.getLogger(__name__)
 UNCLEAR = "unclear"
 MAX_CHARS = 2000  # longer messages are classified on their first 2,000 characters
+OFF_TOPIC_SURE = 0.9  # an off-topic reading this sure is not asked for a return reason
 RESIDUAL_HANDOFF = 0.9  # what the words around bare values need to be read as "a person"
 GENERAL_QUESTION = 0.2  # a question intent this likely wins over a lookup for an impersonal
 # question with no order or return id in it
@@ -186,6 +189,7 @@ class Understanding:
         self.domain = domain
         self.classifier = classifier
         self.generator = generator
+        self.speller = Speller.for_domain(domain)
 
     def intent(self, text: str, active: str | None = None) -> tuple[str | None, float]:
         """The intent of ``text`` and its confidence; None when not understood (nothing
@@ -197,8 +201,12 @@ class Understanding:
 
     def _intent(self, text: str, active: str | None = None) -> tuple[str | None, float]:
         ranked = self.classifier.predict(text)
-        best, p = ranked[0]
         kinds = {n: s.kind for n, s in self.domain.spec.intents.items()}
+        if kinds.get(ranked[0][0]) == "out_of_scope" and self._readable(text):
+            # an order id, an email, a yes or a "never mind" is never off-topic, however
+            # little else the message says: the next reading stands (or none, by confidence)
+            ranked = [(n, q) for n, q in ranked if kinds.get(n) != "out_of_scope"]
+        best, p = ranked[0]
         nlu = self.domain.spec.nlu
         # with a request open, a message that is (nearly) only values ("It's a@b.com",
         # "手机号码：136...") answers it, however sure the classifier is about the whole
@@ -260,6 +268,12 @@ class Understanding:
             return None, p
         return pick, max(p, nlu.intent_confidence)
 
+    def _readable(self, text: str) -> bool:
+        """Whether the message carries a value or a dialogue act the rules understand."""
+        d = self.domain
+        return bool(S.extract(text, d)) or S.is_affirm(text, d) or S.is_deny(text, d) or (
+            S.is_abort(text, d))
+
     def _reason_fallback(self, text: str) -> str | None:
         spec = self.domain.spec.slots.get("reason")
         if self.generator is None or spec is None or not spec.extract_with_generator:
@@ -296,21 +310,38 @@ class Understanding:
             return found
         return None
 
-    def understand(self, text: str, expected: str | None = None,
+    def _values(self, raw: str, text: str, expected: str | None) -> dict[str, str]:
+        """Slot values: ids, emails and phones as the customer wrote them (``raw``); a reason
+        or a product also from the typo-repaired ``text``; an address from ``text`` when the
+        customer's own words hold it verbatim ("New adrdess is 8 Place ..." has its cue
+        back, so the label is not taken for part of the address)."""
+        values = S.extract(raw, self.domain, expected=expected)
+        if text == raw:
+            return values
+        plain = S.collapse(unicodedata.normalize("NFKC", raw))
+        for k, v in S.extract(text, self.domain, expected=expected).items():
+            kind = self.domain.spec.slots[k].type
+            if kind in ("enum", "catalogue") and k not in values or (
+                    kind == "text" and v in plain and v != values.get(k)):
+                values[k] = v
+        return values
+
+    def understand(self, raw: str, expected: str | None = None,
                    pending: bool = False, active: str | None = None) -> TurnInput:
-        lang = S.language(text)
-        values = S.extract(text, self.domain, expected=expected)
+        text = self.speller.correct(raw)  # "rteurn" -> "return": rules and classifier read this
+        lang = S.language(raw)
+        values = self._values(raw, text, expected)
         affirm = S.is_affirm(text, self.domain)
         deny = S.is_deny(text, self.domain)
         abort = S.is_abort(text, self.domain)
         correction = S.is_correction(text, self.domain)
         question = S.is_question(text)
         if pending and (affirm or deny) and not values and not (deny and question):
-            return TurnInput(None, 1.0, {}, affirm, deny, abort, correction, lang)
+            return TurnInput(None, 1.0, {}, affirm, deny, abort, correction, lang, text=text)
         intent, conf = self._intent(text, active)
         off_topic = intent is not None and self.domain.spec.intents[intent].kind == "out_of_scope"
-        if off_topic:  # not understood; and no value is to be read out of it either
-            intent = None
+        if off_topic:  # not understood; and when surely off-topic, no value is read out of it
+            intent, off_topic = None, conf >= OFF_TOPIC_SURE
         if deny and question and pending and intent is not None and (
                 self.domain.spec.intents[intent].kind == "question"):
             # "hang on, how long does a refund take?": a question before deciding, not a no;
@@ -319,12 +350,13 @@ class Understanding:
         plain = not (question or abort or off_topic)
         if expected == "reason" and not values and plain and intent in (
                 "return_request", "complaint", "product_question", None):
-            reason = self._reason_fallback(text)
+            reason = self._reason_fallback(raw)
             if reason:
                 values["reason"] = reason
         if expected == "address" and not values and not (abort or off_topic) and intent in (
                 "change_address", None, "order_status"):
-            address = self._address_fallback(text)
+            address = self._address_fallback(raw)
             if address:
                 values["address"] = address
-        return TurnInput(intent, conf, values, affirm, deny, abort, correction, lang, question)
+        return TurnInput(intent, conf, values, affirm, deny, abort, correction, lang, question,
+                         text=text)

@@ -53,6 +53,7 @@ class TurnInput:
     correction: bool = False
     language: str = "en"
     question: bool = False  # phrased as a question ("...?", "吗")
+    text: str = ""  # the message as the rules read it (typos of domain words repaired)
 
 
 @dataclass(frozen=True)

@@ -129,3 +129,16 @@ def test_a_general_question_about_refunds_goes_to_the_knowledge_base(bot, text) 
     assert "order number" not in r.text and "订单号" not in r.text
     r = turn(bot, "r2", "how long until my refund arrives?")  # about this customer's refund
     assert r.state.intent == "refund_status"
+
+
+@pytest.mark.real_model
+def test_typos_of_domain_words_do_not_derail_a_dialogue(bot) -> None:
+    # seen on the labelled dialogues with typos put in: the address cue was missed and the
+    # label became part of the address; "rteurn" read as a refund question
+    r = turn(bot, "t", "I need to chnage the delivery adress for BC-206611")
+    assert r.state.intent == "change_address"
+    r = turn(bot, "t", "my email is camille.laurent@example.fr")
+    r = turn(bot, "t", "New adrdess is 8 Place Bellecour, 69002 Lyon, France")
+    assert r.state.slots.get("address") == "8 Place Bellecour, 69002 Lyon, France"
+    r = turn(bot, "t2", f"Can you statr a rteurn for order {EN_ORDER}?")
+    assert r.state.intent == "return_request"
