@@ -33,6 +33,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
 from ragkit.generation.base import Generator, SamplingParams
+from ragkit.rag import answer_type as at
 from ragkit.rag import evidence as ev
 from ragkit.rag import prompts
 from ragkit.rag.cache import AnswerCache
@@ -136,9 +137,10 @@ def retrieve_node(state: RagState, runtime: Runtime[RunContext]) -> Update:
 
 def evidence(state: RagState, runtime: Runtime[RunContext]) -> Update:
     """Score every sentence (list item, table row) of the top chunks with the relevance
-    scorer, re-rank the chunks by their best sentence, and choose the evidence. Nothing
-    clearing ``evidence_threshold`` refuses here, naming what the knowledge base covers
-    nearby."""
+    scorer, re-rank the chunks by their best sentence, and choose the evidence among the
+    sentences that can be an answer of the kind the question asks for (a weight for "how
+    much does it weigh", :mod:`ragkit.rag.answer_type`). Nothing clearing
+    ``evidence_threshold`` refuses here, naming what the knowledge base covers nearby."""
     deps = runtime.context.deps
     cfg = deps.config
     assert deps.relevance is not None
@@ -151,16 +153,24 @@ def evidence(state: RagState, runtime: Runtime[RunContext]) -> Update:
     order = [int(i) for i in np.argsort(-per_chunk, kind="stable")]
     reranked = [top[i] for i in order] + hits[len(top):]
     new_index = {old: new for new, old in enumerate(order)}
-    chosen = ev.choose(units, scores, threshold=cfg.evidence_threshold,
+    types = at.expected(state.standalone)
+    candidates = scores
+    if types and len(scores):
+        fits = np.array([at.satisfies(u.shown, types) for u in units])
+        candidates = np.where(fits, scores, -np.inf)
+    chosen = ev.choose(units, candidates, threshold=cfg.evidence_threshold,
                        max_units=cfg.evidence_units, keep_within=cfg.evidence_keep_within)
-    best = float(scores.max()) if len(scores) else 0.0
-    out: Update = {"hits": reranked, "relevance": best,
+    best = max(float(candidates.max()), 0.0) if len(scores) else 0.0
+    out: Update = {"hits": reranked, "relevance": best, "answer_types": at.names(types),
                    "evidence": [EvidenceRecord(n=0, chunk_id=top[c.unit.chunk]["chunk_id"],
                                                text=c.unit.body, score=round(c.score, 4),
                                                lead=c.unit.lead)
                                 for c in sorted(chosen, key=lambda c: new_index[c.unit.chunk])]}
     if not chosen:
-        out.update(refused=True, refusal_reason="no_evidence", nearby=ev.nearby(reranked))
+        # relevant sentences, none of them stating what was asked for: "answer_type"
+        reason = ("answer_type" if types and len(scores)
+                  and float(scores.max()) >= cfg.evidence_threshold else "no_evidence")
+        out.update(refused=True, refusal_reason=reason, nearby=ev.nearby(reranked))
     return out
 
 

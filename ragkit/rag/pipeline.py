@@ -265,6 +265,7 @@ def _to_answer(state: RagState, question: str) -> Answer:
                      "answerable_margin": state.answerable,
                      "translation": "" if state.cache_hit else state.translation,
                      "relevance": round(state.relevance, 4), "quoted": state.quoted,
+                     "answer_types": list(state.answer_types),
                      "evidence": [dict(e) for e in state.evidence],
                      "nearby": list(state.nearby), "stages_ms": dict(state.stages),
                      **state.verdict})

@@ -21,8 +21,8 @@ from ragkit.rag import prompts
 from ragkit.types import Usage
 
 Language = Literal["en", "zh"]
-RefusalReason = Literal["", "no_hits", "low_confidence", "no_evidence", "not_answerable",
-                        "model", "unsupported"]
+RefusalReason = Literal["", "no_hits", "low_confidence", "no_evidence", "answer_type",
+                        "not_answerable", "model", "unsupported"]
 
 
 class Turn(TypedDict):
@@ -107,8 +107,11 @@ class RagState:
     confidence: float = 0.0
     context: list[ContextEntry] = field(default_factory=list)
     evidence: list[EvidenceRecord] = field(default_factory=list)
-    relevance: float = -1.0  # the best evidence score in [0, 1] (-1: no scorer ran)
+    # the best score in [0, 1] of a sentence that can answer (of the asked-for kind when the
+    # question asks for one, ragkit.rag.answer_type); -1: no scorer ran
+    relevance: float = -1.0
     nearby: list[str] = field(default_factory=list)  # what the KB covers near a refusal
+    answer_types: list[str] = field(default_factory=list)  # what the question asks for
     quoted: bool = False  # the reply quotes the evidence instead of the generator's answer
     stages: dict[str, float] = field(default_factory=dict)  # milliseconds per graph node
     draft: str = ""  # the model's raw answer, before verification

@@ -35,6 +35,10 @@ ROWS = [json.loads(line) for line in BLIND.read_text(encoding="utf-8").splitline
         if line.strip()]
 DOMAIN = yaml.safe_load(support_domain().read_text(encoding="utf-8"))
 INTENTS = set(DOMAIN["intents"])
+# Labels name the intent a turn should be read as; an off-topic turn is labelled ``null`` (not
+# understood), so the out_of_scope kind (added after the split was written) never appears as one.
+LABELLED = {name for name, spec in DOMAIN["intents"].items()
+            if spec.get("kind") != "out_of_scope"}
 SLOTS = set(DOMAIN["slots"])
 SKUS = {p["sku"] for p in json.loads(
     (support_domain().parent / DOMAIN["facts"]).read_text(encoding="utf-8"))["products"]}
@@ -104,8 +108,8 @@ def test_language_tag_matches_the_text() -> None:
 def test_every_domain_intent_occurs_in_both_languages() -> None:
     for lang in ("en", "zh"):
         seen = {t["intent"] for r in ROWS if r["lang"] == lang for t in r["turns"]}
-        assert seen - {None} <= INTENTS, seen
-        assert seen >= INTENTS, (lang, INTENTS - seen)
+        assert seen - {None} <= LABELLED, seen
+        assert seen >= LABELLED, (lang, LABELLED - seen)
 
 
 def test_utterances_are_not_copied_from_the_tuned_set_or_the_domain_examples() -> None:

@@ -115,3 +115,35 @@ def test_a_knowledge_base_without_documents_says_how_to_add_some(
                             config=KnowledgeBaseConfig(embedder=str(tiny_embedder_dir)))
     with kb, pytest.raises(ConfigError, match="holds no documents yet: add some with `ragkit index"):
         RagPipeline(kb, scripted_generator(["x"]), EVIDENCE, relevance=scorer).ask("Hi?")
+
+
+def test_a_measure_the_evidence_does_not_state_is_refused_before_generating(
+        tmp_path, tiny_embedder_dir, tiny_embedder, scorer, scripted_generator) -> None:
+    # "how much does it weigh" over a spec that gives volume and power: the cross-encoder rates
+    # the spec sentences highly (same product, numbers), but none of them is a weight
+    from ragkit.config import ChunkingConfig, KnowledgeBaseConfig
+    from tests.helpers.docs import write_docs
+
+    docs = write_docs(tmp_path / "docs", {"manuals/blender.md": (
+        "# Breeze Personal Blender\n\n## Specifications\n\nThe blender jug holds 600 ml. "
+        "The blender motor is rated at 300 watts. The blender charges over USB-C.\n")})
+    kb = KnowledgeBase.open(tmp_path / "kb", create=True, embedder=tiny_embedder,
+                            config=KnowledgeBaseConfig(embedder=str(tiny_embedder_dir),
+                                                       chunking=ChunkingConfig(max_tokens=64,
+                                                                               overlap_tokens=8)))
+    with kb:
+        kb.sync([docs])
+        gen = scripted_generator(["The Breeze Personal Blender weighs 600 ml [1]."])
+        pipe = RagPipeline(kb, gen, EVIDENCE, relevance=scorer)
+        answer = pipe.ask("How much does the Breeze blender weigh?")
+        assert answer.refused, answer.text
+        assert answer.diagnostics["refusal_reason"] == "answer_type"
+        assert answer.diagnostics["answer_types"] == ["weight"]
+        assert answer_calls(gen) == [] and not answer.citations
+        # what the knowledge base covers (the tiny tokenizer's 64-token chunks shorten the title)
+        assert "Specifications" in answer.text and answer.diagnostics["nearby"]
+        # the measure it does state is answered from the sentence that states it
+        power = pipe.ask("What is the power of the Breeze blender motor in watts?")
+        assert not power.refused, power.text
+        assert [e["text"] for e in power.diagnostics["evidence"]] == [
+            "The blender motor is rated at 300 watts."]
