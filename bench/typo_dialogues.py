@@ -31,8 +31,9 @@ def main() -> None:
     args = ap.parse_args()
     rng = random.Random(args.seed)
     changed = 0
-    with open(args.out, "w", encoding="utf-8") as out:
-        for line in open(args.set, encoding="utf-8"):
+    with open(args.out, "w", encoding="utf-8") as out, \
+            open(args.set, encoding="utf-8") as src:
+        for line in src:
             d = json.loads(line)
             if d["lang"] == "en":
                 for t in d["turns"]:
