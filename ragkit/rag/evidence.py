@@ -211,11 +211,10 @@ def nearby(hits: Sequence[Mapping[str, Any]], limit: int = 3) -> list[str]:
 def evidence_context(hits: Sequence[Mapping[str, Any]], evidence: Sequence[Mapping[str, Any]]
                      ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The prompt's sources when evidence was chosen: one numbered source per chunk holding
-    evidence (chunks in ``hits`` order), its text the chosen units, best first, under the
-    chunk's heading; and the evidence records numbered to match. Best first, not in the
-    chunk's order: the 0.5B leans on a source's first sentence ("What about Gold members?"
-    over the returns chunk was answered with the 30-day window that precedes the 45-day
-    Gold-member rule)."""
+    evidence (chunks in ``hits`` order), its text the chosen units in the chunk's own order
+    under the chunk's heading; and the evidence records numbered to match. (Tried best
+    first: the 0.5B then answered "What about Gold members?" with the 30-day window, which
+    it had answered correctly with the sentences in the document's order.)"""
     by_chunk: dict[str, list[Mapping[str, Any]]] = {}
     for e in evidence:
         by_chunk.setdefault(e["chunk_id"], []).append(e)
@@ -226,7 +225,7 @@ def evidence_context(hits: Sequence[Mapping[str, Any]], evidence: Sequence[Mappi
         if not picked:
             continue
         n = len(context) + 1
-        picked = sorted(picked, key=lambda e: -e["score"])
+        picked = sorted(picked, key=lambda e: max(h["text"].find(e["text"]), 0))
         parts: list[str] = []
         for e in picked:
             lead = e.get("lead", "")

@@ -88,7 +88,7 @@ def test_nearby_lists_titles_and_headings_once() -> None:
     assert ev.nearby(hits) == ["Returns > The return window", "Shipping", "Gift cards > Expiry"]
 
 
-def test_evidence_context_numbers_chunks_and_puts_the_best_unit_first() -> None:
+def test_evidence_context_numbers_chunks_and_orders_units() -> None:
     hits = [{"chunk_id": "a", "source": "r.md", "title": "Returns", "heading": "Window",
              "page": None, "start": 0, "end": 10, "text": "First rule. Second rule. Third."},
             {"chunk_id": "b", "source": "s.md", "title": "Shipping", "heading": "",
@@ -98,7 +98,7 @@ def test_evidence_context_numbers_chunks_and_puts_the_best_unit_first() -> None:
                 {"n": 0, "chunk_id": "a", "text": "First rule.", "score": 0.7}]
     context, records = ev.evidence_context(hits, evidence)
     assert [(c["n"], c["chunk_id"], c["text"]) for c in context] == [
-        (1, "a", "Window: Third. First rule."), (2, "b", "Ships fast.")]
+        (1, "a", "Window: First rule. Third."), (2, "b", "Ships fast.")]
     assert [(r["n"], r["text"]) for r in records] == [(1, "Third."), (1, "First rule."),
                                                       (2, "Ships fast.")]
 
