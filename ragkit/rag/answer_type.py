@@ -10,9 +10,10 @@ measures with the words that ask for them and the units that state them, in Engl
 Chinese, read the same way whatever the language of the evidence (a Chinese question is
 often answered from an English sentence).
 
-Only questions that unmistakably ask for a measure get a type: "how long", "when", "who" and
-yes/no questions are too varied in how they are answered ("when the battery holds less than
-60%", "our support team") and get none, so they are never refused here.
+Only questions that unmistakably ask for a measure or a named role get a type ("how long does
+it take", "how much does it cost", "who founded"); "when", "who pays", "what is your policy"
+and yes/no questions are answered in too many ways ("when the battery holds less than 60%",
+"our support team") and get none, so they are never refused here.
 
 Owns, all pure: :func:`expected` (the types a question accepts, empty when it asks for none)
 and :func:`satisfies` (whether a text states one of them). Does not score relevance, choose
@@ -47,10 +48,6 @@ class AnswerType:
     name: str
     asks: re.Pattern[str]
     states: re.Pattern[str]
-
-
-def _either(*patterns: re.Pattern[str]) -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), re.IGNORECASE)
 
 
 _CURRENCY = re.compile(
@@ -154,7 +151,6 @@ TYPES: tuple[AnswerType, ...] = (
         _NUMBER),
 )
 
-_ASKED_ORDER = {t.name: i for i, t in enumerate(TYPES)}
 # a looser type dropped when a stricter one is asked for too: "how many watts" is a power,
 # "how long is the cable" a length
 _YIELDS = {"count": None, "duration": "length"}  # None: to any other type
@@ -174,7 +170,7 @@ def expected(question: str) -> tuple[AnswerType, ...]:
     found = [t for t in found
              if not (t.name in _YIELDS and (asked - {t.name} if _YIELDS[t.name] is None
                                             else _YIELDS[t.name] in asked))]
-    return tuple(sorted(found, key=lambda t: _ASKED_ORDER[t.name]))
+    return tuple(found)
 
 
 def satisfies(text: str, types: tuple[AnswerType, ...]) -> bool:
