@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,6 +40,7 @@ OFF_TOPIC_SURE = 0.9  # an off-topic reading this sure is not asked for a return
 RESIDUAL_HANDOFF = 0.9  # what the words around bare values need to be read as "a person"
 GENERAL_QUESTION = 0.2  # a question intent this likely wins over a lookup for an impersonal
 # question with no order or return id in it
+GENERAL_WORDED = 0.05  # the same when the question says "usually" / "一般" in words
 
 
 def load_intent_model(domain: Domain, embedder: Any, *, root: Path | None = None,
@@ -86,12 +88,16 @@ class TrainedIntents:
         self.progress = progress
         self.folder: Path | None = None
         self._model: Any = None
+        # the UI warms the model in a background thread while the first message may already
+        # need it: one of them trains, the other waits (two trainings halve each other's speed)
+        self._loading = threading.Lock()
 
     def load(self) -> TrainedIntents:
         if self._model is None:
-            self._model, self.folder = load_intent_model(self.domain, self.embedder,
-                                                         root=self.root,
-                                                         progress=self.progress)
+            with self._loading:
+                if self._model is None:
+                    self._model, self.folder = load_intent_model(
+                        self.domain, self.embedder, root=self.root, progress=self.progress)
         return self
 
     @property
@@ -240,8 +246,10 @@ class Understanding:
                 not {"order_id", "return_id"} & set(S.extract(text, self.domain))):
             # "how long does a refund to PayPal take?" asks how things work, not about an
             # order of this customer's ("how long until MY refund arrives"): the knowledge base
+            # ("退款一般多久到账" says so in words: then a question reading need not be likely)
+            floor = GENERAL_WORDED if S.general(text) else GENERAL_QUESTION
             for name, prob in ranked[1:3]:
-                if kinds.get(name) == "question" and prob >= GENERAL_QUESTION:
+                if kinds.get(name) == "question" and prob >= floor:
                     return name, max(prob, nlu.intent_confidence)
         margin = p - (ranked[1][1] if len(ranked) > 1 else 0.0)
         if p >= nlu.intent_confidence and margin >= nlu.intent_margin:

@@ -241,6 +241,16 @@ def personal(text: str) -> bool:
     return bool(_PERSONAL.search(clean(text)))
 
 
+_GENERAL = re.compile(r"\b(?:usually|typically|normally|generally|in general|on average|"
+                      r"as a rule)\b|一般|通常|平均|正常情况")
+
+
+def general(text: str) -> bool:
+    """Whether the customer asks how things usually go ("how long does a refund usually
+    take", "退款一般多久到账") rather than about a case of their own."""
+    return bool(_GENERAL.search(clean(text)))
+
+
 def has_words(text: str) -> bool:
     """Whether ``text`` holds a word or a Chinese character at all (not only "?!..." or emoji)."""
     return bool(re.search(r"[A-Za-z]{2,}|[\u3400-\u9fff]", text))

@@ -131,8 +131,13 @@ def test_return_request_fills_the_state_panel(server: Server, page) -> None:  # 
     page.get_by_label("Support assistant").check()
     panel = page.locator("#state-panel")
     _ask(page, "I want to return order BC-291108, it arrived damaged.")
-    panel.get_by_text("return_request").wait_for(timeout=LONG)
-    _watch_reply(page, lambda bot: not bot.inner_text().startswith(PLACEHOLDERS))
+    # the reply first (it may wait for the intent model's first training), then the panel, so
+    # a wrong reading fails at once with what the panel says instead of after LONG
+    seen = _watch_reply(page, lambda bot: not bot.inner_text().startswith(PLACEHOLDERS))
+    try:
+        panel.get_by_text("return_request").wait_for(timeout=30_000)
+    except Exception as e:  # playwright's TimeoutError
+        raise AssertionError(f"reply {seen[-1]!r}; state panel: {panel.inner_text()!r}") from e
     text = panel.inner_text()
     assert "BC-291108" in text and "damaged" in text
     assert "Pending confirmation" in text and "Handoff" in text

@@ -119,3 +119,30 @@ def test_the_assistant_loads_the_trained_model_without_retraining(
     assert calls == [1] and folder.parent == tmp_path / "home" / "support"
     emb_only = Domain(parse_domain({**SMALL, "nlu": {"model": "embeddings"}}), domain.base_dir)
     assert isinstance(intent_classifier(emb_only, tiny_embedder), IntentClassifier)
+
+
+def test_a_warm_up_and_a_first_message_at_once_train_the_model_once(
+        domain: Domain, tiny_embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the UI warms the classifier in a background thread while the first message may already
+    # ask it for a prediction: the second caller waits for the first training
+    import threading
+
+    monkeypatch.setenv("RAGKIT_HOME", str(tmp_path / "home"))
+    calls = []
+    real_train = IM.train
+    monkeypatch.setattr(IM, "train", lambda *a, **k: calls.append(1) or real_train(
+        *a, **{**k, "cfg": FAST}))
+    clf = intent_classifier(domain, tiny_embedder)
+    start = threading.Barrier(2)
+    out: list[str] = []
+
+    def first_message() -> None:
+        start.wait()
+        out.append(clf.predict("hello there")[0][0])
+
+    t = threading.Thread(target=first_message)
+    t.start()
+    start.wait()
+    clf.load()
+    t.join()
+    assert calls == [1] and out == ["greeting"]

@@ -95,6 +95,15 @@ def test_abort_and_correction_cues(domain):
     assert S.mentions_other("no, the other order") and S.mentions_other("是另一个订单")
 
 
+@pytest.mark.parametrize(("text", "general"), [
+    ("How long does a refund usually take?", True), ("退款一般多久到账？", True),
+    ("通常几天发货？", True), ("In general, can I return opened items?", True),
+    ("Where is my refund?", False), ("我的退款到哪了？", False),
+])
+def test_a_question_that_says_how_things_usually_go(text, general) -> None:
+    assert S.general(text) is general
+
+
 def test_luhn():
     assert S.luhn_ok("4111111111111111") and not S.luhn_ok("4111111111111112")
 
