@@ -10,8 +10,9 @@ measures with the words that ask for them and the units that state them, in Engl
 Chinese, read the same way whatever the language of the evidence (a Chinese question is
 often answered from an English sentence).
 
-Only questions that unmistakably ask for a measure or a named role get a type ("how long does
-it take", "how much does it cost", "who founded"); "when", "who pays", "what is your policy"
+Only questions that unmistakably ask for a measure, a named role, a money amount, a year or a
+postal address get a type ("how long does it take", "how much does it cost", "who founded",
+"what was the revenue", "which year", "what is the office's address"); "when", "who pays", "what is your policy"
 and yes/no questions are answered in too many ways ("when the battery holds less than 60%",
 "our support team") and get none, so they are never refused here.
 
@@ -143,6 +144,39 @@ TYPES: tuple[AnswerType, ...] = (
                    r"director|head)(?: is| was| are| were|,|:)\s+(?:[A-Z][\w'-]+)"
                    r"|(?:创始人|创办人|老板|总裁|CEO|首席执行官)(?:是|为|：|:)|由.{1,16}(?:创立|创办|创建)",
                    re.IGNORECASE)),
+    AnswerType(
+        "money_amount",
+        re.compile(r"\b(?:revenues?|turnover|profits?|annual sales|sales figures?|net income|"
+                   r"market (?:cap|capitali[sz]ation|value)|valuation)\b|营收|营业额|营业收入"
+                   r"|年收入|利润|销售额|市值|估值", re.IGNORECASE),
+        re.compile(_CURRENCY.pattern + r"|\d\s*(?:million|billion|thousand|mn|bn|m|k)\b"
+                   r"|\d\s*(?:万|亿)", re.IGNORECASE)),
+    AnswerType(
+        "year",
+        re.compile(r"\b(?:in )?(?:what|which) year\b|\bwhen (?:was|were|did) (?:\S+\s+){1,6}?"
+                   r"(?:founded|established|started|launched|set up|opened|created|found|"
+                   r"establish|start|launch|open|create)\b|哪一年|哪年|何年|什么时候成立|何时成立"
+                   r"|成立于哪|成立时间", re.IGNORECASE),
+        re.compile(r"(?<!\d)(?:1[5-9]\d\d|20\d\d)(?!\d)|\d{2,4}\s*年(?!代?[内里后前])"
+                   r"|\b(?:\d+|a|one|two|three|ten|twenty) (?:years?|decades?) ago\b",
+                   re.IGNORECASE)),
+    AnswerType(
+        "postal_address",
+        re.compile(r"\b(?:postal|post|street|mailing|office|head ?office|headquarters'?|hq|"
+                   r"warehouse|returns?|registered|business) address\b|\baddress (?:of|for) "
+                   r"(?:the |your |its )?(?:office|head ?office|headquarters|hq|warehouse|"
+                   r"returns?|company|shop|store)\b|\bwhat is (?:the |your |its )?address\b"
+                   r"|(?<!邮箱)(?<!邮件)(?<!收货)(?<!配送)(?<!送货)地址(?:是什么|是多少|在哪|是哪)"
+                   r"|什么地址", re.IGNORECASE),
+        # case matters for the postcodes ("5928 VL", "SW1A 1AA", "NV 89502"), not the words
+        re.compile(r"\b\d+[A-Za-z]?,?\s+(?:[A-Z][\w'.-]*\s+){0,3}(?i:street|st|road|rd|avenue|"
+                   r"ave|lane|ln|way|boulevard|blvd|drive|dr|place|pl|square|sq|court|ct|"
+                   r"parkway|highway|hwy)\b|\b[A-Z][\w'-]*(?:straat|weg|laan|plein|gracht|"
+                   r"strasse|straße|gasse|allee)\s+\d+|\b(?i:street|road|avenue|lane|way)\s+\d+"
+                   r"|\b\d{4}\s?[A-Z]{2}\b|\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b"
+                   r"|\b[A-Z]{2}\s+\d{5}(?:-\d{4})?\b|\bP\.?O\.? box\s+\d+"
+                   r"|(?:路|街|道|大道|弄|巷|里)\s*\d+\s*号|\d+\s*号(?:楼|院)?|邮编"),
+    ),
     AnswerType(
         "count",
         re.compile(r"\bhow many\b|\bnumber of\b|多少(?:个|台|件|种|次|位|名|人|只|把|支|款|家"

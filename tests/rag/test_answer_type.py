@@ -32,6 +32,13 @@ from ragkit.rag.answer_type import expected, names, satisfies
     ("How many free colour swaps do I get per order?", ["count"]),
     ("Who founded Brightcart?", ["role_holder"]),
     ("亮购的创始人是谁？", ["role_holder"]),
+    ("What was Brightcart's revenue last year?", ["money_amount"]),
+    ("亮购去年的营业额是多少？", ["money_amount"]),
+    ("In which year was Brightcart founded?", ["year"]),
+    ("When was the company established?", ["year"]),
+    ("亮购是哪一年成立的？", ["year"]),
+    ("What is the postal address of your head office?", ["postal_address"]),
+    ("亮购上海办公室的地址是什么？", ["postal_address"]),
 ])
 def test_a_question_that_asks_for_a_measure_gets_its_type(question, types) -> None:
     assert names(expected(question)) == types
@@ -41,6 +48,9 @@ def test_a_question_that_asks_for_a_measure_gets_its_type(question, types) -> No
     "Who pays for return shipping?", "When does a battery count as defective?",
     "Does Brightcart offer a student discount?", "What is your return policy?",
     "亮购有学生优惠吗？", "退货时原包装已经扔了怎么办？", "Can I return a gift?",
+    # an address the customer gives, or an email address, is no postal address asked for
+    "Can I change my delivery address?", "What is your support email address?",
+    "收货地址可以改吗？", "邮箱地址是什么？", "When does my order arrive?",
 ])
 def test_questions_answered_in_too_many_ways_get_no_type(question) -> None:
     assert expected(question) == ()
@@ -75,6 +85,22 @@ def test_questions_answered_in_too_many_ways_get_no_type(question) -> None:
     ("亮购的创始人是谁？", "亮购（Brightcart）是一家销售家用电子产品的网上商店。", False),
     ("亮购的创始人是谁？", "亮购由两位工程师于 2017 年创立。", True),
     ("Who is the CEO of Brightcart?", "Our CEO is Mara Jansen.", True),
+    ("What was Brightcart's revenue last year?",
+     "Brightcart is an online shop for home electronics and outdoor gear.", False),
+    ("What was Brightcart's revenue last year?", "Revenue reached €48 million in 2025.", True),
+    ("亮购去年的营业额是多少？", "去年营业额约 3.2 亿元。", True),
+    ("In which year was Brightcart founded?", "Brightcart was founded in 2017 in Venlo.", True),
+    ("In which year was Brightcart founded?", "Brightcart was founded by two engineers.",
+     False),
+    ("亮购是哪一年成立的？", "亮购成立于 2017 年。", True),
+    ("亮购是哪一年成立的？", "30 天内可以退货。", False),
+    ("What is the postal address of your head office?",
+     "Brightcart Retail B.V., Industrieweg 18, 5928 Venlo, Netherlands.", True),
+    ("What is the postal address of your head office?", "221B Baker Street, London", True),
+    ("What is the postal address of your head office?",
+     "Brightcart is an online shop based in the Netherlands.", False),
+    ("亮购上海办公室的地址是什么？", "上海市徐汇区漕溪北路 88 号", True),
+    ("亮购上海办公室的地址是什么？", "亮购中文客服团队每天 09:00 至 21:00 在线。", False),
 ])
 def test_a_sentence_satisfies_the_question_only_when_it_states_the_measure(
         question, text, ok) -> None:
