@@ -228,6 +228,9 @@ class Understanding:
                 if r_p >= max(nlu.intent_confidence, floor) and kinds.get(r_best) != "chitchat":
                     return r_best, r_p
             return None, p
+        task = self._task_for_reported_problem(text, kinds, best)
+        if task is not None:
+            return task, max(dict(ranked).get(task, 0.0), nlu.intent_confidence)
         if kinds.get(best) == "out_of_scope" and S.is_question(text) and S.has_words(text):
             # the knowledge base, not the classifier, knows whether "who founded the company?"
             # is answerable: a question goes to it (a refusal offers a person)
@@ -275,6 +278,25 @@ class Understanding:
         if pick == UNCLEAR:
             return None, p
         return pick, max(p, nlu.intent_confidence)
+
+    def _task_for_reported_problem(self, text: str, kinds: dict[str, str],
+                                   best: str) -> str | None:
+        """"My grinder arrived with a cracked hopper, what can I do" reports a problem with
+        something the customer has; it names the one task that needs such a value (a return
+        needs its reason: damaged, faulty, wrong item...), which helps more than a product
+        answer or an order lookup. A reading as another task or a request for a person stands,
+        and a question about something else ("is water damage covered?") stays a question."""
+        if kinds.get(best) not in ("question", "lookup", "chitchat", "out_of_scope"):
+            return None
+        if (S.is_question(text) and not S.asks_remedy(text)) or not S.about_own_item(text):
+            return None
+        values = S.extract(text, self.domain)
+        slots = self.domain.spec.slots
+        tasks = {name for name, intent in self.domain.spec.intents.items()
+                 if intent.kind == "task" and any(
+                     s in values and s in slots and slots[s].scope == "intent"
+                     for group in intent.required_groups() for s in group)}
+        return tasks.pop() if len(tasks) == 1 else None
 
     def _readable(self, text: str) -> bool:
         """Whether the message carries a value or a dialogue act the rules understand."""

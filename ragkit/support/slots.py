@@ -251,6 +251,24 @@ def general(text: str) -> bool:
     return bool(_GENERAL.search(clean(text)))
 
 
+_REMEDY = re.compile(r"\bwhat (?:can|should|shall|do) i do\b|\bwhat now\b|\bwhat are my options\b"
+                     r"|\bhow (?:do|can) i (?:fix|sort|solve)\b|\bcan you (?:help|sort)\b"
+                     r"|怎么办|咋办|怎么处理|如何处理|该怎么做|怎么解决|能处理吗")
+_RECEIVED = re.compile(r"\b(?:arrived|came|got|received|delivered|showed up|turned up)\b"
+                       r"|收到|到货|送到|到手|买的")
+
+
+def asks_remedy(text: str) -> bool:
+    """Whether the customer asks what can be done for them ("what can I do?", "怎么办")."""
+    return bool(_REMEDY.search(clean(text)))
+
+
+def about_own_item(text: str) -> bool:
+    """Whether the customer speaks of something they have or received ("my grinder", "the
+    kettle I got", "收到的水壶")."""
+    return personal(text) or bool(_RECEIVED.search(clean(text)))
+
+
 def has_words(text: str) -> bool:
     """Whether ``text`` holds a word or a Chinese character at all (not only "?!..." or emoji)."""
     return bool(re.search(r"[A-Za-z]{2,}|[\u3400-\u9fff]", text))

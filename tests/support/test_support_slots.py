@@ -104,6 +104,17 @@ def test_a_question_that_says_how_things_usually_go(text, general) -> None:
     assert S.general(text) is general
 
 
+@pytest.mark.parametrize(("text", "remedy", "own"), [
+    ("my grinder arrived cracked, what can I do", True, True),
+    ("the kettle I got leaks, what now?", True, True),
+    ("收到的水壶漏水，怎么办？", True, True),
+    ("Does the warranty cover water damage?", False, False),
+    ("Is the Orbit S8 faulty if it beeps twice?", False, False),
+])
+def test_a_customer_asking_what_can_be_done_about_their_own_item(text, remedy, own) -> None:
+    assert S.asks_remedy(text) is remedy and S.about_own_item(text) is own
+
+
 def test_luhn():
     assert S.luhn_ok("4111111111111111") and not S.luhn_ok("4111111111111112")
 
