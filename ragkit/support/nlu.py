@@ -359,7 +359,9 @@ class Understanding:
     def understand(self, raw: str, expected: str | None = None,
                    pending: bool = False, active: str | None = None) -> TurnInput:
         text = self.speller.correct(raw)  # "rteurn" -> "return": rules and classifier read this
-        lang = S.language(raw)
+        # an order id, an email or a phone number alone says nothing of the language: the
+        # conversation's stays ("" keeps it)
+        lang = S.language(raw) if S.has_words(S.residual(raw, self.domain)) else ""
         values = self._values(raw, text, expected)
         affirm = S.is_affirm(text, self.domain)
         deny = S.is_deny(text, self.domain)

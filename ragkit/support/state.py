@@ -51,7 +51,7 @@ class TurnInput:
     deny: bool = False
     abort: bool = False
     correction: bool = False
-    language: str = "en"
+    language: str = "en"  # "" when the message says nothing of it (an id, an email alone)
     question: bool = False  # phrased as a question ("...?", "吗")
     text: str = ""  # the message as the rules read it (typos of domain words repaired)
 
@@ -285,7 +285,7 @@ def _continues(state: DialogueState, turn: TurnInput, domain: Domain) -> bool:
 def update(state: DialogueState, turn: TurnInput, domain: Domain) -> DialogueState:
     """Apply one understood utterance to the state (the tracker's single entry point)."""
     state = begin_turn(state)
-    state = replace(state, language=turn.language)
+    state = replace(state, language=turn.language or state.language)
     if offers_person(state):
         # only a bare yes/no answers the offer of a person; anything else moves on
         if turn.affirm and not turn.values:

@@ -10,6 +10,7 @@ import pytest
 from ragkit.kb import KnowledgeBase
 from ragkit.rag import RagConfig, RagPipeline
 from ragkit.support import replies as R
+from ragkit.support import slots as S
 from ragkit.support.tools import ToolOutcome
 from tests.rag.conftest import docs, tiny_kb  # noqa: F401  (fixtures)
 from tests.support.support_helpers import EN_EMAIL, EN_ORDER, ZH_ORDER, ZH_PHONE, open_bot, turn
@@ -158,3 +159,15 @@ def test_a_reported_fault_with_something_received_starts_a_return(bot, text, rea
     # a question about something else stays a question
     r = turn(bot, "f2", "Does the warranty cover water damage?")
     assert r.state.intent in ("policy_question", "product_question")
+
+
+@pytest.mark.real_model
+def test_an_id_or_an_email_alone_keeps_the_conversation_in_its_language(bot) -> None:
+    # seen in a walk: after "RT-534711" the assistant went on in English
+    r = turn(bot, "l", "我的退款怎么还没到")
+    assert r.state.language == "zh"
+    r = turn(bot, "l", "RT-534711")
+    assert r.state.language == "zh" and S.language(r.text) == "zh", r.text
+    r = turn(bot, "l", "lina@example.cn")
+    assert [c["name"] for c in r.tool_calls] == ["refund_status"]
+    assert S.language(r.text) == "zh", r.text
