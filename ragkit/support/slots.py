@@ -137,16 +137,25 @@ def find_enum(text: str, spec: SlotSpec) -> list[str]:
     return out
 
 
+# words after an address that are not part of it
+_ADDRESS_TAILS = (" please", " pls", " plz", " thanks", " thank you", " instead", " then",
+                  " rather", " asap", " if possible", "，谢谢", " 谢谢", "谢谢", "吧", "可以吗",
+                  "行吗", "好吗", "可以不")
+
+
 def normalise_address(raw: str) -> str:
     a = collapse(unicodedata.normalize("NFKC", raw)).strip(_TRAIL)
     low = a.lower()
     for lead in _ADDRESS_LEADS:
         if low.startswith(lead) and len(a) > len(lead) + 4:
             a, low = a[len(lead):].strip(_TRAIL), low[len(lead):].strip(_TRAIL)
-    for tail in (" please", " thanks", " thank you", "，谢谢", " 谢谢", "谢谢"):
-        if low.endswith(tail):
-            a = a[: -len(tail)].strip(_TRAIL)
-            low = a.lower()
+    trimmed = True
+    while trimmed:  # "..., 75001 Paris instead please" -> "..., 75001 Paris"
+        trimmed = False
+        for tail in _ADDRESS_TAILS:
+            if low.endswith(tail) and len(a) > len(tail) + 4:
+                a = a[: -len(tail)].strip(_TRAIL)
+                low, trimmed = a.lower(), True
     return a
 
 

@@ -28,6 +28,10 @@ def domain():
     ("my phone is +31 6 1234 5601", {"phone": "+31612345601"}),
     ("please ship it to 12 Oak Street, Leeds LS1 4AB.", {"address": "12 Oak Street, Leeds LS1 4AB"}),
     ("帮我把地址改成上海市浦东新区世纪大道100号", {"address": "上海市浦东新区世纪大道100号"}),
+    # words after the address are not part of it (seen in a walk: "... Paris instead")
+    ("can you send it to 12 Rue de Rivoli, 75001 Paris instead please?",
+     {"address": "12 Rue de Rivoli, 75001 Paris"}),
+    ("改成上海市徐汇区漕溪北路88号吧", {"address": "上海市徐汇区漕溪北路88号"}),
     ("it stopped working after a week", {"reason": "defective"}),
     ("我不想要了", {"reason": "changed_mind"}),
     ("my card is 4111 1111 1111 1111", {}),  # a Luhn-valid card is never a phone
