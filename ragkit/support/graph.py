@@ -38,6 +38,7 @@ from ragkit.support.tools import LOOKUPS, SupportTools
 log = logging.getLogger(__name__)
 MAX_INPUT_CHARS = 4000  # longer messages are cut before they reach the models
 _CLOSED = ("aborted", "declined", "declined_offer")  # events answered with their own reply
+CHOICES = "_order_choices"  # memory key: the orders one message named, "BC-1 BC-2"
 
 
 class Answerer(Protocol):
@@ -159,6 +160,17 @@ def understand(st: SupportState, runtime: Runtime[SupportDeps]) -> Update:
             turn = replace(turn, values={**turn.values, "order_id": other}, correction=True)
         else:
             unknown_other = True
+    # "return BC-291108 and BC-233467": which one is asked, never guessed (the last mention
+    # used to win); "the first one" then picks from those
+    named = S.listed_values(read, domain, "order_id")
+    choices = state.memory.get(CHOICES, "").split()
+    if len(named) > 1 and not turn.correction:
+        turn = replace(turn, values={k: v for k, v in turn.values.items() if k != "order_id"})
+        choices = named
+    elif choices and "order_id" not in turn.values and (pick := S.ordinal(read)) is not None:
+        turn = replace(turn, values={**turn.values, "order_id": choices[pick]})
+    elif "order_id" in turn.values:
+        choices = []
     if (turn.correction and last is not None and last.done and turn.values
             and any(k in domain.spec.intents[last.intent].slots for k in turn.values)
             and domain.spec.intents[last.intent].kind in ("lookup", "task")):
@@ -170,6 +182,10 @@ def understand(st: SupportState, runtime: Runtime[SupportDeps]) -> Update:
         # "and order BC-…? my email is …" after a status check, the classifier unsure
         turn = replace(turn, intent=last.intent, confidence=1.0)
     new = ST.update(state, turn, domain)
+    memory = {k: v for k, v in new.memory.items() if k != CHOICES}
+    if choices and not (new.top is not None and new.top.slots.get("order_id")):
+        memory[CHOICES] = " ".join(choices)
+    new = replace(new, memory=memory)
     if unknown_other and new.top is not None and new.top.slots.get("order_id") == base and (
             new.last_event in ("pushed", "started")):
         new = ST.forget(new, "order_id")
@@ -219,6 +235,8 @@ def act(st: SupportState, runtime: Runtime[SupportDeps]) -> Update:
         if spec.kind == "chitchat":
             text = spec.reply.get(lang) if spec.reply else R.t("fallback", lang)
             state = ST.finish(state)
+        elif need == "order_id" and state.memory.get(CHOICES):
+            text = R.t("which_order", lang, orders=R.joined(state.memory[CHOICES].split(), lang))
         elif need is not None:
             text = R.ask_slot(domain, need, lang)
         elif spec.tool in LOOKUPS:

@@ -19,6 +19,8 @@ T: dict[str, tuple[str, str]] = {
                  "抱歉，我没有理解。我可以帮您查询订单、办理退货、修改或取消订单、查询退款，"
                  "或解答政策和商品问题。请问您需要什么帮助？"),
     "empty": ("Please type your question or request.", "请输入您的问题或需求。"),
+    "which_order": ("You mentioned {orders}. Which order shall we start with? We can do the "
+                    "other one after it.", "您提到了 {orders}。请问先处理哪一个订单？另一个之后再办。"),
     "aborted": ("OK, I've cancelled that request. Is there anything else I can help with?",
                 "好的，已为您取消该请求。还有其他可以帮您的吗？"),
     "declined": ("OK, I won't make that change. Is there anything else I can help with?",
@@ -117,6 +119,15 @@ REFUSED_GENERIC = ("Sorry, I can't do that for order {order_id}: {message}.",
 def t(key: str, lang: str, **kw: Any) -> str:
     en, zh = T[key]
     return (zh if lang == "zh" else en).format(**kw)
+
+
+def joined(items: list[str], lang: str) -> str:
+    """"BC-1 and BC-2", "BC-1、BC-2 和 BC-3"."""
+    if len(items) < 2:
+        return "".join(items)
+    if lang == "zh":
+        return "、".join(items[:-1]) + " 和 " + items[-1]
+    return ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _pick(pair: tuple[str, str], lang: str, **kw: Any) -> str:

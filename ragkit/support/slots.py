@@ -81,6 +81,45 @@ def find_pattern(text: str, spec: SlotSpec) -> list[str]:
     return out
 
 
+_JOINED = re.compile(r"\s*(?:,|，|、|&|\+|and|and also|or|plus|as well as|和|跟|与|以及|还有|及|或)"
+                     r"\s*", re.IGNORECASE)
+
+
+def listed_values(text: str, domain: Domain, slot: str) -> list[str]:
+    """The different values of pattern slot ``slot`` that ``text`` lists side by side
+    ("return BC-291108 and BC-233467", "BC-1、BC-2"), in the order written; empty unless
+    there are two or more. "not BC-1, it's BC-2" lists nothing: it corrects."""
+    spec = domain.spec.slots.get(slot)
+    if spec is None or spec.type != "pattern" or spec.pattern is None:
+        return []
+    t = unicodedata.normalize("NFKC", text)
+    spans = [m.span() for m in re.finditer(spec.pattern, t)]
+    if len(spans) < 2 or not all(_JOINED.fullmatch(t[a[1]:b[0]])
+                                 for a, b in zip(spans, spans[1:], strict=False)):
+        return []
+    values = list(dict.fromkeys(find_pattern(t, spec)))
+    return values if len(values) > 1 else []
+
+
+_ORDINALS = (
+    (0, r"\b(?:the )?(?:first|1st|former|top)(?: one| order)?\b|第一|前一个|前面(?:那|这)?个|头一个"),
+    (1, r"\b(?:the )?(?:second|2nd)(?: one| order)?\b|第二|后一个|后面(?:那|这)?个"),
+    (-1, r"\b(?:the )?(?:last|latter)(?: one| order)?\b|最后(?:那|一)个"),
+)
+
+
+def ordinal(text: str) -> int | None:
+    """Which of the offered options a short answer picks ("the first one", "第二个"; -1 for
+    "the last one"), or None."""
+    t = clean(text)
+    if len(t) > 60:
+        return None
+    for index, pattern in _ORDINALS:
+        if re.search(pattern, t):
+            return index
+    return None
+
+
 def find_emails(text: str) -> list[str]:
     return [m.group(0).lower() for m in _EMAIL.finditer(unicodedata.normalize("NFKC", text))]
 

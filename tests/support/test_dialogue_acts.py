@@ -171,3 +171,25 @@ def test_an_id_or_an_email_alone_keeps_the_conversation_in_its_language(bot) -> 
     r = turn(bot, "l", "lina@example.cn")
     assert [c["name"] for c in r.tool_calls] == ["refund_status"]
     assert S.language(r.text) == "zh", r.text
+
+
+@pytest.mark.real_model
+@pytest.mark.parametrize(("first", "pick", "chosen"), [
+    ("I want to return BC-291108 and BC-233467", "the first one", "BC-291108"),
+    ("我想退 BC-291108 和 BC-233467 这两单", "第二个", "BC-233467"),
+])
+def test_two_orders_in_one_message_are_asked_about_not_guessed(bot, first, pick, chosen) -> None:
+    # seen in a walk: the last order named was taken, and "the first one" then became the
+    # return reason
+    r = turn(bot, "two", first)
+    assert r.state.intent == "return_request" and "order_id" not in r.state.slots
+    assert "BC-291108" in r.text and "BC-233467" in r.text
+    r = turn(bot, "two", pick)
+    assert r.state.slots.get("order_id") == chosen and "reason" not in r.state.slots
+
+
+@pytest.mark.real_model
+def test_a_correction_naming_two_orders_keeps_the_new_one(bot) -> None:
+    r = turn(bot, "fix", f"Where is my order BC-111111? my email is {EN_EMAIL}")
+    r = turn(bot, "fix", f"sorry, not BC-111111, it's {EN_ORDER}")
+    assert r.state.slots.get("order_id") == EN_ORDER

@@ -119,6 +119,25 @@ def test_a_customer_asking_what_can_be_done_about_their_own_item(text, remedy, o
     assert S.asks_remedy(text) is remedy and S.about_own_item(text) is own
 
 
+@pytest.mark.parametrize(("text", "listed"), [
+    ("I want to return BC-291108 and BC-233467", ["BC-291108", "BC-233467"]),
+    ("BC-291108、BC-233467 和 BC-200740 都要退", ["BC-291108", "BC-233467", "BC-200740"]),
+    ("sorry, not BC-111111, it's BC-281229", []),  # a correction lists nothing
+    ("BC-291108 and BC-291108", []),
+    ("where is BC-291108?", []),
+])
+def test_orders_listed_side_by_side(domain, text, listed) -> None:
+    assert S.listed_values(text, domain, "order_id") == listed
+
+
+@pytest.mark.parametrize(("text", "index"), [
+    ("the first one", 0), ("first", 0), ("第一个", 0), ("the second one please", 1),
+    ("第二个", 1), ("the last one", -1), ("BC-291108", None), ("yes", None),
+])
+def test_which_of_the_offered_options(text, index) -> None:
+    assert S.ordinal(text) == index
+
+
 def test_luhn():
     assert S.luhn_ok("4111111111111111") and not S.luhn_ok("4111111111111112")
 
