@@ -143,14 +143,19 @@ def choose(units: Sequence[Unit], scores: np.ndarray, *, threshold: float,
 _ELLIPTIC_EN = re.compile(
     r"^\s*(?:and|but|so|also|what about|how about|and what|what if|same for|or)\b"
     r"|\b(?:it|its|it's|that|this|those|these|they|them|there|one|ones)\b", re.IGNORECASE)
-_ELLIPTIC_ZH = re.compile(r"^\s*(?:那|那么|还有|另外|如果是|要是|换成)|它|这个|那个|这些|那些|这种|那种|上面|刚才")
-SHORT_WORDS = 6
-SHORT_CHARS = 12
+_ELLIPTIC_ZH = re.compile(r"^\s*(?:那|那么|还有|另外|如果是|要是|换成)|它|这个|那个|这些|那些|这种|那种|上面|刚才"
+                          r"|呢\s*[？?]?\s*$")
+# A question this short has no topic of its own ("Gold members?", "多久？"). Longer ones
+# without a pointer back stand alone: "Do you deliver on Saturdays?" and "可以开电子发票吗？"
+# asked after a robot-vacuum question were searched together with it (at 6 words / 12 Han
+# characters), and the vacuum's evidence refused them
+SHORT_WORDS = 3
+SHORT_CHARS = 4
 
 
 def leans_on_history(question: str) -> bool:
-    """Whether a question cannot stand alone: short, opening with "and"/"what about"/"那",
-    or pointing back with a pronoun ("is it", "这个")."""
+    """Whether a question cannot stand alone: very short, opening with "and"/"what about"/
+    "那", ending in "呢", or pointing back with a pronoun ("is it", "这个")."""
     q = question.strip()
     if detect_language(q) == "zh":
         han = sum(1 for ch in q if "\u4e00" <= ch <= "\u9fff")

@@ -56,6 +56,10 @@ def test_chunk_scores_are_their_best_unit() -> None:
     ("那金卡会员呢？", True),
     ("这个能退吗", True),
     ("我在网上买的电水壶用了一个月坏了，保修期是多久？", False),
+    ("Gold members?", True), ("金卡会员呢？", True), ("多久？", True),
+    # short but with a topic of their own (seen in a UI walk: searched together with the
+    # robot-vacuum question before them, and refused)
+    ("Do you deliver on Saturdays?", False), ("可以开电子发票吗？", False),
 ])
 def test_leans_on_history(question: str, leans: bool) -> None:
     assert ev.leans_on_history(question) is leans
