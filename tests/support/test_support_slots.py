@@ -24,6 +24,9 @@ def domain():
      {"order_id": "BC-123456", "product": "KIT-1001", "reason": "damaged",
       "phone": "13812345678"}),
     ("the air fryer arrived broken", {"product": "KIT-1002", "reason": "damaged"}),
+    # seen in a UI walk: "a crack" was no reason, and the message became a product question
+    ("hi, my blender arrived with a crack in the jug", {"product": "KIT-1004",
+                                                        "reason": "damaged"}),
     ("refund for RT-100233?", {"return_id": "RT-100233"}),
     ("my phone is +31 6 1234 5601", {"phone": "+31612345601"}),
     ("please ship it to 12 Oak Street, Leeds LS1 4AB.", {"address": "12 Oak Street, Leeds LS1 4AB"}),
