@@ -294,7 +294,7 @@ class Understanding:
         slots = self.domain.spec.slots
         tasks = {name for name, intent in self.domain.spec.intents.items()
                  if intent.kind == "task" and any(
-                     s in values and s in slots and slots[s].scope == "intent"
+                     s in values and slots[s].scope == "intent"  # required slots are declared
                      for group in intent.required_groups() for s in group)}
         return tasks.pop() if len(tasks) == 1 else None
 
