@@ -85,13 +85,22 @@ def solve_cmd(
     plan: Annotated[bool, typer.Option("--plan/--no-plan", help="Plan in pseudocode first.")] = True,
     feedback: Annotated[bool, typer.Option("--feedback/--no-feedback", help="Repair from test failures.")] = True,
     self_tests: Annotated[int, typer.Option("--self-tests", help="Asserts to write when no tests are given (0: none).")] = 4,
+    budget: Annotated[float, typer.Option(
+        "--budget", help="Seconds after which no new round starts and the best code so far is "
+        "returned with its status (0: no budget).")] = 60.0,
+    tidy: Annotated[bool, typer.Option(
+        "--tidy/--no-tidy", help="Remove demo calls and debugging prints from the final code "
+        "(kept only when its tests give the same results).")] = True,
 ) -> None:
     """Write code for TASK_OR_FILE: plan, code, test in the sandbox, repair; show each round."""
     from ragkit.codeagent import AgentConfig
 
     text = _read_text(Path(task), "task") if Path(task).suffix and Path(task).is_file() else task
     test_src = _read_text(tests, "tests") if tests is not None else None
-    config = AgentConfig(max_rounds=rounds, plan=plan, feedback=feedback, self_tests=self_tests)
+    if budget < 0:
+        raise ConfigError(f"--budget {budget} is negative: give seconds, or 0 for no budget.")
+    config = AgentConfig(max_rounds=rounds, plan=plan, feedback=feedback, self_tests=self_tests,
+                         time_budget_s=budget or None, tidy=tidy)
     agent = sdk.code_agent(_load_generator(model, quantization), config)
     result = None
     for event in agent.stream(text, test_src):
@@ -147,6 +156,11 @@ def _show_result(result: Any) -> None:
     verdict = "[green]passed[/]" if result.passed else "[red]not passed[/]"
     out.print(f"{verdict}: {result.tests_passed}/{result.tests_total} {result.test_source} tests, "
               f"{result.seconds:.1f} s")
+    if result.stopped == "time_budget":
+        out.print("[yellow]stopped by the time budget[/]: this is the best candidate so far "
+                  "(--budget 0 lets it run every round)")
+    if result.removed:
+        out.print("tidied: removed " + "; ".join(f"`{escape(r)}`" for r in result.removed))
     if result.report is not None:
         out.print(escape(result.report.to_markdown()))
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from ragkit.codeagent.extract import find_stub
 from ragkit.codeagent.graph import AgentContext, AgentState, RunTests, build_graph
-from ragkit.codeagent.types import AgentConfig, AgentEvent, SolveResult
+from ragkit.codeagent.types import AgentConfig, AgentEvent, Round, SolveResult
 from ragkit.errors import ConfigError
 from ragkit.generation.base import Generator
 from ragkit.streams import Stream
@@ -57,7 +57,7 @@ class CodeAgent:
             task_, tests_ = _validate(task, tests)
             t0 = time.perf_counter()
             ctx = AgentContext(self.generator, self.config, self._run_tests or _default_runner())
-            start = {"task": task_, "stub": find_stub(task_), "user_tests": tests_}
+            start = {"task": task_, "stub": find_stub(task_), "user_tests": tests_, "started": t0}
             final: dict[str, Any] = {}
             for mode, item in self._compiled().stream(start, context=ctx,
                                                       stream_mode=["custom", "values"]):
@@ -80,17 +80,20 @@ class CodeAgent:
         best = state.best
         chosen = rounds[best - 1]
         passed = chosen.tests is not None and chosen.tests.status == "passed"
+        code, removed = chosen.code, []
+        if self.config.tidy and chosen.syntax_error is None:
+            code, removed = self._tidied(chosen, state.task, state.tests)
         report = None
         if self.config.quality and chosen.syntax_error is None:
             from ragkit.codequality import quality_report
 
             run = chosen.tests is not None
-            report = quality_report(chosen.code, passed=chosen.passed if run else None,
+            report = quality_report(code, passed=chosen.passed if run else None,
                                     total=chosen.total if run else None)
         stub = state.stub
         return SolveResult(
             task=state.task,
-            code=chosen.code,
+            code=code,
             passed=passed,
             best_round=best,
             rounds=rounds,
@@ -101,7 +104,23 @@ class CodeAgent:
             report=report,
             seconds=seconds,
             entry_point=stub.entry_point if stub else None,
+            removed=removed,
         )
+
+    def _tidied(self, chosen: Round, task: str, tests: str | None) -> tuple[str, list[str]]:
+        """The chosen code tidied, when its test outcomes stay the same (else as it was)."""
+        from ragkit.codeagent.tidy import tidy
+
+        cleaned = tidy(chosen.code, task)
+        if not cleaned.changed:
+            return chosen.code, []
+        if chosen.tests is not None and tests:
+            run = self._run_tests or _default_runner()
+            again = run(cleaned.code, tests, limits=self.config.limits)
+            before = [(t.name, t.status) for t in chosen.tests.tests]
+            if [(t.name, t.status) for t in again.tests] != before:
+                return chosen.code, []
+        return cleaned.code, cleaned.removed
 
 
 def _validate(task: str, tests: str | None) -> tuple[str, str | None]:

@@ -76,6 +76,7 @@ class AgentState:
     rounds: Annotated[list[Round], operator.add] = field(default_factory=list)
     best: int = 1
     stopped: StopReason | None = None
+    started: float = 0.0  # time.perf_counter() when the run began (for the time budget)
 
 
 def _emit(runtime: Runtime[AgentContext], kind: str, round_: int, /, **data: Any) -> None:
@@ -239,11 +240,17 @@ def run_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any
     for r in rounds:
         r.best = r.index == best
     _emit(runtime, "round", rnd.index, **rnd.to_dict(), best_round=best)
-    return {"best": best, "stopped": route_reason(state, ctx.config)}
+    return {"best": best,
+            "stopped": route_reason(state, ctx.config, time.perf_counter() - state.started)}
 
 
-def route_reason(state: AgentState, config: AgentConfig) -> StopReason | None:
-    """Why the agent stops after the latest round, or None to repair (pure)."""
+def route_reason(state: AgentState, config: AgentConfig,
+                 elapsed: float = 0.0) -> StopReason | None:
+    """Why the agent stops after the latest round, or None to repair (pure).
+
+    ``elapsed``: seconds since the run began; another round is not started when it plus the
+    slowest code round so far would pass ``config.time_budget_s``.
+    """
     rnd = state.rounds[-1]
     if rnd.tests is not None and rnd.tests.status == "passed":
         return "passed"
@@ -253,6 +260,9 @@ def route_reason(state: AgentState, config: AgentConfig) -> StopReason | None:
         return "max_rounds"
     if rnd.syntax_error is None and not state.tests:
         return "no_tests"
+    budget = config.time_budget_s
+    if budget is not None and elapsed + max(r.seconds for r in state.rounds) > budget:
+        return "time_budget"
     return None
 
 

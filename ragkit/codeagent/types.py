@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 EventKind = Literal["plan", "code", "tests", "round", "done"]
 TestSource = Literal["user", "self", "none"]
-StopReason = Literal["passed", "max_rounds", "no_feedback", "no_tests"]
+StopReason = Literal["passed", "max_rounds", "no_feedback", "no_tests", "time_budget"]
 RoundKind = Literal["direct", "plan", "repair", "sampled"]
 RepairStyle = Literal["fresh", "conversation"]
 
@@ -39,6 +39,12 @@ class AgentConfig:
     ``sample_temperature`` with a seed derived from ``seed`` (reproducible).
     ``self_tests``: how many asserts the agent writes for itself when the caller gives no
     tests (0: none). Token caps bound each model call.
+    ``time_budget_s``: after a round, no further round starts when the time spent so far plus
+    the slowest code round so far would pass this many seconds; the best candidate is
+    returned with its status (``stopped="time_budget"``). None: no budget. 60 s is about what
+    a person waits for; on 2 cores the 0.5B writes one candidate in 10-30 s.
+    ``tidy``: remove demo calls, ``__main__`` blocks and debugging prints from the chosen
+    code (:mod:`ragkit.codeagent.tidy`), kept only when its test results stay the same.
     """
 
     max_rounds: int = 3
@@ -54,6 +60,8 @@ class AgentConfig:
     test_tokens: int = 200
     quality: bool = True
     limits: SandboxLimits | None = None
+    time_budget_s: float | None = 60.0
+    tidy: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_rounds <= 10:
@@ -70,6 +78,9 @@ class AgentConfig:
                               "'conversation'.")
         if not 0 < self.sample_temperature <= 2:
             raise ConfigError("AgentConfig.sample_temperature must be in (0, 2]; 0.8 is usual.")
+        if self.time_budget_s is not None and not self.time_budget_s > 0:
+            raise ConfigError(f"AgentConfig.time_budget_s={self.time_budget_s} must be positive "
+                              "seconds, or None for no budget.")
         for name in ("plan_tokens", "code_tokens", "test_tokens"):
             if getattr(self, name) < 16:
                 raise ConfigError(f"AgentConfig.{name} must be at least 16 tokens.")
@@ -151,6 +162,7 @@ class SolveResult:
     report: QualityReport | None = None
     seconds: float = 0.0
     entry_point: str | None = None
+    removed: list[str] = field(default_factory=list)  # statements tidy() took out of the code
 
     @property
     def tests_passed(self) -> int:
@@ -175,6 +187,7 @@ class SolveResult:
             "rounds": [r.to_dict() for r in self.rounds],
             "report": self.report.to_dict() if self.report is not None else None,
             "seconds": round(self.seconds, 3),
+            "removed": self.removed,
         }
 
 

@@ -64,10 +64,16 @@ def _done_markdown(res: Mapping[str, Any], lang: Lang) -> str:
         head = word("done_none", lang)
     else:
         head = word("done_fail", lang)
-    return f"### {head}\n\n" + word(
+    lines = [f"### {head}", word(
         "done_line", lang, best=res.get("best_round", "?"), passed=res.get("tests_passed", 0),
         total=res.get("tests_total", 0), stopped=res.get("stopped", "?"),
-        s=float(res.get("seconds") or 0))
+        s=float(res.get("seconds") or 0))]
+    if res.get("stopped") == "time_budget":
+        lines.append(word("done_budget", lang))
+    if res.get("removed"):
+        lines.append(word("done_tidied", lang) + ", ".join(
+            f"`{md_escape(str(r))}`" for r in res["removed"]))
+    return "\n\n".join(lines)
 
 
 def tests_markdown(result: Mapping[str, Any], lang: Lang = "en") -> str:

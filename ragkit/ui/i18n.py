@@ -115,6 +115,9 @@ WORDS: dict[str, tuple[str, str]] = {
     "done_pass": ("Done — tests pass ✓", "完成——测试通过 ✓"),
     "done_none": ("Done — no tests were run", "完成——未运行测试"),
     "done_fail": ("Done — tests still failing ✗", "完成——测试仍未通过 ✗"),
+    "done_budget": ("Stopped by the time budget: this is the best code so far.",
+                    "已到时间预算：这是目前最好的代码。"),
+    "done_tidied": ("Removed from the final code: ", "已从最终代码中删除："),
     "done_line": ("Best round {best}, {passed}/{total} tests passed; stopped: {stopped}, "
                   "{s:.0f}s.", "最佳轮次 {best}，通过 {passed}/{total} 个测试；结束原因：{stopped}，"
                   "用时 {s:.0f} 秒。"),

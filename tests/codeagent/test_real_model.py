@@ -72,7 +72,8 @@ COUNT_UPPER_TESTS = (
     "def test_example_3():\n    assert count_upper('dBBE') == 0\n"
 )
 # The settings HumanEval's feedback mode uses (ragkit.evals.humaneval.agent_config).
-FEEDBACK_MODE = AgentConfig(plan=True, plan_first=False, feedback=True, max_rounds=3, quality=False)
+FEEDBACK_MODE = AgentConfig(time_budget_s=None, plan=True, plan_first=False, feedback=True,
+                            max_rounds=3, quality=False)
 # The one task found where a round of kind "repair" writes the passing code.
 AVERAGE = (
     "def average(nums: list) -> float:\n"
@@ -86,7 +87,8 @@ AVERAGE_TESTS = (
 
 
 def test_passes_on_the_first_round(real_generator) -> None:
-    result = CodeAgent(real_generator, AgentConfig(max_rounds=3)).solve(VOWELS, VOWEL_TESTS)
+    config = AgentConfig(time_budget_s=None, max_rounds=3)  # rounds, not the budget, under test
+    result = CodeAgent(real_generator, config).solve(VOWELS, VOWEL_TESTS)
     assert result.passed and result.stopped == "passed"
     assert len(result.rounds) == 1 and result.best_round == 1
     assert result.plan  # stage 1 produced a plan
@@ -107,7 +109,7 @@ def test_fails_first_then_a_later_round_passes(real_generator) -> None:
 
 
 def test_a_repair_round_fixes_the_line_the_failure_names(real_generator) -> None:
-    config = AgentConfig(plan=False, max_rounds=3, quality=False)
+    config = AgentConfig(time_budget_s=None, plan=False, max_rounds=3, quality=False)
     result = CodeAgent(real_generator, config).solve(AVERAGE, AVERAGE_TESTS)
     first = result.rounds[0]
     assert first.kind == "direct" and first.status == "failed"

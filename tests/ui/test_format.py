@@ -204,3 +204,19 @@ def test_qa_panel_reports_search_and_confidence() -> None:
                            "citations": [{}, {}], "refused": False})
     assert "refund \\*time\\*" in out and "0.91" in out and "**Citations:** 2" in out
     assert "refused" in fmt.qa_markdown({"citations": [], "refused": True})
+
+
+def test_the_outcome_says_when_the_budget_stopped_it_and_what_tidying_removed() -> None:
+    result = {"passed": False, "test_source": "self", "tests_total": 4, "tests_passed": 3,
+              "best_round": 2, "stopped": "time_budget", "seconds": 61.0,
+              "removed": ["print(f([1, 2]))", "if __name__ == '__main__':"]}
+    out = format_code.agent_events_markdown([{"kind": "done", "round": 2,
+                                              "data": {"result": result}}])
+    assert "time budget" in out and "best code so far" in out
+    assert "Removed from the final code" in out and "`print(f([1, 2]))`" in out
+    zh = format_code.agent_events_markdown([{"kind": "done", "round": 2,
+                                             "data": {"result": result}}], "zh")
+    assert "时间预算" in zh and "已从最终代码中删除" in zh
+    plain = dict(result, stopped="passed", removed=[])
+    assert "budget" not in format_code.agent_events_markdown(
+        [{"kind": "done", "round": 2, "data": {"result": plain}}])
