@@ -7,7 +7,8 @@ gets only the task text, with the settings a new user gets unless ``--no-budget`
 are given (the agent as it was before the time budget and tidying, for a like-for-like run).
 
 Per task: whether the returned code passes the hidden tests (run in ragkit's sandbox), the
-agent's own verdict (``passed`` against the tests it ran), seconds, rounds, why it stopped,
+agent's own verdict (it vouches for the code when the verdict is "passes your tests" or
+"passes the tests it trusts"), seconds, rounds, why it stopped,
 what tidying removed. Summary: hidden pass rate, verdict agreement (the agent says passed
 exactly when the hidden tests pass), passed-on-wrong-code and failed-on-right-code counts,
 median and p90 seconds. Writes JSON (``--out``), rewritten after every task.
@@ -79,13 +80,15 @@ def main() -> None:
         hidden = run_tests(result.code, hidden_suite(row))
         per.append({
             "id": row["id"], "lang": row["lang"], "hidden_passed": hidden.status == "passed",
-            "agent_passed": result.passed, "test_source": result.test_source,
+            "agent_passed": result.verdict in ("passes_your_tests", "passes_trusted_tests"),
+            "verdict": result.verdict, "distrusted": result.distrusted,
+            "test_source": result.test_source,
             "tests": f"{result.tests_passed}/{result.tests_total}", "stopped": result.stopped,
             "rounds": len(result.rounds), "seconds": round(seconds, 1),
             "removed": result.removed, "code": result.code,
         })
         print(f"[{i}/{len(rows)}] {row['id']} hidden={'pass' if per[-1]['hidden_passed'] else 'FAIL'}"
-              f" agent={'passed' if result.passed else 'not passed'} {seconds:.0f}s "
+              f" agent={result.verdict} {seconds:.0f}s "
               f"{result.stopped}", flush=True)
         record = {
             "benchmark": "code_tasks", "set": str(args.set), "complete": i == len(rows),

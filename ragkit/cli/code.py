@@ -113,7 +113,15 @@ def solve_cmd(
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
     else:
         _show_result(result)
-    raise typer.Exit(0 if result.passed else 1)
+    raise typer.Exit(0 if result.verdict in ("passes_your_tests", "passes_trusted_tests") else 1)
+
+
+VERDICTS = {
+    "passes_your_tests": "[green]passes your tests[/]",
+    "fails_your_tests": "[red]fails your tests[/]",
+    "passes_trusted_tests": "[green]passes the tests it trusts[/] (its own; check them)",
+    "uncertain": "[yellow]uncertain[/]: its own tests do not vouch for this code",
+}
 
 
 def _show_event(kind: str, rnd: int, data: dict[str, Any]) -> None:
@@ -153,9 +161,10 @@ def _show_tests(result: dict[str, Any]) -> None:
 def _show_result(result: Any) -> None:
     out.rule(f"result: round {result.best_round} of {len(result.rounds)} ({result.stopped})")
     out.print(Syntax(result.code, "python"))
-    verdict = "[green]passed[/]" if result.passed else "[red]not passed[/]"
-    out.print(f"{verdict}: {result.tests_passed}/{result.tests_total} {result.test_source} tests, "
-              f"{result.seconds:.1f} s")
+    out.print(f"{VERDICTS[result.verdict]}: {result.tests_passed}/{result.tests_total} "
+              f"{result.test_source} tests, {result.seconds:.1f} s")
+    for name, why in result.distrusted.items():
+        out.print(f"  distrusted [bold]{escape(name)}[/]: {escape(why)}")
     if result.stopped == "time_budget":
         out.print("[yellow]stopped by the time budget[/]: this is the best candidate so far "
                   "(--budget 0 lets it run every round)")

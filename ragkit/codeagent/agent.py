@@ -18,6 +18,7 @@ from typing import Any
 
 from ragkit.codeagent.extract import find_stub
 from ragkit.codeagent.graph import AgentContext, AgentState, RunTests, build_graph
+from ragkit.codeagent.selection import distrusted_tests, passed_names, verdict
 from ragkit.codeagent.types import AgentConfig, AgentEvent, Round, SolveResult
 from ragkit.errors import ConfigError
 from ragkit.generation.base import Generator
@@ -90,6 +91,9 @@ class CodeAgent:
             run = chosen.tests is not None
             report = quality_report(code, passed=chosen.passed if run else None,
                                     total=chosen.total if run else None)
+        source = state.test_source or "none"
+        distrusted = distrusted_tests(rounds) if source == "self" else {}
+        names = [t.name for t in chosen.tests.tests] if chosen.tests is not None else []
         stub = state.stub
         return SolveResult(
             task=state.task,
@@ -99,12 +103,14 @@ class CodeAgent:
             rounds=rounds,
             plan=state.plan,
             tests=state.tests,
-            test_source=state.test_source or "none",
+            test_source=source,
             stopped=state.stopped or "max_rounds",
             report=report,
             seconds=seconds,
             entry_point=stub.entry_point if stub else None,
             removed=removed,
+            verdict=verdict(source, passed_names(chosen), names, distrusted),
+            distrusted=distrusted,
         )
 
     def _tidied(self, chosen: Round, task: str, tests: str | None) -> tuple[str, list[str]]:

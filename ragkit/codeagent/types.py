@@ -20,6 +20,7 @@ TestSource = Literal["user", "self", "none"]
 StopReason = Literal["passed", "max_rounds", "no_feedback", "no_tests", "time_budget"]
 RoundKind = Literal["direct", "plan", "repair", "sampled"]
 RepairStyle = Literal["fresh", "conversation"]
+Verdict = Literal["passes_your_tests", "fails_your_tests", "passes_trusted_tests", "uncertain"]
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,8 @@ class SolveResult:
     seconds: float = 0.0
     entry_point: str | None = None
     removed: list[str] = field(default_factory=list)  # statements tidy() took out of the code
+    verdict: Verdict = "uncertain"
+    distrusted: dict[str, str] = field(default_factory=dict)  # self-written test -> why
 
     @property
     def tests_passed(self) -> int:
@@ -188,6 +191,8 @@ class SolveResult:
             "report": self.report.to_dict() if self.report is not None else None,
             "seconds": round(self.seconds, 3),
             "removed": self.removed,
+            "verdict": self.verdict,
+            "distrusted": self.distrusted,
         }
 
 

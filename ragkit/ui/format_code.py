@@ -68,6 +68,10 @@ def _done_markdown(res: Mapping[str, Any], lang: Lang) -> str:
         "done_line", lang, best=res.get("best_round", "?"), passed=res.get("tests_passed", 0),
         total=res.get("tests_total", 0), stopped=res.get("stopped", "?"),
         s=float(res.get("seconds") or 0))]
+    if res.get("verdict"):
+        lines.append(f"**{word('v_' + str(res['verdict']), lang)}**")
+    lines += [f"- {word('distrusted', lang)} `{md_escape(str(name))}`: {md_escape(str(why))}"
+              for name, why in (res.get("distrusted") or {}).items()]
     if res.get("stopped") == "time_budget":
         lines.append(word("done_budget", lang))
     if res.get("removed"):

@@ -104,3 +104,42 @@ def test_no_round_starts_that_would_pass_the_time_budget() -> None:
     assert route_reason(state, config, elapsed=45.0) == "time_budget"
     assert route_reason(state, AgentConfig(time_budget_s=None), elapsed=1e6) is None
     assert route_reason(state, AgentConfig(max_rounds=1), elapsed=45.0) == "max_rounds"
+
+
+# -- the verdict and the tests the candidates outvote ---------------------------------------
+PROSE = "Write a function double(x) that returns x times two."
+DOUBLE = "```python\ndef double(x):\n    return x * 2\n```"
+DOUBLE_AGAIN = "```python\ndef double(x):\n    return x + x\n```"
+PLAN_TEXT = "1. return x times two"
+# the agent's own tests: one of them wrong (double(3) is not 7)
+SELF_TESTS = "assert double(1) == 2\nassert double(3) == 7\nassert double(0) == 0\n```"
+
+
+def test_a_self_test_two_different_candidates_outvote_is_distrusted(scripted_generator) -> None:
+    # direct code, its tests (one wrong), then the plan and a different candidate from it
+    gen = scripted_generator([DOUBLE, SELF_TESTS, PLAN_TEXT, DOUBLE_AGAIN, DOUBLE_AGAIN])
+    config = AgentConfig(plan_first=False, max_rounds=2, quality=False, time_budget_s=None)
+    result = CodeAgent(gen, config).solve(PROSE)
+    assert result.test_source == "self" and not result.passed
+    assert list(result.distrusted) == ["test_self_2"]
+    assert "return 6" in result.distrusted["test_self_2"]
+    assert "expects 7" in result.distrusted["test_self_2"]
+    assert result.verdict == "passes_trusted_tests"
+
+
+def test_one_candidate_against_a_test_is_uncertain_not_distrust(scripted_generator) -> None:
+    gen = scripted_generator([DOUBLE, SELF_TESTS])
+    config = AgentConfig(plan=False, max_rounds=1, quality=False, time_budget_s=None)
+    result = CodeAgent(gen, config).solve(PROSE)
+    assert result.distrusted == {} and result.verdict == "uncertain"
+
+
+def test_the_callers_tests_are_never_distrusted(scripted_generator) -> None:
+    wrong = "def test_a():\n    assert double(3) == 7\n"
+    gen = scripted_generator([DOUBLE, DOUBLE_AGAIN])
+    config = AgentConfig(plan=False, max_rounds=2, quality=False, time_budget_s=None)
+    result = CodeAgent(gen, config).solve(PROSE, wrong)
+    assert result.distrusted == {} and result.verdict == "fails_your_tests"
+    ok = CodeAgent(scripted_generator([DOUBLE]), config).solve(
+        PROSE, "def test_a():\n    assert double(3) == 6\n")
+    assert ok.verdict == "passes_your_tests"
