@@ -85,7 +85,10 @@ def main() -> None:
             "test_source": result.test_source,
             "tests": f"{result.tests_passed}/{result.tests_total}", "stopped": result.stopped,
             "rounds": len(result.rounds), "seconds": round(seconds, 1),
-            "removed": result.removed, "code": result.code,
+            "removed": result.removed, "code": result.code, "agent_tests": result.tests,
+            "round_outcomes": [{"kind": r.kind, "passed": r.passed, "total": r.total,
+                                "failed": [t.name for t in (r.tests.tests if r.tests else [])
+                                           if t.status != "passed"]} for r in result.rounds],
         })
         print(f"[{i}/{len(rows)}] {row['id']} hidden={'pass' if per[-1]['hidden_passed'] else 'FAIL'}"
               f" agent={result.verdict} {seconds:.0f}s "

@@ -1,6 +1,6 @@
 """Code quality report for a piece of generated Python: correctness, style, complexity.
 
-Owns :func:`quality_report` and its result types. Style comes from the ``ruff`` executable
+Owns :func:`quality_report` and its result types, and :func:`formatted` (``ruff format``). Style comes from the ``ruff`` executable
 (JSON output, code sent on stdin, the project's configuration ignored so every report uses the
 same fixed rule set); cyclomatic complexity per function comes from a small ``ast`` visitor
 here (McCabe's count: 1 + one per branch point). Correctness is whatever the caller measured in
@@ -164,6 +164,20 @@ def ruff_findings(code: str, *, timeout_s: float = 30.0) -> list[Finding]:
     findings = [Finding(code=str(i.get("code") or "invalid-syntax"), message=str(i["message"]),
                         line=int((i.get("location") or {}).get("row") or 0)) for i in items]
     return sorted(findings, key=lambda f: (f.line, f.code))
+
+
+def formatted(code: str, *, timeout_s: float = 30.0) -> str | None:
+    """``code`` as ``ruff format`` writes it (fixed settings, project configuration ignored),
+    or None when ruff is missing or cannot format it (a syntax error)."""
+    cmd = _ruff_command()
+    if cmd is None:
+        return None
+    proc = subprocess.run(  # noqa: S603 - fixed arguments, code on stdin
+        [*cmd, "format", "--isolated", "--no-cache", "--line-length", "100",
+         "--stdin-filename", "solution.py", "-"],
+        input=code, capture_output=True, text=True, timeout=timeout_s, check=False,
+    )
+    return proc.stdout if proc.returncode == 0 and proc.stdout.strip() else None
 
 
 def quality_report(code: str, *, result: SandboxResult | None = None, passed: int | None = None,

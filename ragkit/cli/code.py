@@ -90,9 +90,13 @@ def solve_cmd(
         "returned with its status (0: no budget).")] = 60.0,
     tidy: Annotated[bool, typer.Option(
         "--tidy/--no-tidy", help="Remove demo calls and debugging prints from the final code "
-        "(kept only when its tests give the same results).")] = True,
+        "and format it with ruff (kept only when its tests give the same results).")] = True,
 ) -> None:
-    """Write code for TASK_OR_FILE: plan, code, test in the sandbox, repair; show each round."""
+    """Write code for TASK_OR_FILE: code, test in the sandbox, plan and repair; show each round.
+
+    Without --tests the agent tests with the task's own examples plus asserts it writes; when
+    different candidates agree against one of its asserts, that assert is set aside. Exit 0 only
+    when it can vouch for the code: it passes your tests, or every test it still trusts."""
     from ragkit.codeagent import AgentConfig
 
     text = _read_text(Path(task), "task") if Path(task).suffix and Path(task).is_file() else task
@@ -100,7 +104,7 @@ def solve_cmd(
     if budget < 0:
         raise ConfigError(f"--budget {budget} is negative: give seconds, or 0 for no budget.")
     config = AgentConfig(max_rounds=rounds, plan=plan, feedback=feedback, self_tests=self_tests,
-                         time_budget_s=budget or None, tidy=tidy)
+                         time_budget_s=budget or None, tidy=tidy, format=tidy)
     agent = sdk.code_agent(_load_generator(model, quantization), config)
     result = None
     for event in agent.stream(text, test_src):
@@ -135,8 +139,13 @@ def _show_event(kind: str, rnd: int, data: dict[str, Any]) -> None:
             out.print(f"[red]does not compile:[/] {escape(data['syntax_error'])}")
     elif kind == "tests" and data.get("phase") == "written":
         if data["source"] == "self":
-            out.rule("tests written by the agent")
-            out.print(Syntax(data["tests"] or "", "python"))
+            text = data["tests"] or ""
+            examples = text.count("def test_example_")
+            title = "tests written by the agent"
+            if examples:
+                title = f"tests: {examples} from the task's examples, the rest written by the agent"
+            out.rule(title)
+            out.print(Syntax(text, "python"))
         elif data["source"] == "none":
             out.print("[yellow]no tests: the agent could not write usable tests[/]")
     elif kind == "tests":
@@ -145,6 +154,9 @@ def _show_event(kind: str, rnd: int, data: dict[str, Any]) -> None:
         best = f"(best so far: round {data['best_round']})"
         out.print(f"[bold]round {rnd}:[/] {data['status']}, {data['passed']}/{data['total']} "
                   f"tests {best}")
+        if data.get("distrusted"):
+            out.print("  [yellow]set aside as probably wrong[/] (the candidates agree against "
+                      "them): " + ", ".join(escape(n) for n in data["distrusted"]))
 
 
 def _show_tests(result: dict[str, Any]) -> None:

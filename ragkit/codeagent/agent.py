@@ -2,7 +2,8 @@
 
 Owns: validating the caller's input, running the graph of ``graph.py`` with a generator, the
 settings and the sandbox (its runtime context), turning the final state into a
-:class:`SolveResult` (with the code quality report of the chosen code), and streaming
+:class:`SolveResult` (the chosen code tidied and formatted when its tests still give the same
+results, with its code quality report), and streaming
 :class:`AgentEvent`s as the graph works (a :class:`~ragkit.streams.Stream` whose result is the
 :class:`SolveResult`).
 The constructor only stores its arguments; nothing loads until the first call.
@@ -18,7 +19,7 @@ from typing import Any
 
 from ragkit.codeagent.extract import find_stub
 from ragkit.codeagent.graph import AgentContext, AgentState, RunTests, build_graph
-from ragkit.codeagent.selection import distrusted_tests, passed_names, verdict
+from ragkit.codeagent.selection import passed_names, verdict
 from ragkit.codeagent.types import AgentConfig, AgentEvent, Round, SolveResult
 from ragkit.errors import ConfigError
 from ragkit.generation.base import Generator
@@ -82,8 +83,8 @@ class CodeAgent:
         chosen = rounds[best - 1]
         passed = chosen.tests is not None and chosen.tests.status == "passed"
         code, removed = chosen.code, []
-        if self.config.tidy and chosen.syntax_error is None:
-            code, removed = self._tidied(chosen, state.task, state.tests)
+        if chosen.syntax_error is None:
+            code, removed = self._cleaned(chosen, state.task, state.tests)
         report = None
         if self.config.quality and chosen.syntax_error is None:
             from ragkit.codequality import quality_report
@@ -92,7 +93,7 @@ class CodeAgent:
             report = quality_report(code, passed=chosen.passed if run else None,
                                     total=chosen.total if run else None)
         source = state.test_source or "none"
-        distrusted = distrusted_tests(rounds) if source == "self" else {}
+        distrusted = state.distrusted
         names = [t.name for t in chosen.tests.tests] if chosen.tests is not None else []
         stub = state.stub
         return SolveResult(
@@ -113,20 +114,27 @@ class CodeAgent:
             distrusted=distrusted,
         )
 
-    def _tidied(self, chosen: Round, task: str, tests: str | None) -> tuple[str, list[str]]:
-        """The chosen code tidied, when its test outcomes stay the same (else as it was)."""
+    def _cleaned(self, chosen: Round, task: str, tests: str | None) -> tuple[str, list[str]]:
+        """The chosen code tidied and formatted (as the config says), when its test outcomes
+        stay the same; else as it was. Also what tidying removed."""
         from ragkit.codeagent.tidy import tidy
+        from ragkit.codequality import formatted
 
-        cleaned = tidy(chosen.code, task)
-        if not cleaned.changed:
-            return chosen.code, []
+        code, removed = chosen.code, []
+        if self.config.tidy:
+            cleaned = tidy(code, task)
+            code, removed = cleaned.code, cleaned.removed
+        if self.config.format:
+            code = formatted(code) or code
+        if code == chosen.code:
+            return code, []
         if chosen.tests is not None and tests:
             run = self._run_tests or _default_runner()
-            again = run(cleaned.code, tests, limits=self.config.limits)
+            again = run(code, tests, limits=self.config.limits)
             before = [(t.name, t.status) for t in chosen.tests.tests]
             if [(t.name, t.status) for t in again.tests] != before:
                 return chosen.code, []
-        return cleaned.code, cleaned.removed
+        return code, removed
 
 
 def _validate(task: str, tests: str | None) -> tuple[str, str | None]:

@@ -170,8 +170,10 @@ def check_program(program: str, entry_point: str | None) -> str | None:
     return None
 
 
-def signature_of(program: str, entry_point: str | None = None) -> str | None:
-    """The ``def`` line of ``entry_point`` (or the last top-level function) in a program."""
+def signature_of(program: str, entry_point: str | None = None, task: str = "") -> str | None:
+    """The ``def`` line of ``entry_point`` in a program; without one, of the last top-level
+    function the ``task`` text names (``Write to_roman(n) ...``), else of the last one that is
+    not scaffolding (``check_*``, ``test_*``, ``main``), else of the last one."""
     try:
         tree = ast.parse(program)
     except SyntaxError:
@@ -179,9 +181,17 @@ def signature_of(program: str, entry_point: str | None = None) -> str | None:
     funcs = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
     if entry_point:
         funcs = [f for f in funcs if f.name == entry_point]
+    else:
+        named = [f for f in funcs if re.search(rf"(?<![\w.]){re.escape(f.name)}\s*\(", task)]
+        real = [f for f in funcs if not SCAFFOLDING.match(f.name)]
+        funcs = named or real or funcs
     if not funcs:
         return None
     return _signature(program, funcs[-1])
+
+
+#: Names of functions a model adds around a solution to try it out.
+SCAFFOLDING = re.compile(r"(check|test|main$|run_tests|demo|example)", re.I)
 
 
 def split_tests(tests: str) -> dict[str, str]:

@@ -5,7 +5,9 @@ the graph's assembly. The generator, the settings and the test runner arrive thr
 runtime context (:class:`AgentContext`), never as globals; each node reports what it did as an
 :class:`~ragkit.codeagent.types.AgentEvent` on LangGraph's custom stream.
 
-Routing after a round: stop when every test passed; stop after one round when feedback is off;
+Routing after a round: stop when every test passed (or every one the candidates did not
+outvote as wrong, :func:`~ragkit.codeagent.selection.distrusted_tests`); stop after one round
+when feedback is off;
 stop at ``max_rounds``; stop when nothing can be checked (no tests and the code compiles);
 otherwise write the plan if it was put off (``plan_first=False``) and code from it, or send the
 failure (or the syntax error) back to the model for a repair round. A repair that gives back
@@ -18,7 +20,7 @@ from __future__ import annotations
 import operator
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
 
 from langgraph.graph import END, START, StateGraph
@@ -36,8 +38,9 @@ from ragkit.codeagent.extract import (
     split_tests,
     stub_is_empty,
 )
-from ragkit.codeagent.selection import choose
-from ragkit.codeagent.testgen import parse_asserts, render_tests
+from ragkit.codeagent.selection import choose, distrusted_tests, passed_names, passes_trusted
+from ragkit.codeagent.testgen import docstring_examples, parse_asserts, render_tests
+from ragkit.codeagent.tidy import demo_stops
 from ragkit.codeagent.types import (
     AgentConfig,
     AgentEvent,
@@ -77,6 +80,7 @@ class AgentState:
     best: int = 1
     stopped: StopReason | None = None
     started: float = 0.0  # time.perf_counter() when the run began (for the time budget)
+    distrusted: dict[str, str] = field(default_factory=dict)  # self tests outvoted -> why
 
 
 def _emit(runtime: Runtime[AgentContext], kind: str, round_: int, /, **data: Any) -> None:
@@ -152,9 +156,14 @@ def _request(state: AgentState, config: AgentConfig, kind: RoundKind) -> list[Me
     last = rounds[-1]
     if config.repair == "conversation":
         return prompts.repair_messages(state.history, last.reply, last.feedback or "")
-    # fresh: repair the best candidate so far, unless the last one does not even compile
+    # fresh: repair the best candidate so far, unless the last one does not even compile;
+    # the failures shown leave out the tests the candidates outvoted
     target = last if last.syntax_error is not None else rounds[state.best - 1]
-    return prompts.fresh_repair_messages(task, stub, target.code, target.feedback or "")
+    feedback = target.feedback or ""
+    if target.tests is not None and state.tests and state.distrusted:
+        feedback = prompts.test_feedback(target.tests, split_tests(state.tests),
+                                         skip=state.distrusted)
+    return prompts.fresh_repair_messages(task, stub, target.code, feedback)
 
 
 def code_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
@@ -167,10 +176,11 @@ def code_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
     kind = first_kind(state)
     repeated: int | None = None
     tokens = [0, 0, 0]
+    stop = CODE_STOP + demo_stops(state.task)
     for _attempt in range(2):  # a repair, then at most one replacement
         messages = _request(state, ctx.config, kind)
         seed = ctx.config.seed + index if kind == "sampled" else None
-        reply, usage = _generate(ctx, messages, ctx.config.code_tokens, CODE_STOP,
+        reply, usage = _generate(ctx, messages, ctx.config.code_tokens, stop,
                                  code_prefix(stub), seed=seed)
         tokens = [tokens[0] + usage.prompt_tokens, tokens[1] + usage.cached_tokens,
                   tokens[2] + usage.completion_tokens]
@@ -199,7 +209,8 @@ def code_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
 
 
 def write_tests_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-    """Fix the test suite once: the user's tests, else a few the model writes itself."""
+    """Fix the test suite once: the user's tests, else the worked examples the task shows
+    (``test_example_*``) and a few asserts the model writes itself (``test_self_*``)."""
     ctx = runtime.context
     tests: str | None
     source: TestSource
@@ -209,16 +220,21 @@ def write_tests_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[
         stub = state.stub
         entry = stub.entry_point if stub else None
         latest = state.rounds[-1].code
-        signature = stub.signature if stub else signature_of(latest)
+        signature = stub.signature if stub else signature_of(latest, task=state.task)
         tests, source = None, "none"
         if signature:
             name = entry or signature.split("def ", 1)[-1].split("(", 1)[0].strip()
+            examples = docstring_examples(state.task, name)
             messages = prompts.self_test_messages(state.task, signature, name, ctx.config.self_tests)
             reply, _ = _generate(ctx, messages, ctx.config.test_tokens, CODE_STOP,
                                  f"```python\nassert {name}(")
-            checks = parse_asserts(reply, name, ctx.config.self_tests)
-            if checks:
-                tests, source = render_tests(checks, "self"), "self"
+            shown = {(c.call, c.expected) for c in examples}
+            checks = [c for c in parse_asserts(reply, name, ctx.config.self_tests)
+                      if (c.call, c.expected) not in shown]
+            parts = [render_tests(examples, "example")] if examples else []
+            parts += [render_tests(checks, "self")] if checks else []
+            if parts:
+                tests, source = "\n\n".join(parts), "self"
     _emit(runtime, "tests", 0, phase="written", source=source, tests=tests)
     return {"tests": tests, "test_source": source}
 
@@ -236,12 +252,14 @@ def run_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any
         _emit(runtime, "tests", rnd.index, phase="run", result=result.to_dict())
         if result.status != "passed":
             rnd.feedback = prompts.test_feedback(result, split_tests(tests))
-    best = choose(rounds, trusted=state.test_source == "user")
+    distrusted = distrusted_tests(rounds, tests) if state.test_source == "self" else {}
+    best = choose(rounds, trusted=state.test_source == "user", distrusted=distrusted)
     for r in rounds:
         r.best = r.index == best
-    _emit(runtime, "round", rnd.index, **rnd.to_dict(), best_round=best)
-    return {"best": best,
-            "stopped": route_reason(state, ctx.config, time.perf_counter() - state.started)}
+    _emit(runtime, "round", rnd.index, **rnd.to_dict(), best_round=best, distrusted=distrusted)
+    now = replace(state, distrusted=distrusted)
+    return {"best": best, "distrusted": distrusted,
+            "stopped": route_reason(now, ctx.config, time.perf_counter() - state.started)}
 
 
 def route_reason(state: AgentState, config: AgentConfig,
@@ -254,6 +272,9 @@ def route_reason(state: AgentState, config: AgentConfig,
     rnd = state.rounds[-1]
     if rnd.tests is not None and rnd.tests.status == "passed":
         return "passed"
+    if state.distrusted and rnd.tests is not None and passes_trusted(
+            passed_names(rnd), [t.name for t in rnd.tests.tests], state.distrusted):
+        return "passed"  # every test the candidates did not outvote
     if not config.feedback:
         return "no_feedback"
     if rnd.index >= config.max_rounds:

@@ -9,6 +9,7 @@ Does not: call the model or run anything.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import cache
 from importlib import resources
 from string import Template
@@ -97,11 +98,13 @@ def syntax_feedback(error: str) -> str:
     return f"Your code cannot run: {error}."
 
 
-def test_feedback(result: SandboxResult, test_sources: dict[str, str]) -> str:
+def test_feedback(result: SandboxResult, test_sources: dict[str, str],
+                  skip: Collection[str] = ()) -> str:
     """What went wrong in a test run, in a form a small model can act on.
 
     Names up to three failing tests with their source (when it is short) and the assertion or
-    exception message, plus the tail of what the program printed.
+    exception message, plus the tail of what the program printed. Tests in ``skip`` (the ones
+    the candidates outvoted as wrong) are left out, counts included.
     """
     if result.status == "timeout":
         head = "Running the tests timed out: the code is too slow or never finishes (an endless loop?)."
@@ -110,10 +113,12 @@ def test_feedback(result: SandboxResult, test_sources: dict[str, str]) -> str:
     elif result.status == "error":
         head = f"Your code fails before any test runs: {result.last_error or 'it does not import'}."
     else:
-        head = f"Your code passed {result.passed} of {result.total} tests."
+        kept = [t for t in result.tests if t.name not in skip]
+        passed = sum(t.status == "passed" for t in kept)
+        head = f"Your code passed {passed} of {len(kept)} tests."
     parts = [head]
-    failing = [t for t in result.tests
-               if t.status != "passed" and not (t.message or "").startswith("not run")]
+    failing = [t for t in result.tests if t.status != "passed" and t.name not in skip
+               and not (t.message or "").startswith("not run")]
     for t in failing[:MAX_FAILURES_SHOWN]:
         src = test_sources.get(t.name, "")
         shown = f"\n```python\n{src.strip()}\n```" if src and len(src) <= 500 and "got = " not in src else ""

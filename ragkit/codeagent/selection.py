@@ -8,7 +8,9 @@ Owns the rule that picks the final code from the rounds so far:
 * with the agent's own tests, which may themselves be wrong, candidates are grouped by the
   exact set of tests they pass and a group scores (candidates in it) x (tests passed) — the
   dual agreement of CodeT (Chen et al., 2022) — so code that several attempts agree on and
-  that passes many tests beats a one-off; ties again go to the earliest round.
+  that passes many tests beats a one-off; ties again go to the earliest round. The task's own
+  worked examples (``test_example_*``) weigh most: passing more of them beats any agreement,
+  and tests the candidates outvote (:func:`distrusted_tests`) do not count.
 
 A candidate that does not compile ranks below every one that does.
 
@@ -20,12 +22,20 @@ Does not: run tests or talk to the model.
 
 from __future__ import annotations
 
+import ast
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
-from ragkit.codeagent.extract import normalized
+from ragkit.codeagent.extract import normalized, split_tests
 from ragkit.codeagent.types import Round, Verdict
+
+EXAMPLE_PREFIX = "test_example_"
+
+
+def is_example(name: str) -> bool:
+    """A test made from a worked example in the task's own text (never distrusted)."""
+    return name.startswith(EXAMPLE_PREFIX)
 
 
 def passed_names(r: Round) -> frozenset[str]:
@@ -46,42 +56,77 @@ def best_by_tests(rounds: Sequence[Round]) -> int:
     return rounds[max(range(len(rounds)), key=lambda i: key[i])].index
 
 
-def best_by_agreement(rounds: Sequence[Round]) -> int:
+def best_by_agreement(rounds: Sequence[Round], distrusted: Collection[str] = ()) -> int:
     """1-based index of the round chosen by CodeT-style agreement with self-written tests.
 
-    Each round is one vote for the set of tests it passes: a repair that gives back code with
-    the same behaviour on the tests agrees with the earlier candidate.
+    Each round is one vote for the set of (not distrusted) tests it passes: a repair that
+    gives back code with the same behaviour on the tests agrees with the earlier candidate.
+    Passing more of the task's worked examples comes first.
     """
     if not rounds:
         raise ValueError("no rounds to choose from")
     groups: dict[frozenset[str], list[Round]] = defaultdict(list)
     for r in rounds:
         if _runs(r):
-            groups[passed_names(r)].append(r)
+            groups[passed_names(r) - frozenset(distrusted)].append(r)
     if not groups:
         return rounds[0].index
 
-    def score(members: list[Round]) -> tuple[int, int, int]:
-        passed = len(passed_names(members[0]))
-        return (len(members) * passed, passed, -min(m.index for m in members))
+    def score(members: list[Round]) -> tuple[int, int, int, int]:
+        names = passed_names(members[0]) - frozenset(distrusted)
+        examples = sum(is_example(n) for n in names)
+        return (examples, len(members) * len(names), len(names), -min(m.index for m in members))
 
     winner = max(groups.values(), key=score)
     return min(m.index for m in winner)
 
 
-def choose(rounds: Sequence[Round], trusted: bool) -> int:
-    return best_by_tests(rounds) if trusted else best_by_agreement(rounds)
+def choose(rounds: Sequence[Round], trusted: bool, distrusted: Collection[str] = ()) -> int:
+    return best_by_tests(rounds) if trusted else best_by_agreement(rounds, distrusted)
 
 
 _RETURNED = re.compile(r" returned (.+?), expected (.+?) at tests line \d+")
+_TYPE_ERROR = re.compile(r"^(TypeError|AttributeError): .* at solution line \d+")
+_REJECTED = "<rejects the input's type>"
 
 
-def distrusted_tests(rounds: Sequence[Round]) -> dict[str, str]:
+def _arg_kinds(test_source: str) -> tuple[str, ...] | None:
+    """Type names of the literal arguments of the first call in a test (None: unknown)."""
+    try:
+        tree = ast.parse(test_source)
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            kinds = []
+            for arg in node.args:
+                try:
+                    kinds.append(type(ast.literal_eval(arg)).__name__)
+                except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                    kinds.append("?")
+            return tuple(kinds)
+    return None
+
+
+def _odd_types(name: str, passing: set[str], sources: dict[str, str]) -> bool:
+    """The test calls with argument types that no passing test uses at the same positions."""
+    mine = _arg_kinds(sources.get(name, ""))
+    others = [k for k in (_arg_kinds(sources.get(n, "")) for n in passing) if k]
+    return bool(mine) and bool(others) and all(
+        len(o) == len(mine) and any(a != b and "?" not in (a, b) for a, b in zip(mine, o, strict=True))
+        for o in others)
+
+
+def distrusted_tests(rounds: Sequence[Round], tests: str | None = None) -> dict[str, str]:
     """Self-written tests the candidates outvote: name -> why (pure).
 
     A test is distrusted when no candidate passes it and at least two different candidates
     (different code) return the same value for its call: independent attempts agreeing with
-    each other against the test is evidence that the test's expected value is wrong.
+    each other against the test is evidence that the test's expected value is wrong. Also when
+    at least two different candidates fail it with a TypeError/AttributeError and its call
+    passes arguments of other types than the tests that pass (``is_palindrome(12321)`` for a
+    task about strings): its input is outside the task. Tests from the task's own examples
+    are never distrusted. ``tests``: the suite's source (needed for the second rule).
     """
     seen: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     passed: set[str] = set()
@@ -95,22 +140,33 @@ def distrusted_tests(rounds: Sequence[Round]) -> dict[str, str]:
             continue  # the same code again is no second opinion
         codes[r.index] = key
         for t in r.tests.tests:
+            if is_example(t.name):
+                continue
             if t.status == "passed":
                 passed.add(t.name)
                 continue
-            m = _RETURNED.search(t.message or "")
+            message = t.message or ""
+            m = _RETURNED.search(message)
             if m is not None:
                 seen[t.name][m.group(1)].append(r.index)
                 expected[t.name] = m.group(2)
+            elif _TYPE_ERROR.match(message):
+                seen[t.name][_REJECTED].append(r.index)
+    sources = split_tests(tests) if tests else {}
     out: dict[str, str] = {}
     for name, values in seen.items():
         if name in passed:
             continue
         value, who = max(values.items(), key=lambda kv: len(kv[1]))
-        if len(who) >= 2:
-            rounds_ = ", ".join(str(i) for i in who)
+        if len(who) < 2:
+            continue
+        rounds_ = ", ".join(str(i) for i in who)
+        if value != _REJECTED:
             out[name] = (f"candidates of rounds {rounds_} all return {value}; the test expects "
                          f"{expected[name]}")
+        elif _odd_types(name, passed, sources):
+            out[name] = (f"candidates of rounds {rounds_} all reject its input's type, which no "
+                         "passing test uses: the input is outside the task")
     return out
 
 
@@ -124,7 +180,13 @@ def verdict(source: str, passed_names_: frozenset[str], all_names: list[str],
     """
     if source == "user":
         return "passes_your_tests" if set(all_names) <= passed_names_ else "fails_your_tests"
-    trusted = [n for n in all_names if n not in distrusted]
-    if source == "self" and trusted and set(trusted) <= passed_names_:
+    if source == "self" and passes_trusted(passed_names_, all_names, distrusted):
         return "passes_trusted_tests"
     return "uncertain"
+
+
+def passes_trusted(passed_names_: Collection[str], all_names: Collection[str],
+                   distrusted: Collection[str]) -> bool:
+    """Every test that is not distrusted passed, and at least one such test exists."""
+    trusted = [n for n in all_names if n not in distrusted]
+    return bool(trusted) and set(trusted) <= set(passed_names_)

@@ -19,13 +19,15 @@ from dataclasses import dataclass
 from ragkit.codeagent.extract import fenced_blocks
 
 _BUILTINS = frozenset(dir(builtins))
-_ARROWS = ("==>", "=>", "->", "➞", "==", "should return", "returns", "→", "=")
+_ARROWS = ("==>", "=>", "->", "➞", "==", "should return", "returns", "gives", "→", "应返回",
+           "返回", "得到", "结果为", "等于", "为", "=")
 _FOR_SHOULD = re.compile(r"\bfor\s+(.+?),?\s+the\s+(?:output|result)\s+should\s+be\s+(.+?)\.?\s*$", re.I)
 
 
 @dataclass(frozen=True)
 class Check:
-    """One expectation: ``call`` should equal ``expected`` (both Python expressions).
+    """One expectation: ``call`` should equal ``expected`` (both Python expressions), or
+    raise it when ``expected`` names a built-in exception.
 
     ``statement`` holds a free-form assert instead when the check is not an equality.
     """
@@ -34,9 +36,27 @@ class Check:
     expected: str = ""
     statement: str = ""
 
+    @property
+    def raises(self) -> str | None:
+        """The exception the call should raise, when the expected value names one
+        (``assert f(0) == ValueError`` is how small models write "raises ValueError")."""
+        name = self.expected.strip()
+        obj = getattr(builtins, name, None) if name.isidentifier() else None
+        return name if isinstance(obj, type) and issubclass(obj, BaseException) else None
+
     def render(self, name: str) -> str:
         if self.statement:
             return f"def {name}():\n    {self.statement}\n"
+        if self.raises:
+            return (
+                f"def {name}():\n"
+                f"    try:\n"
+                f"        got = {self.call}\n"
+                f"    except {self.raises}:\n"
+                f"        return\n"
+                f"    raise AssertionError({self.call!r} + ' returned ' + repr(got) + "
+                f"', expected it to raise {self.raises}')\n"
+            )
         return (
             f"def {name}():\n"
             f"    got = {self.call}\n"
@@ -72,27 +92,47 @@ def _value(text: str) -> str | None:
     return fixed if _is_expr(fixed) else None
 
 
-def _call_span(line: str, name: str) -> tuple[int, int] | None:
-    """Start and end of the first balanced ``name(...)`` call in ``line``."""
-    m = re.search(rf"(?<![\w.]){re.escape(name)}\s*\(", line)
-    if m is None:
-        return None
-    depth, quote = 0, ""
-    for i in range(m.end() - 1, len(line)):
-        ch = line[i]
-        if quote:
-            if ch == quote and line[i - 1] != "\\":
-                quote = ""
+def _call_spans(line: str, name: str) -> list[tuple[int, int]]:
+    """Start and end of every balanced ``name(...)`` call in ``line``, left to right."""
+    spans: list[tuple[int, int]] = []
+    for m in re.finditer(rf"(?<![\w.]){re.escape(name)}\s*\(", line):
+        if spans and m.start() < spans[-1][1]:
+            continue  # nested inside the previous call
+        depth, quote = 0, ""
+        for i in range(m.end() - 1, len(line)):
+            ch = line[i]
+            if quote:
+                if ch == quote and line[i - 1] != "\\":
+                    quote = ""
+                continue
+            if ch in "'\"":
+                quote = ch
+            elif ch in "([{":
+                depth += 1
+            elif ch in ")]}":
+                depth -= 1
+                if depth == 0:
+                    spans.append((m.start(), i + 1))
+                    break
+    return spans
+
+
+# where a value written in a sentence may end: punctuation, a conjunction, a space, the end
+_VALUE_ENDS = re.compile(r"[,;，；。、]|\.(?:\s|$)|\s+|$")
+
+
+def _leading_value(text: str) -> str | None:
+    """The longest start of ``text`` that is a Python value and ends where a sentence may
+    continue ("... returns [1, 2], and ..." -> ``[1, 2]``)."""
+    text = text.strip()
+    best = None
+    for m in _VALUE_ENDS.finditer(text):
+        if m.start() == 0:
             continue
-        if ch in "'\"":
-            quote = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-            if depth == 0:
-                return m.start(), i + 1
-    return None
+        value = _value(text[: m.start()].rstrip(",;"))
+        if value is not None:
+            best = value
+    return best
 
 
 def _expected_after(rest: str) -> str | None:
@@ -104,7 +144,7 @@ def _expected_after(rest: str) -> str | None:
             value = rest[len(arrow) :].strip().rstrip(".,;")
             if " = " in value:  # "-> 19 - 5 - 6 = 8": the worked answer is after the last "="
                 value = value.rsplit(" = ", 1)[1]
-            return _value(value)
+            return _value(value) or _leading_value(value)
     return None
 
 
@@ -205,13 +245,13 @@ def docstring_examples(stub_source: str, entry_point: str) -> list[Check]:
             if call and want is not None:
                 add(Check(call=call, expected=want))
             continue
-        span = _call_span(line, entry_point)
-        if span is None or line.startswith("def "):
+        if line.startswith("def "):
             continue
-        call = line[span[0] : span[1]]
-        want = _expected_after(line[span[1] :])
-        if want is not None and _is_expr(call, allowed):
-            add(Check(call=call, expected=want))
+        for start, end in _call_spans(line, entry_point):
+            call = line[start:end]
+            want = _expected_after(line[end:])
+            if want is not None and _is_expr(call, allowed):
+                add(Check(call=call, expected=want))
     return checks
 
 

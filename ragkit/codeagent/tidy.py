@@ -6,12 +6,15 @@ the comments and layout of everything kept stay as written):
 * module-level statements that only demonstrate the code: ``print(...)``, calls of the
   code's own functions (``f(3)``), bare names, ``if __name__ == "__main__":`` blocks and
   top-level ``assert`` lines (other calls, such as ``sys.setrecursionlimit(...)``, stay);
+* scaffolding functions (``check_solution``, ``test_*``, ``main``, ...) that nothing else in
+  the code uses and the task does not name;
 * ``print(...)`` statements inside functions, unless the task itself asks for printing
   ("print", "display", "打印", "显示") -- a solution that returns its answer does not print
   debugging lines;
 * the comment lines directly above a removed statement (they described the removed line);
 
-and says what it removed. A function body left empty gets ``pass`` so the program still
+and says what it removed. :func:`demo_stops` gives the stop strings that end a code reply where
+such demo code starts, so the model does not spend time writing what tidy() would delete. A function body left empty gets ``pass`` so the program still
 compiles. Imports, definitions, constants and docstrings are kept. Code that does not parse
 is returned unchanged. Whether the tidied program still passes its tests is for the caller to
 check (the agent re-runs them and keeps the original when they differ).
@@ -24,7 +27,26 @@ import ast
 import re
 from dataclasses import dataclass, field
 
+from ragkit.codeagent.extract import SCAFFOLDING
+
 PRINT_ASKED = re.compile(r"\bprint|\bdisplay|\bshow\b|打印|显示", re.I)
+
+# Column-0 openings of demo code after a solution: statements that try it out, and the
+# check_*/test_* functions a model adds to do so (unless the task asks for tests itself).
+DEMO_OPENINGS = ("\nprint(", "\nassert ", "\nif __name__", "\n# Example", "\n# example",
+                 "\n# Test", "\n# test", "\n# Check", "\n# check", "\n# Usage", "\n# 示例",
+                 "\n# 测试", "\n# 例")
+SCAFFOLD_OPENINGS = ("\ndef check", "\ndef test_")
+TESTS_ASKED = re.compile(r"\btest|\bcheck|测试|检查", re.I)
+
+
+def demo_stops(task: str) -> tuple[str, ...]:
+    """Stop strings for a code reply: where demo code begins. Not when the task asks for
+    printing (a top-level ``print`` may be the point); scaffolding functions only when the
+    task does not mention tests or checks."""
+    if PRINT_ASKED.search(task):
+        return ()
+    return DEMO_OPENINGS + (() if TESTS_ASKED.search(task) else SCAFFOLD_OPENINGS)
 
 
 @dataclass(frozen=True)
@@ -62,6 +84,21 @@ def _is_demo(node: ast.stmt, own: set[str]) -> bool:
     return isinstance(node, ast.Assert) or _is_main_guard(node)
 
 
+def _scaffolding(tree: ast.Module, doomed: list[ast.stmt], task: str) -> list[ast.stmt]:
+    """Top-level scaffolding functions used by nothing that stays and not named in the task."""
+    out: list[ast.stmt] = []
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        if not SCAFFOLDING.match(node.name) or re.search(rf"\b{re.escape(node.name)}\b", task):
+            continue
+        users = [n for n in tree.body if n is not node and n not in doomed
+                 and any(isinstance(x, ast.Name) and x.id == node.name for x in ast.walk(n))]
+        if not users:
+            out.append(node)
+    return out
+
+
 def _body_lists(tree: ast.AST) -> list[list[ast.stmt]]:
     out: list[list[ast.stmt]] = []
     for node in ast.walk(tree):
@@ -82,6 +119,7 @@ def tidy(code: str, task: str = "") -> Tidied:
         return Tidied(code)
     own = {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
     doomed: list[ast.stmt] = [n for n in tree.body if _is_demo(n, own)]
+    doomed += _scaffolding(tree, doomed, task)
     if not PRINT_ASKED.search(task):
         for node in tree.body:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):

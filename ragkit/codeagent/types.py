@@ -30,7 +30,9 @@ class AgentConfig:
     ``plan``: write numbered pseudocode and code from it. ``plan_first``: plan before the first
     candidate; when False the first candidate comes straight from the task and the plan is
     written only if that candidate fails its tests (its code is the next round): small models
-    often do better without a plan, and the plan then serves as a second, different attempt.
+    often do better without a plan, and the plan then serves as a second, independent attempt
+    (it never sees the tests, so its agreement with the first is evidence about them). False
+    by default: a task the first candidate solves then takes one code call, not two.
     ``feedback``: run tests and repair from the failures, for at most ``max_rounds`` code
     rounds (published results show small models get worse with many rounds, hence 3).
     ``repair``: ``"fresh"`` shows the best candidate so far and its failures in a new
@@ -46,11 +48,12 @@ class AgentConfig:
     a person waits for; on 2 cores the 0.5B writes one candidate in 10-30 s.
     ``tidy``: remove demo calls, ``__main__`` blocks and debugging prints from the chosen
     code (:mod:`ragkit.codeagent.tidy`), kept only when its test results stay the same.
+    ``format``: then lay it out with ``ruff format`` (kept on the same condition).
     """
 
     max_rounds: int = 3
     plan: bool = True
-    plan_first: bool = True
+    plan_first: bool = False
     feedback: bool = True
     repair: RepairStyle = "fresh"
     sample_temperature: float = 0.8
@@ -63,6 +66,7 @@ class AgentConfig:
     limits: SandboxLimits | None = None
     time_budget_s: float | None = 60.0
     tidy: bool = True
+    format: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_rounds <= 10:

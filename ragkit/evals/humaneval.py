@@ -73,7 +73,7 @@ def agent_config(mode: Mode, rounds: int = 3) -> AgentConfig:
     if mode == "single":
         return AgentConfig(plan=False, feedback=False, max_rounds=1, quality=False)
     if mode == "plan":
-        return AgentConfig(plan=True, feedback=False, max_rounds=1, quality=False)
+        return AgentConfig(plan=True, plan_first=True, feedback=False, max_rounds=1, quality=False)
     return AgentConfig(plan=True, plan_first=False, feedback=True, max_rounds=rounds, quality=False)
 
 

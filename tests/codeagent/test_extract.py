@@ -102,6 +102,20 @@ def test_inline_examples_and_unusable_examples() -> None:
     assert got == [('dsum("")', "0"), ('dsum("ab")', "3"), ('dsum("x")', "True")]
 
 
+def test_examples_written_in_a_sentence_become_checks() -> None:
+    """Tasks typed as sentences show examples inline, several per line, in English or Chinese;
+    the mention of the signature itself is not an example."""
+    cases = {
+        "Write chunk(items, size), e.g. chunk([1, 2, 3], 2) gives [[1, 2], [3]], and "
+        "chunk([], 1) returns [].": [("chunk([1, 2, 3], 2)", "[[1, 2], [3]]"), ("chunk([], 1)", "[]")],
+        "写一个函数 chunk(items, size)，例如 chunk([1], 1) 返回 [[1]]。": [("chunk([1], 1)", "[[1]]")],
+        "chunk(xs, 2) == [[1, 2]], chunk([3], 5) -> [[3]]": [("chunk([3], 5)", "[[3]]")],
+        "chunk(items, size) returns the chunks.": [],
+    }
+    for text, want in cases.items():
+        assert [(c.call, c.expected) for c in docstring_examples(text, "chunk")] == want, text
+
+
 def test_parse_asserts_keeps_valid_asserts_on_the_function() -> None:
     reply = (
         "```python\nassert f(1) == 2\nassert f(1) == 2\nassert g(3) == 4\n"

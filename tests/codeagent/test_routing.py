@@ -24,11 +24,19 @@ ONE_OF_THREE = "```python\ndef add(a: int, b: int) -> int:\n    return 0\n```"
 NONE_PASS = "```python\ndef add(a: int, b: int) -> int:\n    return 7\n```"
 BROKEN = "```python\ndef add(a: int, b: int) -> int\n    return a + b\n```"
 
-NO_QUALITY = {"quality": False}
+# the scripts below start with a plan: they drive the plan-first flow unless they say otherwise
+BASE = {"quality": False, "plan_first": True}
 
 
 def _agent(gen, **cfg) -> CodeAgent:
-    return CodeAgent(gen, AgentConfig(**{**NO_QUALITY, **cfg}))
+    return CodeAgent(gen, AgentConfig(**{**BASE, **cfg}))
+
+
+def test_by_default_the_first_candidate_comes_straight_from_the_task(scripted_generator) -> None:
+    gen = scripted_generator([RIGHT, NONE_PASS])
+    result = CodeAgent(gen, AgentConfig(quality=False)).solve(TASK, TESTS)
+    assert result.passed and len(gen.calls) == 1 and result.plan is None
+    assert result.rounds[0].kind == "direct"
 
 
 def test_stops_early_when_the_first_code_passes(scripted_generator) -> None:
@@ -148,14 +156,44 @@ def test_writes_its_own_tests_when_none_are_given(scripted_generator) -> None:
 
 
 def test_self_tests_choose_by_agreement(scripted_generator) -> None:
-    """With self-written tests the winner is the behaviour most rounds agree on (CodeT)."""
+    """With self-written tests the winner is the behaviour most rounds agree on (CodeT), and a
+    test two different candidates agree against is set aside as wrong."""
     self_tests = "```python\nassert add(2, 2) == 4\nassert add(1, 1) == 3\n```"
     twice = "```python\ndef add(a: int, b: int) -> int:\n    return a * 2\n```"
     gen = scripted_generator([PLAN, RIGHT, self_tests, twice, RIGHT])
     result = _agent(gen, self_tests=2).solve(TASK)
-    # RIGHT and the a*2 code pass the same one test; RIGHT came first in that group.
-    assert [r.passed for r in result.rounds] == [1, 1, 1]
+    # RIGHT and the a*2 code both return 2 for add(1, 1): the test expecting 3 is outvoted,
+    # both pass every other test, so the run stops there and RIGHT (earlier) is chosen.
+    assert [r.passed for r in result.rounds] == [1, 1]
     assert result.best_round == 1 and "a + b" in result.code
+    assert result.stopped == "passed" and result.verdict == "passes_trusted_tests"
+    assert list(result.distrusted) == ["test_self_2"] and "return 2" in result.distrusted["test_self_2"]
+
+
+def test_repairs_are_not_shown_the_tests_the_candidates_outvoted(scripted_generator) -> None:
+    self_tests = ("```python\nassert add(2, 2) == 4\nassert add(1, 1) == 3\n"
+                  "assert add(1, 5) == 6\n```")
+    twice = "```python\ndef add(a: int, b: int) -> int:\n    return a * 2\n```"
+    # agrees with a*2 on add(1, 1) (both 2) but not on add(1, 5) (5 against 2)
+    other = "```python\ndef add(a: int, b: int) -> int:\n    return a + a if b < 5 else a + b - 1\n```"
+    gen = scripted_generator([PLAN, twice, self_tests, other, RIGHT])
+    result = _agent(gen, self_tests=3, max_rounds=3).solve(TASK)
+    assert list(result.distrusted) == ["test_self_2"]
+    repair_prompt = gen.calls[-1][-1].content
+    assert "add(1, 5)" in repair_prompt and "add(1, 1)" not in repair_prompt
+    assert result.verdict == "passes_trusted_tests" and "a + b" in result.code
+
+
+def test_the_tasks_own_examples_become_tests_that_are_never_outvoted(scripted_generator) -> None:
+    task = "Write add(a, b) that returns the sum, e.g. add(1, 1) -> 2."
+    self_tests = "```python\nassert add(2, 2) == 4\n```"
+    ones = "```python\ndef add(a, b):\n    return 1\n```"
+    gen = scripted_generator([ones, self_tests, PLAN, ones.replace("return 1", "return 1 + 0"),
+                              RIGHT])
+    result = CodeAgent(gen, AgentConfig(quality=False, self_tests=1)).solve(task)
+    assert "def test_example_1" in result.tests and "def test_self_1" in result.tests
+    assert result.distrusted == {}
+    assert result.verdict == "passes_trusted_tests" and "a + b" in result.code
 
 
 def test_no_plan_and_no_feedback_is_one_call(scripted_generator) -> None:

@@ -76,11 +76,11 @@ TESTS = "def test_sum():\n    assert total([1, 2]) == 3\n"
 
 def test_the_agent_returns_tidied_code_that_still_passes(scripted_generator) -> None:
     reply = ("```python\ndef total(xs: list) -> int:\n    print('debug', xs)\n    return sum(xs)\n"
-             "\n\nprint(total([1, 2]))\n```")
+             "\n\ntotal([1, 2])\n```")
     result = CodeAgent(scripted_generator([reply]),
                        AgentConfig(plan=False, quality=False)).solve(TASK, TESTS)
     assert result.passed and "print" not in result.code
-    assert result.removed == ["print('debug', xs)", "print(total([1, 2]))"]
+    assert result.removed == ["print('debug', xs)", "total([1, 2])"]
     assert "print" in result.rounds[0].code  # the round keeps what the model wrote
 
 
@@ -106,40 +106,48 @@ def test_no_round_starts_that_would_pass_the_time_budget() -> None:
     assert route_reason(state, AgentConfig(max_rounds=1), elapsed=45.0) == "max_rounds"
 
 
-# -- the verdict and the tests the candidates outvote ---------------------------------------
-PROSE = "Write a function double(x) that returns x times two."
-DOUBLE = "```python\ndef double(x):\n    return x * 2\n```"
-DOUBLE_AGAIN = "```python\ndef double(x):\n    return x + x\n```"
-PLAN_TEXT = "1. return x times two"
-# the agent's own tests: one of them wrong (double(3) is not 7)
-SELF_TESTS = "assert double(1) == 2\nassert double(3) == 7\nassert double(0) == 0\n```"
+def test_the_agent_returns_formatted_code_unless_told_not_to(scripted_generator) -> None:
+    reply = "```python\ndef total( xs:list )->int:\n    return sum( xs )\n```"
+    agent = CodeAgent(scripted_generator([reply]), AgentConfig(plan=False, quality=False))
+    assert agent.solve(TASK, TESTS).code == "def total(xs: list) -> int:\n    return sum(xs)\n"
+    plain = CodeAgent(scripted_generator([reply]),
+                      AgentConfig(plan=False, quality=False, format=False)).solve(TASK, TESTS)
+    assert plain.code == "def total( xs:list )->int:\n    return sum( xs )\n"
 
 
-def test_a_self_test_two_different_candidates_outvote_is_distrusted(scripted_generator) -> None:
-    # direct code, its tests (one wrong), then the plan and a different candidate from it
-    gen = scripted_generator([DOUBLE, SELF_TESTS, PLAN_TEXT, DOUBLE_AGAIN, DOUBLE_AGAIN])
-    config = AgentConfig(plan_first=False, max_rounds=2, quality=False, time_budget_s=None)
-    result = CodeAgent(gen, config).solve(PROSE)
-    assert result.test_source == "self" and not result.passed
-    assert list(result.distrusted) == ["test_self_2"]
-    assert "return 6" in result.distrusted["test_self_2"]
-    assert "expects 7" in result.distrusted["test_self_2"]
-    assert result.verdict == "passes_trusted_tests"
+SCAFFOLDED = '''def to_roman(n):
+    return "I" * n
 
 
-def test_one_candidate_against_a_test_is_uncertain_not_distrust(scripted_generator) -> None:
-    gen = scripted_generator([DOUBLE, SELF_TESTS])
-    config = AgentConfig(plan=False, max_rounds=1, quality=False, time_budget_s=None)
-    result = CodeAgent(gen, config).solve(PROSE)
-    assert result.distrusted == {} and result.verdict == "uncertain"
+# Check function to verify the solution
+def check_solution():
+    assert to_roman(1) == "I"
 
 
-def test_the_callers_tests_are_never_distrusted(scripted_generator) -> None:
-    wrong = "def test_a():\n    assert double(3) == 7\n"
-    gen = scripted_generator([DOUBLE, DOUBLE_AGAIN])
-    config = AgentConfig(plan=False, max_rounds=2, quality=False, time_budget_s=None)
-    result = CodeAgent(gen, config).solve(PROSE, wrong)
-    assert result.distrusted == {} and result.verdict == "fails_your_tests"
-    ok = CodeAgent(scripted_generator([DOUBLE]), config).solve(
-        PROSE, "def test_a():\n    assert double(3) == 6\n")
-    assert ok.verdict == "passes_your_tests"
+check_solution()
+'''
+
+
+def test_unused_scaffolding_functions_go_unless_the_task_names_them() -> None:
+    out = tidy(SCAFFOLDED, "Write to_roman(n).")
+    assert out.code == 'def to_roman(n):\n    return "I" * n\n'
+    assert out.removed == ["def check_solution():", "check_solution()"]
+    kept = tidy(SCAFFOLDED, "Write to_roman(n) and check_solution().")
+    assert "def check_solution" in kept.code and kept.removed == ["check_solution()"]
+    used = "def check(x):\n    return x > 0\n\n\ndef positives(xs):\n    return [x for x in xs if check(x)]\n"
+    assert not tidy(used, "Write positives(xs).").changed
+
+
+def test_the_function_under_test_is_the_one_the_task_names() -> None:
+    from ragkit.codeagent.extract import signature_of
+
+    assert signature_of(SCAFFOLDED, task="Write to_roman(n).") == "def to_roman(n):"
+    assert signature_of(SCAFFOLDED) == "def to_roman(n):"  # scaffolding is skipped anyway
+
+
+def test_demo_stops_follow_what_the_task_asks() -> None:
+    from ragkit.codeagent.tidy import demo_stops
+
+    assert "\nprint(" in demo_stops("Write f(x).") and "\ndef check" in demo_stops("Write f(x).")
+    assert demo_stops("Write f(x) that prints the table.") == ()
+    assert "\ndef test_" not in demo_stops("Write pytest tests for f.")

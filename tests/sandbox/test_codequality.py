@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from ragkit.codequality import complexity, quality_report
+from ragkit.codequality import complexity, formatted, quality_report
 from ragkit.sandbox import run_tests
 
 CODE = textwrap.dedent('''
@@ -86,3 +86,8 @@ def test_correctness_from_a_sandbox_result_and_rendering() -> None:
     assert "| `add` | 1 | 1 |" in md
     assert "```python\ndef add(a, b):" in md
     assert "```python" not in report.to_markdown(include_code=False)
+
+
+def test_formatted_lays_code_out_and_refuses_broken_code() -> None:
+    assert formatted("def f( a,b ):\n  return a+b\n") == "def f(a, b):\n    return a + b\n"
+    assert formatted("def f(a:\n") is None
