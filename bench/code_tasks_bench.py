@@ -63,12 +63,16 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--no-budget", action="store_true", help="no time budget (the old agent)")
     ap.add_argument("--no-tidy", action="store_true", help="no tidying (the old agent)")
+    ap.add_argument("--single", action="store_true",
+                    help="the peer: one candidate straight from the task, no tests, no repair")
     args = ap.parse_args()
     rows = [json.loads(line) for line in args.set.read_text(encoding="utf-8").splitlines()
             if line.strip()][: args.limit]
     defaults = AgentConfig()
     config = AgentConfig(time_budget_s=None if args.no_budget else defaults.time_budget_s,
                          tidy=not args.no_tidy)
+    if args.single:
+        config = AgentConfig(plan=False, feedback=False, max_rounds=1, self_tests=0)
     gen = sdk.load_generator()
     agent = sdk.code_agent(gen, config)
     per: list[dict] = []
@@ -98,7 +102,8 @@ def main() -> None:
             "model": getattr(gen, "info", lambda: {})().get("model", "default"),
             "settings": {"time_budget_s": config.time_budget_s, "tidy": config.tidy,
                          "max_rounds": config.max_rounds, "plan_first": config.plan_first,
-                         "self_tests": config.self_tests, "defaults": not (args.no_budget or args.no_tidy)},
+                         "self_tests": config.self_tests, "feedback": config.feedback,
+                         "defaults": not (args.no_budget or args.no_tidy or args.single)},
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                         "loadavg": os.getloadavg()},
             "wall_s": round(time.perf_counter() - t_all, 1),
