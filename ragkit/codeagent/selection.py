@@ -23,6 +23,7 @@ Does not: run tests or talk to the model.
 from __future__ import annotations
 
 import ast
+import builtins
 import re
 from collections import defaultdict
 from collections.abc import Collection, Sequence
@@ -91,13 +92,16 @@ _REJECTED = "<rejects the input's type>"
 
 
 def _arg_kinds(test_source: str) -> tuple[str, ...] | None:
-    """Type names of the literal arguments of the first call in a test (None: unknown)."""
+    """Type names of the literal arguments of the test's call of the code under test: the
+    first call, in source order, of a name that is not a builtin (None: unknown)."""
     try:
         tree = ast.parse(test_source)
     except SyntaxError:
         return None
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+             and not hasattr(builtins, n.func.id)]
+    for node in sorted(calls, key=lambda n: (n.lineno, n.col_offset)):
+        if isinstance(node.func, ast.Name):
             kinds = []
             for arg in node.args:
                 try:

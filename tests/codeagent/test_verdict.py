@@ -94,3 +94,15 @@ def test_expecting_an_exception_class_means_it_should_raise() -> None:
     assert result.status == "failed"
     assert "returned [], expected it to raise ValueError" in result.tests[0].message
     assert list(split_tests(tests)) == ["test_self_1"]
+
+
+def test_a_passing_raises_check_counts_as_evidence_of_the_input_types() -> None:
+    tests = render_tests(parse_asserts(
+        "assert chunk(5, 2) == [5]\nassert chunk([1], 0) == ValueError\n", "chunk", 4), "self")
+    slicing = ("def chunk(items, size):\n    if size < 1:\n        raise ValueError('size')\n"
+               "    return [items[i:i + size] for i in range(0, len(items), size)]\n")
+    looping = ("def chunk(items, size):\n    if size < 1:\n        raise ValueError('size')\n"
+               "    out = []\n    for i in range(0, len(items), size):\n"
+               "        out.append(items[i:i + size])\n    return out\n")
+    out = distrusted_tests([_ran(1, slicing, tests), _ran(2, looping, tests)], tests)
+    assert list(out) == ["test_self_1"]  # an int where the passing test gives a list
