@@ -82,7 +82,7 @@ def solve_cmd(
     model: ModelOpt = None,
     quantization: QuantOpt = "none",
     rounds: RoundsOpt = 3,
-    plan: Annotated[bool, typer.Option("--plan/--no-plan", help="Plan in pseudocode first.")] = True,
+    plan: Annotated[bool, typer.Option("--plan/--no-plan", help="When the first candidate fails, write a pseudocode plan and code from it as a second candidate.")] = True,
     feedback: Annotated[bool, typer.Option("--feedback/--no-feedback", help="Repair from test failures.")] = True,
     self_tests: Annotated[int, typer.Option("--self-tests", help="Asserts to write when no tests are given (0: none).")] = 4,
     budget: Annotated[float, typer.Option(
