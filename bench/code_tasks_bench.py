@@ -84,7 +84,7 @@ def main() -> None:
         hidden = run_tests(result.code, hidden_suite(row))
         per.append({
             "id": row["id"], "lang": row["lang"], "hidden_passed": hidden.status == "passed",
-            "agent_passed": result.verdict in ("passes_your_tests", "passes_trusted_tests"),
+            "agent_passed": result.vouched,
             "verdict": result.verdict, "distrusted": result.distrusted,
             "test_source": result.test_source,
             "tests": f"{result.tests_passed}/{result.tests_total}", "stopped": result.stopped,

@@ -1,6 +1,7 @@
 """Code quality report for a piece of generated Python: correctness, style, complexity.
 
-Owns :func:`quality_report` and its result types, and :func:`formatted` (``ruff format``). Style comes from the ``ruff`` executable
+Owns :func:`quality_report` and its result types, and :func:`formatted` (``ruff format``).
+Style comes from the ``ruff`` executable
 (JSON output, code sent on stdin, the project's configuration ignored so every report uses the
 same fixed rule set); cyclomatic complexity per function comes from a small ``ast`` visitor
 here (McCabe's count: 1 + one per branch point). Correctness is whatever the caller measured in

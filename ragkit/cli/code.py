@@ -117,7 +117,7 @@ def solve_cmd(
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
     else:
         _show_result(result)
-    raise typer.Exit(0 if result.verdict in ("passes_your_tests", "passes_trusted_tests") else 1)
+    raise typer.Exit(0 if result.vouched else 1)
 
 
 VERDICTS = {
@@ -139,8 +139,10 @@ def _show_event(kind: str, rnd: int, data: dict[str, Any]) -> None:
             out.print(f"[red]does not compile:[/] {escape(data['syntax_error'])}")
     elif kind == "tests" and data.get("phase") == "written":
         if data["source"] == "self":
+            from ragkit.codeagent.selection import EXAMPLE_PREFIX
+
             text = data["tests"] or ""
-            examples = text.count("def test_example_")
+            examples = text.count(f"def {EXAMPLE_PREFIX}")
             title = "tests written by the agent"
             if examples:
                 title = f"tests: {examples} from the task's examples, the rest written by the agent"

@@ -100,16 +100,16 @@ def _arg_kinds(test_source: str) -> tuple[str, ...] | None:
         return None
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
              and not hasattr(builtins, n.func.id)]
-    for node in sorted(calls, key=lambda n: (n.lineno, n.col_offset)):
-        if isinstance(node.func, ast.Name):
-            kinds = []
-            for arg in node.args:
-                try:
-                    kinds.append(type(ast.literal_eval(arg)).__name__)
-                except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-                    kinds.append("?")
-            return tuple(kinds)
-    return None
+    if not calls:
+        return None
+    first = min(calls, key=lambda n: (n.lineno, n.col_offset))
+    kinds = []
+    for arg in first.args:
+        try:
+            kinds.append(type(ast.literal_eval(arg)).__name__)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            kinds.append("?")
+    return tuple(kinds)
 
 
 def _odd_types(name: str, passing: set[str], sources: dict[str, str]) -> bool:
@@ -135,14 +135,14 @@ def distrusted_tests(rounds: Sequence[Round], tests: str | None = None) -> dict[
     seen: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     passed: set[str] = set()
     expected: dict[str, str] = {}
-    codes: dict[int, str] = {}
+    codes: set[str] = set()
     for r in rounds:
         if not _runs(r) or r.tests is None:
             continue
         key = normalized(r.code)
-        if key in codes.values():
+        if key in codes:
             continue  # the same code again is no second opinion
-        codes[r.index] = key
+        codes.add(key)
         for t in r.tests.tests:
             if is_example(t.name):
                 continue

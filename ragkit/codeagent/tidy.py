@@ -13,11 +13,12 @@ the comments and layout of everything kept stay as written):
   debugging lines;
 * the comment lines directly above a removed statement (they described the removed line);
 
-and says what it removed. :func:`demo_stops` gives the stop strings that end a code reply where
-such demo code starts, so the model does not spend time writing what tidy() would delete. A function body left empty gets ``pass`` so the program still
+and says what it removed. A function body left empty gets ``pass`` so the program still
 compiles. Imports, definitions, constants and docstrings are kept. Code that does not parse
 is returned unchanged. Whether the tidied program still passes its tests is for the caller to
 check (the agent re-runs them and keeps the original when they differ).
+:func:`demo_stops` gives the stop strings that end a code reply where such demo code starts,
+so the model does not spend time writing what tidy() would delete.
 Does not: format code (``ruff format`` is the caller's choice) or run anything.
 """
 

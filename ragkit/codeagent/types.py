@@ -172,6 +172,11 @@ class SolveResult:
     distrusted: dict[str, str] = field(default_factory=dict)  # self-written test -> why
 
     @property
+    def vouched(self) -> bool:
+        """The agent vouches for its code: it passes your tests, or every test it trusts."""
+        return self.verdict in ("passes_your_tests", "passes_trusted_tests")
+
+    @property
     def tests_passed(self) -> int:
         return self.rounds[self.best_round - 1].passed if self.rounds else 0
 

@@ -46,9 +46,10 @@ def test_the_callers_tests_are_never_distrusted(scripted_generator) -> None:
     config = AgentConfig(plan=False, max_rounds=2, quality=False, time_budget_s=None)
     result = CodeAgent(gen, config).solve(PROSE, wrong)
     assert result.distrusted == {} and result.verdict == "fails_your_tests"
+    assert not result.vouched
     ok = CodeAgent(scripted_generator([DOUBLE]), config).solve(
         PROSE, "def test_a():\n    assert double(3) == 6\n")
-    assert ok.verdict == "passes_your_tests"
+    assert ok.verdict == "passes_your_tests" and ok.vouched
 
 
 
