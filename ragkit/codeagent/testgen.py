@@ -79,7 +79,7 @@ def _is_expr(text: str, allowed: frozenset[str] = frozenset()) -> bool:
     """``text`` is a Python expression using no free names but builtins and ``allowed``."""
     try:
         tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # hostile text: not one
         return False
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
     return bool(text.strip()) and names <= (_BUILTINS | allowed)
@@ -117,14 +117,17 @@ def _call_spans(line: str, name: str) -> list[tuple[int, int]]:
     return spans
 
 
+MAX_INLINE_VALUE = 400  # characters of a sentence searched for an expected value
 # where a value written in a sentence may end: punctuation, a conjunction, a space, the end
 _VALUE_ENDS = re.compile(r"[,;，；。、]|\.(?:\s|$)|\s+|$")
 
 
 def _leading_value(text: str) -> str | None:
     """The longest start of ``text`` that is a Python value and ends where a sentence may
-    continue ("... returns [1, 2], and ..." -> ``[1, 2]``)."""
-    text = text.strip()
+    continue ("... returns [1, 2], and ..." -> ``[1, 2]``). Only the first
+    ``MAX_INLINE_VALUE`` characters are tried: every cut is parsed, so a long line would cost
+    quadratic time."""
+    text = text.strip()[:MAX_INLINE_VALUE]
     best = None
     for m in _VALUE_ENDS.finditer(text):
         if m.start() == 0:

@@ -151,3 +151,13 @@ def test_inline_doctest_and_arrow_examples() -> None:
     got = [(c.call, c.expected) for c in docstring_examples(stub, "g")]
     assert got == [("g([1, 2])", "3"), ("g([])", "0"), ("g([5])", "5"), ("g([2, 2])", "4"),
                    ("g(xs=[7])", "7")]
+
+
+def test_hostile_example_text_is_no_example_and_no_crash() -> None:
+    from ragkit.codeagent.testgen import MAX_INLINE_VALUE
+
+    deep = "Write f(x), e.g. f(1) -> " + " ".join(["[1, 2]"] * 3000)  # nests past the parser
+    assert all(len(c.expected) <= MAX_INLINE_VALUE for c in docstring_examples(deep, "f"))
+    long_prose = "f(1) -> " + "a " * 10000
+    assert docstring_examples(long_prose, "f") == []
+    assert docstring_examples("f(1) -> 2\x00", "f") == []  # a NUL byte: not an example
