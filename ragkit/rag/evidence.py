@@ -5,7 +5,8 @@ Owns, all pure: cutting a chunk into units that can be scored alone (each carrie
 heading, and a table row its header row, so "Gold members: 45 days" keeps "Returns"); turning
 unit scores into a ranking of chunks; choosing the evidence (the best units, at most a few,
 above a threshold); the query a follow-up is scored with (the earlier question kept when the
-new one leans on it); the reply that quotes evidence when the generator will not answer from
+new one leans on it) and, for such a follow-up, leaving out what the previous answer already
+said; the reply that quotes evidence when the generator will not answer from
 it; and the "what the knowledge base does cover" line of a refusal.
 
 Does not score (:mod:`ragkit.relevance`), retrieve, prompt or generate.
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ragkit.rag.verify import lexical_support
 from ragkit.text import detect_language, split_sentences
 
 _TABLE_RULE = re.compile(r"^\|?[\s:|-]+\|?$")
@@ -138,6 +140,22 @@ def choose(units: Sequence[Unit], scores: np.ndarray, *, threshold: float,
             break
         out.append(Chosen(units[i], s))
     return out
+
+
+# a sentence this much made of the previous answer's words (and all of its numbers) was said
+REPEATED_SHARE = 0.8
+
+
+def not_yet_said(chosen: Sequence[Chosen], previous_answer: str, *,
+                 share: float = REPEATED_SHARE) -> list[Chosen]:
+    """A follow-up's evidence without the sentences the previous answer already said: "What
+    about Gold members?" after "Most items can be returned within 30 days" is asking for
+    something new, and the 0.5B copied the 30-day sentence again when it was still in the
+    prompt beside the 45-day one. All of it when every sentence was said ("Are you sure?")."""
+    if not previous_answer.strip():
+        return list(chosen)
+    new = [c for c in chosen if lexical_support(c.unit.body, previous_answer) < share]
+    return new or list(chosen)
 
 
 _ELLIPTIC_EN = re.compile(

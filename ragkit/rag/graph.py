@@ -12,7 +12,8 @@ together with the question before it (plain code) and never served from the answ
 first question is looked up in the cache. Low retrieval confidence refuses without
 generating. With a relevance scorer, the evidence stage picks the sentences that answer and
 refuses when none clears the threshold (naming what the knowledge base covers nearby); the
-prompt then holds only the evidence. The optional answerability check refuses on a clear "no"
+prompt then holds only the evidence, and a follow-up's prompt holds the question it was
+searched with instead of the conversation, without the sentences the last answer said. The optional answerability check refuses on a clear "no"
 from the generator. An answer with no supported sentence is replaced by a quote of strong
 evidence, or regenerated once with a stricter instruction, then refused. Pure pieces
 (prompts, evidence, verification, context selection) live in their own modules.
@@ -160,6 +161,9 @@ def evidence(state: RagState, runtime: Runtime[RunContext]) -> Update:
         candidates = np.where(fits, scores, -np.inf)
     chosen = ev.choose(units, candidates, threshold=cfg.evidence_threshold,
                        max_units=cfg.evidence_units, keep_within=cfg.evidence_keep_within)
+    if state.standalone != state.question:  # a follow-up asks for something not yet said
+        said = [t["content"] for t in state.history if t.get("role") == "assistant"]
+        chosen = ev.not_yet_said(chosen, said[-1] if said else "")
     best = max(float(candidates.max()), 0.0) if len(scores) else 0.0
     out: Update = {"hits": reranked, "relevance": best, "answer_types": at.names(types),
                    "evidence": [EvidenceRecord(n=0, chunk_id=top[c.unit.chunk]["chunk_id"],
@@ -209,8 +213,10 @@ def generate(state: RagState, runtime: Runtime[RunContext]) -> Update:
     if cancel.is_set():  # stopped while retrieving: do not start reading the prompt
         return {"attempts": attempts, "draft": "", "answer_text": "", "citations": [],
                 "verdict": {}}
-    msgs = prompts.answer_messages(lang, state.history, cfg.history_turns, state.context,
-                                   state.question)
+    history, question = state.history, state.question
+    if state.evidence and state.standalone != question:
+        history, question = [], state.standalone
+    msgs = prompts.answer_messages(lang, history, cfg.history_turns, state.context, question)
     if attempts > 1:
         last = msgs[-1]
         msgs[-1] = Message("user", last.content + "\n\n" + prompts.render("retry", lang))

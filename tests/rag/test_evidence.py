@@ -124,3 +124,20 @@ def test_a_list_item_keeps_the_sentence_that_introduces_it() -> None:
     context, _ = ev.evidence_context([hit], picked)
     assert context[0]["text"] == ("Warranty: The warranty does not cover: mould on tents "
                                   "stored wet; normal wear.")
+
+
+def unit(text: str) -> ev.Unit:
+    return ev.Unit(0, text, text)
+
+
+def test_a_follow_up_leaves_out_what_the_previous_answer_said() -> None:
+    said = "Most items can be returned within 30 days of delivery [1]."
+    window = ev.Chosen(unit("You can return most items within 30 days of delivery."), 0.86)
+    gold = ev.Chosen(unit("Gold members have a 45-day return window."), 0.99)
+    assert ev.not_yet_said([gold, window], said) == [gold]
+    # a different number is news even in the same words
+    other = ev.Chosen(unit("You can return most items within 60 days of delivery."), 0.8)
+    assert ev.not_yet_said([other], said) == [other]
+    # everything said already ("Are you sure?"): the evidence stays
+    assert ev.not_yet_said([window], said) == [window]
+    assert ev.not_yet_said([gold, window], "") == [gold, window]

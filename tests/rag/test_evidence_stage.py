@@ -71,7 +71,12 @@ def test_a_follow_up_keeps_the_topic_of_the_question_before_it(
     answer = pipe.ask("And how long do I have?", history=history)
     assert "kettle" in answer.standalone_question.lower()
     assert "how long do i have" in answer.standalone_question.lower()
-    assert WINDOW in answer_calls(gen)[0][-1].content
+    call = answer_calls(gen)[0]
+    assert WINDOW in call[-1].content
+    # evidence chosen for the whole question: the generator reads that question, not the
+    # conversation (the 0.5B repeated its earlier answer instead of reading the evidence)
+    assert [m.role for m in call] == ["system", "user"]
+    assert answer.standalone_question in call[-1].content
     # a question that stands alone starts a new topic
     alone = pipe.ask("How long do refunds take to reach my card?", history=history)
     assert alone.standalone_question == "How long do refunds take to reach my card?"
