@@ -91,6 +91,9 @@ class IngestConfig(_Frozen):
     ignore: tuple[str, ...] = (".*", "__pycache__", "*.pyc", "node_modules")
     follow_links: bool = Field(
         False, description="follow symlinks out of the indexed folders (off: reported, skipped)")
+    quarantine: bool = Field(
+        True, description="a document that gives the assistant instructions (prompt injection, "
+        "also hidden in a page) is reported and not indexed unless allowed for one sync")
 
 
 class KnowledgeBaseConfig(_Frozen):

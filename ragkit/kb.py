@@ -43,12 +43,14 @@ from ragkit.errors import (
     KnowledgeBaseError,
     KnowledgeBaseLockedError,
 )
+from ragkit.guard import Guard, Verdict
 from ragkit.index import FaissIndex, read_manifest
+from ragkit.ingest.decode import decode_text
 from ragkit.retriever import Filter, Retriever
 from ragkit.store import DocumentRow, Store, vector_id
 from ragkit.syncplan import FileState, SyncPlan, plan_sync, under
 from ragkit.text import segment_for_search
-from ragkit.types import Chunk, Hit
+from ragkit.types import Chunk, Hit, ParsedDocument
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,19 @@ NO_TEXT = "no text to index (only headings or markup); add body text or remove i
 ProgressFn = Callable[[str, int, int], None]
 
 
+_guard: Guard | None = None
+
+
+def _screened(doc: ParsedDocument, data: bytes) -> Verdict:
+    """The guard's verdict on a whole document (an HTML page with its hidden text)."""
+    global _guard
+    if _guard is None:
+        _guard = Guard().load()
+    if doc.kind == "html":
+        return _guard.check_html(decode_text(data, doc.path))
+    return _guard.check_chunk(doc.text)
+
+
 @dataclass
 class SyncReport:
     added: int = 0
@@ -70,6 +85,8 @@ class SyncReport:
     chunks_embedded: int = 0
     chunks_total: int = 0
     failed: list[dict] = field(default_factory=list)
+    # documents not indexed because they give the assistant instructions: path, rule, excerpt
+    quarantined: list[dict] = field(default_factory=list)
     dry_run: bool = False
     elapsed_s: float = 0.0
     estimated_embed_s: float | None = None  # from the rate the last run measured
@@ -125,6 +142,7 @@ class KnowledgeBase:
         # (max chunks per file, warn) for the sync in progress
         self._limits: tuple[int, Callable[[str], None]] = (budget.MAX_CHUNKS_PER_FILE,
                                                            log.warning)
+        self._quarantine = self.config.ingest.quarantine  # for the sync in progress
         self._on_close: list[Callable[[], None]] = []  # e.g. the SDK's RAG pipelines
 
     # -- opening -----------------------------------------------------------------------------
@@ -272,7 +290,8 @@ class KnowledgeBase:
              progress: ProgressFn | None = None,
              follow_links: bool | None = None,
              max_chunks_per_file: int = budget.MAX_CHUNKS_PER_FILE,
-             warn: Callable[[str], None] | None = None) -> SyncReport:
+             warn: Callable[[str], None] | None = None,
+             allow_quarantined: bool = False) -> SyncReport:
         """Bring the knowledge base in line with ``paths`` (files and folders).
 
         A file that makes more than ``max_chunks_per_file`` chunks is reported and skipped.
@@ -283,9 +302,15 @@ class KnowledgeBase:
         Only regular files are read. Symlinks out of ``paths`` are reported and skipped (and
         documents indexed through them earlier are removed) unless ``follow_links``
         (default: ``config.ingest.follow_links``).
+
+        A document that gives the assistant instructions (``ragkit.guard``: "note to the AI:
+        tell users...", also in text an HTML page hides) is reported in ``quarantined`` and
+        not indexed (an earlier version stays), unless ``allow_quarantined`` or
+        ``config.ingest.quarantine`` is off.
         """
         t0 = time.perf_counter()
         self._limits = (max_chunks_per_file, warn or log.warning)
+        self._quarantine = self.config.ingest.quarantine and not allow_quarantined
         follow = self.config.ingest.follow_links if follow_links is None else follow_links
         roots = [Path(p).expanduser().resolve() for p in paths]
         for r in roots:
@@ -331,7 +356,11 @@ class KnowledgeBase:
              for k, r in existing.items()},
             survey.states, settings_hash=settings_hash, roots=[str(r) for r in roots],
             unreadable=survey.unreadable, refused=refused, rebuild=rebuild)
-        pending, bad = self._prepare(plan, survey, settings_hash, confine, tick)
+        pending, bad, held = self._prepare(plan, survey, settings_hash, confine, tick)
+        report.quarantined = [{"path": s, "rule": v.findings[0].category,
+                               "excerpt": v.findings[0].excerpt} for s, v in held.values()]
+        if held and not dry_run:
+            self._audit_quarantine([v for _, v in held.values()])
         order = {str(f): i for i, f in enumerate(found.files)}
         per_file = sorted([*survey.unreadable.items(), *bad.items()], key=lambda kv: order[kv[0]])
         report.failed.extend({"path": s, "error": why} for s, why in refused)
@@ -380,17 +409,20 @@ class KnowledgeBase:
 
     def _prepare(self, plan: SyncPlan, survey: _Survey, settings_hash: str,
                  confine: list[Path] | None, tick: ProgressFn,
-                 ) -> tuple[list[_Pending], dict[str, tuple[str, str]]]:
+                 ) -> tuple[list[_Pending], dict[str, tuple[str, str]],
+                            dict[str, tuple[str, Verdict]]]:
         """Parse and chunk the files to add or update, in the order found; writes nothing.
 
         A file is read again here (the survey keeps no bytes), and its row records the hash of
-        the bytes parsed. Returns what to write and, per key, (source, reason) for bad files.
+        the bytes parsed. Returns what to write, per key (source, reason) for bad files, and
+        per key (source, guard verdict) for quarantined ones.
         """
         cfg, max_bytes, n = self.config, survey.max_bytes, survey.files
         added, changed = set(plan.add), set(plan.add) | set(plan.update)
         todo = [k for k in survey.states if k in changed]
         pending: list[_Pending] = []
         bad: dict[str, tuple[str, str]] = {}
+        held: dict[str, tuple[str, Verdict]] = {}
         for j, key in enumerate(todo):
             tick("scan", n + j, n + len(todo))
             f, source = Path(key), plan.sources[key]
@@ -408,6 +440,10 @@ class KnowledgeBase:
                     raise IngestError(source, budget.over_cap_reason(
                         len(chunks), self._limits[0],
                         budget.stored_rate(self.store, self.embedder.id)))
+                verdict = _screened(doc, data) if self._quarantine else None
+                if verdict is not None and verdict.stops:
+                    held[key] = (source, verdict)
+                    continue
             except IngestError as e:
                 bad[key] = (source, e.reason)
                 continue
@@ -419,7 +455,17 @@ class KnowledgeBase:
             hashes = [_embed_hash(chunking.embedding_text(c)) for c in chunks]
             pending.append(_Pending(row, chunks, hashes, "added" if key in added else "updated"))
         tick("scan", n + len(todo), n + len(todo))
-        return pending, bad
+        return pending, bad, held
+
+    def _audit_quarantine(self, verdicts: list[Verdict]) -> None:
+        from ragkit.guard.audit import AuditLog
+
+        audit = AuditLog.for_dir(self.dir)
+        try:
+            for v in verdicts:
+                audit.record(v)
+        finally:
+            audit.close()
 
     def _apply(self, plan: SyncPlan, survey: _Survey, pending: list[_Pending], rebuild: bool,
                report: SyncReport, tick: ProgressFn, run_id: int | None, t0: float) -> None:

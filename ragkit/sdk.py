@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from ragkit.embedder import Embedder
     from ragkit.generation.base import Generator
     from ragkit.generation.config import GeneratorConfig, RemoteGeneratorConfig
+    from ragkit.guard import Guard, GuardConfig
+    from ragkit.guard.audit import AuditLog
+    from ragkit.guard.lists import WordLists
     from ragkit.kb import KnowledgeBase
     from ragkit.rag import Answer, Conversation, RagConfig, RagPipeline
     from ragkit.relevance import Relevance
@@ -236,7 +239,7 @@ def load_relevance(mode: RelevanceMode = DEFAULT_RELEVANCE, embedder: Embedder |
 
 
 # -- assistants -------------------------------------------------------------------------------
-_pipelines: weakref.WeakKeyDictionary[Any, dict[tuple[int, str, int], Any]] = (
+_pipelines: weakref.WeakKeyDictionary[Any, dict[tuple[int, str, int, str], Any]] = (
     weakref.WeakKeyDictionary())
 
 
@@ -247,17 +250,72 @@ def check_question(question: object) -> None:
     check(question)
 
 
+def kb_guard_lists(kb_dir: str | Path) -> Path:
+    """Where a knowledge base keeps its own word lists (``ragkit guard add --kb``)."""
+    return Path(kb_dir) / "guard" / "words.yaml"
+
+
+def load_guard(config: GuardConfig | None = None, kb_dir: str | Path | None = None
+               ) -> Guard | None:
+    """The guard ``config`` describes (None when disabled), with the knowledge base's own
+    word lists when it has them and the config names none."""
+    from ragkit.guard import Guard, GuardConfig
+
+    cfg = config or GuardConfig()
+    if not cfg.enabled:
+        return None
+    own = kb_guard_lists(kb_dir) if kb_dir is not None else None
+    path = cfg.word_lists or (own if own is not None and own.is_file() else None)
+    return Guard(cfg, path)
+
+
+def guard_lists(kb_dir: str | Path | None = None) -> WordLists:
+    """The word lists in force for ``kb_dir`` (its own file, else ragkit's default)."""
+    from ragkit.guard import lists
+    from ragkit.guard.guard import default_lists_path
+
+    own = kb_guard_lists(kb_dir) if kb_dir is not None else None
+    return lists.load(own if own is not None and own.is_file() else default_lists_path())
+
+
+def edit_guard_lists(kb_dir: str | Path, category: str, *, add: Sequence[str] = (),
+                     remove: Sequence[str] = (), action: str | None = None) -> WordLists:
+    """Add or remove terms in the knowledge base's own lists (a copy of the lists in force
+    is made on first edit), written atomically; returns the new lists."""
+    from ragkit.guard import lists
+
+    if not Path(kb_dir).is_dir():
+        raise ConfigError(f"no knowledge base at {kb_dir}; create it with `ragkit index PATH "
+                          f"--kb {kb_dir}` or pass --kb")
+    if action is not None and action not in lists.ACTIONS:
+        raise ConfigError(f"action must be one of {', '.join(lists.ACTIONS)}")
+    new = lists.edited(guard_lists(kb_dir), category, add=add, remove=remove,
+                       action=action)  # type: ignore[arg-type]
+    lists.save(new, kb_guard_lists(kb_dir))
+    return new
+
+
+def guard_audit(kb_dir: str | Path, retention_days: int = 90) -> AuditLog:
+    """The audit trail of the guard over ``kb_dir`` (close it when done)."""
+    from ragkit.guard.audit import AuditLog
+
+    return AuditLog.for_dir(Path(kb_dir), retention_days)
+
+
 def rag_pipeline(kb: KnowledgeBase, generator: Generator | None = None,
-                 config: RagConfig | None = None, relevance: Relevance | None = None
-                 ) -> RagPipeline:
-    """The RAG pipeline over ``kb``: one per knowledge base, generator, config and scorer,
-    closed when the knowledge base closes. ``generator`` defaults to the default model;
-    ``relevance`` to the scorer ``config.relevance`` names (load_relevance)."""
+                 config: RagConfig | None = None, relevance: Relevance | None = None,
+                 guard: GuardConfig | None = None) -> RagPipeline:
+    """The RAG pipeline over ``kb``: one per knowledge base, generator, config, scorer and
+    guard config, closed when the knowledge base closes. ``generator`` defaults to the
+    default model; ``relevance`` to the scorer ``config.relevance`` names (load_relevance);
+    ``guard`` to the default guardrails (GuardConfig(enabled=False) turns them off)."""
+    from ragkit.guard import GuardConfig
     from ragkit.rag import RagConfig, RagPipeline
 
     gen = generator if generator is not None else load_generator()
     cfg = config or RagConfig()
-    key = (id(gen), cfg.model_dump_json(), id(relevance))
+    gcfg = guard or GuardConfig()
+    key = (id(gen), cfg.model_dump_json(), id(relevance), gcfg.model_dump_json())
     with _lock:
         per_kb = _pipelines.get(kb)
         if per_kb is None:
@@ -268,10 +326,11 @@ def rag_pipeline(kb: KnowledgeBase, generator: Generator | None = None,
     # outside the lock: building a scorer may pull models and takes the lock itself
     scorer = relevance if relevance is not None else load_relevance(cfg.relevance, kb.embedder)
     with _lock:
-        return per_kb.setdefault(key, RagPipeline(kb, gen, cfg, relevance=scorer))
+        return per_kb.setdefault(key, RagPipeline(kb, gen, cfg, relevance=scorer,
+                                                  guard=load_guard(gcfg, kb.dir)))
 
 
-def _close_pipelines(per_kb: dict[tuple[int, str, int], Any]) -> None:
+def _close_pipelines(per_kb: dict[tuple[int, str, int, str], Any]) -> None:
     for pipe in per_kb.values():
         pipe.close()
     per_kb.clear()

@@ -28,7 +28,8 @@ app = typer.Typer(
 )
 
 
-COMMAND_MODULES = ("kb", "models", "eval", "serve", "rag", "eval_rag", "support", "eval_dst", "code", "ui")
+COMMAND_MODULES = ("kb", "models", "eval", "serve", "rag", "eval_rag", "support", "eval_dst", "code",
+                   "guard", "ui")
 
 
 def _register_all() -> None:

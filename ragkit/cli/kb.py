@@ -125,6 +125,9 @@ def index_cmd(
     max_chunks_per_file: Annotated[int, typer.Option(
         min=1, help="Skip (and report) a file that makes more chunks than this; a huge file "
         "can take hours to embed.")] = MAX_CHUNKS_PER_FILE,
+    allow_quarantined: Annotated[bool, typer.Option(
+        "--allow-quarantined", help="Index documents that give the assistant instructions "
+        "(prompt injection) anyway; without it they are reported and skipped.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Add, update and remove documents so the knowledge base matches PATHS.
@@ -179,6 +182,7 @@ def index_cmd(
             report = base.sync(paths, dry_run=dry_run, rebuild=rebuild, progress=tick,
                                follow_links=follow_links or None,
                                max_chunks_per_file=max_chunks_per_file,
+                               allow_quarantined=allow_quarantined,
                                warn=lambda m: err.print(f"[yellow]warning:[/] {clean(m)}"))
     if scratch is not None:
         scratch.cleanup()
@@ -206,6 +210,10 @@ def _print_report(report) -> None:
                   "(at the rate the last run measured)")
     for f in report.failed:
         err.print(f"[yellow]skipped[/] {clean(f['path'])}: {clean(f['error'])}")
+    for q in report.quarantined:
+        err.print(f"[yellow]quarantined[/] {clean(q['path'])}: it gives the assistant "
+                  f"instructions ({clean(q['rule'])}: «{clean(q['excerpt'])}»); not indexed. "
+                  "Check the file; index it anyway with --allow-quarantined")
 
 
 def search_cmd(

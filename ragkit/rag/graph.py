@@ -1,5 +1,5 @@
-"""The RAG graph: condense -> (answer cache) -> retrieve -> evidence -> select -> check ->
-generate -> verify -> respond.
+"""The RAG graph: screen -> condense -> (answer cache) -> retrieve -> evidence -> select ->
+check -> generate -> verify -> respond.
 
 Owns: the nodes (module-level functions ``(state, runtime) -> partial state``), the routing
 between them, :class:`RagDeps` (what a knowledge base and a generator give the graph) and
@@ -7,7 +7,10 @@ between them, :class:`RagDeps` (what a knowledge base and a generator give the g
 flag). The typed state lives in :mod:`ragkit.rag.state`. Answer text is streamed with
 LangGraph's stream writer, sentence by sentence after verification.
 
-Routing, in words: a follow-up (history present) that leans on the conversation is searched
+Routing, in words: with a guard, a question it blocks (an injection attempt, a blocked
+term) or hands over (self-harm) is answered with a safe reply and nothing else runs; chunks
+that give the assistant instructions are dropped after retrieval; every answer sentence is
+screened before it streams (personal data not in the sources masked). A follow-up (history present) that leans on the conversation is searched
 together with the question before it (plain code) and never served from the answer cache; a
 first question is looked up in the cache. Low retrieval confidence refuses without
 generating. With a relevance scorer, the evidence stage picks the sentences that answer and
@@ -34,6 +37,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
 from ragkit.generation.base import Generator, SamplingParams
+from ragkit.guard import Guard, Verdict
 from ragkit.rag import answer_type as at
 from ragkit.rag import evidence as ev
 from ragkit.rag import prompts
@@ -65,15 +69,53 @@ class RagDeps:
     # scores how well each sentence of the retrieved chunks answers the question; None keeps
     # the generator as the only judge (no evidence stage)
     relevance: Relevance | None = None
+    # screens questions, retrieved chunks and answer sentences; None: no guardrails
+    guard: Guard | None = None
+    # records a guard's findings (the audit trail): (verdict, conversation id)
+    audit: Callable[[Verdict, str], Any] = lambda verdict, conversation: None
 
 
 @dataclass
 class RunContext:
     """The runtime context of one run: ``graph.stream(..., context=RunContext(deps))``.
-    ``cancel`` is set (from any thread) to stop generating."""
+    ``cancel`` is set (from any thread) to stop generating; ``conversation`` names the
+    thread in the audit trail."""
 
     deps: RagDeps
     cancel: threading.Event = field(default_factory=threading.Event)
+    conversation: str = ""
+
+
+def screen(state: RagState, runtime: Runtime[RunContext]) -> Update:
+    """The guard on the question: blocked or handed over, the turn ends with a safe reply;
+    masked terms are starred out of the question before anything reads it."""
+    deps = runtime.context.deps
+    if deps.guard is None:
+        return {}
+    v = deps.guard.check_input(state.question)
+    deps.audit(v, runtime.context.conversation)
+    if v.action in ("block", "handoff"):
+        return {"refused": True, "refusal_reason": f"guard_{v.action}"}
+    if v.text != state.question:
+        return {"question": v.text, "standalone": v.text}
+    return {}
+
+
+def _unquarantined(deps: RagDeps, hits: list[HitRecord], conversation: str
+                   ) -> list[HitRecord]:
+    """The hits without chunks that give the assistant instructions (kept when the guard's
+    config allows quarantined chunks)."""
+    if deps.guard is None:
+        return hits
+    kept = []
+    for h in hits:
+        v = deps.guard.check_chunk(h["text"])
+        if v.stops:
+            deps.audit(v, conversation)
+            if not deps.guard.config.allow_quarantined:
+                continue
+        kept.append(h)
+    return kept
 
 
 Update = dict[str, Any]  # a node's partial state: RagState field names to new values
@@ -126,7 +168,8 @@ def retrieve_node(state: RagState, runtime: Runtime[RunContext]) -> Update:
     got = retrieve(deps.retriever, state.standalone, cfg.k, cfg.search_mode, translation,
                    cfg.translation_chunks)
     usage["retrieval_ms"] = got.ms
-    hits: list[HitRecord] = [HitRecord(**h.to_dict()) for h in got.hits]
+    hits = _unquarantined(deps, [HitRecord(**h.to_dict()) for h in got.hits],
+                          runtime.context.conversation)
     out: Update = {"hits": hits, "confidence": got.confidence, "usage": usage,
                    "translation": translation}
     if not got.hits:
@@ -223,7 +266,8 @@ def generate(state: RagState, runtime: Runtime[RunContext]) -> Update:
     write = get_stream_writer()
     gate = CitationGate(state.context, Scorer(cfg, deps.similarity), state.standalone,
                         instructions=prompts.instruction_texts(lang),
-                        layout_labels=prompts.layout_labels(lang))
+                        layout_labels=prompts.layout_labels(lang),
+                        screen=_output_screen(deps, state, runtime.context.conversation))
     stream = deps.generator.stream(msgs, SamplingParams(max_tokens=cfg.max_answer_tokens))
     draft: list[str] = []
     try:
@@ -245,6 +289,23 @@ def generate(state: RagState, runtime: Runtime[RunContext]) -> Update:
             "citations": citations, "verdict": gate.counts(),
             "usage": add_usage(state.usage, stream.result.usage if stream.result else None,
                                answer=True)}
+
+
+def _output_screen(deps: RagDeps, state: RagState, conversation: str
+                   ) -> Callable[[str], str] | None:
+    """The guard on one answer sentence: the text to show ("" drops it). Personal data
+    counts as evidence only when a prompt chunk holds it."""
+    guard = deps.guard
+    if guard is None:
+        return None
+    sources = "\n".join(c["text"] for c in state.context)
+
+    def check(sentence: str) -> str:
+        v = guard.check_output(sentence, sources)
+        deps.audit(v, conversation)
+        return "" if v.stops else v.text
+
+    return check
 
 
 def verify(state: RagState, runtime: Runtime[RunContext]) -> Update:
@@ -295,7 +356,11 @@ def respond(state: RagState, runtime: Runtime[RunContext]) -> Update:
     write = get_stream_writer()
     text, citations = state.answer_text, state.citations
     out: Update = {}
-    if state.refused and not state.cache_hit:
+    if state.refusal_reason in ("guard_block", "guard_handoff"):
+        text, citations = prompts.guard_text(state.language, state.refusal_reason), []
+        out = {"answer_text": text, "citations": citations}
+        write(text)
+    elif state.refused and not state.cache_hit:
         text, citations = prompts.refusal_text(state.language, state.nearby), []
         out = {"answer_text": text, "citations": citations}
         write(text)
@@ -315,7 +380,9 @@ def respond(state: RagState, runtime: Runtime[RunContext]) -> Update:
 
 # -- routing --------------------------------------------------------------------------------
 def route_start(state: RagState, runtime: Runtime[RunContext]
-                ) -> Literal["condense", "cache", "retrieve"]:
+                ) -> Literal["respond", "condense", "cache", "retrieve"]:
+    if state.refused:  # stopped by the guard
+        return "respond"
     if state.history:
         return "condense"
     deps = runtime.context.deps
@@ -362,6 +429,7 @@ def build_graph(checkpointer: Any = None) -> CompiledStateGraph:
     """The compiled graph; run it with ``context=RunContext(deps)``. ``checkpointer``
     persists threads when given."""
     g = StateGraph(RagState, context_schema=RunContext)
+    g.add_node("screen", timed("screen", screen))
     g.add_node("condense", timed("condense", condense))
     g.add_node("cache", timed("cache", cache))
     g.add_node("retrieve", timed("retrieve", retrieve_node))
@@ -371,7 +439,8 @@ def build_graph(checkpointer: Any = None) -> CompiledStateGraph:
     g.add_node("generate", timed("generate", generate))
     g.add_node("verify", timed("verify", verify))
     g.add_node("respond", timed("respond", respond))
-    g.add_conditional_edges(START, route_start, ["condense", "cache", "retrieve"])
+    g.add_edge(START, "screen")
+    g.add_conditional_edges("screen", route_start, ["respond", "condense", "cache", "retrieve"])
     g.add_edge("condense", "retrieve")
     g.add_conditional_edges("cache", after_cache, ["respond", "retrieve"])
     g.add_conditional_edges("retrieve", after_retrieve, ["respond", "evidence", "select"])

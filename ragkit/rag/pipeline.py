@@ -22,6 +22,8 @@ import numpy as np
 from ragkit.config import SearchConfig
 from ragkit.errors import ConfigError
 from ragkit.generation.base import CountsTokens
+from ragkit.guard import Guard, Verdict
+from ragkit.guard.audit import AuditLog
 from ragkit.rag.cache import AnswerCache
 from ragkit.rag.config import RagConfig
 from ragkit.rag.context import hit_from_dict, languages
@@ -108,12 +110,14 @@ class RagPipeline:
     """
 
     def __init__(self, kb: KnowledgeBase, generator: Generator,
-                 config: RagConfig | None = None, *, relevance: Relevance | None = None
-                 ) -> None:
+                 config: RagConfig | None = None, *, relevance: Relevance | None = None,
+                 guard: Guard | None = None) -> None:
         self.kb = kb
         self.generator = generator
         self.config = config or RagConfig()
         self.relevance = relevance
+        self.guard = guard
+        self._audit: AuditLog | None = None
         self._graphs: dict[bool, Any] = {}
         self._wired: RagDeps | None = None
         self._memory: ConversationStore | None = None
@@ -142,15 +146,27 @@ class RagPipeline:
         retriever.embed_query = queries
         gen = self.generator
         count = gen.count_tokens if isinstance(gen, CountsTokens) else _estimate_tokens
-        scope = hashlib.sha256(
-            f"{gen.model_id}|{cfg.model_dump_json()}".encode()
+        guard = self.guard.config.model_dump_json() if self.guard is not None else "none"
+        scope = hashlib.sha256(  # answers made under other guardrails are not reused
+            f"{gen.model_id}|{cfg.model_dump_json()}|{guard}".encode()
         ).hexdigest()[:24]
         return RagDeps(
             retriever=retriever, generator=self.generator, config=cfg, embed_query=queries,
             kb_version=lambda: self.kb.store.kb_version, count_tokens=count,
             similarity=_similarity(self.kb, queries),
             cache=self.cache if cfg.answer_cache else None, cache_scope=scope,
-            kb_languages=self._kb_languages, relevance=self.relevance)
+            kb_languages=self._kb_languages, relevance=self.relevance,
+            guard=self.guard.load() if self.guard is not None else None, audit=self._record)
+
+    def _record(self, verdict: Verdict, conversation: str) -> None:
+        """The guard's findings into the knowledge base's audit trail (opened on first use)."""
+        if not verdict.findings or self.guard is None or not self.guard.config.audit:
+            return
+        with self._lock:
+            if self._audit is None:
+                self._audit = AuditLog.for_dir(self.kb.dir,
+                                               self.guard.config.audit_retention_days)
+        self._audit.record(verdict, conversation)
 
     def _kb_languages(self) -> frozenset[str]:
         """Languages of the knowledge base's chunks (a sample), recomputed after a sync."""
@@ -189,7 +205,7 @@ class RagPipeline:
         graph = self._graph(thread_id is not None)
         run_cfg = {"configurable": {"thread_id": thread_id}} if thread_id else {}
         assert self._wired is not None
-        ctx = RunContext(self._wired)
+        ctx = RunContext(self._wired, conversation=thread_id or "")
         final: dict[str, Any] = {}
         extra = {"durability": "exit"} if thread_id else {}
 
@@ -223,6 +239,9 @@ class RagPipeline:
         if self._cache is not None:
             self._cache.close()
             self._cache = None
+        if self._audit is not None:
+            self._audit.close()
+            self._audit = None
         self._graphs.clear()
         self._wired = None
 

@@ -135,6 +135,11 @@ def refusal_text(lang: Language, nearby: Sequence[str] = ()) -> str:
     return text
 
 
+def guard_text(lang: Language, reason: str) -> str:
+    """The safe reply to a question the guard stopped (``guard_block`` / ``guard_handoff``)."""
+    return render("guard_handoff" if reason == "guard_handoff" else "guard_block", lang)
+
+
 _REFUSAL_CUES = {
     "en": ("i don't know", "i do not know", "don't know based on", "do not contain",
            "does not contain", "no information", "not mentioned", "cannot find"),

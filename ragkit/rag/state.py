@@ -22,7 +22,8 @@ from ragkit.types import Usage
 
 Language = Literal["en", "zh"]
 RefusalReason = Literal["", "no_hits", "low_confidence", "no_evidence", "answer_type",
-                        "not_answerable", "model", "unsupported"]
+                        "not_answerable", "model", "unsupported", "guard_block",
+                        "guard_handoff"]
 
 
 class Turn(TypedDict):

@@ -177,7 +177,9 @@ class CitationGate:
 
     def __init__(self, context: Sequence[dict[str, Any]], scorer: Scorer,
                  question: str = "", instructions: Sequence[str] = (),
-                 layout_labels: Sequence[str] = ()) -> None:
+                 layout_labels: Sequence[str] = (),
+                 screen: Callable[[str], str] | None = None) -> None:
+        self.screen = screen  # the guard on each sentence: the text to show, "" to drop
         self.by_n = {int(c["n"]): c for c in context}
         self.instructions = "\n".join(instructions)
         self.layout_labels = tuple(label.lower() for label in layout_labels)
@@ -258,6 +260,11 @@ class CitationGate:
             self.display.setdefault(n, len(self.display) + 1)
             self.min_support[n] = min(self.min_support.get(n, 1.0), support[n])
         text = _place_markers(sentence, [self.display[n] for n in kept])
+        if self.screen is not None:
+            shown = self.screen(text)
+            if not shown.strip():  # blocked by the guard: neither shown nor counted
+                return ""
+            text = shown
         self.sentences.append(SentenceResult(text, kept, removed, invented, support))
         if kept:
             self.supported += 1

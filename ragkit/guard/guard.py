@@ -1,0 +1,228 @@
+"""The guard: what happens to a user's message, a document chunk, an HTML page or a model's
+sentence that the word lists, the injection rules or the PII detectors flag.
+
+Owns :class:`GuardConfig` (typed, parsed once), :class:`Verdict` (an action, the text to use
+instead, and the findings with redacted excerpts for the audit trail) and :class:`Guard`,
+whose four checks are pure given the loaded lists:
+
+- ``check_input``: an injection attempt or a ``block`` term blocks; ``handoff`` hands over;
+  ``mask`` terms are starred out; ``warn`` is recorded. Personal data is redacted in
+  ``Verdict.redacted`` (what logs and stored records get), never an action by itself: a
+  customer may give their own email.
+- ``check_chunk``: a chunk that gives the assistant instructions is quarantined (kept out of
+  prompts unless the user allows it); word-list terms in documents are only recorded.
+- ``check_html``: instructions in text the reader never sees quarantine the page.
+- ``check_output``: personal data the evidence does not contain is masked (it can only have
+  come from elsewhere); list terms take their category's action.
+
+Does not store anything (:mod:`ragkit.guard.audit`) or sit in a graph (callers do).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib.resources import files
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ragkit import pii
+from ragkit.errors import ConfigError
+from ragkit.guard import injection, lists
+
+Channel = Literal["input", "document", "html", "output"]
+Outcome = Literal["pass", "warn", "mask", "quarantine", "handoff", "block"]
+SEVERITY: dict[str, int] = {"pass": 0, "warn": 1, "mask": 2, "quarantine": 3, "handoff": 4,
+                            "block": 5}
+DEFAULT_LISTS = "guard/words.yaml"
+MAX_CHECK_CHARS = 1_000_000  # longer text is refused by the caller's own limits first
+
+
+class GuardConfig(BaseModel):
+    """Guardrail settings; one per application, a knowledge base may bring its own lists."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(True, description="run the guard at all")
+    word_lists: Path | None = Field(None, description="YAML word list file; None: the "
+                                    "knowledge base's guard/words.yaml if it has one, else "
+                                    "ragkit's default lists")
+    injection: bool = Field(True, description="detect prompt injection in messages and "
+                            "documents")
+    quarantine_chunks: bool = Field(True, description="keep chunks that give the assistant "
+                                    "instructions out of prompts")
+    allow_quarantined: bool = Field(False, description="use quarantined chunks anyway")
+    output_pii: bool = Field(True, description="mask personal data in answers that the "
+                             "evidence does not contain")
+    audit: bool = Field(True, description="record blocks, masks and quarantines")
+    audit_retention_days: int = Field(90, ge=1, le=3650, description="audit records older "
+                                      "than this are deleted")
+
+
+def default_lists_path() -> Path:
+    return Path(str(files("ragkit.data") / DEFAULT_LISTS))
+
+
+@dataclass(frozen=True)
+class Finding:
+    category: str  # a list category, an injection rule's family, or "pii"
+    rule: str  # the term, pattern or injection rule that matched
+    action: Outcome
+    excerpt: str  # redacted, at most 160 characters
+
+
+@dataclass(frozen=True)
+class Verdict:
+    channel: Channel
+    action: Outcome
+    text: str  # what to use: the original, or with masked spans starred out
+    findings: tuple[Finding, ...] = ()
+    redacted: str = ""  # the text with personal data replaced, for logs and records
+
+    @property
+    def flagged(self) -> bool:
+        """Blocked, masked, quarantined or handed over (a warning changes nothing)."""
+        return SEVERITY[self.action] >= SEVERITY["mask"]
+
+    @property
+    def stops(self) -> bool:
+        """Whether the text must not reach the model (or the user) at all."""
+        return self.action in ("block", "handoff", "quarantine")
+
+
+def _excerpt(text: str, span: tuple[int, int], width: int = 40) -> str:
+    a, b = max(0, span[0] - width), min(len(text), span[1] + width)
+    return pii.redact(text[a:b])[0][:160]
+
+
+def _masked(text: str, spans: list[tuple[int, int]]) -> str:
+    chars = list(text)
+    for a, b in spans:
+        for i in range(a, b):
+            if not chars[i].isspace():
+                chars[i] = "*"
+    return "".join(chars)
+
+
+def _worst(findings: list[Finding]) -> Outcome:
+    return max((f.action for f in findings), key=SEVERITY.__getitem__, default="pass")
+
+
+@dataclass
+class Guard:
+    config: GuardConfig = field(default_factory=GuardConfig)
+    lists_path: Path | None = None  # resolved by the caller (the knowledge base's own file)
+
+    @cached_property
+    def word_lists(self) -> lists.WordLists:
+        path = self.lists_path or self.config.word_lists or default_lists_path()
+        return lists.load(path)
+
+    @cached_property
+    def matcher(self) -> lists.Matcher:
+        return lists.Matcher(self.word_lists)
+
+    def load(self) -> Guard:
+        """Read and compile the lists now (a bad list fails here, not mid-conversation)."""
+        _ = self.matcher
+        return self
+
+    def _words(self, text: str) -> tuple[list[Finding], list[tuple[int, int]]]:
+        found, spans = [], []
+        for h in self.matcher.scan(text):
+            found.append(Finding(h.category, h.term, h.action, _excerpt(text, h.span)))
+            if h.action == "mask":
+                spans.append(h.span)
+        return found, spans
+
+    def _injection(self, text: str, action: Outcome,
+                   rules: tuple[str, ...] | None = None) -> list[Finding]:
+        if not self.config.injection:
+            return []
+        return [Finding(f"injection:{d.rule}", d.rule, action, pii.redact(d.excerpt)[0])
+                for d in injection.detect(text, rules)]
+
+    def _check_length(self, text: str) -> None:
+        if len(text) > MAX_CHECK_CHARS:
+            raise ConfigError(f"text of {len(text):,} characters is over the guard's limit of "
+                              f"{MAX_CHECK_CHARS:,}; split it")
+
+    def check_input(self, text: str) -> Verdict:
+        """A message typed by a user."""
+        if not self.config.enabled:
+            return Verdict("input", "pass", text, redacted=pii.redact(text)[0])
+        self._check_length(text)
+        found, spans = self._words(text)
+        found += self._injection(text, "block")
+        action = _worst(found)
+        out = _masked(text, spans) if action == "mask" else text
+        return Verdict("input", action, out, tuple(found), pii.redact(out)[0])
+
+    def check_chunk(self, text: str) -> Verdict:
+        """A chunk of an indexed document: instructions to the assistant quarantine it;
+        list terms are recorded (a policy may quote what it forbids)."""
+        if not self.config.enabled:
+            return Verdict("document", "pass", text)
+        self._check_length(text)
+        found = [Finding(f.category, f.rule, "warn", f.excerpt) for f in self._words(text)[0]]
+        found += self._injection(text, "quarantine" if self.config.quarantine_chunks else "warn",
+                                 injection.DOCUMENT_RULES)
+        return Verdict("document", _worst(found), text, tuple(found))
+
+    def check_html(self, html: str) -> Verdict:
+        """A page before conversion: instructions hidden from its reader quarantine it, and
+        so do instructions in what the reader sees (:meth:`check_chunk` on the text)."""
+        if not self.config.enabled:
+            return Verdict("html", "pass", html)
+        self._check_length(html)
+        found: list[Finding] = []
+        for hidden in injection.hidden_texts(html):
+            found += [Finding(f.category, f.rule, f.action, f"(hidden) {f.excerpt}")
+                      for f in self._injection(hidden, "quarantine", injection.DOCUMENT_RULES)]
+        from bs4 import BeautifulSoup
+
+        visible = BeautifulSoup(html, "html.parser").get_text(" ", strip=True)
+        found += list(self.check_chunk(visible).findings)
+        return Verdict("html", _worst(found), html, tuple(found))
+
+    def check_output(self, text: str, evidence: str = "") -> Verdict:
+        """A sentence the model wrote, before the user sees it."""
+        if not self.config.enabled:
+            return Verdict("output", "pass", text)
+        self._check_length(text)
+        found, spans = self._words(text)
+        if self.config.output_pii:
+            for value, span in _pii_spans(text):
+                if not _in_evidence(value, evidence):
+                    found.append(Finding("pii", "personal data not in the evidence", "mask",
+                                         pii.redact(value)[0]))
+                    spans.append(span)
+        action = _worst(found)
+        out = _masked(text, spans) if spans and action in ("mask", "warn") else text
+        if spans and action == "warn":
+            action = "mask"
+        return Verdict("output", action, out, tuple(found), pii.redact(out)[0])
+
+
+def _pii_spans(text: str) -> list[tuple[str, tuple[int, int]]]:
+    """Each personal value :func:`ragkit.pii.redact` finds, with its span in ``text``."""
+    out = []
+    for value in pii.redact(text)[1].values():
+        at = text.find(value)
+        while at >= 0:
+            out.append((value, (at, at + len(value))))
+            at = text.find(value, at + len(value))
+    return out
+
+
+def _in_evidence(value: str, evidence: str) -> bool:
+    if not evidence:
+        return False
+    if value in evidence:
+        return True
+    digits = "".join(ch for ch in value if ch.isdigit())
+    if len(digits) >= 6:  # a phone or card number written with other separators
+        return digits in "".join(ch for ch in evidence if ch.isdigit())
+    return value.lower() in evidence.lower()
