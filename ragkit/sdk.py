@@ -178,12 +178,33 @@ def count_tokens(generator: Any, text: str) -> int | None:
     return generator.count_tokens(text) if isinstance(generator, CountsTokens) else None
 
 
+def guarded(generator: Generator, audit_dir: str | Path | None = None,
+            config: GuardConfig | None = None) -> Generator:
+    """``generator`` behind the guard (requests screened, personal data hidden from the model,
+    answers screened a sentence at a time), its findings recorded in ``audit_dir``'s trail
+    (default: ragkit's cache folder, ``server/``). Unchanged when the config disables it."""
+    from ragkit.config import ragkit_home
+    from ragkit.guard.generator import GuardedGenerator
+
+    guard = load_guard(config)
+    if guard is None:
+        return generator
+    folder = Path(audit_dir) if audit_dir is not None else ragkit_home() / "server"
+    log = guard_audit(folder, guard.config.audit_retention_days) if guard.config.audit else None
+    return GuardedGenerator(generator, guard,  # type: ignore[return-value]
+                            on_verdict=(lambda v: log.record(v)) if log is not None else None)
+
+
 def serve_model(generator: Generator, host: str = "127.0.0.1", port: int = 8000, *,
-                model_name: str | None = None, max_body_bytes: int | None = None) -> None:
-    """Serve ``generator`` over an OpenAI-compatible HTTP API until interrupted (blocking)."""
+                model_name: str | None = None, max_body_bytes: int | None = None,
+                guard: bool = True, audit_dir: str | Path | None = None) -> None:
+    """Serve ``generator`` over an OpenAI-compatible HTTP API until interrupted (blocking);
+    behind the guard unless ``guard`` is False."""
     from ragkit.generation.server import DEFAULT_MAX_BODY_BYTES, serve
 
-    serve(generator, host, port, model_name=model_name,
+    name = model_name or generator.model_id
+    served = guarded(generator, audit_dir) if guard else generator
+    serve(served, host, port, model_name=name,
           max_body_bytes=DEFAULT_MAX_BODY_BYTES if max_body_bytes is None else max_body_bytes)
 
 
@@ -264,9 +285,7 @@ def load_guard(config: GuardConfig | None = None, kb_dir: str | Path | None = No
     cfg = config or GuardConfig()
     if not cfg.enabled:
         return None
-    own = kb_guard_lists(kb_dir) if kb_dir is not None else None
-    path = cfg.word_lists or (own if own is not None and own.is_file() else None)
-    return Guard(cfg, path)
+    return Guard(cfg, kb_guard_lists(kb_dir) if kb_dir is not None else None)
 
 
 def guard_lists(kb_dir: str | Path | None = None) -> WordLists:
@@ -352,10 +371,12 @@ def support_assistant(kb: KnowledgeBase | str | Path | None = None,
                       domain_path: str | Path | None = None, *,
                       generator: Generator | None = None, db_path: str | Path | None = None,
                       threads_path: str | Path | None = None,
-                      embedder: Embedder | None = None) -> SupportAssistant:
+                      embedder: Embedder | None = None,
+                      guard: GuardConfig | None = None) -> SupportAssistant:
     """The customer-service assistant. ``kb`` (a folder or an open knowledge base) answers
     policy and product questions; None sends them to a human. ``generator`` defaults to the
-    default model, loaded on first use."""
+    default model, loaded on first use. ``guard`` defaults to the default guardrails on every
+    message and on the knowledge answers (GuardConfig(enabled=False) turns them off)."""
     from ragkit.rag import RagPipeline
     from ragkit.support import SupportAssistant
 
@@ -363,10 +384,12 @@ def support_assistant(kb: KnowledgeBase | str | Path | None = None,
     gen: Any = generator if generator is not None else lazy_generator()
     if embedder is None:
         embedder = base.embedder if base is not None else load_embedder(DEFAULT_EMBEDDER)
-    answerer_for = None if base is None else (lambda g: RagPipeline(base, g))
+    kb_dir = base.dir if base is not None else None
+    answerer_for = None if base is None else (
+        lambda g: RagPipeline(base, g, guard=load_guard(guard, kb_dir)))
     return SupportAssistant.open(base, domain_path, generator=gen, db_path=db_path,
                                  threads_path=threads_path, embedder=embedder,
-                                 answerer_for=answerer_for)
+                                 answerer_for=answerer_for, guard=load_guard(guard, kb_dir))
 
 
 def support_intents(domain_path: str | Path | None = None, *,
@@ -402,11 +425,26 @@ def support_intents(domain_path: str | Path | None = None, *,
 
 
 def code_agent(generator: Generator | None = None,
-               config: AgentConfig | None = None) -> CodeAgent:
-    """The code agent (plan, code, test in the sandbox, repair) over ``generator``."""
+               config: AgentConfig | None = None, guard: GuardConfig | None = None,
+               audit_dir: str | Path | None = None) -> CodeAgent:
+    """The code agent (plan, code, test in the sandbox, repair) over ``generator``. The task
+    is screened by the guard (default: on; its findings go to ``audit_dir``'s trail, default
+    ragkit's cache folder ``code/``); a remote generator only ever sees redacted text."""
     from ragkit.codeagent import CodeAgent
+    from ragkit.config import ragkit_home
+    from ragkit.support.redact import RedactingGenerator
 
-    return CodeAgent(generator if generator is not None else load_generator(), config)
+    gen: Any = generator if generator is not None else load_generator()
+    if is_remote(gen):
+        gen = RedactingGenerator(gen)
+    screen = load_guard(guard)
+    record = None
+    if screen is not None and screen.config.audit:
+        log = guard_audit(Path(audit_dir) if audit_dir is not None else ragkit_home() / "code",
+                          screen.config.audit_retention_days)
+        record = log.record
+    return CodeAgent(gen, config, guard=screen.load() if screen is not None else None,
+                     on_verdict=record)
 
 
 __all__ = [

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, get_args
 
 import typer
@@ -97,6 +98,14 @@ def serve_model_cmd(
         help="Model id clients must send (default: the --model value).")] = None,
     max_body_mb: Annotated[float, typer.Option(
         min=0.01, help="Largest request body accepted, in MiB; larger ones get a 413.")] = 4.0,
+    guard: Annotated[bool, typer.Option(
+        "--guard/--no-guard", help="Guardrails on requests and answers: injection attempts "
+        "and blocked terms get a safe reply (finish_reason content_filter), personal data is "
+        "hidden from the model, answers are screened a sentence at a time; recorded in the "
+        "audit trail (`ragkit guard audit --kb DIR` with --audit-dir DIR).")] = True,
+    audit_dir: Annotated[Path | None, typer.Option(
+        "--audit-dir", help="Folder of the guard's audit trail (default: ragkit's cache "
+        "folder, server/).")] = None,
 ) -> None:
     """Serve a local model over an OpenAI-compatible API (/v1/chat/completions, /v1/models).
 
@@ -107,7 +116,7 @@ def serve_model_cmd(
     typer.echo(f"serving {name} at http://{host}:{port}/v1 (OpenAI-compatible); Ctrl+C stops it",
                err=True)
     sdk.serve_model(generator, host, port, model_name=name,
-                    max_body_bytes=int(max_body_mb * 2**20))
+                    max_body_bytes=int(max_body_mb * 2**20), guard=guard, audit_dir=audit_dir)
 
 
 def generate_cmd(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ast
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ragkit.codeagent.extract import find_stub
@@ -23,6 +23,7 @@ from ragkit.codeagent.selection import passed_names, verdict
 from ragkit.codeagent.types import AgentConfig, AgentEvent, Round, SolveResult
 from ragkit.errors import ConfigError
 from ragkit.generation.base import Generator
+from ragkit.guard import Guard, Verdict
 from ragkit.streams import Stream
 
 
@@ -40,11 +41,14 @@ class CodeAgent:
     """
 
     def __init__(self, generator: Generator, config: AgentConfig | None = None, *,
-                 run_tests: RunTests | None = None) -> None:
+                 run_tests: RunTests | None = None, guard: Guard | None = None,
+                 on_verdict: Callable[[Verdict], Any] | None = None) -> None:
         self.generator = generator
         self.config = config or AgentConfig()
         self._run_tests = run_tests
         self._graph: Any = None
+        self.guard = guard  # screens the task; a stopped one is refused before any model call
+        self._record = on_verdict or (lambda v: None)
 
     def _compiled(self) -> Any:
         if self._graph is None:
@@ -57,6 +61,7 @@ class CodeAgent:
 
         def run() -> Iterator[AgentEvent]:
             task_, tests_ = _validate(task, tests)
+            self._screen(task_)
             t0 = time.perf_counter()
             ctx = AgentContext(self.generator, self.config, self._run_tests or _default_runner())
             start = {"task": task_, "stub": find_stub(task_), "user_tests": tests_, "started": t0}
@@ -72,6 +77,20 @@ class CodeAgent:
             return result
 
         return Stream(run())
+
+    def _screen(self, task: str) -> None:
+        """An injection attempt or a blocked term in the task is refused with the rule that
+        stopped it. Masked and warned terms only go to the audit trail: a task may need the
+        very word ("strip the word 'shit' from a string")."""
+        if self.guard is None:
+            return
+        v = self.guard.check_input(task)
+        self._record(v)
+        if v.stops:
+            f = v.findings[0]
+            raise ConfigError(f"the task was stopped by the guard ({f.category}: «{f.excerpt}»);"
+                              " describe the code you want without instructions to the "
+                              "assistant, or turn the guard off (GuardConfig(enabled=False))")
 
     def solve(self, task: str, tests: str | None = None) -> SolveResult:
         """Run to the end and return the chosen code, every round and the quality report."""

@@ -43,19 +43,28 @@ class AuditLog:
     def __init__(self, path: Path, retention_days: int = 90) -> None:
         self.path = Path(path)
         self.retention_s = retention_days * 86400.0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.executescript(_SCHEMA)
-        pii.private_file(self.path)
         self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None  # opened on first use: no file until then
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+            pii.private_file(self.path)
+            self._db = db
+        return self._db
 
     @classmethod
     def for_dir(cls, directory: Path, retention_days: int = 90) -> AuditLog:
         return cls(Path(directory) / FILE_NAME, retention_days)
 
     def close(self) -> None:
-        self._conn.close()
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
     def record(self, verdict: Verdict, conversation: str = "") -> int:
         """One row per finding of ``verdict`` (none for a clean pass); returns how many."""

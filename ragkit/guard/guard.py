@@ -20,8 +20,8 @@ Does not store anything (:mod:`ragkit.guard.audit`) or sit in a graph (callers d
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
-from functools import cached_property
 from importlib.resources import files
 from pathlib import Path
 from typing import Literal
@@ -32,6 +32,7 @@ from ragkit import pii
 from ragkit.errors import ConfigError
 from ragkit.guard import injection, lists
 
+log = logging.getLogger(__name__)
 Channel = Literal["input", "document", "html", "output"]
 Outcome = Literal["pass", "warn", "mask", "quarantine", "handoff", "block"]
 SEVERITY: dict[str, int] = {"pass": 0, "warn": 1, "mask": 2, "quarantine": 3, "handoff": 4,
@@ -112,17 +113,45 @@ def _worst(findings: list[Finding]) -> Outcome:
 
 @dataclass
 class Guard:
+    """The checks over the lists in force: ``config.word_lists`` when set, else the knowledge
+    base's own file (``kb_lists``) once it exists, else ragkit's defaults. An edited file is
+    read again on the next check (``ragkit guard add`` while the UI runs); an edit that
+    breaks it keeps the last good lists and logs why."""
+
     config: GuardConfig = field(default_factory=GuardConfig)
-    lists_path: Path | None = None  # resolved by the caller (the knowledge base's own file)
+    kb_lists: Path | None = None
+    _cache: tuple[Path, int, lists.Matcher] | None = field(default=None, init=False,
+                                                            repr=False)
 
-    @cached_property
-    def word_lists(self) -> lists.WordLists:
-        path = self.lists_path or self.config.word_lists or default_lists_path()
-        return lists.load(path)
+    def lists_path(self) -> Path:
+        if self.config.word_lists is not None:
+            return self.config.word_lists
+        if self.kb_lists is not None and self.kb_lists.is_file():
+            return self.kb_lists
+        return default_lists_path()
 
-    @cached_property
+    @property
     def matcher(self) -> lists.Matcher:
-        return lists.Matcher(self.word_lists)
+        path = self.lists_path()
+        try:
+            stamp = path.stat().st_mtime_ns
+        except OSError as e:
+            raise ConfigError(f"cannot read word list {path}: {e.strerror}") from None
+        cached = self._cache
+        if cached is None or cached[0] != path or cached[1] != stamp:
+            try:
+                self._cache = (path, stamp, lists.Matcher(lists.load(path)))
+            except ConfigError as e:
+                if cached is None:
+                    raise
+                log.error("%s; keeping the lists read before", e)
+                self._cache = (path, stamp, cached[2])
+        assert self._cache is not None
+        return self._cache[2]
+
+    @property
+    def word_lists(self) -> lists.WordLists:
+        return self.matcher.lists
 
     def load(self) -> Guard:
         """Read and compile the lists now (a bad list fails here, not mid-conversation)."""

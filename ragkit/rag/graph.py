@@ -36,6 +36,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
+from ragkit import pii
 from ragkit.generation.base import Generator, SamplingParams
 from ragkit.guard import Guard, Verdict
 from ragkit.rag import answer_type as at
@@ -88,7 +89,8 @@ class RunContext:
 
 def screen(state: RagState, runtime: Runtime[RunContext]) -> Update:
     """The guard on the question: blocked or handed over, the turn ends with a safe reply;
-    masked terms are starred out of the question before anything reads it."""
+    masked terms are starred out and personal data replaced by placeholders before anything
+    reads it (retrieval, the generator, the history, the answer cache)."""
     deps = runtime.context.deps
     if deps.guard is None:
         return {}
@@ -96,8 +98,9 @@ def screen(state: RagState, runtime: Runtime[RunContext]) -> Update:
     deps.audit(v, runtime.context.conversation)
     if v.action in ("block", "handoff"):
         return {"refused": True, "refusal_reason": f"guard_{v.action}"}
-    if v.text != state.question:
-        return {"question": v.text, "standalone": v.text}
+    text, mapping = pii.redact(v.text)
+    if text != state.question:
+        return {"question": text, "standalone": text, "pii": mapping}
     return {}
 
 
@@ -298,10 +301,11 @@ def _output_screen(deps: RagDeps, state: RagState, conversation: str
     guard = deps.guard
     if guard is None:
         return None
-    sources = "\n".join(c["text"] for c in state.context)
+    # the user's own values may come back to them; other personal data must be in a source
+    sources = "\n".join([c["text"] for c in state.context] + list(state.pii.values()))
 
     def check(sentence: str) -> str:
-        v = guard.check_output(sentence, sources)
+        v = guard.check_output(pii.restore(sentence, state.pii), sources)
         deps.audit(v, conversation)
         return "" if v.stops else v.text
 
@@ -367,7 +371,7 @@ def respond(state: RagState, runtime: Runtime[RunContext]) -> Update:
     elif state.cache_hit or state.quoted:
         write(text)
     if (deps.cache is not None and deps.config.answer_cache and not state.history
-            and not state.cache_hit):
+            and not state.cache_hit and not state.pii):  # never store a customer's data
         deps.cache.put(deps.embed_query(state.question), state.question, {
             "text": text, "citations": citations, "refused": state.refused,
             "language": state.language, "standalone_question": state.standalone,

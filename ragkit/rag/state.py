@@ -126,6 +126,9 @@ class RagState:
     answerable: float = 0.0  # log p(no) - log p(yes) of the answerability check (0: skipped)
     usage: UsageRecord = field(default_factory=lambda: no_usage())
     cache_hit: bool = False
+    # placeholder -> value of the personal data redacted from the question before anything
+    # read it (the guard); put back in the answer sentences the user sees
+    pii: dict[str, str] = field(default_factory=dict)
 
 
 def _defaults() -> dict[str, Any]:

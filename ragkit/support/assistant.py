@@ -22,6 +22,9 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
 from ragkit.errors import ConfigError
+from ragkit.guard import Guard, Verdict
+from ragkit.guard.audit import FILE_NAME as AUDIT_FILE
+from ragkit.guard.audit import AuditLog
 from ragkit.pii import RedactingSerializer, Sealer, private_file, redact
 from ragkit.streams import Stream
 from ragkit.support.db import SupportDB, default_db_path, open_db
@@ -116,7 +119,8 @@ class SupportAssistant:
     """A customer-service assistant over a knowledge base, a domain file and an orders DB."""
 
     def __init__(self, domain: Domain, db: SupportDB, understanding: Understanding,
-                 answerer: Answerer | None, threads_path: Path) -> None:
+                 answerer: Answerer | None, threads_path: Path,
+                 guard: Guard | None = None, audit_path: Path | None = None) -> None:
         self.domain = domain
         self.db = db
         self.tools = SupportTools(db)
@@ -130,26 +134,39 @@ class SupportAssistant:
         self._saver = SqliteSaver(self._conn, serde=RedactingSerializer(
             sealer=Sealer(), sealed_keys=sealed))
         self._threads = _Threads(self._conn)
+        self._audit = (AuditLog(audit_path or self.threads_path.with_name("audit.sqlite"),
+                                guard.config.audit_retention_days)
+                       if guard is not None and guard.config.audit else None)
         self._deps = SupportDeps(domain, understanding, self.tools, answerer,
-                                 self._threads.transcript)
+                                 self._threads.transcript,
+                                 guard=guard.load() if guard is not None else None,
+                                 audit=self._record_guard)
         self.graph = build_graph(self._saver)
         self._lock = threading.Lock()
         install_log_redaction()
         self.prune()
+
+    def _record_guard(self, verdict: Verdict, thread_id: str) -> None:
+        """The guard's findings into the audit trail beside the threads database."""
+        if self._audit is not None:
+            self._audit.record(verdict, thread_id)
 
     @classmethod
     def open(cls, kb: Any = None, domain_path: str | Path | None = None, *,
              generator: Any = None, db_path: str | Path | None = None,
              threads_path: str | Path | None = None, embedder: Any = None,
              answerer: Answerer | None = None,
-             answerer_for: Callable[[Any], Answerer] | None = None) -> SupportAssistant:
+             answerer_for: Callable[[Any], Answerer] | None = None,
+             guard: Guard | None = None) -> SupportAssistant:
         """Put an assistant together from parts that are already built (the SDK,
         :func:`ragkit.sdk.support_assistant`, builds them from names and paths).
 
         ``kb``: an open knowledge base or None (policy and product questions then go to a
         human); ``embedder`` defaults to the knowledge base's. ``answerer_for(generator)``
         builds the RAG answerer from the generator the assistant really uses: a remote
-        backend is wrapped so it only sees redacted text.
+        backend is wrapped so it only sees redacted text. ``guard`` screens every message
+        (its findings go to the knowledge base's ``audit.sqlite``, or beside the threads
+        database when there is none).
         """
         if isinstance(kb, str | Path):
             raise ConfigError("SupportAssistant.open takes an open knowledge base; use "
@@ -174,7 +191,8 @@ class SupportAssistant:
         path = Path(threads_path) if threads_path else (
             Path(db_path).parent if db_path else default_db_path().parent) / "threads.sqlite"
         understanding = Understanding(domain, intent_classifier(domain, embedder), gen)
-        return cls(domain, db, understanding, answerer, path)
+        audit = Path(kb.dir) / AUDIT_FILE if kb is not None else None
+        return cls(domain, db, understanding, answerer, path, guard, audit)
 
     def warm(self, progress: Callable[[str, int, int], None] | None = None) -> None:
         """Load the intent model now (training it first when the domain has none yet), so
@@ -327,6 +345,8 @@ class SupportAssistant:
     def close(self) -> None:
         self._conn.close()
         self.db.close()
+        if self._audit is not None:
+            self._audit.close()
 
     def __enter__(self) -> SupportAssistant:
         return self

@@ -26,6 +26,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
+from ragkit.guard import Guard, Verdict
 from ragkit.support import replies as R
 from ragkit.support import slots as S
 from ragkit.support import state as ST
@@ -34,6 +35,7 @@ from ragkit.support.nlu import Understanding
 from ragkit.support.sentiment import negative_score
 from ragkit.support.state import DialogueState
 from ragkit.support.tools import LOOKUPS, SupportTools
+from ragkit.text import detect_language
 
 log = logging.getLogger(__name__)
 MAX_INPUT_CHARS = 4000  # longer messages are cut before they reach the models
@@ -82,7 +84,7 @@ class ReplyRecord(TypedDict, total=False):
     agent: bool  # written by a human agent after a handoff
 
 
-Route = Literal["", "empty", "act", "answer", "answered", "handoff"]
+Route = Literal["", "empty", "guard", "act", "answer", "answered", "handoff"]
 
 
 @dataclass
@@ -115,6 +117,10 @@ class SupportDeps:
     tools: SupportTools
     answerer: Answerer | None
     transcript: Callable[[str], list[dict[str, str]]] = lambda _tid: []
+    # screens each message (ragkit.guard); None: no guardrails
+    guard: Guard | None = None
+    # records the guard's findings: (verdict, conversation id)
+    audit: Callable[[Verdict, str], Any] = lambda _verdict, _tid: None
 
 
 Update = dict[str, Any]  # a node's partial state: SupportState field names to new values
@@ -147,6 +153,18 @@ def understand(st: SupportState, runtime: Runtime[SupportDeps]) -> Update:
     state = st.tracked
     if not text.strip():
         return {"route": "empty", "dialogue": record(state)}
+    if deps.guard is not None:
+        v = deps.guard.check_input(text)
+        deps.audit(v, st.thread_id)
+        if v.stops:  # an injection attempt or a blocked term: a safe reply, nothing else
+            state = replace(state, language="zh" if detect_language(text) == "zh" else "en")
+            if v.action != "handoff":
+                return {"route": "guard", "dialogue": record(state)}
+            care = R.t("guard_handoff", state.language) + " "
+            _emit(care)  # a customer who may be at risk gets a person, with care first
+            return {"route": "handoff", "dialogue": record(state),
+                    "reply": _reply(care, state), "handoff_reason": "the customer may be at risk"}
+        # masked terms are recorded, not removed: anger is what the sentiment rule reads
     pre = ST.begin_turn(state)
     turn = deps.understanding.understand(text, ST.expected_slot(pre, domain),
                                          pending=pre.pending is not None, active=pre.intent)
@@ -221,8 +239,8 @@ def act(st: SupportState, runtime: Runtime[SupportDeps]) -> Update:
     prefix = ""
     top = state.top
     bound = {"_customer": state.customer_id} if state.customer_id else {}
-    if st.route == "empty":
-        text = R.t("empty", lang)
+    if st.route in ("empty", "guard"):
+        text = R.t("empty" if st.route == "empty" else "guard_block", lang)
     elif top is None or state.last_event in _CLOSED:
         text = R.t(state.last_event if state.last_event in _CLOSED else "fallback", lang)
     elif top.done:

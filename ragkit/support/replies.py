@@ -19,6 +19,16 @@ T: dict[str, tuple[str, str]] = {
                  "抱歉，我没有理解。我可以帮您查询订单、办理退货、修改或取消订单、查询退款，"
                  "或解答政策和商品问题。请问您需要什么帮助？"),
     "empty": ("Please type your question or request.", "请输入您的问题或需求。"),
+    "guard_block": ("Sorry, I can't help with that. I can check an order, start a return, "
+                    "change or cancel an order, check a refund, or answer policy and product "
+                    "questions.",
+                    "抱歉，这个请求我无法处理。我可以帮您查询订单、办理退货、修改或取消订单、查询退款，"
+                    "或解答政策和商品问题。"),
+    "guard_handoff": ("I'm sorry you're going through this. You don't have to face it alone: "
+                      "please talk to someone you trust, or call your local emergency number "
+                      "or a crisis line now. I'm bringing in a member of our team.",
+                      "听到你这样说，我很难过。你不必独自面对：请和你信任的人聊一聊，或立即拨打当地的"
+                      "急救电话或心理援助热线。我这就为你转接工作人员。"),
     "which_order": ("You mentioned {orders}. Which order shall we start with? We can do the "
                     "other one after it.", "您提到了 {orders}。请问先处理哪一个订单？另一个之后再办。"),
     "aborted": ("OK, I've cancelled that request. Is there anything else I can help with?",

@@ -70,6 +70,8 @@ def build_app(backend: Backend) -> gr.Blocks:
                 knowledge_tab(backend, demo)
             with gr.Tab(T("code"), id="code"):
                 code_tab(backend)
+            with gr.Tab(T("guard"), id="guard"):
+                guard_tab(backend, demo)
             with gr.Tab(T("system"), id="system"):
                 system_tab(backend, demo)
     return demo
@@ -339,6 +341,79 @@ def code_tab(backend: Backend) -> None:
 
 
 # -- system --------------------------------------------------------------------------------
+def guard_tab(backend: Backend, demo: gr.Blocks) -> None:
+    """Word lists (add, remove), a text tried as the assistant would check it, and the
+    audit trail with an export."""
+    gr.Markdown(T("guard_lists"))
+    table = gr.Markdown(elem_id="guard-lists")
+    with gr.Row():
+        category = gr.Textbox(label=T("guard_category"), scale=2, elem_id="guard-category",
+                              placeholder="profanity")
+        action = gr.Dropdown(["block", "mask", "warn", "handoff"], value="block",
+                             label=T("guard_action"), scale=1, elem_id="guard-action")
+        terms = gr.Textbox(label=T("guard_terms"), scale=4, lines=2, elem_id="guard-terms")
+    with gr.Row():
+        add = gr.Button(T("guard_add"), variant="primary", size="sm", elem_id="guard-add")
+        remove = gr.Button(T("guard_remove"), size="sm", elem_id="guard-remove")
+    gr.Markdown(T("guard_try"))
+    with gr.Row():
+        text = gr.Textbox(label=T("guard_text"), scale=5, elem_id="guard-text")
+        channel = gr.Radio(["input", "document", "output"], value="input",
+                           label=T("guard_as"), scale=2, elem_id="guard-channel")
+        check = gr.Button(T("guard_check"), scale=1, elem_id="guard-check")
+    verdict = gr.Markdown(elem_id="guard-verdict")
+    gr.Markdown(T("guard_audit"))
+    with gr.Row():
+        refresh = gr.Button(T("refresh"), size="sm", elem_id="guard-refresh")
+        export = gr.Button(T("guard_export"), size="sm", elem_id="guard-export")
+    audit = gr.Dataframe(headers=["time", "conversation", "channel", "action", "category",
+                                  "excerpt"], interactive=False, elem_id="guard-audit")
+    download = gr.File(visible=False, elem_id="guard-download")
+
+    def lists_view(lang: Lang) -> str:
+        own = backend.guard_own_lists()
+        return fmt.guard_lists_markdown(backend.guard_lists(), own is not None, str(own), lang)
+
+    def show(request: gr.Request) -> tuple[Any, ...]:
+        lang = lang_of(request)
+        try:
+            rows = fmt.guard_audit_rows(backend.guard_audit())
+            return lists_view(lang), rows
+        except Exception as exc:
+            return _fail(exc, lang), gr.skip()
+
+    def edit(cat: str, words: str, act: str, request: gr.Request, drop: bool = False
+             ) -> tuple[Any, ...]:
+        lang = lang_of(request)
+        try:
+            backend.guard_edit(cat, words, act, remove=drop)
+            return lists_view(lang), ""
+        except Exception as exc:
+            return _fail(exc, lang), gr.skip()
+
+    def try_text(value: str, kind: str, request: gr.Request) -> str:
+        lang = lang_of(request)
+        try:
+            return fmt.guard_verdict_markdown(backend.guard_test(value, kind), lang)
+        except Exception as exc:
+            return _fail(exc, lang)
+
+    def export_all(request: gr.Request) -> Any:
+        try:
+            return gr.update(value=str(backend.guard_export()), visible=True)
+        except Exception as exc:
+            raise gr.Error(fmt.error_text(exc, lang_of(request))) from exc
+
+    demo.load(show, None, [table, audit])
+    refresh.click(show, None, [table, audit])
+    add.click(edit, [category, terms, action], [table, terms])
+    remove.click(lambda c, w, a, r: edit(c, w, a, r, drop=True), [category, terms, action],
+                 [table, terms])
+    check.click(try_text, [text, channel], verdict)
+    text.submit(try_text, [text, channel], verdict)
+    export.click(export_all, None, download)
+
+
 def system_tab(backend: Backend, demo: gr.Blocks) -> None:
     info = gr.Markdown(elem_id="system-info")
     with gr.Row():

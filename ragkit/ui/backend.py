@@ -113,6 +113,62 @@ class Backend:
             }
         return dict(self._features)
 
+    # -- guardrails ------------------------------------------------------------------------
+    def guard_lists(self) -> list[dict[str, Any]]:
+        """The categories in force for this knowledge base: name, action, terms."""
+        return [{"category": c.name, "action": c.action, "terms": list(c.terms),
+                 "patterns": list(c.patterns)} for c in sdk.guard_lists(self.kb_dir).categories]
+
+    def guard_own_lists(self) -> Path | None:
+        """The knowledge base's own word list file, or None while it uses the defaults."""
+        own = sdk.kb_guard_lists(self.kb_dir)
+        return own if own.is_file() else None
+
+    def guard_edit(self, category: str, terms: str, action: str | None, *,
+                   remove: bool = False) -> list[dict[str, Any]]:
+        """Add (or remove) the comma- or line-separated ``terms`` in ``category``; the
+        knowledge base gets its own copy of the lists on the first edit."""
+        words = [t.strip() for t in terms.replace("，", ",").replace("\n", ",").split(",")
+                 if t.strip()]
+        if not category.strip() or not words:
+            raise InputError("guard_empty")
+        if remove:
+            sdk.edit_guard_lists(self.kb_dir, category.strip(), remove=words)
+        else:
+            existing = {c["category"] for c in self.guard_lists()}
+            sdk.edit_guard_lists(self.kb_dir, category.strip(), add=words,
+                                 action=action if category.strip() not in existing else None)
+        return self.guard_lists()
+
+    def guard_test(self, text: str, channel: str = "input") -> dict[str, Any]:
+        """What the guard does with ``text`` as a user's message, a document or an answer."""
+        if not text.strip():
+            raise InputError("guard_empty")
+        guard = sdk.load_guard(kb_dir=self.kb_dir)
+        assert guard is not None
+        v = {"document": guard.check_chunk, "output": guard.check_output}.get(
+            channel, guard.check_input)(text)
+        return {"action": v.action, "text": v.text, "changed": v.text != text,
+                "findings": [{"category": f.category, "rule": f.rule, "action": f.action,
+                              "excerpt": f.excerpt} for f in v.findings]}
+
+    def guard_audit(self, days: float = 7.0, limit: int = 200) -> list[dict[str, Any]]:
+        log = sdk.guard_audit(self.kb_dir)
+        try:
+            return log.events(since=time.time() - days * 86400, limit=limit)
+        finally:
+            log.close()
+
+    def guard_export(self) -> Path:
+        """Every audit record as CSV in a temporary file (for a download button)."""
+        out = Path(tempfile.mkdtemp(prefix="ragkit-audit-")) / "guard_audit.csv"
+        log = sdk.guard_audit(self.kb_dir)
+        try:
+            log.export(out)
+        finally:
+            log.close()
+        return out
+
     # -- knowledge base --------------------------------------------------------------------
     @property
     def kb_dir(self) -> Path:

@@ -369,3 +369,36 @@ def _mean(rows: Sequence[Mapping[str, Any]], key: str) -> float | None:
 
 def _fig(form: str, value: float | None) -> str:
     return "—" if value is None else form.format(value)
+
+
+# -- guardrails ---------------------------------------------------------------------------
+def guard_lists_markdown(cats: list[dict[str, Any]], own: bool, path: str, lang: Lang) -> str:
+    """The categories as a table: action, how many entries, the first terms."""
+    head = word("guard_own", lang, path=path) if own else word("guard_default", lang)
+    rows = [f"| {word('guard_category', lang)} | {word('guard_action', lang)} | # | |",
+            "|---|---|---|---|"]
+    for c in cats:
+        terms = ", ".join(c["terms"][:10]) + (" …" if len(c["terms"]) > 10 else "")
+        rows.append(f"| {c['category']} | {c['action']} | "
+                    f"{len(c['terms']) + len(c['patterns'])} | {_cell(terms)} |")
+    return head + "\n\n" + "\n".join(rows)
+
+
+def guard_verdict_markdown(v: dict[str, Any], lang: Lang) -> str:
+    if not v["findings"]:
+        return word("guard_pass", lang)
+    lines = [word("guard_result", lang, action=v["action"])]
+    if v["changed"]:
+        lines.append(f"> {_cell(v['text'])}")
+    lines += [f"- {f['action']} · {f['category']} · «{_cell(f['excerpt'])}»"
+              for f in v["findings"]]
+    return "\n".join(lines)
+
+
+def guard_audit_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
+    """Audit records as table rows: time, conversation, channel, action, category, excerpt."""
+    import datetime as dt
+
+    return [[dt.datetime.fromtimestamp(r["at"]).strftime("%Y-%m-%d %H:%M:%S"),
+             r["conversation"][:12], r["channel"], r["action"], r["category"],
+             r["excerpt"][:120]] for r in rows]

@@ -178,6 +178,16 @@ WORDS: dict[str, tuple[str, str]] = {
     "prefix": ("**Prefix cache:** {hits}/{requests} requests hit, {saved} prompt tokens reused, "
                "{mib:.0f} MiB used", "**前缀缓存：** {hits}/{requests} 次请求命中，复用 {saved} 个"
                "提示词元，占用 {mib:.0f} MiB"),
+    # guardrails (the Guardrails tab's own text)
+    "guard_category": ("category", "类别"), "guard_action": ("action", "处理方式"),
+    "guard_empty": ("Type a category and at least one term (or a text to check).",
+                    "请填写类别和至少一个词语（或要检查的文字）。"),
+    "guard_none": ("Nothing recorded yet.", "暂无记录。"),
+    "guard_pass": ("passes: nothing found", "通过：没有发现问题"),
+    "guard_result": ("**{action}**", "处理方式：**{action}**"),
+    "guard_own": ("This knowledge base's own lists ({path}).", "本知识库自己的词表（{path}）。"),
+    "guard_default": ("ragkit's default lists; the first edit gives this knowledge base its own "
+                      "copy.", "ragkit 的默认词表；第一次修改时会为本知识库复制一份。"),
 }
 
 
@@ -212,6 +222,17 @@ LABELS: dict[str, tuple[str, str]] = {
     "folder": ("…or a folder on this machine", "……或本机上的文件夹"),
     "tests": ("Tests (optional, Python: test_* functions or asserts)",
               "测试（可选，Python：test_* 函数或 assert）"),
+    # guardrails
+    "guard": ("Guardrails", "安全护栏"),
+    "guard_lists": ("#### Word lists", "#### 敏感词表"),
+    "guard_category": ("category", "类别"), "guard_action": ("action", "处理方式"),
+    "guard_terms": ("terms (comma or one per line)", "词语（逗号分隔或每行一个）"),
+    "guard_add": ("Add", "添加"), "guard_remove": ("Remove", "删除"),
+    "guard_try": ("#### Try a text", "#### 试一试"),
+    "guard_text": ("text to check", "要检查的文字"), "guard_check": ("Check", "检查"),
+    "guard_as": ("checked as", "检查对象"),
+    "guard_audit": ("#### Audit trail (last 7 days)", "#### 审计记录（最近 7 天）"),
+    "guard_export": ("Export all (CSV)", "全部导出（CSV）"),
 }
 
 

@@ -118,3 +118,20 @@ def test_no_personal_data_in_plain_text_anywhere_in_the_knowledge_base(kb, scrip
             raw = f.read_bytes()
             for v in values:
                 assert v.encode() not in raw, f"{v} in {f.name}"
+
+
+def test_personal_data_is_replaced_before_the_model_and_put_back_for_the_user(
+        kb, scripted_generator) -> None:
+    def reply(messages) -> str:
+        n = re.search(r"\[(\d+)\] [^\[]*Refunds are paid", messages[-1].content).group(1)
+        return (f"Refunds are paid back within five business days [{n}]. We will write to "
+                f"[EMAIL_1] when the refund is paid back [{n}].")
+
+    gen = scripted_generator(reply)
+    answer = pipe(kb, gen).ask("I'm jo.smith@example.com: how long do refunds take?")
+    sent = " ".join(m.content for call in answer_calls(gen) for m in call)
+    assert "jo.smith@example.com" not in sent and "[EMAIL_1]" in sent
+    assert "jo.smith@example.com" in answer.text  # the user's own address, back for them
+    kb.close()
+    assert all(b"jo.smith@example.com" not in f.read_bytes()
+               for f in Path(kb.dir).rglob("*") if f.is_file())

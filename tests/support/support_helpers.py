@@ -14,7 +14,7 @@ OTHER_ORDER, OTHER_EMAIL = "BC-253297", "anna.devries@example.nl"  # Anna's orde
 
 
 def open_bot(tmp: Path, embedder: Any, generator: Any, *, kb: Any = None,
-             answerer: Any = None, threads: Path | None = None) -> Any:
+             answerer: Any = None, threads: Path | None = None, guard: Any = None) -> Any:
     from ragkit.support import SupportAssistant
     from ragkit.support.db import build_db
 
@@ -22,7 +22,8 @@ def open_bot(tmp: Path, embedder: Any, generator: Any, *, kb: Any = None,
     if not db.exists():
         build_db(None, db)
     return SupportAssistant.open(kb, generator=generator, db_path=db, embedder=embedder,
-                                 answerer=answerer, threads_path=threads or tmp / "threads.db")
+                                 answerer=answerer, threads_path=threads or tmp / "threads.db",
+                                 guard=guard)
 
 
 def turn(bot: Any, thread: str, text: str) -> Any:

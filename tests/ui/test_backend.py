@@ -116,3 +116,26 @@ def test_stop_interrupts_a_registered_run_once(tiny_kb: Path) -> None:
     backend.running("t2", None)  # the run finished: Stop has nothing left to interrupt
     backend.stop("t2")
     assert calls == ["interrupted"]
+
+
+def test_guard_lists_are_edited_tried_and_audited(tiny_kb: Path) -> None:
+    from ragkit.guard import Guard
+    from ragkit.guard.audit import AuditLog
+    from ragkit.ui.i18n import InputError
+
+    b = Backend(UiSettings(kb_dir=tiny_kb))
+    assert b.guard_own_lists() is None
+    cats = b.guard_edit("competitors", "ShopRival，cheapo.example\nRivalMart", "block")
+    assert {"category": "competitors", "action": "block",
+            "terms": ["ShopRival", "cheapo.example", "RivalMart"], "patterns": []} in cats
+    assert b.guard_own_lists() is not None
+    assert b.guard_test("Is RivalMart cheaper?")["action"] == "block"
+    b.guard_edit("competitors", "RivalMart", None, remove=True)
+    assert b.guard_test("Is RivalMart cheaper?")["action"] == "pass"
+    with pytest.raises(InputError):
+        b.guard_edit("competitors", "  ", "block")
+    log = AuditLog.for_dir(tiny_kb)
+    log.record(Guard().check_input("this is bullshit"), "t")
+    log.close()
+    assert b.guard_audit()[0]["category"] == "profanity"
+    assert b.guard_export().read_text().count("\n") == 2
