@@ -104,7 +104,14 @@ def bench_lists(tmp: Path) -> dict:
     regex, f2 = timed(big.search, messages)
     naive, f3 = timed(lambda m: any(t in m.lower() for t in lowered), messages, repeat=1)
     agree = sum(a == b == c for a, b, c in zip(f1, f2, f3, strict=True)) / len(messages)
-    return {"entries": len(terms), "messages": len(messages),
+    by_length: dict[str, dict[str, dict[str, float]]] = {}
+    for cap in (200, 500, 2100):
+        idx = [i for i, m in enumerate(messages) if len(m) <= cap
+               and not any(len(m) <= c for c in (200, 500, 2100) if c < cap)]
+        by_length[f"<= {cap} chars ({len(idx)})"] = {
+            name: summary([ms[i] for i in idx]) for name, ms in
+            (("ragkit_matcher", ours), ("one_big_regex", regex), ("term_in_text_loop", naive))}
+    return {"entries": len(terms), "messages": len(messages), "by_length": by_length,
             "message_chars": sorted({len(m) for m in messages})[:1] + [max(map(len, messages))],
             "build_s": round(build_s, 2),
             "ragkit_matcher": summary(ours), "one_big_regex": summary(regex),
