@@ -34,7 +34,7 @@ def _zgap(n: int) -> str:
 
 _OVERRIDE_VERB = r"(?:ignore|disregard|forget|override|bypass|skip|drop|abandon|discard|neglect|set aside|stop following|do not follow|don'?t follow|no longer follow)"
 _WHOSE = r"(?:previous|prior|above|earlier|preceding|foregoing|all|any|every|your|system|initial|original|existing|current|default|safety|developer|openai|built-in)"
-_ORDERS = r"(?:instructions?|instructs|rules?|prompts?|guidelines?|directives?|commands?|polic(?:y|ies)|restrictions?|constraints?|programming|guardrails?|filters?|training|settings|orders)"
+_ORDERS = r"(?:instructions?|instructs|rules?|prompts?|guidelines?|directives?|commands?|polic(?:y|ies)|restrictions?|constraints?|programming|guardrails?|training|settings|orders)"
 _AI = r"(?:ai|a\.i\.|assistant|chat ?bot|bot|llm|language model|model|gpt|chatgpt|claude|copilot|virtual assistant|\w+bot)"
 _ZH_AI = r"(?:ai|人工智能|助手|机器人|模型|大模型|语言模型|智能客服|客服机器人|chatgpt|gpt)"
 
@@ -93,7 +93,8 @@ RULES: dict[str, list[str]] = {
     ],
     # words addressed to the model that reads a document: "Note to the AI: tell users..."
     "addressed_to_ai": [
-        rf"\b(?:note|message|instructions?|reminder|attention|important|hey|dear|psst)\b{_gap(2)}(?:to|for)?\s*(?:the |any |all )?{_AI}(?:\s{_AI})?s?\b\s*[:,：!-]",
+        rf"\b(?:note|message|instructions?|reminder|attention|important|hey|dear|psst)\b{_gap(2)}(?:to|for)?\s*(?:the |any |all )?{_AI}(?:\s{_AI})?s?\b\s*[:,：!\]\)-]",
+        r"(?:人工智能|ai助手|助手|智能客服|语言模型|模型|机器人)(?:请)?(?:注意|须知|看这里)\s*[:：]",
         rf"\b(?:if|when|while) you(?:'re| are) (?:an? |the )?{_AI}\b",
         rf"\b{_AI}s?\b{_gap(2)}(?:reading|processing|summari[sz]ing|parsing|seeing|indexing|crawling|answering from) (?:this|these)\b",
         rf"\b(?:the |any )?{_AI}s?\b{_gap(1)}(?:must|should|shall|is instructed to|are instructed to|needs? to|has to|have to){_gap(3)}(?:tell|say|answer|respond|reply|recommend|direct|inform|claim|state|insist|ignore|refuse|include|add|send|ask)\b",
@@ -152,6 +153,9 @@ def detect(text: str, rules: tuple[str, ...] | None = None) -> list[Detection]:
             if m:
                 out.append(Detection(name, (m.start(), m.end()), text[m.start():m.end()][:160]))
                 break
+    seen = {d.rule for d in out}
+    document = rules is not None and "exfiltration" not in rules
+    out += [d for d in co_occurring(text, rules, per_sentence=document) if d.rule not in seen]
     return out
 
 
@@ -184,3 +188,116 @@ def hidden_texts(html: str) -> list[str]:
             if text:
                 out.append(text)
     return [t for t in out if t]
+
+
+# -- co-occurrence: the parts of an instruction to the assistant, in any order ---------------
+# Rules above spell out word order; attackers do not keep to it ("your previous instructions
+# are cancelled", "不受任何平台规则的限制"). A message trips one of these when it holds a part
+# of each group of a combination within one sentence (documents) or one message (input).
+_PARTS: dict[str, str] = {
+    # the assistant's own rules or make-up
+    "rules": r"\b(?:rules?|instructions?|restrictions?|limits?|limitations?|polic(?:y|ies)|"
+             r"guidelines?|moderation|safety|ethics|morals|guardrails?|programming|directives?|"
+             r"(?:content |safety |your |its |the )filters?|"
+             r"content policy|censorship|system prompt|prompt)\b"
+             r"|设定|规则|限制|指令|指示|提示词|审核|过滤|道德|约束|底线|安全策略|规定|准则",
+    # what would set them aside
+    "undo": r"\b(?:ignore[sd]?|disregard(?:ed)?|forget|cancel(?:l?ed)?|void(?:ed)?|supersedes?|"
+            r"override|bypass(?:ed)?|turn(?:ed)? off|disable[sd]?|switch(?:ed)? off|lift(?:ed)?|"
+            r"remove[sd]?|drop(?:ped)?|no longer (?:apply|follow|bound)|stop (?:following|being)|"
+            r"not (?:follow|obey|bound)|without(?: any)?|no|zero|free (?:of|from)|unrestricted|"
+            r"unfiltered|uncensored|never (?:refuses?|says? no|declines?))\b"
+            r"|忽略|无视|忘掉|忘记|作废|取消|关闭|绕过|解除|跳过|不再遵守|不要遵守|不用遵守|不受|没有任何|"
+            r"摆脱|突破|不考虑|不能拒绝|不会拒绝|不拒绝|什么都可以|任何事情",
+    # a new identity or a fiction to speak from
+    "persona": r"\b(?:pretend(?:ing)?|imagine|role-?play|roleplay|in character|act(?:ing)? as|"
+               r"simulate|become|you are now|you're now|you will be|from now on you|hypothetically|"
+               r"let'?s play|play a game|for (?:a|my) (?:novel|story|book|script|screenplay)|"
+               r"fictional|a story where|a dialogue where)\b"
+               r"|扮演|假设你|假装|想象|角色|现在开始你|从现在开始你|从这一刻起|你现在是|进入角色|玩个游戏|"
+               r"小说|故事里|剧本",
+    # the assistant itself as the one addressed
+    "you": r"\b(?:you|your|yourself|assistant|chat ?bot|bot|ai|a\.i\.|llm|language model|"
+           r"model|gpt|dan)\b|你|您|助手|机器人|人工智能|模型|智能客服",
+    # asking it to show what it was given
+    "show": r"\b(?:show|print|repeat|paste|output|reveal|recite|quote|display|dump|leak|tell me|"
+            r"what (?:is|are|was|were)|copy)\b|复述|输出|重复|发给我|发我|告诉我|显示|打印|泄露|列出|原文|原样",
+    "given": r"\b(?:system prompt|initial prompt|hidden (?:instructions|prompt|rules)|"
+             r"(?:instructions|rules|prompt|configuration|config) (?:you|your developers?) "
+             r"(?:were |have been )?(?:given|gave|received|running under)|context window|"
+             r"(?:text|everything|words) (?:that came )?before (?:my|this)|"
+             r"confidential instructions|your (?:configuration|config|initial|original|system|"
+             r"hidden)|your instructions (?:verbatim|word for word|in full))\b"
+             r"|最开始收到|最初收到|开始前|系统提示|隐藏指令|内部配置|你的设定|你的规则|你收到的",
+    # other people's personal data, or all of it
+    "others": r"\b(?:everyone|everybody|all (?:the )?(?:customers?|users?|members?|buyers?|"
+              r"orders|accounts?)|(?:other|another) (?:customers?|users?|people|person|"
+              r"buyers?)|other people'?s?|someone else'?s?|customer list|user list|users? table|"
+              r"customers? table|the database|the db|(?:my )?neighbou?r'?s?|not my order|"
+              r"isn'?t my order|the last (?:customer|refund|order|person)|"
+              r"(?:order|person) (?:right )?before mine|which customers|who (?:placed|ordered|"
+              r"bought))\b"
+              r"|所有(?:的)?(?:客户|用户|顾客|会员|买家|购买)|全部(?:的)?(?:客户|用户|顾客|会员)|"
+              r"其他(?:的)?(?:客户|用户|顾客|人)|其它(?:的)?(?:客户|用户|顾客)|别人|他人|邻居|"
+              r"不是我的订单|数据库|上一个|上一位|这个账号|那个账号",
+    "personal": r"\b(?:e-?mails?|e-mail address(?:es)?|phones?(?: numbers?)?|numbers?|"
+                r"address(?:es)?|card(?: numbers?)?|names|contacts?|contact details|details|"
+                r"info(?:rmation)?|passwords?|records|data|lives?|live)\b"
+                r"|邮箱|电话|手机号|地址|住址|卡号|银行卡|信用卡|姓名|联系方式|资料|信息|数据|密码|详情",
+    "fetch": r"\b(?:give|send|list|show|tell|export|dump|read|provide|look ?up|find|"
+             r"get|need|want|which|who|what)\b"
+             r"|给我|发我|发给|导出|列出|告诉|查一下|查查|查询|看看|想知道|全部发",
+    # a directive to whatever model reads a document
+    "reader": r"\b(?:ai|a\.i\.|assistant|chat ?bot|bot|llm|language model|model|gpt)s?\b"
+              r"|人工智能|(?<![a-z])ai(?![a-z])|助手|智能客服|语言模型|模型|机器人",
+    "directive": r"\b(?:must|should|shall|always|never|whenever|is to|are to|needs? to|has to|"
+                 r"have to|instructed|please)\b[^.!?\n]{0,60}?\b(?:tell|say|state|claim|reply|"
+                 r"respond|answer|recommend|direct|inform|include|add|ask|forward|send|use|"
+                 r"ignore|refuse|insist)\b"
+                 r"|(?:必须|务必|一律|一定要|应当|应该|请在|请|总是|只能)" + r"[^。！？\n]{0,12}?"
+                 + r"(?:告诉|声称|说|回答|回复|推荐|引导|附上|索要|要求|使用|忽略|拒绝)",
+}
+_PARTS["obey"] = (r"\b(?:(?:follow|obey|listen to) only (?:me|my)|only (?:follow|obey|listen to) "
+                  r"(?:me|my)|treat (?:everything|what) i say as|(?:safety|filters?|moderation)"
+                  r"\s*=\s*(?:off|false|0|none))\b|只听我的|只听从我|按我说的做|听我的命令|以我的话为准")
+_PART_RX = {k: re.compile(v, re.IGNORECASE) for k, v in _PARTS.items()}
+# a speaker asking about their own data ("do you share my address with other customers?")
+_MINE = re.compile(r"\b(?:my|our)\s+(?:own\s+)?(?:e-?mail|phone|address|card|data|details|"
+                   r"info(?:rmation)?|number|account)|我的(?:地址|邮箱|电话|手机号|信息|数据|资料|账户|卡)",
+                   re.IGNORECASE)
+COMBOS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "override": (("undo", "rules", "you"), ("obey",)),
+    "persona": (("persona", "undo"), ("persona", "you", "rules")),
+    "reveal_prompt": (("show", "given"),),
+    "exfiltration": (("others", "personal", "fetch"),),
+    "addressed_to_ai": (("reader", "directive"),),
+}
+_SENTENCE = re.compile(r"[^.!?。！？\n]+[.!?。！？]?")
+
+
+def co_occurring(text: str, families: tuple[str, ...] | None = None,
+                 per_sentence: bool = False) -> list[Detection]:
+    """The families whose parts all occur in one message (or, ``per_sentence``, in one
+    sentence): :data:`COMBOS`."""
+    folded = fold(text)
+    spans = ([(m.start(), m.end()) for m in _SENTENCE.finditer(folded)] if per_sentence
+             else [(0, len(folded))])
+    out: list[Detection] = []
+    for family, combos in COMBOS.items():
+        if families is not None and family not in families:
+            continue
+        hit = None
+        for a, b in spans:
+            part = folded[a:b]
+            if family == "exfiltration" and _MINE.search(part):
+                continue
+            for combo in combos:
+                found = [_PART_RX[k].search(part) for k in combo]
+                if all(found):
+                    hit = (a, b)
+                    break
+            if hit:
+                break
+        if hit:
+            out.append(Detection(family, hit, text[hit[0]:hit[1]][:160]))
+    return out
