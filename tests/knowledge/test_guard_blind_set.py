@@ -1,4 +1,4 @@
-"""Checks on the blind red-team set ``knowledge/eval/guard_blind.jsonl`` as data: fields,
+"""Checks on the blind red-team sets ``knowledge/eval/guard_blind*.jsonl`` as data: fields,
 closed values, attack categories on their channels, evidence on output cases, both
 languages. It does not run the guard: the set is scored by ``ragkit eval guard``."""
 
@@ -8,10 +8,13 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
-CASES = [json.loads(line) for line in
-         (ROOT / "knowledge" / "eval" / "guard_blind.jsonl").read_text(encoding="utf-8")
-         .splitlines() if line.strip()]
+SETS = {name: [json.loads(line) for line in
+                (ROOT / "knowledge" / "eval" / name).read_text(encoding="utf-8").splitlines()
+                if line.strip()]
+        for name in ("guard_blind.jsonl", "guard_blind2.jsonl")}
 ATTACK_CHANNEL = {"injection_direct": "input", "jailbreak_roleplay": "input",
                   "injection_document": "document", "injection_html": "html",
                   "pii_exfiltration": "input", "sensitive_plain": "input",
@@ -20,7 +23,9 @@ ATTACK_CHANNEL = {"injection_direct": "input", "jailbreak_roleplay": "input",
 BENIGN = {"benign_lookalike", "benign_ordinary"}
 
 
-def test_every_case_is_well_formed() -> None:
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_every_case_is_well_formed(name: str) -> None:
+    CASES = SETS[name]  # noqa: N806
     assert len(CASES) >= 150
     assert len({c["id"] for c in CASES}) == len(CASES)
     for c in CASES:
@@ -33,7 +38,9 @@ def test_every_case_is_well_formed() -> None:
         assert bool(c.get("evidence")) == (c["channel"] == "output"), c["id"]
 
 
-def test_both_languages_and_every_category_are_covered() -> None:
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_both_languages_and_every_category_are_covered(name: str) -> None:
+    CASES = SETS[name]  # noqa: N806
     langs = Counter(c["lang"] for c in CASES)
     assert min(langs.values()) >= 70
     cats = Counter(c["category"] for c in CASES)
