@@ -98,7 +98,7 @@ RULES: dict[str, list[str]] = {
         rf"\b(?:if|when|while) you(?:'re| are) (?:an? |the )?{_AI}\b",
         rf"\b{_AI}s?\b{_gap(2)}(?:reading|processing|summari[sz]ing|parsing|seeing|indexing|crawling|answering from) (?:this|these)\b",
         rf"\b(?:the |any )?{_AI}s?\b{_gap(1)}(?:must|should|shall|is instructed to|are instructed to|needs? to|has to|have to){_gap(3)}(?:tell|say|answer|respond|reply|recommend|direct|inform|claim|state|insist|ignore|refuse|include|add|send|ask)\b",
-        rf"(?:^|[.!?\n]\s*)(?:dear |hey |attention,? |to )?(?:the |all |any )?(?:ai|a\.i\.|assistants?|chat ?bots?|llms?|language models?|gpts?|chatgpt|ai assistants?|ai models?|ai agents?|\w+bots?)\s*[:：,]{_gap(4)}(?:tell|say|answer|respond|reply|recommend|ignore|inform|claim|state|direct|always|never|do not|don'?t|must|should|please|when|if)\b",
+        rf"(?:^|[.!?\n]\s*)(?:dear |hey |attention,? |to )?(?:the |all |any )?(?:ai|a\.i\.|assistants?|chat ?bots?|llms?|language models?|gpts?|chatgpt|ai assistants?|ai models?|ai agents?|\w+bots?)\s*[:：,]{_gap(12)}(?:tell|say|answer|respond|reply|recommend|ignore|inform|claim|state|direct|always|never|do not|don'?t|must|should|please|when|if)\b",
         r"(?:致|给|对|告诉|通知|提醒)(?:所有)?(?:的)?" + _ZH_AI + _zgap(4) + r"(?:的)?(?:说明|指令|指示|提示|消息|话|注意)",
         r"如果你是" + _zgap(4) + _ZH_AI,
         _ZH_AI + _zgap(4) + r"(?:阅读|读取|读到|处理|总结|解析|看到|抓取)" + _zgap(4) + r"(?:本|这|此)",
@@ -223,8 +223,9 @@ _PARTS: dict[str, str] = {
     "show": r"\b(?:show|print|repeat|paste|output|reveal|recite|quote|display|dump|leak|tell me|"
             r"what (?:is|are|was|were)|copy)\b|复述|输出|重复|发给我|发我|告诉我|显示|打印|泄露|列出|原文|原样",
     "given": r"\b(?:system prompt|initial prompt|hidden (?:instructions|prompt|rules)|"
-             r"(?:instructions|rules|prompt|configuration|config) (?:you|your developers?) "
-             r"(?:were |have been )?(?:given|gave|received|running under)|context window|"
+             r"(?:instructions|rules|prompt|configuration|config) (?:you|u|ya|your developers?) "
+             r"(?:were |was |have been |got |get )?(?:given|gave|received|running under)|"
+             r"context window|"
              r"(?:text|everything|words) (?:that came )?before (?:my|this)|"
              r"confidential instructions|your (?:configuration|config|initial|original|system|"
              r"hidden)|your instructions (?:verbatim|word for word|in full))\b"

@@ -371,7 +371,8 @@ def respond(state: RagState, runtime: Runtime[RunContext]) -> Update:
     elif state.cache_hit or state.quoted:
         write(text)
     if (deps.cache is not None and deps.config.answer_cache and not state.history
-            and not state.cache_hit and not state.pii):  # never store a customer's data
+            and not state.cache_hit and not state.pii  # never store a customer's data
+            and not state.refusal_reason.startswith("guard_")):  # nor what the guard stopped
         deps.cache.put(deps.embed_query(state.question), state.question, {
             "text": text, "citations": citations, "refused": state.refused,
             "language": state.language, "standalone_question": state.standalone,
