@@ -60,6 +60,8 @@ def agent_events_markdown(events: Sequence[Mapping[str, Any]], lang: Lang = "en"
 def _done_markdown(res: Mapping[str, Any], lang: Lang) -> str:
     if res.get("passed"):
         head = word("done_pass", lang)
+    elif res.get("verdict") == "passes_trusted_tests":  # only set-aside tests fail
+        head = word("done_trusted", lang)
     elif res.get("test_source") == "none" or not res.get("tests_total"):
         head = word("done_none", lang)
     else:

@@ -115,6 +115,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "done_pass": ("Done — tests pass ✓", "完成——测试通过 ✓"),
     "done_none": ("Done — no tests were run", "完成——未运行测试"),
     "done_fail": ("Done — tests still failing ✗", "完成——测试仍未通过 ✗"),
+    "done_trusted": ("Done — passes the tests it trusts ✓", "完成——通过了它信任的测试 ✓"),
     "v_passes_your_tests": ("Verdict: passes your tests.", "结论：通过了你的测试。"),
     "v_fails_your_tests": ("Verdict: fails your tests.", "结论：未通过你的测试。"),
     "v_passes_trusted_tests": ("Verdict: passes the tests it trusts (its own; check them).",

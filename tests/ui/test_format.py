@@ -220,3 +220,15 @@ def test_the_outcome_says_when_the_budget_stopped_it_and_what_tidying_removed() 
     plain = dict(result, stopped="passed", removed=[])
     assert "budget" not in format_code.agent_events_markdown(
         [{"kind": "done", "round": 2, "data": {"result": plain}}])
+
+
+def test_the_headline_follows_the_verdict_when_only_set_aside_tests_fail() -> None:
+    result = {"passed": False, "test_source": "self", "tests_total": 4, "tests_passed": 3,
+              "best_round": 1, "stopped": "passed", "seconds": 9.0,
+              "verdict": "passes_trusted_tests", "distrusted": {"test_x": "two candidates agree"}}
+    out = format_code.agent_events_markdown([{"kind": "done", "round": 1,
+                                              "data": {"result": result}}])
+    assert "### Done — passes the tests it trusts ✓" in out and "still failing" not in out
+    failing = dict(result, verdict="uncertain")
+    assert "still failing" in format_code.agent_events_markdown(
+        [{"kind": "done", "round": 1, "data": {"result": failing}}])
