@@ -39,14 +39,18 @@ class View:
         return self.origin[start], self.origin[end - 1] + 1
 
 
+@lru_cache(maxsize=65536)
+def _fold_char(ch: str) -> str:
+    f = unicodedata.normalize("NFKC", ch).lower()
+    return f[0] if f else " "
+
+
 def fold(text: str) -> str:
     """NFKC and lower case, length-preserving per character (full-width forms become ASCII;
-    a character that NFKC expands to several keeps its first)."""
-    out = []
-    for ch in text:
-        f = unicodedata.normalize("NFKC", ch).lower()
-        out.append(f[0] if f else " ")
-    return "".join(out)
+    a character that NFKC expands to several keeps its first). ASCII text only needs lower()."""
+    if text.isascii():
+        return text.lower()
+    return "".join(map(_fold_char, text))
 
 
 def is_han(ch: str) -> bool:
@@ -57,21 +61,14 @@ def _is_letter(ch: str) -> bool:
     return ch.isalpha() and not is_han(ch)
 
 
+_HAN_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_TOKEN = re.compile(rf"(?:[^\W_{_HAN_RANGES}]|[@$!|])+")
+_HAN_OR_WORD = re.compile(rf"[{_HAN_RANGES}]|[^\W_{_HAN_RANGES}]+")
+
+
 def _tokens(folded: str) -> list[tuple[str, list[int]]]:
     """Runs of letters, digits and leet signs (not Han), with their original indexes."""
-    out: list[tuple[str, list[int]]] = []
-    cur: list[str] = []
-    idx: list[int] = []
-    for i, ch in enumerate(folded):
-        if _is_letter(ch) or ch.isdigit() or ch in LEET:
-            cur.append(ch)
-            idx.append(i)
-        elif cur:
-            out.append(("".join(cur), idx))
-            cur, idx = [], []
-    if cur:
-        out.append(("".join(cur), idx))
-    return out
+    return [(m.group(0), list(range(m.start(), m.end()))) for m in _TOKEN.finditer(folded)]
 
 
 _EDGE_SIGNS = "!|"  # punctuation at a word's edge ("world!"), a letter only inside one
@@ -135,16 +132,16 @@ def word_view(text: str) -> View:
 def han_view(text: str) -> View:
     """The Chinese characters of ``text`` with spaces and punctuation between them dropped
     (a letter or digit between two characters ends the run: "傻A逼" is not "傻逼")."""
-    folded = fold(text)
     chars: list[str] = []
     origin: list[int] = []
-    for i, ch in enumerate(folded):
-        if is_han(ch):
-            chars.append(ch)
-            origin.append(i)
-        elif not _FILLER.match(ch) and chars and chars[-1] != "|":
+    for m in _HAN_OR_WORD.finditer(fold(text)):
+        piece = m.group(0)
+        if len(piece) == 1 and is_han(piece):
+            chars.append(piece)
+            origin.append(m.start())
+        elif chars and chars[-1] != "|":
             chars.append("|")  # a break no term crosses
-            origin.append(i)
+            origin.append(m.start())
     return View("".join(chars), tuple(origin))
 
 
