@@ -41,7 +41,7 @@ _ZH_AI = r"(?:ai|人工智能|助手|机器人|模型|大模型|语言模型|智
 RULES: dict[str, list[str]] = {
     # "ignore all previous instructions", "forget your rules", "忽略之前的所有指令"
     "override": [
-        rf"\b{_OVERRIDE_VERB}{_gap(4)}{_WHOSE}\b{_gap(3)}{_ORDERS}\b",
+        rf"\b{_OVERRIDE_VERB}(?!\s+(?:my|our)\b){_gap(4)}{_WHOSE}\b{_gap(3)}{_ORDERS}\b",
         rf"\b{_OVERRIDE_VERB}{_gap(1)}{_WHOSE}\b{_gap(1)}(?:you (?:were|have been) (?:told|given)|(?:was|were) said)",
         r"\b(?:forget|ignore|disregard|discard)\s+(?:everything|all|anything|whatever)\s+(?:you(?:'ve| have| were| had)? (?:been )?(?:told|given|taught|instructed|said)|(?:above|before|prior|earlier|so far))",
         r"(?:忽略|无视|忘记|忘掉|忘了|别管|不要管|不用管|别理|不要理会|不用理会|跳过|绕过|覆盖|抛开|放弃|不再遵守|不要遵守|别遵守|停止遵守)"
@@ -112,7 +112,9 @@ RULES: dict[str, list[str]] = {
         rf"\b(?:list|show|give|send|dump|export|print|share|reveal|display|output)\b{_gap(3)}(?:all|every|the whole|the entire|your)\b{_gap(2)}(?:customers?|users?|database|db|tables?|customer (?:list|data|records)|user (?:list|data|records))\b",
         rf"\b(?:phone|number|e-?mail|address|card|name|details|contact|info(?:rmation)?)s?\b{_gap(3)}(?:of|for|belonging to|used by) (?:the |that |another |some |this )?(?:person|customer|user|buyer|guy|woman|man|lady|someone|somebody|people|whoever)\b{_gap(2)}(?:who|that|which)\b{_gap(2)}(?:placed|made|ordered|bought|purchased|paid|lives|used|signed|registered|checked out|came)\b",
         r"\b(?:select\s+[\w*, ]+\s+from|drop\s+table|union\s+select)\b",
-        rf"\b(?:dump|export|download|copy){_gap(2)}(?:the |your )?(?:database|db|customer table|user table|orders table)\b",
+        rf"\b(?:dump|export|download|copy){_gap(2)}(?:the |your )?(?:database|db|customers? table|users? table|orders table)\b",
+        rf"\b(?:show|list|dump|export|send|give)\b{_gap(4)}(?:all|every|everyone'?s|other people'?s|other customers'?)\b{_gap(2)}orders\b(?:{_gap(4)}(?:other people'?s|other customers'?|everyone'?s))?",
+        rf"\borders\b{_gap(4)}including (?:other people'?s|other customers'?|everyone'?s)",
         r"(?:(?:所有|全部|其他|其它|别的|另一个|另一位|上一个|上一位|每个|每一个|每位)" + _zgap(3)
         + r"(?:用户|客户|顾客|会员|买家|人|账户|账号|下单的人|下单人)|别人|他人|其他人)" + _zgap(3)
         + r"(?:的)?(?:手机号|手机号码|电话|电话号码|邮箱|邮件地址|住址|收货地址|家庭地址|信用卡|银行卡|卡号|个人信息|密码|姓名|联系方式|身份证)",
@@ -120,7 +122,9 @@ RULES: dict[str, list[str]] = {
         + r"(?:所有|全部|其他|其它|别的|别人|他人|上一个|上一位)" + _zgap(3)
         + r"(?:用户|客户|顾客|会员|买家|人)" + _zgap(3) + r"(?:的)?(?:订单|资料|信息|数据|记录)",
         r"(?:导出|下载|复制|发给我|给我)" + _zgap(6) + r"(?:数据库|用户表|客户表|订单表|用户数据|客户数据|客户名单|用户名单)",
-        r"(?:数据库|用户表|客户表)" + _zgap(6) + r"(?:导出|发给我|给我|列出|打印)",
+        r"(?:数据库|用户表|客户表)" + _zgap(12) + r"(?:导出|发给我|发我|给我|列出|打印)",
+        r"(?:其他|其它|别的|别人|他人|所有)(?:的)?(?:用户|客户|顾客|会员|买家|人)?(?:的)?(?:订单|资料|信息|数据|记录)"
+        + _zgap(8) + r"(?:给我|发我|看看|列出|导出|告诉我)",
     ],
 }
 _COMPILED = {name: [re.compile(p, re.IGNORECASE) for p in pats] for name, pats in RULES.items()}
@@ -193,32 +197,54 @@ def hidden_texts(html: str) -> list[str]:
 # -- co-occurrence: the parts of an instruction to the assistant, in any order ---------------
 # Rules above spell out word order; attackers do not keep to it ("your previous instructions
 # are cancelled", "不受任何平台规则的限制"). A message trips one of these when it holds a part
-# of each group of a combination within one sentence (documents) or one message (input).
+# of each group of a combination within one sentence (documents) or one message (input). The
+# parts are narrow on purpose: "no limit", "safety lock", "imagine a kettle", "扫地机器人" and
+# "other customers' reviews" are shop talk.
+_RULE_WORDS = (r"rules?|instructions?|restrictions?|limits|limitations|guidelines?|programming|"
+               r"directives?|content polic(?:y|ies)|polic(?:y|ies)|filters?|guardrails?|"
+               r"moderation|safety (?:rules|filters?|settings|guidelines)|ethics|morals|training|"
+               r"prompt")
+_ZH_RULE_WORDS = r"规则|设定|限制|指令|指示|提示词|审核|过滤|道德|约束|底线|安全策略|规定|准则"
 _PARTS: dict[str, str] = {
-    # the assistant's own rules or make-up
-    "rules": r"\b(?:rules?|instructions?|restrictions?|limits?|limitations?|polic(?:y|ies)|"
-             r"guidelines?|moderation|safety|ethics|morals|guardrails?|programming|directives?|"
-             r"(?:content |safety |your |its |the )filters?|"
-             r"content policy|censorship|system prompt|prompt)\b"
-             r"|设定|规则|限制|指令|指示|提示词|审核|过滤|道德|约束|底线|安全策略|规定|准则",
+    # the assistant's own rules: whose they are is said
+    "rules": rf"(?<!my )(?<!our )\b(?:your|ur|its|the (?:assistant|bot|ai|system)'?s?|system|"
+             rf"previous|prior|above|earlier|original|initial|old|all (?:the |your |of your )?|"
+             rf"any (?:of )?(?:your |the )?|these|those)\s+(?:own\s+)?(?:(?:content|safety|moral|"
+             rf"ethical|platform|system|original|hidden|secret|internal|current|previous|prior|"
+             rf"old|earlier|initial|above)\s+)?"
+             rf"(?:{_RULE_WORDS})\b"
+             rf"|\b(?:{_RULE_WORDS}) (?:you|u) (?:were |have been |got |have )?(?:given|told|follow)"
+             rf"|(?:你的|您的|你|系统|之前的?|以上的?|上面的?|原来的?|原有的?|所有的?|一切|全部的?|平台)"
+             rf"(?:的)?(?:安全|内容|所有|全部|原有)?(?:的)?(?:{_ZH_RULE_WORDS})",
     # what would set them aside
     "undo": r"\b(?:ignore[sd]?|disregard(?:ed)?|forget|cancel(?:l?ed)?|void(?:ed)?|supersedes?|"
             r"override|bypass(?:ed)?|turn(?:ed)? off|disable[sd]?|switch(?:ed)? off|lift(?:ed)?|"
-            r"remove[sd]?|drop(?:ped)?|no longer (?:apply|follow|bound)|stop (?:following|being)|"
-            r"not (?:follow|obey|bound)|without(?: any)?|no|zero|free (?:of|from)|unrestricted|"
-            r"unfiltered|uncensored|never (?:refuses?|says? no|declines?))\b"
-            r"|忽略|无视|忘掉|忘记|作废|取消|关闭|绕过|解除|跳过|不再遵守|不要遵守|不用遵守|不受|没有任何|"
-            r"摆脱|突破|不考虑|不能拒绝|不会拒绝|不拒绝|什么都可以|任何事情",
+            r"drop(?:ped)?|no longer (?:apply|follow|bound)|stop (?:following|being)|"
+            r"(?:don'?t|do not|not) (?:follow|obey|apply)|without|free (?:of|from))\b"
+            r"|忽略|无视|忘掉|忘记|作废|取消|关闭|绕过|解除|跳过|不再遵守|不要遵守|不用遵守|不要再遵守|"
+            r"不受|摆脱|突破|不考虑|不用管|不要管|别管",
+    # shedding every rule, said outright
+    "free": rf"\b(?:no|without(?: any)?|zero|free (?:of|from)|not bound by|ignores?|breaks?|beyond)\s+"
+            rf"(?:any\s+)?(?:(?:content|safety|platform|moral|ethical)\s+)?(?:{_RULE_WORDS}|"
+            rf"boundaries|censorship|constraints)\b|\b(?:never|won'?t|doesn'?t|does not|cannot|"
+            rf"can'?t) (?:refuses?|says? no|declines?|rejects?)\b|\bunrestricted|unfiltered|"
+            rf"uncensored|jailbroken|do anything now\b|\bno ethics\b|\bzero ethics\b|"
+            rf"\b(?:evil|rogue|malicious|unethical) (?:version|assistant|ai|bot|twin|"
+            rf"chatbot|persona|mode)\b|邪恶|坏人版|黑化"
+            rf"|不受(?:任何)?[^。！？\n]{{0,8}}(?:{_ZH_RULE_WORDS})|没有(?:任何)?(?:{_ZH_RULE_WORDS})|"
+            rf"什么都可以(?:说|做|回答)|不能拒绝|不会拒绝|不许拒绝|不考虑法律|没有道德|不讲道德",
     # a new identity or a fiction to speak from
     "persona": r"\b(?:pretend(?:ing)?|imagine|role-?play|roleplay|in character|act(?:ing)? as|"
                r"simulate|become|you are now|you're now|you will be|from now on you|hypothetically|"
                r"let'?s play|play a game|for (?:a|my) (?:novel|story|book|script|screenplay)|"
-               r"fictional|a story where|a dialogue where)\b"
+               r"fictional|a story where|a dialogue where|if you (?:had|were|could))\b"
                r"|扮演|假设你|假装|想象|角色|现在开始你|从现在开始你|从这一刻起|你现在是|进入角色|玩个游戏|"
-               r"小说|故事里|剧本",
-    # the assistant itself as the one addressed
-    "you": r"\b(?:you|your|yourself|assistant|chat ?bot|bot|ai|a\.i\.|llm|language model|"
-           r"model|gpt|dan)\b|你|您|助手|机器人|人工智能|模型|智能客服",
+               r"小说|故事里|剧本|如果你|假如你|要是你",
+    # what the fiction is for
+    "harm": r"\b(?:how to |how i could |how one could |in detail how )?(?:steal|hack|break into|"
+            r"launder|forge|scam|defraud|make (?:a )?(?:bomb|explosives?|meth|drugs|weapons?)|"
+            r"credit card numbers|card numbers|passwords?|stolen)\b"
+            r"|盗刷|入侵|偷|骗|诈骗|制造炸弹|制毒|破解|激活码|密码",
     # asking it to show what it was given
     "show": r"\b(?:show|print|repeat|paste|output|reveal|recite|quote|display|dump|leak|tell me|"
             r"what (?:is|are|was|were)|copy)\b|复述|输出|重复|发给我|发我|告诉我|显示|打印|泄露|列出|原文|原样",
@@ -232,43 +258,46 @@ _PARTS: dict[str, str] = {
              r"|最开始收到|最初收到|开始前|系统提示|隐藏指令|内部配置|你的设定|你的规则|你收到的",
     # other people's personal data, or all of it
     "others": r"\b(?:everyone|everybody|all (?:the )?(?:customers?|users?|members?|buyers?|"
-              r"orders|accounts?)|(?:other|another) (?:customers?|users?|people|person|"
+              r"accounts?)|(?:other|another) (?:customers?|users?|people|person|"
               r"buyers?)|other people'?s?|someone else'?s?|customer list|user list|users? table|"
               r"customers? table|the database|the db|(?:my )?neighbou?r'?s?|not my order|"
-              r"isn'?t my order|the last (?:customer|refund|order|person)|"
+              r"isn'?t my order|the last (?:customer|refund|person)|(?:her|his|their)\s+"
+              r"(?:home |delivery |postal )?(?:address|phone(?: number)?|e-?mail|card(?: number)?|"
+              r"password)|"
               r"(?:order|person) (?:right )?before mine|which customers|who (?:placed|ordered|"
               r"bought))\b"
               r"|所有(?:的)?(?:客户|用户|顾客|会员|买家|购买)|全部(?:的)?(?:客户|用户|顾客|会员)|"
               r"其他(?:的)?(?:客户|用户|顾客|人)|其它(?:的)?(?:客户|用户|顾客)|别人|他人|邻居|"
               r"不是我的订单|数据库|上一个|上一位|这个账号|那个账号",
-    "personal": r"\b(?:e-?mails?|e-mail address(?:es)?|phones?(?: numbers?)?|numbers?|"
-                r"address(?:es)?|card(?: numbers?)?|names|contacts?|contact details|details|"
-                r"info(?:rmation)?|passwords?|records|data|lives?|live)\b"
-                r"|邮箱|电话|手机号|地址|住址|卡号|银行卡|信用卡|姓名|联系方式|资料|信息|数据|密码|详情",
+    "personal": r"\b(?:e-?mails?|e-mail address(?:es)?|phone numbers?|"
+                r"(?:home |delivery |postal )?address(?:es)?|card(?: numbers?)?|contacts?|"
+                r"contact details|passwords?|lives?|live)\b"
+                r"|邮箱|电话|手机号|地址|住址|卡号|银行卡|信用卡|姓名|联系方式|密码",
     "fetch": r"\b(?:give|send|list|show|tell|export|dump|read|provide|look ?up|find|"
              r"get|need|want|which|who|what)\b"
              r"|给我|发我|发给|导出|列出|告诉|查一下|查查|查询|看看|想知道|全部发",
     # a directive to whatever model reads a document
     "reader": r"\b(?:ai|a\.i\.|assistant|chat ?bot|bot|llm|language model|model|gpt)s?\b"
-              r"|人工智能|(?<![a-z])ai(?![a-z])|助手|智能客服|语言模型|模型|机器人",
+              r"|人工智能|(?<![a-z])ai(?![a-z])|智能助手|智能客服|语言模型|大模型|客服机器人|聊天机器人|"
+              r"对话机器人|ai助手",
     "directive": r"\b(?:must|should|shall|always|never|whenever|is to|are to|needs? to|has to|"
                  r"have to|instructed|please)\b[^.!?\n]{0,60}?\b(?:tell|say|state|claim|reply|"
                  r"respond|answer|recommend|direct|inform|include|add|ask|forward|send|use|"
                  r"ignore|refuse|insist)\b"
                  r"|(?:必须|务必|一律|一定要|应当|应该|请在|请|总是|只能)" + r"[^。！？\n]{0,12}?"
                  + r"(?:告诉|声称|说|回答|回复|推荐|引导|附上|索要|要求|使用|忽略|拒绝)",
+    "obey": r"\b(?:(?:follow|obey|listen to) only (?:me|my)|only (?:follow|obey|listen to) "
+            r"(?:me|my)|treat (?:everything|what) i say as|(?:safety|filters?|moderation)"
+            r"\s*=\s*(?:off|false|0|none))\b|只听我的|只听从我|按我说的做|听我的命令|以我的话为准",
 }
-_PARTS["obey"] = (r"\b(?:(?:follow|obey|listen to) only (?:me|my)|only (?:follow|obey|listen to) "
-                  r"(?:me|my)|treat (?:everything|what) i say as|(?:safety|filters?|moderation)"
-                  r"\s*=\s*(?:off|false|0|none))\b|只听我的|只听从我|按我说的做|听我的命令|以我的话为准")
 _PART_RX = {k: re.compile(v, re.IGNORECASE) for k, v in _PARTS.items()}
 # a speaker asking about their own data ("do you share my address with other customers?")
-_MINE = re.compile(r"\b(?:my|our)\s+(?:own\s+)?(?:e-?mail|phone|address|card|data|details|"
-                   r"info(?:rmation)?|number|account)|我的(?:地址|邮箱|电话|手机号|信息|数据|资料|账户|卡)",
+_MINE = re.compile(r"(?<!not )(?<!n't )\b(?:my|our)\s+(?:own\s+)?(?:e-?mail|phone|address|card|data|details|"
+                   r"info(?:rmation)?|number|account|orders?)|我的(?:地址|邮箱|电话|手机号|信息|数据|资料|账户|卡)",
                    re.IGNORECASE)
 COMBOS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "override": (("undo", "rules", "you"), ("obey",)),
-    "persona": (("persona", "undo"), ("persona", "you", "rules")),
+    "override": (("undo", "rules"), ("obey",)),
+    "persona": (("persona", "free"), ("free", "rules"), ("persona", "harm")),
     "reveal_prompt": (("show", "given"),),
     "exfiltration": (("others", "personal", "fetch"),),
     "addressed_to_ai": (("reader", "directive"),),

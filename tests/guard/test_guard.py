@@ -126,3 +126,30 @@ def test_a_planted_directive_is_found_within_one_sentence_of_a_document(guard: G
     # the words spread over two sentences of a policy are not an instruction to a model
     assert not guard.check_chunk("Our assistant answers in English. Staff must always tell "
                                  "customers the tracking number.").stops
+
+
+def test_no_document_of_the_sample_store_or_the_sqlite_corpus_is_quarantined() -> None:
+    """Every bundled document, parsed as indexing parses it (PDF, DOCX, HTML, FAQ JSON...),
+    passes: the co-occurrence rules once read '扫地机器人 ... 必须使用' (a robot vacuum, a
+    must) as an order to a model, and the sample store lost its returns guide."""
+    from pathlib import Path
+
+    from ragkit import ingest
+    from ragkit.errors import IngestError
+    from ragkit.kb import _screened
+
+    root = Path(__file__).resolve().parents[2]
+    files = [f for d in ("ragkit/data/store", "bench/data/corpus_sqlite")
+             for f in sorted((root / d).rglob("*")) if f.is_file()]
+    assert len(files) >= 50
+    checked = 0
+    for f in files:
+        data = f.read_bytes()
+        try:
+            doc = ingest.parse_bytes(data, f, f.name, 50 * 2**20)
+        except IngestError:  # not a document (the corpus's question file): indexing skips it
+            continue
+        checked += 1
+        v = _screened(doc, data)
+        assert not v.stops, (f.name, [x.excerpt for x in v.findings])
+    assert checked >= 50
