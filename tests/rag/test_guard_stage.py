@@ -139,3 +139,46 @@ def test_personal_data_is_replaced_before_the_model_and_put_back_for_the_user(
     kb.close()
     assert all(b"jo.smith@example.com" not in f.read_bytes()
                for f in Path(kb.dir).rglob("*") if f.is_file())
+
+
+def test_after_the_red_team_messages_no_personal_data_is_in_any_file_or_log(
+        kb, scripted_generator, tmp_path) -> None:
+    """Every message of the tuning red-team set plus messages full of personal data, asked in
+    one stored conversation with logging at DEBUG: no value the detectors find is written in
+    plain text to any file of the knowledge base (checkpoints, cache, audit) or to the log."""
+    import json
+    import logging
+
+    from ragkit import pii
+
+    root = Path(__file__).resolve().parents[2]
+    cases = [json.loads(line) for line in
+             (root / "bench" / "data" / "guard_tuning.jsonl").read_text(encoding="utf-8")
+             .splitlines() if line.strip()]
+    messages = [c["text"] for c in cases if c["channel"] == "input"] + [
+        "I'm jo.smith@example.com, card 4111 1111 1111 1111: where is my refund?",
+        "Send it to 14 Harbour Road, Leeds please, phone 07700 900123",
+        "我的手机号是13912345678，地址是上海市浦东新区世纪大道100号，退款到了吗？"]
+    values = {v for m in messages for v in pii.redact(m)[1].values()}
+    assert len(values) >= 8
+    log_file = tmp_path / "ragkit.log"
+    handler = logging.FileHandler(log_file, encoding="utf-8")
+    root_log = logging.getLogger()
+    old_level = root_log.level
+    root_log.addHandler(handler)
+    root_log.setLevel(logging.DEBUG)
+    try:
+        gen = scripted_generator(["Refunds are paid back within five business days [1]."])
+        conv = pipe(kb, gen).conversation()
+        for m in messages:
+            conv.ask(m)
+    finally:
+        root_log.removeHandler(handler)
+        root_log.setLevel(old_level)
+        handler.close()
+    kb.close()
+    files = [f for f in Path(kb.dir).rglob("*") if f.is_file()] + [log_file]
+    for f in files:
+        raw = f.read_bytes()
+        leaked = [v for v in values if v.encode() in raw]
+        assert not leaked, (f.name, leaked)
