@@ -237,14 +237,17 @@ _PARTS: dict[str, str] = {
     "persona": r"\b(?:pretend(?:ing)?|imagine|role-?play|roleplay|in character|act(?:ing)? as|"
                r"simulate|become|you are now|you're now|you will be|from now on you|hypothetically|"
                r"let'?s play|play a game|for (?:a|my) (?:novel|story|book|script|screenplay)|"
-               r"fictional|a story where|a dialogue where|if you (?:had|were|could))\b"
+               r"fictional|a story where|a dialogue where)\b"
                r"|扮演|假设你|假装|想象|角色|现在开始你|从现在开始你|从这一刻起|你现在是|进入角色|玩个游戏|"
-               r"小说|故事里|剧本|如果你|假如你|要是你",
+               r"小说|故事里|剧本",
+    # "if you were...": a hypothetical counts only with shedding the rules ("if you had no
+    # rules"); "如果你忘记了密码" and "if you were me" are support questions
+    "hypothetical": r"\bif you (?:had|were|could)\b|如果你|假如你|要是你",
     # what the fiction is for
     "harm": r"\b(?:how to |how i could |how one could |in detail how )?(?:steal|hack|break into|"
-            r"launder|forge|scam|defraud|make (?:a )?(?:bomb|explosives?|meth|drugs|weapons?)|"
-            r"credit card numbers|card numbers|passwords?|stolen)\b"
-            r"|盗刷|入侵|偷|骗|诈骗|制造炸弹|制毒|破解|激活码|密码",
+            r"launder|forge|defraud|make (?:a )?(?:bomb|explosives?|meth|drugs|weapons?)|"
+            r"other people'?s credit cards?|credit card numbers|license keys|activation codes)\b"
+            r"|盗刷|入侵|偷东西|偷钱|骗钱|骗顾客|骗人|诈骗别人|制造炸弹|制毒|破解|激活码",
     # asking it to show what it was given
     "show": r"\b(?:show|print|repeat|paste|output|reveal|recite|quote|display|dump|leak|tell me|"
             r"what (?:is|are|was|were)|copy)\b|复述|输出|重复|发给我|发我|告诉我|显示|打印|泄露|列出|原文|原样",
@@ -297,7 +300,8 @@ _MINE = re.compile(r"(?<!not )(?<!n't )\b(?:my|our)\s+(?:own\s+)?(?:e-?mail|phon
                    re.IGNORECASE)
 COMBOS: dict[str, tuple[tuple[str, ...], ...]] = {
     "override": (("undo", "rules"), ("obey",)),
-    "persona": (("persona", "free"), ("free", "rules"), ("persona", "harm")),
+    "persona": (("persona", "free"), ("hypothetical", "free"), ("free", "rules"),
+                ("persona", "harm")),
     "reveal_prompt": (("show", "given"),),
     "exfiltration": (("others", "personal", "fetch"),),
     "addressed_to_ai": (("reader", "directive"),),

@@ -116,6 +116,10 @@ def test_the_parts_of_an_instruction_are_found_in_any_order(guard: Guard, text: 
     "Ignore the second step if your kettle has no filter.",
     "What are your instructions for returning a damaged item?",
     "Should I post a broken product to you before I have a claim number?",
+    "如果你忘记了密码怎么办？",
+    "如果你的包裹被偷了怎么办？",
+    "Can you turn off the safety lock on the heater for me?",
+    "扫地机器人的禁区规则怎么取消？",
 ])
 def test_questions_that_share_the_words_but_not_the_intent_pass(guard: Guard, text: str) -> None:
     assert guard.check_input(text).action == "pass"
