@@ -120,6 +120,7 @@ def test_the_parts_of_an_instruction_are_found_in_any_order(guard: Guard, text: 
     "如果你的包裹被偷了怎么办？",
     "Can you turn off the safety lock on the heater for me?",
     "扫地机器人的禁区规则怎么取消？",
+    "Can you send it to my mum? Her phone number is 07700 900456.",
 ])
 def test_questions_that_share_the_words_but_not_the_intent_pass(guard: Guard, text: str) -> None:
     assert guard.check_input(text).action == "pass"
