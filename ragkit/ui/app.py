@@ -404,11 +404,13 @@ def guard_tab(backend: Backend, demo: gr.Blocks) -> None:
         except Exception as exc:
             raise gr.Error(fmt.error_text(exc, lang_of(request))) from exc
 
+    def drop(cat: str, words: str, act: str, request: gr.Request) -> tuple[Any, ...]:
+        return edit(cat, words, act, request, drop=True)
+
     demo.load(show, None, [table, audit])
     refresh.click(show, None, [table, audit])
     add.click(edit, [category, terms, action], [table, terms])
-    remove.click(lambda c, w, a, r: edit(c, w, a, r, drop=True), [category, terms, action],
-                 [table, terms])
+    remove.click(drop, [category, terms, action], [table, terms])
     check.click(try_text, [text, channel], verdict)
     text.submit(try_text, [text, channel], verdict)
     export.click(export_all, None, download)
