@@ -21,6 +21,7 @@ a killed run is detected on open and rebuilt from stored vectors (no re-embeddin
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import json
 import logging
@@ -63,17 +64,18 @@ NO_TEXT = "no text to index (only headings or markup); add body text or remove i
 ProgressFn = Callable[[str, int, int], None]
 
 
-_guard: Guard | None = None
+@functools.cache
+def _ingest_guard() -> Guard:
+    """One guard for indexing (only its injection rules decide there: list terms in a
+    document are recorded, never acted on)."""
+    return Guard().load()
 
 
 def _screened(doc: ParsedDocument, data: bytes) -> Verdict:
     """The guard's verdict on a whole document (an HTML page with its hidden text)."""
-    global _guard
-    if _guard is None:
-        _guard = Guard().load()
     if doc.kind == "html":
-        return _guard.check_html(decode_text(data, doc.path))
-    return _guard.check_chunk(doc.text)
+        return _ingest_guard().check_html(decode_text(data, doc.path))
+    return _ingest_guard().check_chunk(doc.text)
 
 
 @dataclass

@@ -95,12 +95,9 @@ def test_cmd(text: Annotated[str | None, typer.Argument(help="The text; - or not
 
     if text is None or text == "-":
         text = sys.stdin.read()
-    if channel not in ("input", "document", "html", "output"):
-        raise ConfigError("--channel must be input, document, html or output")
     guard = sdk.load_guard(kb_dir=kb if kb.is_dir() else None)
     assert guard is not None
-    v = {"input": guard.check_input, "document": guard.check_chunk,
-         "html": guard.check_html}.get(channel, lambda t: guard.check_output(t, evidence))(text)
+    v = guard.check(channel, text, evidence)  # type: ignore[arg-type]
     if as_json:
         print(json.dumps({"action": v.action, "text": v.text, "findings": [
             {"category": f.category, "rule": f.rule, "action": f.action, "excerpt": f.excerpt}

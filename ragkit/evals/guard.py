@@ -19,9 +19,7 @@ from typing import Any
 
 from ragkit.errors import ConfigError
 from ragkit.evals.jsonl import read_jsonl
-from ragkit.guard.guard import Guard, Verdict
-
-CHANNELS = ("input", "document", "html", "output")
+from ragkit.guard.guard import CHANNELS, Guard
 
 
 @dataclass(frozen=True)
@@ -51,16 +49,6 @@ def load_cases(path: Path) -> list[Case]:
         raise ConfigError(f"no red-team set at {path}; pass --set FILE")
     return read_jsonl(path, _case, bad="not a guard case",
                       needs="each line needs id, lang, channel, kind, category, text, expect")
-
-
-def check(guard: Guard, case: Case) -> Verdict:
-    if case.channel == "input":
-        return guard.check_input(case.text)
-    if case.channel == "document":
-        return guard.check_chunk(case.text)
-    if case.channel == "html":
-        return guard.check_html(case.text)
-    return guard.check_output(case.text, case.evidence)
 
 
 @dataclass
@@ -105,7 +93,7 @@ def evaluate(guard: Guard, cases: list[Case], repeat: int = 3) -> Report:
         times = []
         for _ in range(max(1, repeat)):
             t0 = time.perf_counter()
-            v = check(guard, c)
+            v = guard.check(c.channel, c.text, c.evidence)
             times.append((time.perf_counter() - t0) * 1000)
         caught = v.flagged if c.expect == "flag" else not v.stops
         out.append(Outcome(c.id, c.category, c.lang, c.channel, c.expect, v.action, caught,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 from importlib.resources import files
 from pathlib import Path
 from typing import Literal
@@ -74,13 +75,25 @@ class Finding:
     excerpt: str  # redacted, at most 160 characters
 
 
+CHANNELS: tuple[Channel, ...] = ("input", "document", "html", "output")
+
+
 @dataclass(frozen=True)
 class Verdict:
     channel: Channel
     action: Outcome
     text: str  # what to use: the original, or with masked spans starred out
     findings: tuple[Finding, ...] = ()
-    redacted: str = ""  # the text with personal data replaced, for logs and records
+
+    @cached_property
+    def redaction(self) -> tuple[str, dict[str, str]]:
+        """``text`` with personal data replaced by placeholders, and placeholder -> value
+        (what logs, records and the model get); computed when first asked for."""
+        return pii.redact(self.text)
+
+    @property
+    def redacted(self) -> str:
+        return self.redaction[0]
 
     @property
     def flagged(self) -> bool:
@@ -158,6 +171,16 @@ class Guard:
         _ = self.matcher
         return self
 
+    def check(self, channel: Channel, text: str, evidence: str = "") -> Verdict:
+        """The check for ``channel``: a user's message, a document chunk, an HTML page, or a
+        model's sentence (with the ``evidence`` it was written from)."""
+        if channel == "output":
+            return self.check_output(text, evidence)
+        if channel not in CHANNELS:
+            raise ConfigError(f"channel must be one of {', '.join(CHANNELS)} (got {channel!r})")
+        return {"input": self.check_input, "document": self.check_chunk,
+                "html": self.check_html}[channel](text)
+
     def _words(self, text: str) -> tuple[list[Finding], list[tuple[int, int]]]:
         found, spans = [], []
         for h in self.matcher.scan(text):
@@ -181,13 +204,13 @@ class Guard:
     def check_input(self, text: str) -> Verdict:
         """A message typed by a user."""
         if not self.config.enabled:
-            return Verdict("input", "pass", text, redacted=pii.redact(text)[0])
+            return Verdict("input", "pass", text)
         self._check_length(text)
         found, spans = self._words(text)
         found += self._injection(text, "block")
         action = _worst(found)
         out = _masked(text, spans) if action == "mask" else text
-        return Verdict("input", action, out, tuple(found), pii.redact(out)[0])
+        return Verdict("input", action, out, tuple(found))
 
     def check_chunk(self, text: str) -> Verdict:
         """A chunk of an indexed document: instructions to the assistant quarantine it;
@@ -229,10 +252,8 @@ class Guard:
                                          pii.redact(value)[0]))
                     spans.append(span)
         action = _worst(found)
-        out = _masked(text, spans) if spans and action in ("mask", "warn") else text
-        if spans and action == "warn":
-            action = "mask"
-        return Verdict("output", action, out, tuple(found), pii.redact(out)[0])
+        out = _masked(text, spans) if action == "mask" else text
+        return Verdict("output", action, out, tuple(found))
 
 
 def _pii_spans(text: str) -> list[tuple[str, tuple[int, int]]]:

@@ -128,8 +128,6 @@ RULES: dict[str, list[str]] = {
     ],
 }
 _COMPILED = {name: [re.compile(p, re.IGNORECASE) for p in pats] for name, pats in RULES.items()}
-# a question that only asks what data is kept ("do you share my data with other customers?")
-# is not a request for it; the exfiltration rule needs a verb that fetches
 
 
 # what a document can do to the assistant: give it orders or a new role. Requests for data

@@ -98,7 +98,7 @@ def screen(state: RagState, runtime: Runtime[RunContext]) -> Update:
     deps.audit(v, runtime.context.conversation)
     if v.action in ("block", "handoff"):
         return {"refused": True, "refusal_reason": f"guard_{v.action}"}
-    text, mapping = pii.redact(v.text)
+    text, mapping = v.redaction
     if text != state.question:
         return {"question": text, "standalone": text, "pii": mapping}
     return {}

@@ -146,8 +146,7 @@ class Backend:
             raise InputError("guard_empty")
         guard = sdk.load_guard(kb_dir=self.kb_dir)
         assert guard is not None
-        v = {"document": guard.check_chunk, "output": guard.check_output}.get(
-            channel, guard.check_input)(text)
+        v = guard.check(channel, text)  # type: ignore[arg-type]
         return {"action": v.action, "text": v.text, "changed": v.text != text,
                 "findings": [{"category": f.category, "rule": f.rule, "action": f.action,
                               "excerpt": f.excerpt} for f in v.findings]}
