@@ -192,7 +192,7 @@ def guarded(generator: Generator, audit_dir: str | Path | None = None,
     folder = Path(audit_dir) if audit_dir is not None else ragkit_home() / "server"
     log = guard_audit(folder, guard.config.audit_retention_days) if guard.config.audit else None
     return GuardedGenerator(generator, guard,  # type: ignore[return-value]
-                            on_verdict=(lambda v: log.record(v)) if log is not None else None)
+                            on_verdict=log.record if log is not None else None)
 
 
 def serve_model(generator: Generator, host: str = "127.0.0.1", port: int = 8000, *,

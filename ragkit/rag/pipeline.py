@@ -117,7 +117,9 @@ class RagPipeline:
         self.config = config or RagConfig()
         self.relevance = relevance
         self.guard = guard
-        self._audit: AuditLog | None = None
+        # the knowledge base's audit trail (AuditLog writes no file until a first finding)
+        self._audit = (AuditLog.for_dir(kb.dir, guard.config.audit_retention_days)
+                       if guard is not None and guard.config.audit else None)
         self._graphs: dict[bool, Any] = {}
         self._wired: RagDeps | None = None
         self._memory: ConversationStore | None = None
@@ -159,14 +161,9 @@ class RagPipeline:
             guard=self.guard.load() if self.guard is not None else None, audit=self._record)
 
     def _record(self, verdict: Verdict, conversation: str) -> None:
-        """The guard's findings into the knowledge base's audit trail (opened on first use)."""
-        if not verdict.findings or self.guard is None or not self.guard.config.audit:
-            return
-        with self._lock:
-            if self._audit is None:
-                self._audit = AuditLog.for_dir(self.kb.dir,
-                                               self.guard.config.audit_retention_days)
-        self._audit.record(verdict, conversation)
+        """The guard's findings into the knowledge base's audit trail."""
+        if self._audit is not None:
+            self._audit.record(verdict, conversation)
 
     def _kb_languages(self) -> frozenset[str]:
         """Languages of the knowledge base's chunks (a sample), recomputed after a sync."""
@@ -240,8 +237,7 @@ class RagPipeline:
             self._cache.close()
             self._cache = None
         if self._audit is not None:
-            self._audit.close()
-            self._audit = None
+            self._audit.close()  # reopened by the next record
         self._graphs.clear()
         self._wired = None
 
