@@ -266,7 +266,8 @@ class Matcher:
     def scan(self, text: str) -> list[Hit]:
         """Every match in ``text``, except those inside an ``allow`` phrase of their own
         category ("suicide" in "suicide prevention")."""
-        words, han = nz.word_view(text), nz.han_view(text)
+        folded = nz.fold(text)  # once for both views and the patterns
+        words, han = nz.word_view(text, folded), nz.han_view(text, folded)
         allowed = self._allowed_spans([words, han]) if self._allow else {}
 
         def ok(cat: str, span: tuple[int, int]) -> bool:
@@ -283,7 +284,6 @@ class Matcher:
                 span = view.span(a, b)
                 hits.extend(Hit(cat.name, cat.action, term, span) for cat, term in found
                             if ok(cat.name, span))
-        folded = nz.fold(text)
         for cat, rx in self._patterns:
             for m in rx.finditer(folded):
                 if m.end() > m.start() and ok(cat.name, (m.start(), m.end())):

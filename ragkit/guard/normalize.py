@@ -93,12 +93,12 @@ def _unleet(token: str) -> str:
     return "".join(LEET.get(ch, ch) for ch in token)
 
 
-def word_view(text: str) -> View:
+def word_view(text: str, folded: str | None = None) -> View:
     """Words of letters, one space apart, padded with a space at each end, so that a term
     padded the same way matches whole words only. Single letters in a row ("f u c k",
-    "k.i.l.l") are joined into one word; so are the parts of a word cut by one sign
-    inside it ("sh*t" is not joined: a sign standing for a letter is not guessed)."""
-    folded = fold(text)
+    "k.i.l.l") are joined into one word; a sign standing for a letter is not guessed ("sh*t"
+    stays two words). ``folded`` is ``fold(text)`` when the caller already has it."""
+    folded = fold(text) if folded is None else folded
     toks = [(_unleet(t), idx) for t, idx in map(_trimmed, _tokens(folded)) if t]
     words: list[tuple[str, list[int]]] = []
     run: list[tuple[str, list[int]]] = []
@@ -129,12 +129,13 @@ def word_view(text: str) -> View:
     return View("".join(chars), tuple(origin))
 
 
-def han_view(text: str) -> View:
+def han_view(text: str, folded: str | None = None) -> View:
     """The Chinese characters of ``text`` with spaces and punctuation between them dropped
-    (a letter or digit between two characters ends the run: "傻A逼" is not "傻逼")."""
+    (a letter or digit between two characters ends the run: "傻A逼" is not "傻逼").
+    ``folded`` is ``fold(text)`` when the caller already has it."""
     chars: list[str] = []
     origin: list[int] = []
-    for m in _HAN_OR_WORD.finditer(fold(text)):
+    for m in _HAN_OR_WORD.finditer(fold(text) if folded is None else folded):
         piece = m.group(0)
         if len(piece) == 1 and is_han(piece):
             chars.append(piece)
