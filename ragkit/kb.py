@@ -12,6 +12,12 @@ decides what to add, update, remove, purely; prepare: parse and chunk what chang
 embed and write), write locking, keeping the vector index consistent with the database after
 crashes. Parsing, chunking, embedding, indexing and ranking are delegated to their modules.
 
+A knowledge base may instead live in PostgreSQL + pgvector (``ragkit.pgstore``), selected by
+opening a ``postgresql://`` URL instead of a directory: the settings are a row of its ``meta``
+table, vectors are stored beside their chunks (no FAISS files), and writers are serialised by
+an advisory lock on the server. Side files that stay per machine (answer cache, conversations,
+audit trail) then live in ``RAGKIT_HOME/postgres/HOST-PORT-DB-SCHEMA/``.
+
 Crash safety: each document is replaced in one SQLite transaction that also bumps
 ``kb_version``; embeddings are committed to the cache batch by batch before any document is
 replaced. The index manifest records the ``kb_version`` it reflects, so an index left behind by
@@ -27,15 +33,23 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 from filelock import FileLock, Timeout
 
-from ragkit import budget, chunking, ingest, sqlite_file
-from ragkit.config import KnowledgeBaseConfig, SearchConfig, SearchMode, parse
+from ragkit import budget, chunking, ingest, pgstore, sqlite_file
+from ragkit.config import (
+    IndexConfig,
+    KnowledgeBaseConfig,
+    SearchConfig,
+    SearchMode,
+    parse,
+    ragkit_home,
+)
 from ragkit.embedder import Embedder
 from ragkit.errors import (
     ConfigError,
@@ -57,6 +71,7 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 EMBED_BATCH = 64
+PG_LOCK_WAIT_S = 3600.0  # how long a sync into Postgres waits for another writer
 NO_TEXT = "no text to index (only headings or markup); add body text or remove it from the paths"
 
 # progress(stage, done, total): stage is "scan" (files read, then changed files parsed),
@@ -132,11 +147,14 @@ def _embed_hash(text: str) -> str:
 class KnowledgeBase:
     """One knowledge base directory. Cheap to open; the embedder and index load on first use."""
 
-    def __init__(self, directory: Path, config: KnowledgeBaseConfig, store: Store,
-                 embedder: Embedder | None = None) -> None:
+    def __init__(self, directory: Path, config: KnowledgeBaseConfig,
+                 store: Store | pgstore.PgStore, embedder: Embedder | None = None) -> None:
+        # the knowledge base's folder, or for one in Postgres the folder of its per-machine
+        # side files; ``location`` is what messages name (the folder, or the masked URL)
         self.dir = directory
         self.config = config
         self.store = store
+        self.location = store.location if isinstance(store, pgstore.PgStore) else str(directory)
         self._embedder = embedder
         self._index: FaissIndex | None = None
         self._index_version = -1
@@ -157,7 +175,13 @@ class KnowledgeBase:
         ``embedder`` is an already-loaded model to use instead of loading ``config.embedder``.
         Stored vectors and the index manifest are keyed by ``embedder.id``, so vectors from a
         different model are never mixed in.
+
+        ``directory`` may be a ``postgresql://USER@HOST:PORT/DB?schema=NAME`` URL: the
+        knowledge base then lives in that schema (see ``ragkit.pgstore``).
         """
+        if pgstore.is_url(directory):
+            return cls._open_pg(str(directory), create=create, config=config,
+                                embedder=embedder)
         d = Path(directory).expanduser().resolve()
         settings = d / "ragkit.json"
         fresh = False
@@ -198,6 +222,55 @@ class KnowledgeBase:
         # the documents); an existing one is never taken for new, even when it is empty.
         return cls(d, config, Store.open(db, create=fresh or (create and not db.exists())),
                    embedder)
+
+    @staticmethod
+    def exists(location: str | Path) -> bool:
+        """Whether ``location`` (a directory or a ``postgresql://`` URL) holds a knowledge
+        base; a server that cannot be reached is an error, not a no."""
+        if not pgstore.is_url(location):
+            return (Path(location).expanduser() / "ragkit.json").exists()
+        store = pgstore.PgStore.open(pgstore.PgUrl.parse(str(location)), create=False,
+                                     missing_ok=True)
+        try:
+            return store.settings() is not None
+        finally:
+            store.close()
+
+    @classmethod
+    def _open_pg(cls, url: str, *, create: bool, config: KnowledgeBaseConfig | None,
+                 embedder: Embedder | None) -> KnowledgeBase:
+        where = pgstore.PgUrl.parse(url)
+        if config is not None and config.index.type == "ivfpq":
+            raise ConfigError("pgvector has no IVF-PQ index; on PostgreSQL use --index-type "
+                              "hnsw (the default there), ivf or flat (exact)")
+        store = pgstore.PgStore.open(where, create=create)
+        try:
+            raw = store.settings()
+            if raw is None and create:
+                wanted = config or KnowledgeBaseConfig()
+                if wanted.index == IndexConfig():  # HNSW is the default on a server
+                    wanted = wanted.model_copy(update={"index": IndexConfig(type="hnsw")})
+                store.save_settings({"format": FORMAT_VERSION,
+                                     "config": wanted.model_dump(mode="json")})
+                raw = store.settings()
+            if raw is None:
+                raise KnowledgeBaseError(
+                    f"no knowledge base at {where.shown}; create one with "
+                    f"`ragkit index PATH --kb '{where.shown}'`")
+            stored = parse(KnowledgeBaseConfig, raw.get("config", {}), where.shown)
+            if config is not None and config != stored and not (
+                    config.model_copy(update={"index": stored.index}) == stored
+                    and config.index == IndexConfig()):
+                raise ConfigError(
+                    f"{where.shown} was created with different settings "
+                    f"({_diff(stored, config)}); open it without overriding them, or index "
+                    "into a new ?schema=")
+            side = ragkit_home() / "postgres" / where.slug
+            side.mkdir(parents=True, exist_ok=True)
+        except BaseException:
+            store.close()
+            raise
+        return cls(side, stored, store, embedder)
 
     def on_close(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` when this knowledge base closes (before its database does)."""
@@ -322,6 +395,19 @@ class KnowledgeBase:
             self.store.require_writable()
         elif self.store.read_only is not None:  # a dry run writes nothing: no lock to take
             return self._sync_locked(roots, dry_run, rebuild, progress, t0, follow)
+        with self._writing():
+            return self._sync_locked(roots, dry_run, rebuild, progress, t0, follow)
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold the one-writer lock: a file lock beside a directory's database (refused at
+        once when taken), or the server's advisory lock (waited for, with a notice)."""
+        if isinstance(self.store, pgstore.PgStore):
+            notice = self._limits[1]
+            with self.store.write_lock(PG_LOCK_WAIT_S, waiting=lambda: notice(
+                    f"another process is writing to {self.location}; waiting for it")):
+                yield
+            return
         lock = FileLock(str(self.dir / ".lock"), timeout=0)
         try:
             lock.acquire()
@@ -331,7 +417,7 @@ class KnowledgeBase:
                 "(the lock is released automatically when that process exits)"
             ) from None
         try:
-            return self._sync_locked(roots, dry_run, rebuild, progress, t0, follow)
+            yield
         finally:
             lock.release()
 
@@ -475,12 +561,16 @@ class KnowledgeBase:
         record the run. Each document is replaced in its own transaction (see the module
         docstring for what a crash leaves)."""
         status = "failed"
+        pg = isinstance(self.store, pgstore.PgStore)
         try:
+            if pg:  # vectors are written with their chunks: fix their space first
+                self.store.set_space(self.embedder.id, self.embedder.dim, self.config.index,
+                                     rebuild=rebuild)
             for key in plan.touch:
                 self.store.touch_document(key, survey.states[key].mtime, plan.sources[key])
             # A rebuild writes the database first and builds the index once at the end;
             # otherwise the loaded index is updated document by document.
-            index = None if rebuild else self.index()
+            index = None if rebuild or pg else self.index()
             report.chunks_embedded = self._embed_missing(pending, tick, report)
             for i, p in enumerate(pending):
                 tick("write", i, len(pending))
@@ -496,12 +586,18 @@ class KnowledgeBase:
                 vids = self.store.delete_document(path)
                 if index is not None:
                     index.remove(np.asarray(vids, dtype=np.int64))
-            if index is None:  # documents outside `paths` keep their stored vectors
-                index = self._index_from_store()
-            if pending or plan.delete or rebuild or self._saved_version != self.store.kb_version:
-                self.store.prune_embeddings(self.embedder.id)
-                self._save_index(index)
-            self._index, self._index_version = index, self.store.kb_version
+            if pg:
+                if pending or plan.delete or rebuild:
+                    self.store.prune_embeddings(self.embedder.id)
+                self.store.ensure_ivf(self.config.index)
+            else:
+                if index is None:  # documents outside `paths` keep their stored vectors
+                    index = self._index_from_store()
+                if (pending or plan.delete or rebuild
+                        or self._saved_version != self.store.kb_version):
+                    self.store.prune_embeddings(self.embedder.id)
+                    self._save_index(index)
+                self._index, self._index_version = index, self.store.kb_version
             status = "ok"
         except KeyboardInterrupt:
             status = "interrupted"
@@ -548,9 +644,14 @@ class KnowledgeBase:
         return Retriever(
             self.store,
             embed_query=lambda q: self.embedder.embed_queries([q])[0],
-            dense_search=lambda v, k: self.index().search(v, k),
+            dense_search=self._dense_search,
             config=config,
         )
+
+    def _dense_search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if isinstance(self.store, pgstore.PgStore):
+            return self.store.vector_search(vectors, k, self.embedder.id, self.config.index)
+        return self.index().search(vectors, k)
 
     def search(self, query: str, k: int = 5, mode: SearchMode = "hybrid",
                filters: Sequence[str | Filter] = ()) -> list[Hit]:
@@ -560,6 +661,12 @@ class KnowledgeBase:
     # -- status ------------------------------------------------------------------------------
     def status(self) -> dict:
         """Counts and settings, read without loading the embedder or the index."""
+        if isinstance(self.store, pgstore.PgStore):
+            counts = self.store.counts()
+            return {"path": self.location, "embedder": self.config.embedder,
+                    "index_type": self.config.index.type, "kb_version": self.store.kb_version,
+                    **counts, "index_up_to_date": counts["vectors"] == counts["chunks"],
+                    "last_runs": self.store.last_runs(3)}
         try:
             manifest = read_manifest(self.index_dir)
             vectors, index_version = manifest.count, manifest.kb_version
@@ -575,6 +682,53 @@ class KnowledgeBase:
             "index_up_to_date": index_version == self.store.kb_version,
             "last_runs": self.store.last_runs(3),
         }
+
+
+def copy_knowledge_base(src: KnowledgeBase, dst: KnowledgeBase,
+                        progress: ProgressFn | None = None) -> dict:
+    """Copy every document of ``src`` into the empty ``dst`` (a directory or Postgres, either
+    way) with its chunks and stored vectors: nothing is parsed or embedded again. Each
+    document is copied in one transaction; a copy that stops part way is finished by running
+    it again (documents already copied are skipped). Returns counts."""
+    tick = progress or (lambda *a: None)
+    space = src.store.vector_space()
+    docs = src.store.documents()
+    if space is None and docs:
+        raise KnowledgeBaseError(f"{src.location} has no stored vectors to copy; run "
+                                 f"`ragkit index PATH --kb {src.location} --rebuild` first")
+    t0 = time.perf_counter()
+    with dst._writing():
+        have = dst.store.documents()
+        if have and not set(have) <= set(docs):
+            raise KnowledgeBaseError(
+                f"{dst.location} already holds other documents; copy into a new, empty "
+                "knowledge base (another directory or ?schema=)")
+        run_id = dst.store.start_run()
+        status, copied, chunks = "failed", 0, 0
+        try:
+            if space is not None and isinstance(dst.store, pgstore.PgStore):
+                dst.store.set_space(*space, dst.config.index)
+            todo = [p for p in sorted(docs) if have.get(p) != docs[p]]
+            for i, path in enumerate(todo):
+                tick("write", i, len(todo))
+                pairs = src.store.document_chunks(path)
+                parts = [c for c, _ in pairs]
+                hashes = [h for _, h in pairs]
+                if space is not None and hashes:
+                    dst.store.put_embeddings(space[0], hashes,
+                                             src.store.get_vectors(space[0], hashes))
+                bodies = [segment_for_search(chunking.embedding_text(c)) for c in parts]
+                dst.store.replace_document(docs[path], parts, hashes, bodies)
+                copied, chunks = copied + 1, chunks + len(parts)
+            tick("write", len(todo), len(todo))
+            status = "ok"
+        finally:
+            report = {"copied_from": src.location, "documents": copied, "chunks": chunks,
+                      "skipped": len(docs) - copied if status == "ok" else None,
+                      "elapsed_s": time.perf_counter() - t0}
+            dst.store.finish_run(run_id, status, report)
+    dst._index = None  # a directory's FAISS index is rebuilt from the copied vectors
+    return report
 
 
 def _display(f: Path, roots: list[Path]) -> str:

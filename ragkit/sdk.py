@@ -49,10 +49,43 @@ _relevance: dict[str, Any] = {}
 def open_kb(directory: str | Path, *, create: bool = False,
             config: KnowledgeBaseConfig | None = None,
             embedder: Embedder | None = None) -> KnowledgeBase:
-    """Open the knowledge base at ``directory`` (``create=True`` makes it first)."""
+    """Open the knowledge base at ``directory`` (``create=True`` makes it first): a folder,
+    or ``postgresql://USER@HOST:PORT/DB?schema=NAME`` for one in PostgreSQL + pgvector."""
     from ragkit.kb import KnowledgeBase
 
     return KnowledgeBase.open(directory, create=create, config=config, embedder=embedder)
+
+
+def migrate_kb(source: str | Path, target: str | Path, *,
+               progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+    """Copy the knowledge base at ``source`` to ``target`` (each a folder or a
+    ``postgresql://`` URL; ``target`` is created with the same settings and must hold no
+    other documents) without parsing or embedding anything again."""
+    from ragkit.kb import copy_knowledge_base
+
+    with open_kb(source) as src, open_kb(target, create=True, config=src.config) as dst:
+        return copy_knowledge_base(src, dst, progress)
+
+
+def is_kb_url(location: object) -> bool:
+    """Whether ``location`` names a knowledge base in PostgreSQL (a ``postgresql://`` URL)."""
+    from ragkit.pgstore import is_url
+
+    return is_url(location)
+
+
+def kb_shown(location: str | Path) -> str:
+    """``location`` as messages and pages show it: a URL loses its password."""
+    from ragkit.pgstore import PgUrl
+
+    return PgUrl.parse(str(location)).shown if is_kb_url(location) else str(location)
+
+
+def kb_exists(location: str | Path) -> bool:
+    """Whether a knowledge base is at ``location`` (a folder or a ``postgresql://`` URL)."""
+    from ragkit.kb import KnowledgeBase
+
+    return KnowledgeBase.exists(location)
 
 
 def load_embedder(name: str = DEFAULT_EMBEDDER, device: str | None = None) -> Embedder:
@@ -406,7 +439,7 @@ def support_intents(domain_path: str | Path | None = None, *,
 
     domain = load_domain(domain_path)
     if embedder is None:
-        if isinstance(kb, str | Path) and (Path(kb) / "kb.sqlite").exists():
+        if isinstance(kb, str | Path) and kb_exists(kb):
             base = open_kb(kb)
             try:
                 embedder = base.embedder
@@ -463,6 +496,10 @@ __all__ = [
     "load_generator",
     "load_relevance",
     "open_kb",
+    "kb_exists",
+    "migrate_kb",
+    "kb_shown",
+    "is_kb_url",
     "rag_pipeline",
     "serve_model",
     "support_assistant",

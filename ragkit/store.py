@@ -283,6 +283,23 @@ class Store:
             out[row["vid"]] = row
         return out
 
+    def document_chunks(self, doc_path: str) -> list[tuple[Chunk, str]]:
+        """A document's chunks in order, each with the hash of the text embedded for it."""
+        rows = self.conn.execute(
+            "SELECT id, ordinal, text, start, \"end\", heading, page, title, embed_hash "
+            "FROM chunks WHERE doc_path = ? ORDER BY ordinal", (doc_path,)).fetchall()
+        return [(Chunk(r[0], doc_path, r[1], r[2], r[3], r[4], tuple(json.loads(r[5])), r[6],
+                       r[7]), r[8]) for r in rows]
+
+    def vector_space(self) -> tuple[str, int] | None:
+        """(embedder id, dimension) of the stored vectors the chunks use (the most common,
+        should two embedders' vectors be cached), or None when no chunk has one."""
+        row = self.conn.execute(
+            "SELECT e.embedder, length(e.vector) / 4 FROM chunks c JOIN embeddings e "
+            "ON e.hash = c.embed_hash GROUP BY e.embedder ORDER BY count(*) DESC LIMIT 1"
+        ).fetchone()
+        return (row[0], int(row[1])) if row else None
+
     def sample_texts(self, n: int) -> list[str]:
         """Up to ``n`` chunk texts spread evenly over the store (all of them when fewer)."""
         total = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]

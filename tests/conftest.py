@@ -112,3 +112,23 @@ def gemma_embedder():
     except ModelError as e:
         pytest.skip(f"EmbeddingGemma unavailable: {e}")
     return emb
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real PostgreSQL 16 + pgvector server (the ``pgserver`` wheel of the test extra),
+    started once per session in a temporary folder."""
+    pytest.importorskip("pgserver", reason="pip install -e '.[test]' brings pgserver")
+    from tests.helpers import pg
+
+    server = pg.start(tmp_path_factory.mktemp("pg"))
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture()
+def pg_url(pg_server) -> str:
+    """A ``postgresql://`` knowledge-base URL naming a schema of its own."""
+    from tests.helpers import pg
+
+    return pg.url(pg_server)

@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
 
 @eval_app.command("retrieval")
 def retrieval_cmd(
-    kb: KbOpt = Path(DEFAULT_KB),
+    kb: KbOpt = DEFAULT_KB,
     qset: Annotated[Path, typer.Option("--set", help="Labelled questions (JSONL).")] = Path(
         "knowledge/eval/retrieval.jsonl"),
     k: Annotated[int, typer.Option("-k", help="Ranking depth used for MRR.")] = 10,

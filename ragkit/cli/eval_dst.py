@@ -45,7 +45,7 @@ def _select(dialogues: list[Any], start: int, limit: int | None, lang: str | Non
 
 @eval_app.command("dst")
 def dst_cmd(
-    kb: KbOpt = Path(DEFAULT_KB),
+    kb: KbOpt = DEFAULT_KB,
     domain: Annotated[Path | None, typer.Option(
         "--domain", help="Domain file (YAML). [default: the assistant's default]")] = None,
     dset: Annotated[Path, typer.Option("--set", help="Labelled dialogues (JSONL).")] = DEFAULT_SET,

@@ -107,7 +107,7 @@ def print_table(summary: dict[str, Any], title: str) -> None:
 
 @eval_app.command("rag")
 def rag_cmd(
-    kb: KbOpt = Path(DEFAULT_KB),
+    kb: KbOpt = DEFAULT_KB,
     qset: Annotated[Path, typer.Option(
         "--set", help="Gold facts (JSONL); retrieval.jsonl and unanswerable.jsonl are read "
         "from the same folder.")] = Path("knowledge/eval/rag.jsonl"),
@@ -210,7 +210,7 @@ def _run(kb: Path, qset: Path, questions: list, model: str | None, quantization:
     generator = sdk.load_generator(gen_cfg)
     with sdk.open_kb(kb) as base:
         pipe = sdk.rag_pipeline(base, generator, rag_cfg)
-        meta = {"model": gen_cfg.model, "quantization": quantization, "kb": str(kb),
+        meta = {"model": gen_cfg.model, "quantization": quantization, "kb": sdk.kb_shown(kb),
                 "set": str(qset), "embedder": base.config.embedder,
                 "rag_config": rag_cfg.model_dump(mode="json")}
         rows = list(done)

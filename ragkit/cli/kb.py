@@ -31,9 +31,17 @@ from ragkit.config import (
 )
 from ragkit.errors import ConfigError
 
-DEFAULT_KB = os.environ.get("RAGKIT_KB", ".ragkit/kb")
+DEFAULT_KB = os.environ.get("RAGKIT_KB_URL") or os.environ.get("RAGKIT_KB", ".ragkit/kb")
 
+# A directory, or a postgresql:// URL (kept a string: a Path would fold its "//")
 KbOpt = Annotated[
+    str,
+    typer.Option("--kb", help="Knowledge base: a directory, or a PostgreSQL URL "
+                 "postgresql://USER@HOST:PORT/DB?schema=NAME (env RAGKIT_KB_URL or RAGKIT_KB).",
+                 show_default=True),
+]
+# Where a knowledge base's own guard word lists live: its directory
+KbDirOpt = Annotated[
     Path,
     typer.Option("--kb", help="Knowledge base directory (env RAGKIT_KB).", show_default=True),
 ]
@@ -71,6 +79,7 @@ def register(app: typer.Typer) -> None:
     app.command("index")(index_cmd)
     app.command("search")(search_cmd)
     app.command("status")(status_cmd)
+    app.command("migrate")(migrate_cmd)
 
 
 @contextmanager
@@ -106,7 +115,7 @@ def _progress(enabled: bool):
 
 def index_cmd(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to index (recursively).")],
-    kb: KbOpt = Path(DEFAULT_KB),
+    kb: KbOpt = DEFAULT_KB,
     embedder: Annotated[str | None, typer.Option(
         help="Embedder for a NEW knowledge base: a catalogue name (`ragkit models list`) or a "
         "local sentence-transformers folder. [default: multilingual-e5-small]")] = None,
@@ -159,24 +168,24 @@ def index_cmd(
         given["ingest"] = parse(IngestConfig, ing, "ingest options")
     config = parse(KnowledgeBaseConfig, given, "knowledge base settings")
 
-    exists = (kb / "ragkit.json").exists()
+    exists = sdk.kb_exists(kb)
     scratch = None
     if dry_run and not exists:  # a dry run never creates the knowledge base
         import tempfile
 
         scratch = tempfile.TemporaryDirectory(prefix="ragkit-dry-run-")
-        kb = Path(scratch.name)
+        kb = scratch.name
     with sdk.open_kb(kb, create=True, config=None if exists else config) as base:
         differ = [k for k in given if getattr(base.config, k) != getattr(config, k)]
         if differ:
             stored = base.config.model_dump()
             raise ConfigError(
-                f"{base.dir} already uses {', '.join(f'{k}={stored[k]}' for k in differ)}; "
+                f"{base.location} already uses {', '.join(f'{k}={stored[k]}' for k in differ)}; "
                 "these settings are fixed when a knowledge base is created. Index into a new "
                 "--kb directory to use other settings."
             )
         if not as_json:
-            err.print(f"[dim]knowledge base {clean(base.dir)} "
+            err.print(f"[dim]knowledge base {clean(base.location)} "
                       f"(embedder {clean(base.config.embedder)})[/]")
         with _progress(sys.stderr.isatty()) as tick:
             report = base.sync(paths, dry_run=dry_run, rebuild=rebuild, progress=tick,
@@ -218,7 +227,7 @@ def _print_report(report) -> None:
 
 def search_cmd(
     query: Annotated[str, typer.Argument(help="What to look for (any language).")],
-    kb: KbOpt = Path(DEFAULT_KB),
+    kb: KbOpt = DEFAULT_KB,
     k: Annotated[int, typer.Option("-k", "--top-k", min=1, max=1000, help="Number of hits.")] = 5,
     mode: Annotated[SearchMode, choice_option(
         SearchMode, "--mode", help="Ranking: hybrid is reciprocal rank fusion of the other two.")
@@ -247,7 +256,31 @@ def search_cmd(
         out.print(f"   {clean(snippet[:240])}{'…' if len(snippet) > 240 else ''}")
 
 
-def status_cmd(kb: KbOpt = Path(DEFAULT_KB), as_json: JsonOpt = False) -> None:
+def migrate_cmd(
+    source: Annotated[str, typer.Option(
+        "--from", help="Knowledge base to copy: a directory or postgresql:// URL.")],
+    target: Annotated[str, typer.Option(
+        "--to", help="Where to copy it: a new directory, or postgresql://USER@HOST:PORT/DB"
+        "?schema=NAME (created with the same settings).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy a knowledge base to another place (a directory to PostgreSQL, or back) with its
+    stored vectors: nothing is parsed or embedded again. Run it again to finish a copy that
+    was stopped; documents already copied are skipped."""
+    from ragkit import sdk
+
+    with _progress(sys.stderr.isatty()) as tick:
+        report = sdk.migrate_kb(source, target, progress=tick)
+    if as_json:
+        print(to_json(report))
+        return
+    out.print(f"copied {report['documents']} documents ({report['chunks']} chunks) from "
+              f"{clean(report['copied_from'])} to {clean(sdk.kb_shown(target))} in "
+              f"{report['elapsed_s']:.1f}s; nothing re-embedded"
+              + (f"; {report['skipped']} already there" if report["skipped"] else ""))
+
+
+def status_cmd(kb: KbOpt = DEFAULT_KB, as_json: JsonOpt = False) -> None:
     """Show a knowledge base's settings, document and chunk counts, and recent runs."""
     from ragkit import sdk
 

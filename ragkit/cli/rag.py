@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -35,7 +34,7 @@ def register(app: typer.Typer) -> None:
     app.command("chat")(chat_cmd)
 
 
-def _open(kb: Path, model: str, quantization: Quantization, k: int, no_cache: bool,
+def _open(kb: str, model: str, quantization: Quantization, k: int, no_cache: bool,
           quiet: bool, translate: TranslateMode = "auto", relevance: RelevanceMode = "auto"
           ) -> tuple[Any, Any]:
     from ragkit.rag.config import RagConfig, translate_setting
@@ -94,7 +93,7 @@ def _print_stream(stream: Any) -> Any:
 
 def ask_cmd(
     question: Annotated[str, typer.Argument(help="The question (English or Chinese).")],
-    kb: KbOpt = Path(DEFAULT_KB),
+    kb: KbOpt = DEFAULT_KB,
     model: ModelOpt = DEFAULT_GENERATOR,
     quantization: QuantOpt = "none",
     k: KOpt = 5,
@@ -118,7 +117,7 @@ def ask_cmd(
 
 
 def chat_cmd(
-    kb: KbOpt = Path(DEFAULT_KB),
+    kb: KbOpt = DEFAULT_KB,
     model: ModelOpt = DEFAULT_GENERATOR,
     quantization: QuantOpt = "none",
     k: KOpt = 5,

@@ -46,7 +46,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(support_app, name="support")
 
 
-def _open(kb: Path, domain: Path | None, db: Path | None, no_kb: bool) -> Any:
+def _open(kb: str, domain: Path | None, db: Path | None, no_kb: bool) -> Any:
     from ragkit import sdk
 
     bot = sdk.support_assistant(None if no_kb else kb, domain, db_path=db)
@@ -77,7 +77,7 @@ def _training_bar() -> Iterator[Callable[[str, int, int], None]]:
 def train_cmd(
     ctx: typer.Context,
     domain: DomainOpt = None,
-    kb: KbOpt = Path(DEFAULT_KB),
+    kb: KbOpt = DEFAULT_KB,
     retrain: Annotated[bool, typer.Option(help="Train again even if a model for this domain "
                                           "exists.")] = False,
     as_json: JsonOpt = False,
@@ -91,7 +91,7 @@ def train_cmd(
     # `ragkit support --domain F train` means the same as `ragkit support train --domain F`
     outer = ctx.obj or {}
     domain = domain if domain is not None else outer.get("domain")
-    kb = kb if kb != Path(DEFAULT_KB) else outer.get("kb", kb)
+    kb = kb if kb != DEFAULT_KB else outer.get("kb", kb)
     with _training_bar() as progress:
         manifest = sdk.support_intents(domain, kb=kb, retrain=retrain, progress=progress)
     if as_json:
@@ -115,7 +115,7 @@ def train_cmd(
 @support_app.callback()
 def support_cmd(
     ctx: typer.Context,
-    kb: KbOpt = Path(DEFAULT_KB),
+    kb: KbOpt = DEFAULT_KB,
     domain: DomainOpt = None,
     db: DbOpt = None,
     thread: ThreadOpt = None,

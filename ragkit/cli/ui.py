@@ -29,20 +29,20 @@ def register(app: typer.Typer) -> None:
     app.command("ui")(ui_cmd)
 
 
-def ensure_kb(kb: Path, *, sample: Path | None) -> None:
+def ensure_kb(kb: str, *, sample: Path | None) -> None:
     """Create ``kb`` if missing; fill it from ``sample`` (the bundled store) when given."""
     from ragkit import sdk
     from ragkit.cli.kb import _progress
 
-    if (kb / "ragkit.json").exists():
+    if sdk.kb_exists(kb):
         return
     with sdk.open_kb(kb, create=True) as base:
         if sample is None:
-            err.print(f"created an empty knowledge base at {escape(str(kb))}; add documents in "
+            err.print(f"created an empty knowledge base at {escape(base.location)}; add documents in "
                       "the Knowledge tab")
             return
         err.print(f"first launch: indexing the sample knowledge base {escape(str(sample))} into "
-                  f"{escape(str(kb))} (once; later launches start at once)")
+                  f"{escape(base.location)} (once; later launches start at once)")
         with _progress(True) as tick:
             report = base.add([sample], progress=tick)
         err.print(f"{report.added} documents, {report.chunks_embedded} chunks embedded in "
@@ -50,7 +50,7 @@ def ensure_kb(kb: Path, *, sample: Path | None) -> None:
 
 
 def ui_cmd(
-    kb: KbOpt = Path(DEFAULT_KB),
+    kb: KbOpt = DEFAULT_KB,
     domain: Annotated[Path | None, typer.Option(
         help="Support domain file (intents, slots, actions). "
         "[default: the bundled sample store's store_domain.yaml]")] = None,
@@ -73,7 +73,7 @@ def ui_cmd(
     from ragkit.errors import ConfigError
     from ragkit.ui import Backend, UiSettings, launch
 
-    sample = sample_store() if str(kb) == DEFAULT_KB else None
+    sample = sample_store() if kb == DEFAULT_KB else None
     ensure_kb(kb, sample=sample)
     if domain is None:
         domain = support_domain()

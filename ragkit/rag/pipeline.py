@@ -196,8 +196,8 @@ class RagPipeline:
             raise ConfigError("pass a thread_id (a stored conversation) or a history, not both")
         turns = [check_turn(t) for t in history]
         if self.kb.store.is_empty():
-            raise ConfigError(f"the knowledge base at {self.kb.dir} holds no documents yet: "
-                              f"add some with `ragkit index PATH --kb {self.kb.dir}` (or "
+            raise ConfigError(f"the knowledge base at {self.kb.location} holds no documents yet: "
+                              f"add some with `ragkit index PATH --kb {self.kb.location}` (or "
                               "kb.add([...])), then ask again")
         graph = self._graph(thread_id is not None)
         run_cfg = {"configurable": {"thread_id": thread_id}} if thread_id else {}

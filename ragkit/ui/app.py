@@ -213,7 +213,7 @@ def chat_tab(backend: Backend, demo: gr.Blocks) -> None:
 # -- knowledge -----------------------------------------------------------------------------
 def knowledge_tab(backend: Backend, demo: gr.Blocks) -> None:
     with gr.Row():
-        pick = gr.Dropdown(backend.list_kbs(), value=str(backend.kb_dir), label=T("kb"),
+        pick = gr.Dropdown(backend.list_kbs(), value=backend.kb_label, label=T("kb"),
                            scale=4, elem_id="kb-pick", allow_custom_value=True)
         name = gr.Textbox(label=T("new_kb"), placeholder=T("name"), scale=2,
                           elem_id="kb-new-name")
@@ -434,7 +434,7 @@ def system_tab(backend: Backend, demo: gr.Blocks) -> None:
         try:
             kb = backend.kb_status()
         except Exception as exc:
-            kb = {"path": f"{backend.kb_dir} ({fmt.error_text(exc, lang)})"}
+            kb = {"path": f"{backend.kb_label} ({fmt.error_text(exc, lang)})"}
         try:
             text = fmt.system_markdown(backend.generator_info(), kb, backend.features(), lang)
             metrics = fmt.metrics_markdown(backend.metrics, backend.prefix_stats(), lang)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
 from ragkit import sdk
-from ragkit.config import Quantization, SearchMode
+from ragkit.config import Quantization, SearchMode, ragkit_home
 from ragkit.errors import RagkitError
 from ragkit.ui import format as fmt
 from ragkit.ui.i18n import InputError
@@ -41,7 +41,7 @@ UPLOADS = "uploads"  # folder inside the knowledge base that keeps files uploade
 class UiSettings:
     """Parsed once by ``ragkit ui``; ``kb_root`` is where the Knowledge tab lists and creates."""
 
-    kb_dir: Path
+    kb_dir: Path | str  # a folder, or a postgresql:// URL
     domain_path: Path | None = None
     model: str | None = None
     quantization: Quantization | None = None
@@ -49,7 +49,9 @@ class UiSettings:
 
     @property
     def root(self) -> Path:
-        return (self.kb_root or self.kb_dir.parent).expanduser().resolve()
+        if self.kb_root is None and sdk.is_kb_url(self.kb_dir):
+            return ragkit_home() / "kbs"  # a knowledge base in Postgres has no parent folder
+        return (self.kb_root or Path(self.kb_dir).parent).expanduser().resolve()
 
 
 @dataclass
@@ -92,7 +94,9 @@ class Backend:
 
     def __init__(self, settings: UiSettings) -> None:
         self.settings = settings
-        self._kb_dir = settings.kb_dir.expanduser().resolve()
+        # a folder (resolved), or a postgresql:// URL kept as given
+        self._kb_dir: Path | str = (settings.kb_dir if sdk.is_kb_url(settings.kb_dir)
+                                    else Path(settings.kb_dir).expanduser().resolve())
         self._kb: KnowledgeBase | None = None
         self._generator: Any = None
         self._support: Any = None
@@ -171,7 +175,13 @@ class Backend:
     # -- knowledge base --------------------------------------------------------------------
     @property
     def kb_dir(self) -> Path:
-        return self._kb_dir
+        """The active knowledge base's folder (for one in Postgres: its side files' folder)."""
+        return self._kb_dir if isinstance(self._kb_dir, Path) else self.kb().dir
+
+    @property
+    def kb_label(self) -> str:
+        """The active knowledge base as shown: its folder, or its URL without a password."""
+        return sdk.kb_shown(self._kb_dir)
 
     def kb(self) -> KnowledgeBase:
         with self._lock:
@@ -184,12 +194,14 @@ class Backend:
 
     def list_kbs(self) -> list[str]:
         root = self.settings.root
-        found = {str(self._kb_dir)}
+        found = {self.kb_label}
         if root.is_dir():
             found |= {str(p.parent) for p in root.glob("*/ragkit.json")}
         return sorted(found)
 
     def select_kb(self, path: str | Path) -> dict[str, Any]:
+        if str(path) == self.kb_label:
+            return self.kb_status()
         d = Path(path).expanduser().resolve()
         if not (d / "ragkit.json").exists():
             raise InputError("not_a_kb", path=d)

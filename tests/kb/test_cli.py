@@ -18,7 +18,7 @@ from tests.kb.test_sync import DOCS
 
 
 def ragkit(*args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
-    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **kw.pop("env", {})}
     proc = subprocess.run([sys.executable, "-m", "ragkit", *args], capture_output=True,
                           text=True, env=env, timeout=300, **kw)
     if check and proc.returncode != 0:
@@ -203,3 +203,32 @@ def test_a_killed_run_shows_as_interrupted_not_running(tmp_path: Path,
     index(corpus, kb, tiny_embedder_dir)
     runs = json.loads(ragkit("status", "--kb", str(kb), "--json").stdout)["last_runs"]
     assert [r["status"] for r in runs[:2]] == ["ok", "interrupted"]
+
+
+def test_a_postgres_url_works_wherever_a_directory_does(
+        tmp_path: Path, corpus: Path, tiny_embedder_dir: Path, pg_url: str) -> None:
+    """index / search / status on a URL (also through RAGKIT_KB_URL), and migrate from a
+    directory into Postgres without re-embedding."""
+    first = json.loads(index(corpus, pg_url, tiny_embedder_dir, "--json").stdout)
+    assert first["added"] == 4
+    again = json.loads(index(corpus, pg_url, tiny_embedder_dir, "--json").stdout)
+    assert (again["unchanged"], again["chunks_embedded"]) == (4, 0)
+    hits = json.loads(ragkit("search", "citric acid", "--kb", pg_url, "--json").stdout)
+    assert hits[0]["source"] == "docs/manuals/kettle.txt"
+    env_hits = ragkit("search", "退款", "--mode", "keyword",
+                      env={"RAGKIT_KB_URL": pg_url}).stdout
+    assert "docs/zh/退款.md" in env_hits
+    status = json.loads(ragkit("status", "--kb", pg_url, "--json").stdout)
+    assert status["documents"] == 4 and status["index_type"] == "hnsw"
+    assert status["path"].startswith("postgresql://")
+
+    kb_dir = tmp_path / "kb"
+    index(corpus, kb_dir, tiny_embedder_dir)
+    target = pg_url + "_copy"
+    moved = json.loads(ragkit("migrate", "--from", str(kb_dir), "--to", target,
+                              "--json").stdout)
+    assert (moved["documents"], moved["skipped"]) == (4, 0)
+    synced = json.loads(index(corpus, target, tiny_embedder_dir, "--json").stdout)
+    assert (synced["unchanged"], synced["chunks_embedded"]) == (4, 0)
+    missing = ragkit("search", "x", "--kb", pg_url + "_none", check=False)
+    assert missing.returncode != 0 and "no knowledge base at" in missing.stderr
