@@ -132,8 +132,9 @@ def _first_line(e: BaseException) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
-def connect(url: PgUrl) -> psycopg.Connection:
-    """An autocommit connection with pgvector's types registered, or a one-line error."""
+def connect(url: PgUrl, *, vectors: bool = True, **options: Any) -> psycopg.Connection:
+    """An autocommit connection (with pgvector's types registered unless not ``vectors``),
+    or a one-line error. ``options`` go to ``psycopg.connect``."""
     try:
         import psycopg
         from pgvector.psycopg import register_vector
@@ -142,7 +143,7 @@ def connect(url: PgUrl) -> psycopg.Connection:
                           "pip install 'ragkit[postgres]'") from None
     try:
         conn = psycopg.connect(url.conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
-                               application_name="ragkit")
+                               application_name="ragkit", **options)
     except psycopg.OperationalError as e:
         raise KnowledgeBaseError(
             f"cannot connect to PostgreSQL at {url.shown} ({_first_line(e)}); check the URL "
@@ -151,6 +152,8 @@ def connect(url: PgUrl) -> psycopg.Connection:
     except psycopg.ProgrammingError as e:  # a URL libpq cannot parse
         raise ConfigError(f"bad PostgreSQL URL {url.shown} ({_first_line(e)}); use "
                           "postgresql://USER[:PASSWORD]@HOST:PORT/DB?schema=NAME") from None
+    if not vectors:
+        return conn
     try:
         _ensure_pgvector(conn, url)
         register_vector(conn)

@@ -1,5 +1,7 @@
 """Conversation persistence: LangGraph's SQLite checkpointer in ``KB_DIR/conversations.sqlite``
-plus the retention rules that keep that file from growing without bound.
+(or, for a knowledge base in PostgreSQL, LangGraph's Postgres checkpointer in the knowledge
+base's own schema, so that every app process on that URL continues every conversation) plus
+the retention rules that keep it from growing without bound.
 
 Owns: opening the checkpointer, a ``threads`` table (created, last used, turns) next to
 LangGraph's own tables, keeping only the latest checkpoint of a thread after each turn (the
@@ -11,6 +13,7 @@ Does not own the graph or what its state contains.
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -20,6 +23,16 @@ from ragkit.errors import KnowledgeBaseError
 from ragkit.pii import RedactingSerializer, private_file
 
 FILE_NAME = "conversations.sqlite"
+
+
+def open_conversations(kb, max_threads: int, max_age_days: float) -> ConversationStore:
+    """The conversation store of knowledge base ``kb``: beside its files, or in its
+    Postgres schema when it lives in PostgreSQL."""
+    from ragkit.pgstore import PgStore
+
+    if isinstance(kb.store, PgStore):
+        return PgConversationStore(kb.store.url, max_threads, max_age_days)
+    return ConversationStore.for_kb(kb.dir, max_threads, max_age_days)
 
 
 class ConversationStore:
@@ -69,11 +82,9 @@ class ConversationStore:
     def enforce_retention(self, now: float | None = None) -> list[str]:
         """Delete expired and surplus threads; returns the deleted thread ids."""
         now = time.time() if now is None else now
-        with self.saver.cursor() as cur:
-            rows = cur.execute("SELECT thread_id, updated FROM threads "
-                               "ORDER BY updated DESC, thread_id").fetchall()
-        doomed = [t for i, (t, updated) in enumerate(rows)
-                  if i >= self.max_threads or now - updated > self.max_age_s]
+        rows = self.threads()  # newest first
+        doomed = [r["thread_id"] for i, r in enumerate(rows)
+                  if i >= self.max_threads or now - r["updated"] > self.max_age_s]
         for t in doomed:
             self.delete(t)
         return doomed
@@ -82,7 +93,7 @@ class ConversationStore:
     def threads(self) -> list[dict]:
         with self.saver.cursor(transaction=False) as cur:
             rows = cur.execute("SELECT thread_id, created, updated, turns FROM threads "
-                               "ORDER BY updated DESC").fetchall()
+                               "ORDER BY updated DESC, thread_id").fetchall()
         return [dict(zip(("thread_id", "created", "updated", "turns"), r, strict=True))
                 for r in rows]
 
@@ -98,3 +109,80 @@ class ConversationStore:
         self.saver.delete_thread(thread_id)
         with self.saver.cursor() as cur:
             cur.execute("DELETE FROM threads WHERE thread_id = ?", (thread_id,))
+
+
+class PgConversationStore(ConversationStore):
+    """The same store in PostgreSQL: LangGraph's ``PostgresSaver`` tables and a ``threads``
+    table in the knowledge base's schema. The checkpointer and the bookkeeping each have a
+    connection of their own."""
+
+    WRITES = "checkpoint_writes"
+
+    def __init__(self, url, max_threads: int, max_age_days: float) -> None:  # url: PgUrl
+        from langgraph.checkpoint.postgres import PostgresSaver
+        from psycopg.rows import dict_row
+
+        from ragkit.pgstore import connect
+
+        self.path = url.shown
+        self.max_threads = max_threads
+        self.max_age_s = max_age_days * 86400.0
+        path = {"options": f"-c search_path={url.schema}"}  # LangGraph's tables go there
+        self._saver_conn = connect(url, vectors=False, prepare_threshold=0,
+                                   row_factory=dict_row, **path)
+        self._conn = connect(url, vectors=False, **path)
+        self._turns = threading.Lock()
+        self.saver = PostgresSaver(self._saver_conn, serde=RedactingSerializer())
+        # One process sets the tables up at a time: a session lock, not a transaction,
+        # which LangGraph's CREATE INDEX CONCURRENTLY would wait on for ever.
+        key = (f"ragkit-conversations:{url.schema}",)
+        self._conn.execute("SELECT pg_advisory_lock(hashtext(%s))", key)
+        try:
+            self.saver.setup()
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS threads (thread_id TEXT PRIMARY KEY, created "
+                "DOUBLE PRECISION NOT NULL, updated DOUBLE PRECISION NOT NULL, "
+                "turns INTEGER NOT NULL)")
+        finally:
+            self._conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", key)
+
+    def close(self) -> None:
+        self._saver_conn.close()
+        self._conn.close()
+
+    def after_turn(self, thread_id: str, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        with self._turns, self._conn.transaction():  # one thread's bookkeeping at a time
+            run = self._conn.execute
+            run("INSERT INTO threads VALUES (%s, %s, %s, 1) ON CONFLICT (thread_id) DO UPDATE "
+                "SET updated = EXCLUDED.updated, turns = threads.turns + 1",
+                (thread_id, now, now))
+            latest = run("SELECT checkpoint_ns, max(checkpoint_id) FROM checkpoints WHERE "
+                         "thread_id = %s GROUP BY checkpoint_ns", (thread_id,)).fetchall()
+            for ns, cid in latest:
+                for table in ("checkpoints", self.WRITES):
+                    run(f"DELETE FROM {table} WHERE thread_id = %s AND checkpoint_ns = %s "
+                        "AND checkpoint_id < %s", (thread_id, ns, cid))
+                # channel values no remaining checkpoint refers to
+                run("DELETE FROM checkpoint_blobs b WHERE thread_id = %s AND checkpoint_ns = %s "
+                    "AND NOT EXISTS (SELECT 1 FROM checkpoints c WHERE c.thread_id = "
+                    "b.thread_id AND c.checkpoint_ns = b.checkpoint_ns AND "
+                    "c.checkpoint -> 'channel_versions' ->> b.channel = b.version)",
+                    (thread_id, ns))
+        self.enforce_retention(now)
+
+    def threads(self) -> list[dict]:
+        rows = self._conn.execute("SELECT thread_id, created, updated, turns FROM threads "
+                                  "ORDER BY updated DESC, thread_id").fetchall()
+        return [dict(zip(("thread_id", "created", "updated", "turns"), r, strict=True))
+                for r in rows]
+
+    def checkpoint_count(self, thread_id: str | None = None) -> int:
+        if thread_id is None:
+            return int(self._conn.execute("SELECT count(*) FROM checkpoints").fetchone()[0])
+        return int(self._conn.execute("SELECT count(*) FROM checkpoints WHERE thread_id = %s",
+                                      (thread_id,)).fetchone()[0])
+
+    def delete(self, thread_id: str) -> None:
+        self.saver.delete_thread(thread_id)
+        self._conn.execute("DELETE FROM threads WHERE thread_id = %s", (thread_id,))

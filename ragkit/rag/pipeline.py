@@ -24,11 +24,11 @@ from ragkit.errors import ConfigError
 from ragkit.generation.base import CountsTokens
 from ragkit.guard import Guard, Verdict
 from ragkit.guard.audit import AuditLog
-from ragkit.rag.cache import AnswerCache
+from ragkit.rag.cache import AnswerCache, open_cache
 from ragkit.rag.config import RagConfig
 from ragkit.rag.context import hit_from_dict, languages
 from ragkit.rag.graph import RagDeps, RunContext, build_graph
-from ragkit.rag.memory import ConversationStore
+from ragkit.rag.memory import ConversationStore, open_conversations
 from ragkit.rag.state import RagState, from_values, new_turn
 from ragkit.rag.types import Answer, AnswerStream, AnswerUsage, Citation
 
@@ -131,14 +131,14 @@ class RagPipeline:
     @property
     def memory(self) -> ConversationStore:
         if self._memory is None:
-            self._memory = ConversationStore.for_kb(
-                self.kb.dir, self.config.max_threads, self.config.max_thread_age_days)
+            self._memory = open_conversations(
+                self.kb, self.config.max_threads, self.config.max_thread_age_days)
         return self._memory
 
     @property
     def cache(self) -> AnswerCache:
         if self._cache is None:
-            self._cache = AnswerCache.for_kb(self.kb.dir, self.config.answer_cache_max_entries)
+            self._cache = open_cache(self.kb, self.config.answer_cache_max_entries)
         return self._cache
 
     def _deps(self) -> RagDeps:

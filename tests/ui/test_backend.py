@@ -139,3 +139,30 @@ def test_guard_lists_are_edited_tried_and_audited(tiny_kb: Path) -> None:
     log.close()
     assert b.guard_audit()[0]["category"] == "profanity"
     assert b.guard_export().read_text().count("\n") == 2
+
+
+def test_the_app_runs_on_a_postgres_url(pg_url: str, tmp_path: Path, tiny_embedder_dir: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ragkit ui --kb postgresql://...`: status, search, uploads (kept in the knowledge
+    base's side folder on this machine) and the picker, which shows no password."""
+    from ragkit.config import KnowledgeBaseConfig
+    from ragkit.kb import KnowledgeBase
+
+    monkeypatch.setenv("RAGKIT_HOME", str(tmp_path / "home"))
+    with KnowledgeBase.open(pg_url, create=True,
+                            config=KnowledgeBaseConfig(embedder=str(tiny_embedder_dir))):
+        pass
+    secret = pg_url.replace("postgres:@", "postgres:hunter2@")  # trust auth ignores it
+    backend = Backend(UiSettings(kb_dir=secret))
+    assert backend.kb_status()["documents"] == 0
+    up = tmp_path / "up"
+    up.mkdir()
+    (up / "tent.md").write_text("# Tent\n\nThe tent has a zebrawood pole.\n", encoding="utf-8")
+    rep = backend.index_uploads([str(up / "tent.md")])
+    assert rep["added"] == 1
+    assert (backend.kb_dir / "uploads" / "tent.md").exists()
+    assert str(backend.kb_dir).startswith(str(tmp_path / "home"))
+    assert backend.search_all("zebrawood", k=1)["keyword"][0]["source"] == "uploads/tent.md"
+    labels = backend.list_kbs()
+    assert backend.kb_label in labels and not any("hunter2" in x for x in labels)
+    assert backend.select_kb(backend.kb_label)["documents"] == 1
