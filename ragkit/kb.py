@@ -311,6 +311,9 @@ class KnowledgeBase:
 
     def index(self) -> FaissIndex:
         """The vector index, loaded or rebuilt from stored vectors if it is stale or missing."""
+        if isinstance(self.store, pgstore.PgStore):
+            raise KnowledgeBaseError(f"{self.location} keeps its vectors in PostgreSQL and has "
+                                     "no FAISS index; search it with kb.search()")
         version = self.store.kb_version
         if self._index is not None and self._index_version == version:
             return self._index

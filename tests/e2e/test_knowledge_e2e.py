@@ -83,3 +83,41 @@ def test_chinese_browser_gets_chinese_labels_and_chinese_search_works(server: Se
         screenshot(page, "knowledge-zh")
     finally:
         context.close()
+
+
+@pytest.fixture()
+def pg_server_app(pg_url: str, tmp_path: Path, tiny_embedder_dir: Path, browser) -> object:  # type: ignore[no-untyped-def]
+    """`ragkit ui --kb postgresql://...` on a knowledge base holding the three UI documents."""
+    from ragkit.config import KnowledgeBaseConfig
+    from ragkit.kb import KnowledgeBase
+    from tests.ui.conftest import DOCS
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in DOCS.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    with KnowledgeBase.open(pg_url, create=True,
+                            config=KnowledgeBaseConfig(embedder=str(tiny_embedder_dir))) as kb:
+        kb.add([docs])
+    srv = Server(["--kb", pg_url, "--no-preload"], cwd=tmp_path)
+    yield srv
+    srv.stop()
+
+
+def test_knowledge_tab_on_a_postgres_url(pg_server_app: Server, page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    doc = tmp_path / "zebra_tent.md"
+    doc.write_text("# Zebra tent\n\nThe zebrawood tent pole folds into three parts.\n",
+                   encoding="utf-8")
+    open_tab(page, pg_server_app.url, "Knowledge")
+    status = page.locator("#kb-status")
+    status.get_by_text("3 documents").wait_for()
+    assert "postgresql://" in page.content()
+    page.locator("#kb-upload input[type=file]").set_input_files([str(doc)])
+    page.locator('#kb-upload [aria-label="zebra_tent.md"]').wait_for()
+    page.locator("#kb-index").click()
+    page.locator("#index-report").get_by_text("1 added").wait_for(timeout=120_000)
+    status.get_by_text("4 documents").wait_for()
+    page.locator("#search-query textarea").fill("zebrawood")
+    page.locator("#search-go").click()
+    page.locator("#hits-keyword").get_by_text("uploads/zebra_tent.md").wait_for()
+    screenshot(page, "knowledge_postgres")
