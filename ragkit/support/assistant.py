@@ -27,7 +27,7 @@ from ragkit.guard.audit import FILE_NAME as AUDIT_FILE
 from ragkit.guard.audit import AuditLog
 from ragkit.pii import RedactingSerializer, Sealer, private_file, redact
 from ragkit.streams import Stream
-from ragkit.support.db import SupportDB, default_db_path, open_db
+from ragkit.support.db import PgSupportDB, SupportDB, default_db_path, open_db
 from ragkit.support.domain import Domain, load_domain
 from ragkit.support.graph import Answerer, SupportDeps, build_graph
 from ragkit.support.nlu import Understanding, intent_classifier
@@ -187,7 +187,12 @@ class SupportAssistant:
             embedder = kb.embedder
         if answerer is None and answerer_for is not None:
             answerer = answerer_for(gen)
-        db = open_db(db_path)
+        from ragkit.pgstore import PgStore
+
+        if db_path is None and kb is not None and isinstance(kb.store, PgStore):
+            db: SupportDB = PgSupportDB(kb.store.url)  # beside the knowledge base, shared
+        else:
+            db = open_db(db_path)
         path = Path(threads_path) if threads_path else (
             Path(db_path).parent if db_path else default_db_path().parent) / "threads.sqlite"
         understanding = Understanding(domain, intent_classifier(domain, embedder), gen)

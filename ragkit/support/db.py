@@ -42,7 +42,8 @@ from ragkit.support.records import (
 _PKS = {"customers": "customer_id", "orders": "order_id", "shipments": "order_id",
         "returns": "return_id", "refunds": "refund_id", "tickets": "ticket_id"}
 _WS = re.compile(r"\s+")
-__all__ = ["SupportDB", "build_db", "default_data_dir", "default_db_path", "open_db", "restore"]
+__all__ = ["PgSupportDB", "SupportDB", "build_db", "default_data_dir", "default_db_path",
+           "open_db", "restore"]
 
 
 def open_db(db_path: Path | str | None = None, *,
@@ -67,6 +68,8 @@ def _norm_id(value: str) -> str:
 
 class SupportDB:
     """Typed reads and transactional writes over one orders database file."""
+
+    _ORDER = "rowid"  # what orders tickets as they were made
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -107,7 +110,7 @@ class SupportDB:
         return Customer(**dict(rows[0])) if rows else None
 
     def get_customer_by_email(self, email: str) -> Customer | None:
-        rows = self._rows("SELECT * FROM customers WHERE email = ? COLLATE NOCASE",
+        rows = self._rows("SELECT * FROM customers WHERE lower(email) = lower(?)",
                           [email.strip()])
         return Customer(**dict(rows[0])) if rows else None
 
@@ -193,6 +196,7 @@ class SupportDB:
         if not rows:
             return None
         d = dict(rows[0])
+        d.pop("seq", None)  # the insertion order a Postgres table keeps (SQLite: rowid)
         d["created_at"] = date.fromisoformat(d["created_at"])
         d["transcript"] = tuple(json.loads(d["transcript"]))
         d["state"] = json.loads(d["state"])
@@ -203,11 +207,12 @@ class SupportDB:
         sql, args = "SELECT ticket_id FROM tickets WHERE thread_id = ?", [thread_id]
         if status is not None:
             sql, args = sql + " AND status = ?", [*args, status]
-        rows = self._rows(sql + " ORDER BY rowid DESC", args)
+        rows = self._rows(sql + f" ORDER BY {self._ORDER} DESC", args)
         return [t for t in (self.get_ticket(r[0]) for r in rows) if t is not None]
 
     def open_tickets(self) -> list[Ticket]:
-        rows = self._rows("SELECT ticket_id FROM tickets WHERE status = 'open' ORDER BY rowid")
+        rows = self._rows(f"SELECT ticket_id FROM tickets WHERE status = 'open' "
+                          f"ORDER BY {self._ORDER}")
         return [t for t in (self.get_ticket(r[0]) for r in rows) if t is not None]
 
     # ---- eligibility
@@ -323,3 +328,96 @@ class SupportDB:
         ticket = self.get_ticket(ticket_id)
         assert ticket is not None
         return ticket
+
+
+class _Row(dict):
+    """A row readable by column name and by position, like ``sqlite3.Row``."""
+
+    def __init__(self, names: list[str], values: tuple) -> None:
+        super().__init__(zip(names, values, strict=True))
+        self._values = values
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._values[key] if isinstance(key, int) else super().__getitem__(key)
+
+    def __iter__(self) -> Iterator[Any]:  # unpacks into values, as sqlite3.Row does
+        return iter(self._values)
+
+
+def _rows_by_name_and_position(cursor: Any) -> Any:
+    names = [c.name for c in cursor.description or ()]
+    return lambda values: _Row(names, values)
+
+
+class _PgTx:
+    """What ``SupportDB``'s writes call inside a transaction: ``execute`` with ``?`` marks."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, args: Iterable[Any] = ()) -> Any:
+        return self._conn.execute(sql.replace("?", "%s"), tuple(args))
+
+
+class PgSupportDB(SupportDB):
+    """The same database in PostgreSQL, in the schema ``KBSCHEMA_orders`` beside a knowledge
+    base in Postgres, so every app process on that URL sees the same orders, returns and
+    tickets. Built on first use from the same sources as the SQLite file (by copying that
+    build); kept afterwards, as customers' returns and tickets live there."""
+
+    _ORDER = "seq"
+
+    def __init__(self, url: Any, data_dir: Path | str | None = None) -> None:  # PgUrl
+        import threading
+
+        from ragkit.pgstore import connect
+
+        self.schema = f"{url.schema}_orders"
+        self.path = Path(f"{url.shown} (schema {self.schema})")
+        self._lock = threading.RLock()
+        self._conn = connect(url, vectors=False, row_factory=_rows_by_name_and_position,
+                             options=f"-c search_path={self.schema}")
+        with self._conn.transaction():  # one process builds it; the others find it built
+            self._conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                               (f"ragkit-orders:{self.schema}",))
+            if self._conn.execute("SELECT to_regclass(%s)",
+                                  (f"{self.schema}.meta",)).fetchone()[0] is None:
+                self._build(data_dir)
+        row = self._rows("SELECT value FROM meta WHERE key = 'today'")
+        self.today = date.fromisoformat(row[0][0])
+
+    def _build(self, data_dir: Path | str | None) -> None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="ragkit-orders-") as tmp:
+            src = sqlite3.connect(build_db(data_dir, Path(tmp) / "orders.sqlite"))
+            try:
+                tables = src.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table' "
+                                     "ORDER BY rowid").fetchall()
+                run = self._conn.execute
+                run(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+                for name, ddl in tables:
+                    ddl = re.sub(r"\bREAL\b", "DOUBLE PRECISION", ddl.replace("COLLATE NOCASE", ""))
+                    if name == "tickets":  # rowid has no Postgres twin: keep the order made
+                        ddl = ddl.rstrip()[:-1] + ", seq BIGSERIAL)"
+                    run(ddl)
+                    rows = src.execute(f"SELECT * FROM {name}").fetchall()
+                    if rows:
+                        marks = ", ".join(["%s"] * len(rows[0]))
+                        with self._conn.cursor() as cur:
+                            cur.executemany(f"INSERT INTO {name} VALUES ({marks})", rows)
+            finally:
+                src.close()
+
+    def _rows(self, sql: str, args: Iterable[Any] = ()) -> list[Any]:
+        with self._lock:
+            return self._conn.execute(sql.replace("?", "%s"), tuple(args)).fetchall()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:
+        with self._lock, self._conn.transaction():
+            yield _PgTx(self._conn)
+
+    def copy_to(self, path: Path | str) -> SupportDB:
+        raise SupportDBError("copy_to copies an SQLite orders database; this one is in "
+                             "PostgreSQL (use pg_dump for a copy)")

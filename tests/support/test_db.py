@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from ragkit.errors import RagkitError
-from ragkit.support.db import SupportDB, build_db, default_data_dir, open_db, restore
+from ragkit.support.db import (
+    PgSupportDB,
+    SupportDB,
+    build_db,
+    default_data_dir,
+    open_db,
+    restore,
+)
 from ragkit.support.records import ActionRefused, SupportDBError
 
 FACTS = json.loads((default_data_dir().parent / "store_facts.json").read_text(encoding="utf-8"))
@@ -22,8 +29,16 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_db(db_path=tmp_path_factory.mktemp("db") / "store.db")
 
 
-@pytest.fixture()
-def db(pristine: Path, tmp_path: Path):
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest, pristine: Path, tmp_path: Path):
+    """The same orders database as an SQLite file and in PostgreSQL (a real server, a
+    schema of its own): every test below runs on both."""
+    if request.param == "postgres":
+        from ragkit.pgstore import PgUrl
+
+        with PgSupportDB(PgUrl.parse(request.getfixturevalue("pg_url"))) as d:
+            yield d
+        return
     shutil.copyfile(pristine, tmp_path / "s.db")
     with SupportDB(tmp_path / "s.db") as d:
         yield d
@@ -179,9 +194,19 @@ def test_cancel_and_address_change_follow_the_order_status(db: SupportDB) -> Non
 
 def test_a_failing_write_rolls_back_the_whole_transaction(db: SupportDB) -> None:
     placed = _order(db, "o.status = 'Processing'")
-    db._conn.execute("CREATE TRIGGER boom BEFORE INSERT ON refunds "
-                     "BEGIN SELECT RAISE(ABORT, 'refund store offline'); END")
-    with pytest.raises(sqlite3.IntegrityError, match="refund store offline"):
+    if isinstance(db, PgSupportDB):
+        import psycopg
+
+        db._conn.execute("CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS "
+                         "$$ BEGIN RAISE EXCEPTION 'refund store offline'; END $$")
+        db._conn.execute("CREATE TRIGGER boom BEFORE INSERT ON refunds "
+                         "FOR EACH ROW EXECUTE FUNCTION boom()")
+        error: type[Exception] = psycopg.errors.RaiseException
+    else:
+        db._conn.execute("CREATE TRIGGER boom BEFORE INSERT ON refunds "
+                         "BEGIN SELECT RAISE(ABORT, 'refund store offline'); END")
+        error = sqlite3.IntegrityError
+    with pytest.raises(error, match="refund store offline"):
         db.cancel_order(placed)
     assert db.get_order(placed).status == "Processing"  # the status update was rolled back
 
