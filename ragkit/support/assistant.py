@@ -114,26 +114,123 @@ class _Threads:
                                  "thread_id = ? ORDER BY seq", (thread_id,)).fetchall()
         return [{"role": r, "content": c} for r, c in rows]
 
+    def by_activity(self) -> list[tuple[str, float]]:
+        """(thread id, last activity) of every thread, oldest first."""
+        return self.conn.execute("SELECT thread_id, updated_at FROM support_threads "
+                                 "ORDER BY updated_at").fetchall()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class _PgThreads(_Threads):
+    """The same bookkeeping in PostgreSQL (``conn``'s search path is the assistant's schema),
+    beside LangGraph's Postgres checkpointer on ``saver_conn``."""
+
+    def __init__(self, conn: Any, saver_conn: Any) -> None:
+        self.conn = conn
+        self._saver_conn = saver_conn
+        self._lock = threading.Lock()
+        conn.execute("CREATE TABLE IF NOT EXISTS support_threads (thread_id TEXT PRIMARY KEY, "
+                     "created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION "
+                     "NOT NULL)")
+        conn.execute("CREATE TABLE IF NOT EXISTS support_transcripts (seq BIGSERIAL PRIMARY "
+                     "KEY, thread_id TEXT NOT NULL, role TEXT NOT NULL, content TEXT NOT NULL, "
+                     "at DOUBLE PRECISION NOT NULL)")
+
+    def _run(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self._lock:
+            cur = self.conn.execute(sql.replace("?", "%s"), args)
+            return cur.fetchall() if cur.description else []
+
+    def touch(self, thread_id: str) -> None:
+        now = time.time()
+        self._run("INSERT INTO support_threads VALUES (?, ?, ?) ON CONFLICT (thread_id) DO "
+                  "UPDATE SET updated_at = EXCLUDED.updated_at", (thread_id, now, now))
+
+    def expired(self, days: float, max_threads: int) -> list[str]:
+        cutoff = time.time() - days * 86400
+        old = [r[0] for r in self._run(
+            "SELECT thread_id FROM support_threads WHERE updated_at < ?", (cutoff,))]
+        extra = [r[0] for r in self._run(
+            "SELECT thread_id FROM support_threads ORDER BY updated_at DESC OFFSET ?",
+            (max_threads,))]
+        return sorted(set(old) | set(extra))
+
+    def forget(self, thread_id: str) -> None:
+        with self._lock, self.conn.transaction():
+            self.conn.execute("DELETE FROM support_threads WHERE thread_id = %s", (thread_id,))
+            self.conn.execute("DELETE FROM support_transcripts WHERE thread_id = %s",
+                              (thread_id,))
+
+    def log(self, thread_id: str, role: str, content: str) -> None:
+        self._run("INSERT INTO support_transcripts (thread_id, role, content, at) "
+                  "VALUES (?, ?, ?, ?)", (thread_id, role, redact(content)[0], time.time()))
+
+    def transcript(self, thread_id: str) -> list[dict[str, str]]:
+        rows = self._run("SELECT role, content FROM support_transcripts WHERE thread_id = ? "
+                         "ORDER BY seq", (thread_id,))
+        return [{"role": r, "content": c} for r, c in rows]
+
+    def by_activity(self) -> list[tuple[str, float]]:
+        return [tuple(r) for r in self._run(
+            "SELECT thread_id, updated_at FROM support_threads ORDER BY updated_at")]
+
+    def close(self) -> None:
+        self.conn.close()
+        self._saver_conn.close()
+
+
+def _pg_conversations(url: Any, serde: Any) -> tuple[Any, _PgThreads]:
+    """LangGraph's Postgres checkpointer and the thread bookkeeping in the schema
+    ``KBSCHEMA_support`` of a knowledge base in PostgreSQL (url: ``ragkit.pgstore.PgUrl``)."""
+    from langgraph.checkpoint.postgres import PostgresSaver
+    from psycopg.rows import dict_row
+
+    from ragkit.pgstore import connect
+
+    schema = f"{url.schema}_support"
+    conn = connect(url, vectors=False)
+    key = (f"ragkit-support:{schema}",)
+    # a session lock, not a transaction: LangGraph's CREATE INDEX CONCURRENTLY waits on those
+    conn.execute("SELECT pg_advisory_lock(hashtext(%s))", key)
+    try:
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        conn.execute(f"SET search_path = {schema}")
+        saver_conn = connect(url, vectors=False, prepare_threshold=0, row_factory=dict_row,
+                             options=f"-c search_path={schema}")
+        saver = PostgresSaver(saver_conn, serde=serde)
+        saver.setup()
+        threads = _PgThreads(conn, saver_conn)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", key)
+    return saver, threads
+
 
 class SupportAssistant:
     """A customer-service assistant over a knowledge base, a domain file and an orders DB."""
 
     def __init__(self, domain: Domain, db: SupportDB, understanding: Understanding,
                  answerer: Answerer | None, threads_path: Path,
-                 guard: Guard | None = None, audit_path: Path | None = None) -> None:
+                 guard: Guard | None = None, audit_path: Path | None = None,
+                 threads_url: Any = None) -> None:
         self.domain = domain
         self.db = db
         self.tools = SupportTools(db)
         self.understanding = understanding
         self.threads_path = Path(threads_path)
         self.threads_path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(private_file(self.threads_path), check_same_thread=False)
         # checkpoints hold what customers typed: stored redacted, and the identity and address
         # slots a later turn's tools need stored sealed (ragkit.pii, SECURITY.md)
         sealed = [name for name, spec in domain.spec.slots.items() if spec.pii]
-        self._saver = SqliteSaver(self._conn, serde=RedactingSerializer(
-            sealer=Sealer(), sealed_keys=sealed))
-        self._threads = _Threads(self._conn)
+        serde = RedactingSerializer(sealer=Sealer(), sealed_keys=sealed)
+        self._saver: Any
+        if threads_url is not None:  # conversations any process on the URL continues
+            self._saver, self._threads = _pg_conversations(threads_url, serde)
+        else:
+            conn = sqlite3.connect(private_file(self.threads_path), check_same_thread=False)
+            self._saver = SqliteSaver(conn, serde=serde)
+            self._threads = _Threads(conn)
         self._audit = (AuditLog(audit_path or self.threads_path.with_name("audit.sqlite"),
                                 guard.config.audit_retention_days)
                        if guard is not None and guard.config.audit else None)
@@ -189,7 +286,8 @@ class SupportAssistant:
             answerer = answerer_for(gen)
         from ragkit.pgstore import PgStore
 
-        if db_path is None and kb is not None and isinstance(kb.store, PgStore):
+        in_pg = kb is not None and isinstance(kb.store, PgStore)
+        if db_path is None and in_pg:
             db: SupportDB = PgSupportDB(kb.store.url)  # beside the knowledge base, shared
         else:
             db = open_db(db_path)
@@ -197,7 +295,8 @@ class SupportAssistant:
             Path(db_path).parent if db_path else default_db_path().parent) / "threads.sqlite"
         understanding = Understanding(domain, intent_classifier(domain, embedder), gen)
         audit = Path(kb.dir) / AUDIT_FILE if kb is not None else None
-        return cls(domain, db, understanding, answerer, path, guard, audit)
+        return cls(domain, db, understanding, answerer, path, guard, audit,
+                   threads_url=kb.store.url if in_pg and threads_path is None else None)
 
     def warm(self, progress: Callable[[str, int, int], None] | None = None) -> None:
         """Load the intent model now (training it first when the domain has none yet), so
@@ -316,9 +415,7 @@ class SupportAssistant:
     def handoffs(self) -> list[dict[str, Any]]:
         """Threads waiting for a human agent, oldest first."""
         out = []
-        rows = self._conn.execute("SELECT thread_id, updated_at FROM support_threads "
-                                  "ORDER BY updated_at").fetchall()
-        for thread_id, updated in rows:
+        for thread_id, updated in self._threads.by_activity():
             snap = self._snapshot(thread_id)
             if not (snap.next and snap.interrupts):
                 continue
@@ -348,7 +445,7 @@ class SupportAssistant:
         self._threads.forget(thread_id)
 
     def close(self) -> None:
-        self._conn.close()
+        self._threads.close()
         self.db.close()
         if self._audit is not None:
             self._audit.close()

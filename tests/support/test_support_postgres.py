@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from ragkit.config import KnowledgeBaseConfig
 from ragkit.kb import KnowledgeBase
 from ragkit.support import SupportAssistant
 from ragkit.support.db import PgSupportDB
-from tests.support.support_helpers import EN_ORDER
+from tests.support.support_helpers import EN_EMAIL, EN_ORDER, turn
 
 
 def test_two_assistants_on_one_url_share_the_orders(pg_url: str, tmp_path: Path,
@@ -33,3 +35,27 @@ def test_two_assistants_on_one_url_share_the_orders(pg_url: str, tmp_path: Path,
         finally:
             for b in bots:
                 b.db.close()
+
+
+@pytest.mark.real_model  # intents from the real default embedder's trained model
+def test_another_assistant_continues_the_conversation(pg_url: str, real_embedder,
+                                                      scripted_generator) -> None:
+    """Conversations of an assistant over a Postgres knowledge base live in the schema
+    KBSCHEMA_support: a second assistant on the URL (another app process) takes the next
+    turn of a thread, with the identity the first turn asked for."""
+    gen = scripted_generator(replies=['{"reason": "other"}'], labels=lambda m, labels: labels[0])
+    with KnowledgeBase.open(pg_url, create=True, embedder=real_embedder) as kb:
+        first = SupportAssistant.open(kb, generator=gen, embedder=real_embedder)
+        second = SupportAssistant.open(kb, generator=gen, embedder=real_embedder)
+        try:
+            r = turn(first, "t-1", f"where is my order {EN_ORDER}?")
+            assert r.state.intent == "order_status" and "email" in r.text.lower()
+            r = turn(second, "t-1", f"it's {EN_EMAIL}")
+            assert r.tool_calls and r.tool_calls[0]["name"] == "lookup_order"
+            assert "Delivered" in r.text
+            assert [m["role"] for m in first.transcript("t-1")] == ["user", "assistant"] * 2
+            first.delete_thread("t-1")
+            assert second.transcript("t-1") == []
+        finally:
+            first.close()
+            second.close()
