@@ -130,9 +130,12 @@ def load_generator(spec: GeneratorSpec = None) -> Generator:
         if key not in _generators:
             if isinstance(cfg, RemoteGeneratorConfig):
                 from ragkit.generation.openai_client import OpenAICompatibleGenerator
+                from ragkit.generation.pool import GeneratorPool
 
-                _generators[key] = OpenAICompatibleGenerator(
-                    cfg.base_url, cfg.model, api_key=cfg.api_key, timeout=cfg.timeout_s)
+                servers = [OpenAICompatibleGenerator(url, cfg.model, api_key=cfg.api_key,
+                                                     timeout=cfg.timeout_s) for url in cfg.urls]
+                _generators[key] = (servers[0] if len(servers) == 1
+                                    else GeneratorPool(servers, cfg.weights or None))
             else:
                 from ragkit.generation.local import LocalGenerator
 
@@ -143,8 +146,9 @@ def load_generator(spec: GeneratorSpec = None) -> Generator:
 def is_remote(generator: Any) -> bool:
     """Whether ``generator`` sends text to another process (an OpenAI-compatible server)."""
     from ragkit.generation.openai_client import OpenAICompatibleGenerator
+    from ragkit.generation.pool import GeneratorPool
 
-    return isinstance(generator, OpenAICompatibleGenerator)
+    return isinstance(generator, OpenAICompatibleGenerator | GeneratorPool)
 
 
 class LazyGenerator:

@@ -18,7 +18,7 @@ from rich.markup import escape
 from ragkit import sdk
 from ragkit.cli.kb import DEFAULT_KB, JsonOpt, KbOpt
 from ragkit.cli.options import QuantOpt, RelevanceOpt, TranslateOpt
-from ragkit.cli.serve import ModelOpt, generator_config
+from ragkit.cli.serve import GeneratorUrlOpt, ModelOpt, remote_or_local
 from ragkit.config import DEFAULT_GENERATOR, Quantization, RelevanceMode, TranslateMode
 
 err = Console(stderr=True, highlight=False)
@@ -35,15 +35,12 @@ def register(app: typer.Typer) -> None:
 
 
 def _open(kb: str, model: str, quantization: Quantization, k: int, no_cache: bool,
-          quiet: bool, translate: TranslateMode = "auto", relevance: RelevanceMode = "auto"
-          ) -> tuple[Any, Any]:
+          quiet: bool, translate: TranslateMode = "auto", relevance: RelevanceMode = "auto",
+          generator_url: str | None = None) -> tuple[Any, Any]:
     from ragkit.rag.config import RagConfig, translate_setting
 
     base = sdk.open_kb(kb)  # fails with "create one with `ragkit index`" when missing
-    gen_cfg = generator_config(model, quantization)
-    if not quiet:
-        err.print(f"[dim]loading {escape(model)} (quantization={gen_cfg.quantization})...[/]")
-    generator = sdk.load_generator(gen_cfg)
+    generator = remote_or_local(generator_url, model, quantization, quiet=quiet)
     rag_cfg = RagConfig(k=k, answer_cache=not no_cache,
                         translate_query=translate_setting(translate), relevance=relevance)
     return base, sdk.rag_pipeline(base, generator, rag_cfg)
@@ -100,12 +97,13 @@ def ask_cmd(
     translate: TranslateOpt = "auto",
     relevance: RelevanceOpt = "auto",
     no_cache: NoCacheOpt = False,
+    generator_url: GeneratorUrlOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Answer QUESTION from the knowledge base, citing sources, or say it does not know."""
     sdk.check_question(question)  # before loading the models
     base, pipe = _open(kb, model, quantization, k, no_cache, quiet=as_json, translate=translate,
-                       relevance=relevance)
+                       relevance=relevance, generator_url=generator_url)
     try:
         if as_json:
             answer = pipe.ask(question)
@@ -126,10 +124,11 @@ def chat_cmd(
     translate: TranslateOpt = "auto",
     relevance: RelevanceOpt = "auto",
     no_cache: NoCacheOpt = False,
+    generator_url: GeneratorUrlOpt = None,
 ) -> None:
     """A conversation with the knowledge base. Type /new for a new thread, /exit to quit."""
     base, pipe = _open(kb, model, quantization, k, no_cache, quiet=False, translate=translate,
-                       relevance=relevance)
+                       relevance=relevance, generator_url=generator_url)
     conv = pipe.conversation(thread)
     err.print(f"[dim]thread {conv.thread_id} (resume with --thread {conv.thread_id}); "
               "/new starts over, /exit quits[/]")

@@ -29,6 +29,11 @@ if TYPE_CHECKING:
 ModelOpt = Annotated[str, typer.Option(
     "--model", "-m", help="Catalogue name (see `ragkit models list`), a local Hugging Face model "
     "folder, or a .gguf file.")]
+GeneratorUrlOpt = Annotated[str | None, typer.Option(
+    "--generator-url", envvar="RAGKIT_GENERATOR_URL",
+    help="Use running OpenAI-compatible servers instead of loading the model here: "
+    "http://HOST:PORT, or several separated by commas (a pool: least-loaded routing, "
+    "conversations kept on one server, failover). --model is then the name they serve.")]
 RopeOpt = Annotated[str | None, typer.Option(
     "--rope-scaling", metavar="TYPE:FACTOR",
     help="Extend the context by rescaling RoPE, e.g. yarn:4 (types: "
@@ -72,6 +77,21 @@ def generator_config(model: str | None, quantization: Quantization,
     if threads is not None:
         data["threads"] = threads
     return GeneratorConfig.parse(data)
+
+
+def remote_or_local(url: str | None, model: str, quantization: Quantization, *,
+                    quiet: bool = False) -> Any:
+    """The generator a command uses: the servers at ``url`` (nothing loaded here), else the
+    local model, loaded once per process; says which on stderr."""
+    if url:
+        from ragkit.config import parse
+        from ragkit.generation.config import RemoteGeneratorConfig
+
+        cfg = parse(RemoteGeneratorConfig, {"base_url": url, "model": model}, "--generator-url")
+        if not quiet:
+            typer.echo(f"using {model} served at {url}", err=True)
+        return sdk.load_generator(cfg)
+    return local_generator(generator_config(model, quantization), quiet=quiet)
 
 
 def local_generator(config: GeneratorConfig, *, quiet: bool = False) -> Any:
@@ -128,7 +148,9 @@ def generate_cmd(
     quantization: QuantOpt = "none",
     rope_scaling: RopeOpt = None,
     url: Annotated[str | None, typer.Option(
-        help="Use a running OpenAI-compatible server at this URL instead of loading the model.")] = None,
+        envvar="RAGKIT_GENERATOR_URL",
+        help="Use a running OpenAI-compatible server at this URL instead of loading the model "
+        "(several separated by commas: a pool).")] = None,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print one JSON object (text, finish_reason, usage) instead of streaming.")] = False,
 ) -> None:

@@ -20,6 +20,7 @@ from rich.markup import escape
 
 from ragkit.cli.kb import DEFAULT_KB, KbOpt
 from ragkit.cli.options import choice_option
+from ragkit.cli.serve import GeneratorUrlOpt
 from ragkit.config import Quantization
 
 err = Console(stderr=True, highlight=False)
@@ -66,6 +67,7 @@ def ui_cmd(
     preload: Annotated[bool, typer.Option(
         help="Load the generator in the background right after start.")] = True,
     open_browser: Annotated[bool, typer.Option("--open", help="Open a browser tab.")] = False,
+    generator_url: GeneratorUrlOpt = None,
 ) -> None:
     """Serve the web app: support chat, knowledge base manager, code agent and system panel."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -80,7 +82,8 @@ def ui_cmd(
     elif not domain.exists():
         raise ConfigError(f"--domain {domain} does not exist; pass the path of a domain YAML file")
     backend = Backend(UiSettings(kb_dir=kb, domain_path=domain, model=model,
-                                 quantization=quantization, kb_root=kb_root))
+                                 quantization=quantization, kb_root=kb_root,
+                                 generator_url=generator_url))
 
     def ready(url: str) -> None:
         print(f"ragkit UI running at {url} (Ctrl+C to stop)", flush=True)

@@ -14,6 +14,7 @@ __all__ = [
     "GenerationResult",
     "Generator",
     "GeneratorConfig",
+    "GeneratorPool",
     "LocalGenerator",
     "OpenAICompatibleGenerator",
     "RopeScaling",
@@ -25,6 +26,7 @@ _LAZY = {
     "GeneratorConfig": "ragkit.generation.config",
     "RopeScaling": "ragkit.generation.config",
     "LocalGenerator": "ragkit.generation.local",
+    "GeneratorPool": "ragkit.generation.pool",
     "OpenAICompatibleGenerator": "ragkit.generation.openai_client",
 }
 
@@ -32,5 +34,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from ragkit.generation.config import GeneratorConfig, RopeScaling
     from ragkit.generation.local import LocalGenerator
     from ragkit.generation.openai_client import OpenAICompatibleGenerator
+    from ragkit.generation.pool import GeneratorPool
 
 __getattr__ = lazy_exports(__name__, _LAZY)

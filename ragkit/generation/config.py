@@ -115,12 +115,29 @@ class GeneratorConfig(_Frozen):
 
 class RemoteGeneratorConfig(_Frozen):
     """A model behind an OpenAI-compatible HTTP server (vLLM, SGLang, llama.cpp, another
-    machine's ``ragkit serve-model``). ``base_url`` like ``http://127.0.0.1:8000`` or ``.../v1``."""
+    machine's ``ragkit serve-model``). ``base_url`` like ``http://127.0.0.1:8000`` or ``.../v1``;
+    several URLs separated by commas make a pool (``ragkit.generation.pool``: least-loaded
+    routing, conversations kept on one server, failover), ``weights`` one per URL."""
 
     base_url: str = Field(min_length=1)
     model: str = Field(min_length=1)
     api_key: str | None = None
     timeout_s: float = Field(300.0, gt=0)
+    weights: tuple[float, ...] = ()
+
+    @property
+    def urls(self) -> list[str]:
+        return [u.strip() for u in self.base_url.split(",") if u.strip()]
+
+    @model_validator(mode="after")
+    def _weights_match(self) -> RemoteGeneratorConfig:
+        if not self.urls:
+            raise ValueError("base_url names no server; give http://HOST:PORT (several "
+                             "separated by commas)")
+        if self.weights and (len(self.weights) != len(self.urls)
+                             or any(w <= 0 for w in self.weights)):
+            raise ValueError(f"weights: give one positive number per server ({len(self.urls)})")
+        return self
 
 
 def resolve_runtime(cfg: GeneratorConfig) -> tuple[torch.device, torch.dtype]:

@@ -274,8 +274,9 @@ class SupportAssistant:
         domain = load_domain(domain_path)
         gen = generator
         from ragkit.generation.openai_client import OpenAICompatibleGenerator
+        from ragkit.generation.pool import GeneratorPool
 
-        if isinstance(gen, OpenAICompatibleGenerator):
+        if isinstance(gen, OpenAICompatibleGenerator | GeneratorPool):  # another process
             gen = RedactingGenerator(gen)
         if embedder is None:
             if kb is None:

@@ -46,6 +46,7 @@ class UiSettings:
     model: str | None = None
     quantization: Quantization | None = None
     kb_root: Path | None = None
+    generator_url: str | None = None  # OpenAI-compatible server(s), comma-separated
 
     @property
     def root(self) -> Path:
@@ -278,8 +279,15 @@ class Backend:
                 s = self.settings
                 custom = {k: v for k, v in (("model", s.model), ("quantization", s.quantization))
                           if v}
-                spec = None
-                if custom:
+                spec: Any = None
+                if s.generator_url:  # several app processes share the servers
+                    from ragkit.config import DEFAULT_GENERATOR, parse
+                    from ragkit.generation.config import RemoteGeneratorConfig
+
+                    spec = parse(RemoteGeneratorConfig, {"base_url": s.generator_url,
+                                                         "model": s.model or DEFAULT_GENERATOR},
+                                 "--generator-url")
+                elif custom:
                     from ragkit.generation.config import GeneratorConfig
 
                     spec = GeneratorConfig.parse(custom)
