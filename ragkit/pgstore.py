@@ -20,6 +20,7 @@ logic (``ragkit.kb``).
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 import time
@@ -537,14 +538,28 @@ class PgStore:
 
     # -- keyword search ----------------------------------------------------------------------
     def keyword_search(self, terms: Sequence[str], limit: int) -> list[tuple[int, float]]:
-        """(vid, rank; higher is better) for chunks matching any term, best first."""
-        terms = [t for t in terms if t]
+        """(vid, score; higher is better) for chunks matching any term, best first.
+
+        Postgres's own ranks know nothing of how rare a word is, which BM25 (the SQLite
+        side) weighs most; so each term's ``ts_rank`` is weighted by its BM25 inverse
+        document frequency, counted on the GIN index: sum over terms of idf(t) * rank(t).
+        """
+        terms = [t for t in dict.fromkeys(terms) if t]
         if not terms:
             return []
-        query = " || ".join([f"plainto_tsquery('{FTS_CONFIG}', %s)"] * len(terms))
+        q = f"plainto_tsquery('{FTS_CONFIG}', %s)"
+        s = self.s
+        counts = self._exec(
+            "SELECT " + ", ".join([f"(SELECT count(*) FROM {s}.chunks WHERE fts @@ {q})"]
+                                  * len(terms)) + f", (SELECT count(*) FROM {s}.chunks)",
+            terms)[0]
+        n = counts[-1]
+        idf = [math.log(1 + (n - df + 0.5) / (df + 0.5)) for df in counts[:-1]]
+        score = " + ".join([f"%s * ts_rank(fts, {q})"] * len(terms))
         rows = self._exec(
-            f"SELECT vid, ts_rank_cd(fts, q) AS r FROM {self.s}.chunks, ({'SELECT ' + query}) "
-            "AS t(q) WHERE fts @@ q ORDER BY r DESC, vid LIMIT %s", (*terms, limit))
+            f"SELECT vid, {score} AS r FROM {s}.chunks WHERE fts @@ ("
+            + " || ".join([q] * len(terms)) + ") ORDER BY r DESC, vid LIMIT %s",
+            (*[x for pair in zip(idf, terms, strict=True) for x in pair], *terms, limit))
         return [(r[0], float(r[1])) for r in rows]
 
     # -- embedding cache ---------------------------------------------------------------------
