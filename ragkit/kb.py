@@ -649,11 +649,14 @@ class KnowledgeBase:
             embed_query=lambda q: self.embedder.embed_queries([q])[0],
             dense_search=self._dense_search,
             config=config,
+            filters_in_store=isinstance(self.store, pgstore.PgStore),
         )
 
-    def _dense_search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _dense_search(self, vectors: np.ndarray, k: int,
+                      filters: Sequence[Filter] = ()) -> tuple[np.ndarray, np.ndarray]:
         if isinstance(self.store, pgstore.PgStore):
-            return self.store.vector_search(vectors, k, self.embedder.id, self.config.index)
+            return self.store.vector_search(vectors, k, self.embedder.id, self.config.index,
+                                            filters)
         return self.index().search(vectors, k)
 
     def search(self, query: str, k: int = 5, mode: SearchMode = "hybrid",

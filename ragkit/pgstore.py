@@ -129,6 +129,26 @@ MIGRATIONS = [_m1]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+# Where each filter key lives (``ragkit.retriever.Filter``), as the hit shows it: c = chunks,
+# d = documents. The heading is stored as a JSON list and shown joined with " > ".
+_FILTER_SQL = {
+    "source": "d.source", "kind": "d.kind", "title": "c.title",
+    "heading": "array_to_string(ARRAY(SELECT json_array_elements_text(c.heading::json)), ' > ')",
+    "page": "coalesce(c.page::text, '')",
+}
+
+
+def _where(filters: Sequence[Any]) -> tuple[str, list[str]]:
+    """`` AND ...`` conditions (``LIKE``) and their parameters for filters that have a LIKE
+    pattern (``Filter.like``); the retriever applies the others to the hits."""
+    conds, params = [], []
+    for f in filters:
+        if f.like is not None:
+            conds.append(f"{_FILTER_SQL[f.key]} LIKE %s ESCAPE '\\'")
+            params.append(f.like)
+    return "".join(f" AND {c}" for c in conds), params
+
+
 def _first_line(e: BaseException) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
@@ -412,9 +432,12 @@ class PgStore:
                    f"ivfflat (embedding vector_ip_ops) WITH (lists = {int(lists)})")
 
     def vector_search(self, vectors: np.ndarray, k: int, embedder_id: str,
-                      index: IndexConfig) -> tuple[np.ndarray, np.ndarray]:
+                      index: IndexConfig, filters: Sequence[Any] = ()
+                      ) -> tuple[np.ndarray, np.ndarray]:
         """(scores, vids) of the ``k`` nearest chunks by inner product, shaped like FAISS's
-        answer (-1 where fewer exist)."""
+        answer (-1 where fewer exist), among the chunks ``filters`` allow (in SQL). An
+        approximate index filters what its scan found, so when that leaves fewer than ``k``
+        the search is repeated exactly."""
         have = self.space()
         if have is not None and have[0] != embedder_id:
             raise KnowledgeBaseError(
@@ -426,15 +449,22 @@ class PgStore:
         ids = np.full((len(q), k), -1, dtype=np.int64)
         if have is None:
             return scores, ids
+        where, params = _where(filters)
+        sql = (f"SELECT c.vid, -(c.embedding <#> %s) FROM {self.s}.chunks c "
+               + (f"JOIN {self.s}.documents d ON d.path = c.doc_path WHERE TRUE{where} "
+                  if where else "")
+               + "ORDER BY c.embedding <#> %s LIMIT %s")
         with self.transaction() as cur:
             if index.type == "hnsw":
                 cur.execute(f"SET LOCAL hnsw.ef_search = {max(int(index.hnsw_ef_search), k)}")
             elif index.type == "ivf":
                 cur.execute(f"SET LOCAL ivfflat.probes = {int(index.ivf_nprobe)}")
             for i, v in enumerate(q):
-                rows = cur.execute(
-                    f"SELECT vid, -(embedding <#> %s) FROM {self.s}.chunks "
-                    "ORDER BY embedding <#> %s LIMIT %s", (v, v, k)).fetchall()
+                rows = cur.execute(sql, (v, *params, v, k)).fetchall()
+                if where and len(rows) < k and index.type != "flat":
+                    cur.execute("SET LOCAL enable_indexscan = off")  # exact, filtered
+                    rows = cur.execute(sql, (v, *params, v, k)).fetchall()
+                    cur.execute("SET LOCAL enable_indexscan = on")
                 for j, (vid, score) in enumerate(rows):
                     ids[i, j], scores[i, j] = vid, score
         return scores, ids
@@ -537,8 +567,10 @@ class PgStore:
                 "vectors": vectors}
 
     # -- keyword search ----------------------------------------------------------------------
-    def keyword_search(self, terms: Sequence[str], limit: int) -> list[tuple[int, float]]:
-        """(vid, score; higher is better) for chunks matching any term, best first.
+    def keyword_search(self, terms: Sequence[str], limit: int,
+                       filters: Sequence[Any] = ()) -> list[tuple[int, float]]:
+        """(vid, score; higher is better) for chunks matching any term (and ``filters``, in
+        SQL), best first.
 
         Postgres's own ranks know nothing of how rare a word is, which BM25 (the SQLite
         side) weighs most; so each term's ``ts_rank`` is weighted by its BM25 inverse
@@ -555,11 +587,15 @@ class PgStore:
             terms)[0]
         n = counts[-1]
         idf = [math.log(1 + (n - df + 0.5) / (df + 0.5)) for df in counts[:-1]]
-        score = " + ".join([f"%s * ts_rank(fts, {q})"] * len(terms))
+        score = " + ".join([f"%s * ts_rank(c.fts, {q})"] * len(terms))
+        where, params = _where(filters)
         rows = self._exec(
-            f"SELECT vid, {score} AS r FROM {s}.chunks WHERE fts @@ ("
-            + " || ".join([q] * len(terms)) + ") ORDER BY r DESC, vid LIMIT %s",
-            (*[x for pair in zip(idf, terms, strict=True) for x in pair], *terms, limit))
+            f"SELECT c.vid, {score} AS r FROM {s}.chunks c "
+            + (f"JOIN {s}.documents d ON d.path = c.doc_path " if where else "")
+            + "WHERE c.fts @@ (" + " || ".join([q] * len(terms)) + f"){where} "
+            "ORDER BY r DESC, c.vid LIMIT %s",
+            (*[x for pair in zip(idf, terms, strict=True) for x in pair], *terms, *params,
+             limit))
         return [(r[0], float(r[1])) for r in rows]
 
     # -- embedding cache ---------------------------------------------------------------------

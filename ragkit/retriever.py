@@ -1,8 +1,9 @@
 """Search over a knowledge base: dense (FAISS), keyword (FTS5 BM25), and their fusion.
 
-Owns: reciprocal rank fusion (a pure function), filters on hits, and turning ranked vector ids
-into :class:`~ragkit.types.Hit` objects. Does not own embedding, the index or the database; it
-receives them.
+Owns: reciprocal rank fusion (a pure function), filters on hits (and their translation into
+SQL ``LIKE`` patterns for a store that applies them while ranking: ``Filter.like``), and
+turning ranked vector ids into :class:`~ragkit.types.Hit` objects. Does not own embedding, the
+index or the database; it receives them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ragkit.text import query_terms
 from ragkit.types import Hit
 
 FILTER_KEYS = ("source", "kind", "title", "heading", "page")
+_LIKE = {"*": "%", "?": "_", "%": "\\%", "_": "\\_", "\\": "\\\\"}  # glob -> LIKE
 
 
 def rrf_fuse(rankings: Sequence[Sequence[int]], k: int = 60) -> list[tuple[int, float]]:
@@ -61,6 +63,14 @@ class Filter:
             )
         return cls(key, pattern.strip())
 
+    @property
+    def like(self) -> str | None:
+        """The glob as an SQL ``LIKE`` pattern (escape character ``\\``), or None when it
+        holds a ``[...]`` class, which LIKE cannot say (the filter then runs on the hits)."""
+        if "[" in self.pattern:
+            return None
+        return "".join(_LIKE.get(ch, ch) for ch in self.pattern)
+
     def matches(self, row: dict) -> bool:
         value = row.get(self.key)
         if self.key == "heading":
@@ -75,20 +85,30 @@ class Retriever:
         self,
         store: Store,
         embed_query: Callable[[str], np.ndarray],
-        dense_search: Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]],
+        dense_search: Callable[..., tuple[np.ndarray, np.ndarray]],
         config: SearchConfig | None = None,
+        filters_in_store: bool = False,
     ) -> None:
+        """``filters_in_store``: ``dense_search(vec, k, filters)`` and
+        ``store.keyword_search(terms, k, filters)`` apply filters while ranking (Postgres);
+        otherwise both rank everything and the filters run on the hits, looking deeper."""
         self.store = store
         self.embed_query = embed_query
         self.dense_search = dense_search
         self.config = config or SearchConfig()
+        self.filters_in_store = filters_in_store
 
-    def dense(self, query: str, depth: int) -> list[tuple[int, float]]:
+    def dense(self, query: str, depth: int,
+              filters: Sequence[Filter] = ()) -> list[tuple[int, float]]:
         vec = self.embed_query(query).reshape(1, -1)
-        scores, ids = self.dense_search(vec, depth)
+        scores, ids = (self.dense_search(vec, depth, filters) if filters
+                       else self.dense_search(vec, depth))
         return [(int(i), float(s)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
 
-    def keyword(self, query: str, depth: int) -> list[tuple[int, float]]:
+    def keyword(self, query: str, depth: int,
+                filters: Sequence[Filter] = ()) -> list[tuple[int, float]]:
+        if filters:
+            return self.store.keyword_search(query_terms(query), depth, filters)
         return self.store.keyword_search(query_terms(query), depth)
 
     def search(
@@ -103,10 +123,12 @@ class Retriever:
         mode = mode or cfg.mode
         if not query.strip():
             raise ConfigError("the query is empty: pass some text to search for")
-        # Filters are applied after ranking, so look deeper when there are any.
-        depth = max(cfg.candidates, k) * (4 if filters else 1)
-        dense = self.dense(query, depth) if mode in ("dense", "hybrid") else []
-        keyword = self.keyword(query, depth) if mode in ("keyword", "hybrid") else []
+        # Filters the store cannot apply while ranking run on the hits: look deeper then.
+        pushed = [f for f in filters if self.filters_in_store and f.like is not None]
+        after = len(pushed) < len(filters)
+        depth = max(cfg.candidates, k) * (4 if after else 1)
+        dense = self.dense(query, depth, pushed) if mode in ("dense", "hybrid") else []
+        keyword = self.keyword(query, depth, pushed) if mode in ("keyword", "hybrid") else []
         if mode == "dense":
             ranked = dense
         elif mode == "keyword":
