@@ -62,7 +62,7 @@ from ragkit.guard import Guard, Verdict
 from ragkit.index import FaissIndex, read_manifest
 from ragkit.ingest.decode import decode_text
 from ragkit.retriever import Filter, Retriever
-from ragkit.store import DocumentRow, Store, vector_id
+from ragkit.store import DocumentRow, KnowledgeStore, Store, vector_id
 from ragkit.syncplan import FileState, SyncPlan, plan_sync, under
 from ragkit.text import segment_for_search
 from ragkit.types import Chunk, Hit, ParsedDocument
@@ -148,7 +148,7 @@ class KnowledgeBase:
     """One knowledge base directory. Cheap to open; the embedder and index load on first use."""
 
     def __init__(self, directory: Path, config: KnowledgeBaseConfig,
-                 store: Store | pgstore.PgStore, embedder: Embedder | None = None) -> None:
+                 store: KnowledgeStore, embedder: Embedder | None = None) -> None:
         # the knowledge base's folder, or for one in Postgres the folder of its per-machine
         # side files; ``location`` is what messages name (the folder, or the masked URL)
         self.dir = directory

@@ -12,6 +12,7 @@ import pytest
 from ragkit.config import ChunkingConfig, IndexConfig, KnowledgeBaseConfig
 from ragkit.errors import ConfigError, KnowledgeBaseError
 from ragkit.kb import KnowledgeBase, copy_knowledge_base
+from ragkit.store import KnowledgeStore
 from tests.helpers.docs import write_docs
 from tests.kb.test_sync import DOCS
 
@@ -46,6 +47,7 @@ def _sources(hits) -> list[str]:
 
 
 def test_sync_then_search_in_every_mode(kb: KnowledgeBase, corpus: Path) -> None:
+    assert isinstance(kb.store, KnowledgeStore)
     report = kb.sync([corpus])
     assert (report.added, report.removed, report.failed) == (4, 0, [])
     assert report.chunks_embedded == report.chunks_total > 0
