@@ -373,7 +373,7 @@ class PgSupportDB(SupportDB):
         from ragkit.pgstore import connect
 
         self.schema = f"{url.schema}_orders"
-        self.path = Path(f"{url.shown} (schema {self.schema})")
+        self.where = f"{url.shown} (schema {self.schema})"  # for messages: not a file
         self._lock = threading.RLock()
         self._conn = connect(url, vectors=False, row_factory=_rows_by_name_and_position,
                              options=f"-c search_path={self.schema}")
