@@ -48,7 +48,6 @@ from ragkit.config import (
     SearchConfig,
     SearchMode,
     parse,
-    ragkit_home,
 )
 from ragkit.embedder import Embedder
 from ragkit.errors import (
@@ -265,7 +264,7 @@ class KnowledgeBase:
                     f"{where.shown} was created with different settings "
                     f"({_diff(stored, config)}); open it without overriding them, or index "
                     "into a new ?schema=")
-            side = ragkit_home() / "postgres" / where.slug
+            side = pgstore.side_folder(where)
             side.mkdir(parents=True, exist_ok=True)
         except BaseException:
             store.close()

@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -91,6 +92,14 @@ class PgUrl:
             host = "socket"
         db = parts.path.strip("/") or "postgres"
         return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{host}-{parts.port or 5432}-{db}-{self.schema}")
+
+
+def side_folder(url: PgUrl) -> Path:
+    """This machine's folder for a Postgres knowledge base's side files (uploads, the
+    guard's word lists and audit trail)."""
+    from ragkit.config import ragkit_home
+
+    return ragkit_home() / "postgres" / url.slug
 
 
 def _m1(cur: psycopg.Cursor, s: str) -> None:

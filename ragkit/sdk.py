@@ -81,6 +81,16 @@ def kb_shown(location: str | Path) -> str:
     return PgUrl.parse(str(location)).shown if is_kb_url(location) else str(location)
 
 
+def kb_folder(location: str | Path) -> Path:
+    """The folder of a knowledge base's own files (its guard word lists, audit trail): the
+    directory itself, or for one in Postgres this machine's side folder for it (the
+    knowledge base must exist: it is opened to check)."""
+    if not is_kb_url(location):
+        return Path(location)
+    with open_kb(location) as base:
+        return base.dir
+
+
 def kb_exists(location: str | Path) -> bool:
     """Whether a knowledge base is at ``location`` (a folder or a ``postgresql://`` URL)."""
     from ragkit.kb import KnowledgeBase
@@ -501,6 +511,7 @@ __all__ = [
     "load_relevance",
     "open_kb",
     "kb_exists",
+    "kb_folder",
     "migrate_kb",
     "kb_shown",
     "is_kb_url",

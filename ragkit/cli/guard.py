@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ragkit.cli.kb import DEFAULT_KB, JsonOpt, KbDirOpt, out
+from ragkit.cli.kb import DEFAULT_KB, JsonOpt, KbDirOpt, out  # --kb is parsed to a folder
 from ragkit.errors import ConfigError
 
 guard_app = typer.Typer(help="Guardrails: moderation word lists, checks and the audit trail. "
@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
 
 
 @guard_app.command("list")
-def list_cmd(kb: KbDirOpt = Path(DEFAULT_KB),
+def list_cmd(kb: KbDirOpt = DEFAULT_KB,
              category: Annotated[str | None, typer.Option("--category", "-c",
                                                           help="Only this category.")] = None,
              as_json: JsonOpt = False) -> None:
@@ -60,7 +60,7 @@ def list_cmd(kb: KbDirOpt = Path(DEFAULT_KB),
 
 @guard_app.command("add")
 def add_cmd(terms: Annotated[list[str], typer.Argument(help="Words or phrases to add.")],
-            category: CategoryOpt, kb: KbDirOpt = Path(DEFAULT_KB),
+            category: CategoryOpt, kb: KbDirOpt = DEFAULT_KB,
             action: Annotated[str | None, typer.Option(
                 "--action", help="block, mask, warn or handoff; needed for a new category, "
                 "changes an existing one's")] = None) -> None:
@@ -74,7 +74,7 @@ def add_cmd(terms: Annotated[list[str], typer.Argument(help="Words or phrases to
 
 @guard_app.command("remove")
 def remove_cmd(terms: Annotated[list[str], typer.Argument(help="Words or phrases to remove.")],
-               category: CategoryOpt, kb: KbDirOpt = Path(DEFAULT_KB)) -> None:
+               category: CategoryOpt, kb: KbDirOpt = DEFAULT_KB) -> None:
     """Remove terms from a category."""
     from ragkit import sdk
 
@@ -86,7 +86,7 @@ def remove_cmd(terms: Annotated[list[str], typer.Argument(help="Words or phrases
 @guard_app.command("test")
 def test_cmd(text: Annotated[str | None, typer.Argument(help="The text; - or nothing reads "
                                                         "stdin.")] = None,
-             channel: Channel = "input", kb: KbDirOpt = Path(DEFAULT_KB),
+             channel: Channel = "input", kb: KbDirOpt = DEFAULT_KB,
              evidence: Annotated[str, typer.Option(
                  "--evidence", help="output: the source text the answer came from")] = "",
              as_json: JsonOpt = False) -> None:
@@ -111,7 +111,7 @@ def test_cmd(text: Annotated[str | None, typer.Argument(help="The text; - or not
 
 
 @guard_app.command("audit")
-def audit_cmd(kb: KbDirOpt = Path(DEFAULT_KB),
+def audit_cmd(kb: KbDirOpt = DEFAULT_KB,
               days: Annotated[float, typer.Option("--days", help="How far back.")] = 7.0,
               limit: Annotated[int, typer.Option("--limit", "-n")] = 50,
               export: Annotated[Path | None, typer.Option(

@@ -40,10 +40,20 @@ KbOpt = Annotated[
                  "postgresql://USER@HOST:PORT/DB?schema=NAME (env RAGKIT_KB_URL or RAGKIT_KB).",
                  show_default=True),
 ]
-# Where a knowledge base's own guard word lists live: its directory
+def _kb_folder(value: str | Path) -> Path:
+    if isinstance(value, Path) or "://" not in value:  # a folder: nothing to import
+        return Path(value)
+    from ragkit import sdk
+
+    return sdk.kb_folder(value)
+
+
+# Where a knowledge base's own files (guard word lists, audit trail) live: its directory, or
+# for a postgresql:// URL this machine's side folder for it
 KbDirOpt = Annotated[
     Path,
-    typer.Option("--kb", help="Knowledge base directory (env RAGKIT_KB).", show_default=True),
+    typer.Option("--kb", help="Knowledge base: a directory or a postgresql:// URL (env "
+                 "RAGKIT_KB_URL or RAGKIT_KB).", parser=_kb_folder, show_default=True),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 

@@ -31,9 +31,9 @@ def corpus(tmp_path: Path) -> Path:
     return write_docs(tmp_path / "docs", DOCS)
 
 
-def index(corpus: Path, kb: Path, emb: Path, *extra: str, check: bool = True):
+def index(corpus: Path, kb: Path | str, emb: Path, *extra: str, check: bool = True, **kw):
     return ragkit("index", str(corpus), "--kb", str(kb), "--embedder", str(emb),
-                  "--chunk-tokens", "64", "--overlap-tokens", "8", *extra, check=check)
+                  "--chunk-tokens", "64", "--overlap-tokens", "8", *extra, check=check, **kw)
 
 
 def test_index_search_status_json(tmp_path: Path, corpus: Path, tiny_embedder_dir: Path) -> None:
@@ -232,3 +232,18 @@ def test_a_postgres_url_works_wherever_a_directory_does(
     assert (synced["unchanged"], synced["chunks_embedded"]) == (4, 0)
     missing = ragkit("search", "x", "--kb", pg_url + "_none", check=False)
     assert missing.returncode != 0 and "no knowledge base at" in missing.stderr
+
+
+def test_guard_lists_of_a_postgres_knowledge_base(tmp_path: Path, corpus: Path,
+                                                  tiny_embedder_dir: Path, pg_url: str) -> None:
+    """`ragkit guard add/list` on a postgresql:// knowledge base (given with --kb, or by
+    RAGKIT_KB_URL) keep its own word lists in this machine's side folder for it, the folder
+    its RAG pipeline reads them from."""
+    env = {"RAGKIT_HOME": str(tmp_path / "home")}
+    missing = ragkit("guard", "list", "--kb", pg_url, env=env, check=False)
+    assert missing.returncode != 0 and "ragkit index PATH --kb" in missing.stderr
+    index(corpus, pg_url, tiny_embedder_dir, env=env)
+    ragkit("guard", "add", "zebrawood", "-c", "profanity", "--kb", pg_url, env=env)
+    listed = ragkit("guard", "list", "--json", env={**env, "RAGKIT_KB_URL": pg_url}).stdout
+    assert "zebrawood" in listed
+    assert list((tmp_path / "home" / "postgres").glob("*/guard/*"))
