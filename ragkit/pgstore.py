@@ -36,7 +36,16 @@ import numpy as np
 from ragkit import runs
 from ragkit.config import IndexConfig
 from ragkit.errors import ConfigError, KnowledgeBaseError, KnowledgeBaseLockedError
-from ragkit.store import DocumentRow, vector_id
+from ragkit.store import (
+    CHUNK_COLUMNS,
+    HIT_COLUMNS,
+    RUN_COLUMNS,
+    DocumentRow,
+    chunk_pairs,
+    hit_rows,
+    run_rows,
+    vector_id,
+)
 from ragkit.types import Chunk
 
 if TYPE_CHECKING:
@@ -193,6 +202,41 @@ def connect(url: PgUrl, *, vectors: bool = True, **options: Any) -> psycopg.Conn
     return conn
 
 
+def checkpointer(url: PgUrl, schema: str, serde: Any, tables: Sequence[str] = ()
+                 ) -> tuple[Any, psycopg.Connection, psycopg.Connection]:
+    """LangGraph's ``PostgresSaver`` with its tables in ``schema`` (made if missing), plus a
+    second connection on that schema for the caller's own bookkeeping, whose ``tables``
+    (CREATE TABLE statements) are made in the same step. Returns (saver, the saver's
+    connection, the bookkeeping connection).
+
+    One process sets the tables up at a time, under a session advisory lock: a lock held by a
+    transaction would deadlock, as LangGraph's CREATE INDEX CONCURRENTLY waits for every
+    open transaction."""
+    from langgraph.checkpoint.postgres import PostgresSaver
+    from psycopg.rows import dict_row
+
+    conn = connect(url, vectors=False)
+    saver_conn = None
+    key = (f"ragkit-checkpoints:{schema}",)
+    try:
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", key)
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        conn.execute(f"SET search_path = {schema}")
+        saver_conn = connect(url, vectors=False, prepare_threshold=0, row_factory=dict_row,
+                             options=f"-c search_path={schema}")
+        saver = PostgresSaver(saver_conn, serde=serde)
+        saver.setup()
+        for ddl in tables:
+            conn.execute(ddl)
+        conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", key)
+    except BaseException:
+        for c in (saver_conn, conn):  # closing a connection frees its session lock
+            if c is not None:
+                c.close()
+        raise
+    return saver, saver_conn, conn
+
+
 def _ensure_pgvector(conn: psycopg.Connection, url: PgUrl) -> None:
     import psycopg
 
@@ -235,6 +279,7 @@ class PgStore:
         self._conn: psycopg.Connection | None = conn
         self._lock = threading.RLock()
         self._space: tuple[str, int] | None = None  # (embedder id, dim) of stored vectors
+        self._counted: tuple[str, int] | None = None  # (kb_version, chunks) for keyword idf
 
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
@@ -388,9 +433,6 @@ class PgStore:
 
     # -- the vector space --------------------------------------------------------------------
     def vector_space(self) -> tuple[str, int] | None:
-        return self.space()
-
-    def space(self) -> tuple[str, int] | None:
         """(embedder id, dimension) of the stored vectors, once a sync has set them."""
         if self._space is None:
             emb, dim = self.get_meta("embedder"), self.get_meta("dim")
@@ -403,7 +445,7 @@ class PgStore:
         """Fix the embedder and dimension of this knowledge base's vectors (first sync), or
         check them; with ``rebuild`` a same-dimension embedder may replace the stored one
         (every document is then re-embedded)."""
-        have = self.space()
+        have = self.vector_space()
         if have == (embedder_id, dim):
             return
         if have is not None and have[1] != dim:
@@ -447,7 +489,7 @@ class PgStore:
         answer (-1 where fewer exist), among the chunks ``filters`` allow (in SQL). An
         approximate index filters what its scan found, so when that leaves fewer than ``k``
         the search is repeated exactly."""
-        have = self.space()
+        have = self.vector_space()
         if have is not None and have[0] != embedder_id:
             raise KnowledgeBaseError(
                 f"{self.url.shown} holds vectors from {have[0]}, not {embedder_id}; open it "
@@ -493,7 +535,7 @@ class PgStore:
                          embed_hashes: Sequence[str], fts_bodies: Sequence[str]) -> list[int]:
         """Atomically replace a document, its chunks and their vectors (taken from the
         embedding cache). Returns the vids it had before."""
-        s, space = self.s, self.space()
+        s, space = self.s, self.vector_space()
         with self.transaction() as cur:
             old = [r[0] for r in cur.execute(
                 f"DELETE FROM {s}.chunks WHERE doc_path = %s RETURNING vid", (doc.path,))]
@@ -534,25 +576,15 @@ class PgStore:
         vids = [int(v) for v in vids]
         if not vids:
             return {}
-        rows = self._exec(
-            "SELECT c.vid, c.id, d.source, c.heading, c.page, c.text, c.start, c.\"end\", "
-            f"c.title, d.kind FROM {self.s}.chunks c JOIN {self.s}.documents d "
-            "ON d.path = c.doc_path WHERE c.vid = ANY(%s)", (vids,))
-        keys = ("vid", "id", "source", "heading", "page", "text", "start", "end", "title", "kind")
-        out = {}
-        for r in rows:
-            row = dict(zip(keys, r, strict=True))
-            row["heading"] = tuple(json.loads(row["heading"]))
-            out[row["vid"]] = row
-        return out
+        return hit_rows(self._exec(
+            f"SELECT {HIT_COLUMNS} FROM {self.s}.chunks c JOIN {self.s}.documents d "
+            "ON d.path = c.doc_path WHERE c.vid = ANY(%s)", (vids,)))
 
     def document_chunks(self, doc_path: str) -> list[tuple[Chunk, str]]:
         """A document's chunks in order, each with the hash of the text embedded for it."""
-        rows = self._exec(
-            "SELECT id, ordinal, text, start, \"end\", heading, page, title, embed_hash "
-            f"FROM {self.s}.chunks WHERE doc_path = %s ORDER BY ordinal", (doc_path,))
-        return [(Chunk(r[0], doc_path, r[1], r[2], r[3], r[4], tuple(json.loads(r[5])), r[6],
-                       r[7]), r[8]) for r in rows]
+        return chunk_pairs(doc_path, self._exec(
+            f"SELECT {CHUNK_COLUMNS} FROM {self.s}.chunks WHERE doc_path = %s ORDER BY ordinal",
+            (doc_path,)))
 
     def sample_texts(self, n: int) -> list[str]:
         """Up to ``n`` chunk texts spread evenly over the store (all of them when fewer)."""
@@ -592,9 +624,9 @@ class PgStore:
         s = self.s
         counts = self._exec(
             "SELECT " + ", ".join([f"(SELECT count(*) FROM {s}.chunks WHERE fts @@ {q})"]
-                                  * len(terms)) + f", (SELECT count(*) FROM {s}.chunks)",
-            terms)[0]
-        n = counts[-1]
+                                  * len(terms))
+            + f", (SELECT value FROM {s}.meta WHERE key = 'kb_version')", terms)[0]
+        n = self._chunk_count(counts[-1])
         idf = [math.log(1 + (n - df + 0.5) / (df + 0.5)) for df in counts[:-1]]
         score = " + ".join([f"%s * ts_rank(c.fts, {q})"] * len(terms))
         where, params = _where(filters)
@@ -606,6 +638,13 @@ class PgStore:
             (*[x for pair in zip(idf, terms, strict=True) for x in pair], *terms, *params,
              limit))
         return [(r[0], float(r[1])) for r in rows]
+
+    def _chunk_count(self, version: str) -> int:
+        """How many chunks the knowledge base holds at ``version`` (counted once per version:
+        a full count is a scan of the table)."""
+        if self._counted is None or self._counted[0] != version:
+            self._counted = (version, self._exec(f"SELECT count(*) FROM {self.s}.chunks")[0][0])
+        return self._counted[1]
 
     # -- embedding cache ---------------------------------------------------------------------
     def _cached(self, embedder: str, hashes: Iterable[str], columns: str) -> list[tuple]:
@@ -665,15 +704,5 @@ class PgStore:
                    (time.time(), status, json.dumps(report, ensure_ascii=False), run_id))
 
     def last_runs(self, n: int = 5) -> list[dict]:
-        rows = self._exec(f"SELECT id, started_at, finished_at, status, report FROM "
-                          f"{self.s}.runs ORDER BY id DESC LIMIT %s", (n,))
-        out = []
-        for r in rows:
-            report = json.loads(r[4]) if r[4] else None
-            status = r[3]
-            if status == "running":  # a run by this host may be checked; others stay running
-                status = runs.running_status(report or {})
-                report = None
-            out.append({"id": r[0], "started_at": r[1], "finished_at": r[2], "status": status,
-                        "report": report})
-        return out
+        return run_rows(self._exec(
+            f"SELECT {RUN_COLUMNS} FROM {self.s}.runs ORDER BY id DESC LIMIT %s", (n,)))

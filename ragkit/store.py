@@ -76,6 +76,47 @@ def vector_id(chunk_id: str) -> int:
     return int(chunk_id[:15], 16)
 
 
+# The columns a hit is read from, aliased c = chunks and d = documents, in the order
+# hit_rows() decodes them; both stores select these.
+HIT_COLUMNS = ('c.vid, c.id, d.source, c.heading, c.page, c.text, c.start, c."end", '
+               'c.title, d.kind')
+_HIT_KEYS = ("vid", "id", "source", "heading", "page", "text", "start", "end", "title", "kind")
+# The columns of a document's chunks, in the order chunk_pairs() decodes them.
+CHUNK_COLUMNS = 'id, ordinal, text, start, "end", heading, page, title, embed_hash'
+RUN_COLUMNS = "id, started_at, finished_at, status, report"
+
+
+def hit_rows(rows: Iterable[Sequence]) -> dict[int, dict]:
+    """Rows of ``HIT_COLUMNS`` as dicts by vid, the heading decoded from its JSON list."""
+    out = {}
+    for r in rows:
+        row = dict(zip(_HIT_KEYS, r, strict=True))
+        row["heading"] = tuple(json.loads(row["heading"]))
+        out[row["vid"]] = row
+    return out
+
+
+def chunk_pairs(doc_path: str, rows: Iterable[Sequence]) -> list[tuple[Chunk, str]]:
+    """Rows of ``CHUNK_COLUMNS`` as (chunk, hash of the text embedded for it)."""
+    return [(Chunk(r[0], doc_path, r[1], r[2], r[3], r[4], tuple(json.loads(r[5])), r[6],
+                   r[7]), r[8]) for r in rows]
+
+
+def run_rows(rows: Iterable[Sequence]) -> list[dict]:
+    """Rows of ``RUN_COLUMNS`` as dicts; a run still marked 'running' shows 'interrupted'
+    when the process recorded with it is gone (``ragkit.runs``)."""
+    out = []
+    for r in rows:
+        report = json.loads(r[4]) if r[4] else None
+        status = r[3]
+        if status == "running":  # report holds the process running it (start_run)
+            status = runs.running_status(report or {})
+            report = None
+        out.append({"id": r[0], "started_at": r[1], "finished_at": r[2], "status": status,
+                    "report": report})
+    return out
+
+
 @dataclass(frozen=True)
 class DocumentRow:
     path: str  # absolute path: the identity of a document
@@ -306,27 +347,15 @@ class Store:
         if not vids:
             return {}
         marks = ",".join("?" * len(vids))
-        rows = self.conn.execute(
-            f"SELECT c.vid, c.id, d.source, c.heading, c.page, c.text, c.start, c.\"end\", "
-            f"c.title, d.kind FROM chunks c JOIN documents d ON d.path = c.doc_path "
-            f"WHERE c.vid IN ({marks})",
-            vids,
-        ).fetchall()
-        keys = ("vid", "id", "source", "heading", "page", "text", "start", "end", "title", "kind")
-        out = {}
-        for r in rows:
-            row = dict(zip(keys, r, strict=True))
-            row["heading"] = tuple(json.loads(row["heading"]))
-            out[row["vid"]] = row
-        return out
+        return hit_rows(self.conn.execute(
+            f"SELECT {HIT_COLUMNS} FROM chunks c JOIN documents d ON d.path = c.doc_path "
+            f"WHERE c.vid IN ({marks})", vids))
 
     def document_chunks(self, doc_path: str) -> list[tuple[Chunk, str]]:
         """A document's chunks in order, each with the hash of the text embedded for it."""
-        rows = self.conn.execute(
-            "SELECT id, ordinal, text, start, \"end\", heading, page, title, embed_hash "
-            "FROM chunks WHERE doc_path = ? ORDER BY ordinal", (doc_path,)).fetchall()
-        return [(Chunk(r[0], doc_path, r[1], r[2], r[3], r[4], tuple(json.loads(r[5])), r[6],
-                       r[7]), r[8]) for r in rows]
+        return chunk_pairs(doc_path, self.conn.execute(
+            f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE doc_path = ? ORDER BY ordinal",
+            (doc_path,)))
 
     def vector_space(self) -> tuple[str, int] | None:
         """(embedder id, dimension) of the stored vectors the chunks use (the most common,
@@ -455,18 +484,5 @@ class Store:
         )
 
     def last_runs(self, n: int = 5) -> list[dict]:
-        rows = self.conn.execute(
-            "SELECT id, started_at, finished_at, status, report FROM runs ORDER BY id DESC "
-            "LIMIT ?",
-            (n,),
-        ).fetchall()
-        out = []
-        for r in rows:
-            report = json.loads(r[4]) if r[4] else None
-            status = r[3]
-            if status == "running":  # report holds the process running it (start_run)
-                status = runs.running_status(report or {})
-                report = None
-            out.append({"id": r[0], "started_at": r[1], "finished_at": r[2], "status": status,
-                        "report": report})
-        return out
+        return run_rows(self.conn.execute(
+            f"SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?", (n,)))

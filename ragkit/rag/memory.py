@@ -119,32 +119,16 @@ class PgConversationStore(ConversationStore):
     WRITES = "checkpoint_writes"
 
     def __init__(self, url, max_threads: int, max_age_days: float) -> None:  # url: PgUrl
-        from langgraph.checkpoint.postgres import PostgresSaver
-        from psycopg.rows import dict_row
-
-        from ragkit.pgstore import connect
+        from ragkit.pgstore import checkpointer
 
         self.path = url.shown
         self.max_threads = max_threads
         self.max_age_s = max_age_days * 86400.0
-        path = {"options": f"-c search_path={url.schema}"}  # LangGraph's tables go there
-        self._saver_conn = connect(url, vectors=False, prepare_threshold=0,
-                                   row_factory=dict_row, **path)
-        self._conn = connect(url, vectors=False, **path)
         self._turns = threading.Lock()
-        self.saver = PostgresSaver(self._saver_conn, serde=RedactingSerializer())
-        # One process sets the tables up at a time: a session lock, not a transaction,
-        # which LangGraph's CREATE INDEX CONCURRENTLY would wait on for ever.
-        key = (f"ragkit-conversations:{url.schema}",)
-        self._conn.execute("SELECT pg_advisory_lock(hashtext(%s))", key)
-        try:
-            self.saver.setup()
-            self._conn.execute(
-                "CREATE TABLE IF NOT EXISTS threads (thread_id TEXT PRIMARY KEY, created "
-                "DOUBLE PRECISION NOT NULL, updated DOUBLE PRECISION NOT NULL, "
-                "turns INTEGER NOT NULL)")
-        finally:
-            self._conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", key)
+        self.saver, self._saver_conn, self._conn = checkpointer(
+            url, url.schema, RedactingSerializer(),
+            ["CREATE TABLE IF NOT EXISTS threads (thread_id TEXT PRIMARY KEY, created DOUBLE "
+             "PRECISION NOT NULL, updated DOUBLE PRECISION NOT NULL, turns INTEGER NOT NULL)"])
 
     def close(self) -> None:
         self._saver_conn.close()

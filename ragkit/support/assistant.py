@@ -127,16 +127,16 @@ class _PgThreads(_Threads):
     """The same bookkeeping in PostgreSQL (``conn``'s search path is the assistant's schema),
     beside LangGraph's Postgres checkpointer on ``saver_conn``."""
 
-    def __init__(self, conn: Any, saver_conn: Any) -> None:
+    TABLES = ("CREATE TABLE IF NOT EXISTS support_threads (thread_id TEXT PRIMARY KEY, "
+              "created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL)",
+              "CREATE TABLE IF NOT EXISTS support_transcripts (seq BIGSERIAL PRIMARY KEY, "
+              "thread_id TEXT NOT NULL, role TEXT NOT NULL, content TEXT NOT NULL, "
+              "at DOUBLE PRECISION NOT NULL)")
+
+    def __init__(self, conn: Any, saver_conn: Any) -> None:  # tables made by checkpointer()
         self.conn = conn
         self._saver_conn = saver_conn
         self._lock = threading.Lock()
-        conn.execute("CREATE TABLE IF NOT EXISTS support_threads (thread_id TEXT PRIMARY KEY, "
-                     "created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION "
-                     "NOT NULL)")
-        conn.execute("CREATE TABLE IF NOT EXISTS support_transcripts (seq BIGSERIAL PRIMARY "
-                     "KEY, thread_id TEXT NOT NULL, role TEXT NOT NULL, content TEXT NOT NULL, "
-                     "at DOUBLE PRECISION NOT NULL)")
 
     def _run(self, sql: str, args: tuple = ()) -> list[tuple]:
         with self._lock:
@@ -184,27 +184,11 @@ class _PgThreads(_Threads):
 def _pg_conversations(url: Any, serde: Any) -> tuple[Any, _PgThreads]:
     """LangGraph's Postgres checkpointer and the thread bookkeeping in the schema
     ``KBSCHEMA_support`` of a knowledge base in PostgreSQL (url: ``ragkit.pgstore.PgUrl``)."""
-    from langgraph.checkpoint.postgres import PostgresSaver
-    from psycopg.rows import dict_row
+    from ragkit.pgstore import checkpointer
 
-    from ragkit.pgstore import connect
-
-    schema = f"{url.schema}_support"
-    conn = connect(url, vectors=False)
-    key = (f"ragkit-support:{schema}",)
-    # a session lock, not a transaction: LangGraph's CREATE INDEX CONCURRENTLY waits on those
-    conn.execute("SELECT pg_advisory_lock(hashtext(%s))", key)
-    try:
-        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        conn.execute(f"SET search_path = {schema}")
-        saver_conn = connect(url, vectors=False, prepare_threshold=0, row_factory=dict_row,
-                             options=f"-c search_path={schema}")
-        saver = PostgresSaver(saver_conn, serde=serde)
-        saver.setup()
-        threads = _PgThreads(conn, saver_conn)
-    finally:
-        conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", key)
-    return saver, threads
+    saver, saver_conn, conn = checkpointer(url, f"{url.schema}_support", serde,
+                                           _PgThreads.TABLES)
+    return saver, _PgThreads(conn, saver_conn)
 
 
 class SupportAssistant:

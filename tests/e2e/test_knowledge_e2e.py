@@ -90,15 +90,12 @@ def pg_server_app(pg_url: str, tmp_path: Path, tiny_embedder_dir: Path, browser)
     """`ragkit ui --kb postgresql://...` on a knowledge base holding the three UI documents."""
     from ragkit.config import KnowledgeBaseConfig
     from ragkit.kb import KnowledgeBase
+    from tests.helpers.docs import write_docs
     from tests.ui.conftest import DOCS
 
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    for name, text in DOCS.items():
-        (docs / name).write_text(text, encoding="utf-8")
     with KnowledgeBase.open(pg_url, create=True,
                             config=KnowledgeBaseConfig(embedder=str(tiny_embedder_dir))) as kb:
-        kb.add([docs])
+        kb.add([write_docs(tmp_path / "docs", DOCS)])
     srv = Server(["--kb", pg_url, "--no-preload"], cwd=tmp_path)
     yield srv
     srv.stop()

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.docs import write_docs
+
 DOCS = {
     "refunds.md": "# Refunds\n\nRefunds are paid back to the original payment method within "
                   "five business days.\n",
@@ -21,12 +23,8 @@ def tiny_kb(tmp_path: Path, tiny_embedder_dir: Path) -> Path:
     from ragkit.config import KnowledgeBaseConfig
     from ragkit.kb import KnowledgeBase
 
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    for name, text in DOCS.items():
-        (docs / name).write_text(text, encoding="utf-8")
     kb_dir = tmp_path / "kbs" / "main"
     with KnowledgeBase.open(kb_dir, create=True,
                             config=KnowledgeBaseConfig(embedder=str(tiny_embedder_dir))) as kb:
-        kb.add([docs])
+        kb.add([write_docs(tmp_path / "docs", DOCS)])
     return kb_dir
