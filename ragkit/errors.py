@@ -59,3 +59,7 @@ class IndexMismatchError(KnowledgeBaseError):
 
 class GenerationError(RagkitError):
     """Generation failed for a reason the caller can fix (bad request, unsupported setting)."""
+
+
+class BusyError(GenerationError):
+    """Every generation slot and queue place is taken: retry later (HTTP 429)."""

@@ -65,9 +65,11 @@ def parse_rope(value: str | None) -> dict[str, Any] | None:
 
 
 def generator_config(model: str | None, quantization: Quantization,
-                     rope_scaling: str | None = None, threads: int | None = None
-                     ) -> GeneratorConfig:
-    """The typed config of a local generator from command-line values (parsed once, here)."""
+                     rope_scaling: str | None = None, threads: int | None = None,
+                     **batching: int | None) -> GeneratorConfig:
+    """The typed config of a local generator from command-line values (parsed once, here).
+
+    ``batching`` holds ``max_batch``/``max_queue`` when the command offers them (None: default)."""
     from ragkit.generation.config import GeneratorConfig
 
     data: dict[str, Any] = {"quantization": quantization,
@@ -76,6 +78,7 @@ def generator_config(model: str | None, quantization: Quantization,
         data["model"] = model
     if threads is not None:
         data["threads"] = threads
+    data.update({k: v for k, v in batching.items() if v is not None})
     return GeneratorConfig.parse(data)
 
 
@@ -126,12 +129,19 @@ def serve_model_cmd(
     audit_dir: Annotated[Path | None, typer.Option(
         "--audit-dir", help="Folder of the guard's audit trail (default: ragkit's cache "
         "folder, server/).")] = None,
+    max_batch: Annotated[int, typer.Option(
+        min=1, max=256, help="Requests decoded together (continuous batching); 1 answers one "
+        "at a time.")] = 8,
+    max_queue: Annotated[int, typer.Option(
+        min=0, max=4096, help="Requests that may wait for a free slot; past that a request gets "
+        "HTTP 429 (retry later).")] = 32,
 ) -> None:
     """Serve a local model over an OpenAI-compatible API (/v1/chat/completions, /v1/models).
 
-    The model is loaded before the server accepts requests. Point any OpenAI client at the printed URL, e.g. `ragkit generate "hi" --url http://127.0.0.1:8000/v1`.
+    The model is loaded before the server accepts requests. Concurrent requests are decoded together, up to --max-batch at a time. Point any OpenAI client at the printed URL, e.g. `ragkit generate "hi" --url http://127.0.0.1:8000/v1`.
     """
-    generator = local_generator(generator_config(model, quantization, rope_scaling))
+    generator = local_generator(generator_config(model, quantization, rope_scaling,
+                                                 max_batch=max_batch, max_queue=max_queue))
     name = served_name or model
     typer.echo(f"serving {name} at http://{host}:{port}/v1 (OpenAI-compatible); Ctrl+C stops it",
                err=True)

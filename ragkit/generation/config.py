@@ -76,6 +76,19 @@ class GeneratorConfig(_Frozen):
     kv_cache_budget_mb: float = Field(512.0, ge=0, description="prefix cache; 0 disables it")
     kv_cache_dir: Path | None = Field(None, description="persist the prefix cache here")
     threads: int | None = Field(None, ge=1, le=512, description="None: all physical cores")
+    max_batch: int = Field(
+        8, ge=1, le=256,
+        description="streams decoded together (continuous batching); 1 serves one at a time",
+    )
+    max_queue: int = Field(
+        32, ge=0, le=4096,
+        description="requests that may wait for a free stream; past that they are refused as busy",
+    )
+    batch_tokens: int = Field(
+        128, ge=16, le=65536,
+        description="tokens one batched step runs: each stream's next token plus chunks of "
+        "newcomers' prompts; smaller keeps running streams flowing, larger starts newcomers sooner",
+    )
     draft_tokens: int = Field(
         3, ge=0, le=16,
         description="greedy decoding checks up to this many prompt-lookup draft tokens per "

@@ -1,32 +1,24 @@
-"""The decode loop: prefix reuse, chunked prefill, token-by-token generation, label scoring.
+"""Whole-sequence model work: prefix reuse, chunked prefill, label scoring, log-probabilities.
 
 Owns :class:`Engine`, which holds one working :class:`~ragkit.generation.kvcache.KVCache`
 (the sequence last processed) and the shared :class:`~ragkit.generation.kvcache.PrefixCache`.
-For each request it reuses the longest known prefix (first the working cache, then the
-prefix cache), prefills the rest in chunks of ``prefill_chunk`` tokens (so a long prompt
-never materialises attention over all of it at once), then yields token ids one by one.
-Greedy decoding can draft ahead by prompt lookup (:mod:`~ragkit.generation.lookup`): the
-tokens that followed the latest n-gram's earlier occurrence are checked in one forward pass
-and the prefix the model agrees with is kept, so the output is what plain greedy decoding
-gives while a quoted span costs one pass instead of one per token.
-Works on token ids only: text, chat templates, stop strings and usage figures belong to
-``local.py``. Not thread-safe by itself; the caller serialises access.
+For each call it reuses the longest known prefix (first the working cache, then the prefix
+cache), prefills the rest in chunks of ``prefill_chunk`` tokens (so a long prompt never
+materialises attention over all of it at once), then scores labels or completions.
+Streams are decoded by :mod:`~ragkit.generation.batching`, not here.
+Works on token ids only. Not thread-safe by itself: it runs on the batcher's thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from ragkit.errors import GenerationError
-from ragkit.generation.base import SamplingParams
 from ragkit.generation.kvcache import KVCache, PrefixCache
 from ragkit.generation.load import ModelBundle
-from ragkit.generation.lookup import NgramDrafter
-from ragkit.generation.sampling import make_generator, sample
 
 
 @dataclass
@@ -36,29 +28,17 @@ class Prepared:
     reused: int
 
 
-@dataclass
-class DraftStats:
-    """Prompt-lookup figures of the last :meth:`Engine.decode` (all zero when it did not draft)."""
-
-    passes: int = 0  # forward passes that checked a draft
-    drafted: int = 0  # tokens proposed
-    accepted: int = 0  # of which the model agreed with
-
-
 class Engine:
-    def __init__(self, bundle: ModelBundle, prefix: PrefixCache | None, prefill_chunk: int,
-                 draft_tokens: int = 0) -> None:
+    def __init__(self, bundle: ModelBundle, prefix: PrefixCache | None, prefill_chunk: int
+                 ) -> None:
         self.b = bundle
         self.prefix = prefix
         self.chunk = prefill_chunk
-        self.draft_tokens = draft_tokens
-        self.draft_stats = DraftStats()
         a = bundle.args
         self.kv = KVCache(
             a.n_layers, a.n_kv_heads, a.head_dim, bundle.max_context, bundle.dtype, bundle.device
         )
         self.held: list[int] = []  # token ids whose KV sits in self.kv[0:len(held)]
-        self.step_fn: Callable[[Tensor, int], Tensor] = self._step
 
     # -- forward pieces ------------------------------------------------------------------
     def _hidden(self, ids: list[int], start: int) -> Tensor:
@@ -67,13 +47,6 @@ class Engine:
         cos, sin = self.b.rotary.rows(start, end)
         x = torch.tensor([ids], dtype=torch.long, device=self.b.device)
         return self.b.model.hidden(x, start, self.kv, cos, sin)[0]
-
-    def _step(self, token: Tensor, pos: int) -> Tensor:
-        """One decode step: logits (float32 [V]) for the token after ``token`` at ``pos``."""
-        self.kv.reserve(pos + 1)
-        cos, sin = self.b.rotary.rows(pos, pos + 1)
-        h = self.b.model.hidden(token.view(1, 1), pos, self.kv, cos, sin)
-        return self.b.model.logits(h[0, -1])
 
     def _prefill(self, ids: list[int], start: int) -> Tensor:
         """Run ``ids`` from position ``start`` in chunks; logits of the last position."""
@@ -122,86 +95,6 @@ class Engine:
             logits = self._prefill(prompt[reused:], reused)
         self.held = list(prompt)
         return Prepared(logits, len(prompt), reused)
-
-    def decode(self, prepared: Prepared, params: SamplingParams, max_new: int) -> Iterator[int]:
-        """Yield sampled token ids; stops at EOS (not yielded) or after ``max_new`` tokens."""
-        self.draft_stats = DraftStats()
-        if params.temperature == 0 and self.draft_tokens > 0:
-            yield from self._decode_lookup(prepared, max_new)
-            return
-        gen = make_generator(params)
-        logits = prepared.logits
-        pos = prepared.prompt_tokens
-        limit = min(max_new, self.b.max_context - pos)
-        eos = self.b.eos_ids
-        tok_buf = torch.zeros(1, dtype=torch.long, device=self.b.device)
-        for i in range(limit):
-            tok = sample(logits, params, gen)
-            if tok in eos:
-                return
-            yield tok
-            if i == limit - 1:
-                return
-            logits = self._advance(tok_buf, tok, pos)
-            pos += 1
-
-    def _advance(self, tok_buf: Tensor, tok: int, pos: int) -> Tensor:
-        """Feed one decoded token at ``pos``; logits for the token after it."""
-        tok_buf.fill_(tok)
-        with torch.inference_mode():
-            logits = self.step_fn(tok_buf, pos)
-        self.held.append(tok)
-        return logits
-
-    def _decode_lookup(self, prepared: Prepared, max_new: int) -> Iterator[int]:
-        """Greedy decoding that checks prompt-lookup drafts: the same tokens, fewer passes.
-
-        After each token, the drafter proposes up to ``draft_tokens`` continuations. The token
-        and its draft run as one chunk; row ``i`` of the logits is the model's choice after
-        draft token ``i``, so the draft is accepted up to the first disagreement and the row
-        there gives the next token for free. Keys/values written for rejected draft tokens lie
-        beyond ``held`` and are overwritten by the next pass.
-        """
-        logits = prepared.logits
-        pos = prepared.prompt_tokens  # where the next token goes
-        limit = min(max_new, self.b.max_context - pos)
-        eos = self.b.eos_ids
-        stats = self.draft_stats
-        drafter = NgramDrafter(self.held)
-        tok_buf = torch.zeros(1, dtype=torch.long, device=self.b.device)
-        produced = 0
-        room = self.draft_tokens
-        while True:
-            tok = int(torch.argmax(logits).item())
-            if tok in eos:
-                return
-            yield tok
-            produced += 1
-            drafter.push(tok)
-            if produced >= limit:
-                return
-            draft = drafter.propose(min(room, limit - produced - 1))
-            if not draft:
-                logits = self._advance(tok_buf, tok, pos)
-                pos += 1
-                continue
-            with torch.inference_mode():
-                rows = self.b.model.logits(self._hidden([tok, *draft], pos))
-            choice = rows.argmax(dim=-1).tolist()
-            n = 0
-            while n < len(draft) and choice[n] == draft[n] and draft[n] not in eos:
-                n += 1
-            stats.passes += 1
-            stats.drafted += len(draft)
-            stats.accepted += n
-            room = min(self.draft_tokens, n + 1)
-            self.held.extend([tok, *draft[:n]])  # their keys/values are now valid
-            pos += 1 + n
-            for d in draft[:n]:
-                yield d
-                drafter.push(d)
-            produced += n
-            logits = rows[n]
 
     @torch.inference_mode()
     def remember(self) -> None:

@@ -2,8 +2,10 @@
 
 Owns the text side of generation: chat-template rendering, streaming complete UTF-8 text,
 stop strings, usage figures, ``choose()`` and ``generate_json()`` (via ``structured.py``),
-statistics and ``info()`` for the UI, prefix-cache persistence, and a lock that serialises
-concurrent callers (one sequence at a time; the engine keeps one working KV cache).
+statistics and ``info()`` for the UI and prefix-cache persistence. Concurrent streams are
+decoded together by one :class:`~ragkit.generation.batching.Batcher` (continuous batching,
+``max_batch`` at a time); label scoring and log-probabilities run on the batcher's thread
+between its steps, through the :class:`~ragkit.generation.engine.Engine`.
 The constructor only stores the config; the model loads in :meth:`load` or on first use.
 Does not: implement the model, the KV caches or the sampling maths.
 """
@@ -19,6 +21,7 @@ from typing import Any
 
 from ragkit.errors import GenerationError
 from ragkit.generation.base import GenerationResult, SamplingParams, TextStream
+from ragkit.generation.batching import Batcher, Ticket
 from ragkit.generation.config import GeneratorConfig
 from ragkit.generation.engine import Engine
 from ragkit.generation.kvcache import PrefixCache
@@ -33,10 +36,10 @@ class LocalGenerator:
     def __init__(self, config: GeneratorConfig | None = None) -> None:
         self.config = config or GeneratorConfig()
         self.model_id = self.config.model
-        self._lock = threading.Lock()  # a plain Lock: a stream may finish on another thread
         self._load_lock = threading.Lock()
         self._bundle: ModelBundle | None = None
         self._engine: Engine | None = None
+        self._batcher: Batcher | None = None
         self._prefix: PrefixCache | None = None
         self._requests = 0
 
@@ -53,15 +56,35 @@ class LocalGenerator:
                 )
                 if self.config.kv_cache_dir is not None:
                     prefix.load(self._cache_path(), bundle.device)
-            engine = Engine(bundle, prefix, self.config.prefill_chunk, self.config.draft_tokens)
+            c = self.config
+            engine = Engine(bundle, prefix, c.prefill_chunk)
+            persist = self._persist if c.kv_cache_dir is not None and prefix is not None else None
+            self._batcher = Batcher(bundle, prefix, max_batch=c.max_batch,
+                                    max_queue=c.max_queue, step_tokens=c.batch_tokens,
+                                    draft_tokens=c.draft_tokens, after_request=persist)
             self._bundle, self._prefix, self._engine = bundle, prefix, engine
             return self
+
+    def close(self) -> None:
+        """Stop the batcher thread (streams still running end with an error)."""
+        if self._batcher is not None:
+            self._batcher.close()
 
     def _ready(self) -> tuple[ModelBundle, Engine]:
         if self._engine is None:
             self.load()
         assert self._bundle is not None and self._engine is not None
         return self._bundle, self._engine
+
+    def _model(self) -> Batcher:
+        """The one thread that runs the model (loads it first)."""
+        self._ready()
+        assert self._batcher is not None
+        return self._batcher
+
+    def _persist(self) -> None:
+        if self._prefix is not None and self.config.kv_cache_dir is not None:
+            self._prefix.save(self._cache_path())
 
     def _fingerprint(self, bundle: ModelBundle) -> str:
         c = self.config
@@ -83,12 +106,11 @@ class LocalGenerator:
 
     def save_cache(self) -> Path | None:
         """Write the prefix cache to ``kv_cache_dir`` (atomic); None when persistence is off."""
-        with self._lock:
-            if self._prefix is None or self.config.kv_cache_dir is None:
-                return None
-            path = self._cache_path()
-            self._prefix.save(path)
-            return path
+        if self._prefix is None or self.config.kv_cache_dir is None:
+            return None
+        path = self._cache_path()
+        self._model().call(lambda: self._prefix.save(path) if self._prefix else None)
+        return path
 
     # -- tokens --------------------------------------------------------------------------
     def render(self, messages: Sequence[Message], add_generation_prompt: bool = True) -> list[int]:
@@ -122,74 +144,73 @@ class LocalGenerator:
     def stream(
         self, messages: Sequence[Message], params: SamplingParams | None = None
     ) -> TextStream:
-        return TextStream(self._run(self.render(messages), params or SamplingParams()))
+        """Text deltas of the reply. A busy generator (every stream and queue place taken)
+        raises :class:`~ragkit.errors.BusyError` here, before anything is streamed."""
+        return self.stream_tokens(self.render(messages), params)
 
     def stream_tokens(self, prompt: list[int], params: SamplingParams | None = None) -> TextStream:
         """Like :meth:`stream` for an already rendered prompt (token ids)."""
-        return TextStream(self._run(list(prompt), params or SamplingParams()))
+        params = params or SamplingParams()
+        t0 = time.perf_counter()
+        ticket = self._model().submit(list(prompt), params)
+        return TextStream(self._run(ticket, params, t0))
 
     def generate(
         self, messages: Sequence[Message], params: SamplingParams | None = None
     ) -> GenerationResult:
         return self.stream(messages, params).collect()
 
-    def _run(self, prompt: list[int], params: SamplingParams) -> Iterator[str]:
-        bundle, engine = self._ready()
-        with self._lock:
-            t0 = time.perf_counter()
-            prepared = engine.prepare(prompt)
-            decoder = IncrementalDecoder(bundle.tokenizer)
-            stops = StopFilter(params.stop)
-            parts: list[str] = []
-            n_out, ttft, finish = 0, 0.0, "length"
-            t_first = t0
-            try:
-                for tok in engine.decode(prepared, params, params.max_tokens):
-                    n_out += 1
-                    if n_out == 1:
-                        t_first = time.perf_counter()
-                        ttft = t_first - t0
-                    text = stops.feed(decoder.push(tok))
-                    if text:
-                        parts.append(text)
-                        yield text
-                    if stops.stopped:
-                        finish = "stop"
-                        break
-                else:
-                    finish = "length" if n_out >= params.max_tokens else "stop"
-                if not stops.stopped:
-                    tail = stops.feed(decoder.flush()) + stops.flush()
-                    if tail:
-                        parts.append(tail)
-                        yield tail
-            except GeneratorExit:
-                finish = "cancelled"
-                raise
-            finally:
-                engine.remember()
-                self._requests += 1
-                if self.config.kv_cache_dir is not None and self._prefix is not None:
-                    self._prefix.save(self._cache_path())
-            total = time.perf_counter() - t0
-            if n_out == 0:
-                ttft = total
-            decode_time = total - ttft
-            usage = Usage(
-                prompt_tokens=prepared.prompt_tokens,
-                cached_tokens=prepared.reused,
-                completion_tokens=n_out,
-                time_to_first_token_s=ttft,
-                total_time_s=total,
-                tokens_per_second=(n_out - 1) / decode_time
-                if n_out > 1 and decode_time > 0
-                else 0.0,
-                extra={"prefill_tokens": prepared.prompt_tokens - prepared.reused,
-                       "draft_passes": engine.draft_stats.passes,
-                       "draft_tokens": engine.draft_stats.drafted,
-                       "draft_accepted": engine.draft_stats.accepted},
-            )
-            return GenerationResult(text="".join(parts), finish_reason=finish, usage=usage)
+    def _run(self, ticket: Ticket, params: SamplingParams, t0: float) -> Iterator[str]:
+        bundle, _ = self._ready()
+        decoder = IncrementalDecoder(bundle.tokenizer)
+        stops = StopFilter(params.stop)
+        parts: list[str] = []
+        n_out, ttft = 0, 0.0
+        tokens = ticket.tokens()
+        done = None
+        try:
+            while True:
+                try:
+                    tok = next(tokens)
+                except StopIteration as end:
+                    done = end.value
+                    break
+                n_out += 1
+                if n_out == 1:
+                    ttft = time.perf_counter() - t0
+                text = stops.feed(decoder.push(tok))
+                if text:
+                    parts.append(text)
+                    yield text
+                if stops.stopped:
+                    break
+            if not stops.stopped:
+                tail = stops.feed(decoder.flush()) + stops.flush()
+                if tail:
+                    parts.append(tail)
+                    yield tail
+        finally:  # a stop string, a closed stream or an error: leave the batch now
+            if done is None:
+                ticket.cancel()
+            self._requests += 1
+        finish = "stop" if stops.stopped else (done.reason if done else "stop")
+        total = time.perf_counter() - t0
+        if n_out == 0:
+            ttft = total
+        decode_time = total - ttft
+        usage = Usage(
+            prompt_tokens=ticket.prompt_tokens,
+            cached_tokens=done.reused if done else 0,
+            completion_tokens=n_out,
+            time_to_first_token_s=ttft,
+            total_time_s=total,
+            tokens_per_second=(n_out - 1) / decode_time if n_out > 1 and decode_time > 0 else 0.0,
+            extra={"prefill_tokens": ticket.prompt_tokens - (done.reused if done else 0),
+                   "draft_passes": done.draft_passes if done else 0,
+                   "draft_tokens": done.draft_tokens if done else 0,
+                   "draft_accepted": done.draft_accepted if done else 0},
+        )
+        return GenerationResult(text="".join(parts), finish_reason=finish, usage=usage)  # type: ignore[arg-type]
 
     # -- scoring and structure -----------------------------------------------------------
     def label_tokens(self, messages: Sequence[Message], label: str) -> list[int]:
@@ -213,9 +234,13 @@ class LocalGenerator:
         _, engine = self._ready()
         prompt = self.render(messages)
         conts = [self.label_tokens(messages, label) for label in labels]
-        with self._lock:
+
+        def run() -> list[float]:
             scores = engine.score(prompt, conts)
             engine.remember()
+            return scores
+
+        scores = self._model().call(run)
         by_label = dict(zip(labels, scores, strict=True))
         best = max(range(len(labels)), key=lambda i: scores[i])
         return labels[best], by_label
@@ -233,9 +258,13 @@ class LocalGenerator:
         bundle, engine = self._ready()
         prompt = self.render(messages)
         ids = self.encode(text)
-        with self._lock:
+
+        def run() -> list[tuple[float, list[tuple[int, float]]]]:
             rows = engine.completion_logprobs(prompt, ids, top)
             engine.remember()
+            return rows
+
+        rows = self._model().call(run)
         piece = bundle.tokenizer.decode
         return [
             {"token": piece([tok]), "logprob": lp,
@@ -245,8 +274,7 @@ class LocalGenerator:
 
     def score_continuations(self, prompt: list[int], continuations: list[list[int]]) -> list[float]:
         _, engine = self._ready()
-        with self._lock:
-            return engine.score(prompt, continuations)
+        return self._model().call(lambda: engine.score(prompt, continuations))
 
     def generate_json(
         self,
@@ -267,4 +295,6 @@ class LocalGenerator:
         out: dict[str, Any] = {"requests": self._requests, "loaded": self._engine is not None}
         if self._prefix is not None:
             out["prefix_cache"] = self._prefix.stats()
+        if self._batcher is not None:
+            out["batch"] = self._batcher.stats()
         return out

@@ -2,9 +2,13 @@
 
 Owns: :class:`ModelArgs` (derived from a Hugging Face config), the modules (fused QKV,
 fused gate/up MLP, RMSNorm, grouped-query SDPA attention over a preallocated
-:class:`~ragkit.generation.kvcache.KVCache`) and :meth:`Transformer.forward`, which runs
-any slice of positions against the cache: a prefill chunk, one decode step, or a label
-being scored. Rotary tables come from :mod:`ragkit.generation.rope`.
+:class:`~ragkit.generation.kvcache.KVCache`) and :meth:`Transformer.spans`, which runs a
+ragged batch: :class:`Span` slices of several sequences (a prefill chunk of one, a decode
+step or a checked draft of others), each against its own cache. The linear layers see every
+token of every span at once (one read of the weights per step, which is what batching buys on
+a memory-bound CPU); attention runs per span, so each sequence attends to its own keys only
+and its numbers are those of running it alone. Rotary tables come from
+:mod:`ragkit.generation.rope`.
 Does not: read files (see ``load.py``), quantize (``quant.py``), sample or tokenize.
 """
 
@@ -21,6 +25,15 @@ from ragkit.errors import ModelError
 from ragkit.generation.kvcache import KVCache
 
 SUPPORTED_ARCHS = ("qwen2", "llama")
+
+
+@dataclass(frozen=True)
+class Span:
+    """``length`` consecutive tokens of one sequence, at positions ``start..``, in ``cache``."""
+
+    cache: KVCache
+    start: int
+    length: int
 
 
 @dataclass(frozen=True)
@@ -89,33 +102,43 @@ class Attention(nn.Module):
         self.wqkv = nn.Linear(a.dim, qkv_out, bias=a.qkv_bias)
         self.wo = nn.Linear(a.n_heads * a.head_dim, a.dim, bias=False)
 
-    def forward(
-        self, x: Tensor, cos: Tensor, sin: Tensor, cache: KVCache, layer: int, start: int
-    ) -> Tensor:
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, spans: list[Span], layer: int
+                ) -> Tensor:
+        """``x``: [1, N, dim], the tokens of ``spans`` in order; ``cos``/``sin``: [N, head_dim]."""
         a = self.a
-        bsz, length, _ = x.shape
+        n = x.shape[1]
         q_size, kv_size = a.n_heads * a.head_dim, a.n_kv_heads * a.head_dim
         q, k, v = self.wqkv(x).split((q_size, kv_size, kv_size), dim=-1)
-        q = q.view(bsz, length, a.n_heads, a.head_dim).transpose(1, 2)
-        k = k.view(bsz, length, a.n_kv_heads, a.head_dim).transpose(1, 2)
-        v = v.view(bsz, length, a.n_kv_heads, a.head_dim).transpose(1, 2)
-        q = apply_rotary(q, cos, sin)
-        k = apply_rotary(k, cos, sin)
-        keys, values = cache.update(layer, start, k, v)
-        end = start + length
+        q = apply_rotary(q.view(n, a.n_heads, a.head_dim).transpose(0, 1), cos, sin)
+        k = apply_rotary(k.view(n, a.n_kv_heads, a.head_dim).transpose(0, 1), cos, sin)
+        v = v.view(n, a.n_kv_heads, a.head_dim).transpose(0, 1)
+        outs, off = [], 0
+        for s in spans:
+            end = off + s.length
+            outs.append(self._attend(q[None, :, off:end], k[None, :, off:end],
+                                     v[None, :, off:end], s, layer))
+            off = end
+        out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
+        return self.wo(out)
+
+    def _attend(self, q: Tensor, k: Tensor, v: Tensor, s: Span, layer: int) -> Tensor:
+        """One span's attention over its own cache: [1, L, heads * head_dim]."""
+        a = self.a
+        length = s.length
+        keys, values = s.cache.update(layer, s.start, k, v)
         group = a.n_heads // a.n_kv_heads
         # Fold the query heads that share a kv head into the sequence axis: plain SDPA over
-        # [B, kv_heads, group*L, D] without copying the cache (exact for grouped-query attention).
-        qg = q.reshape(bsz, a.n_kv_heads, group * length, a.head_dim)
+        # [1, kv_heads, group*L, D] without copying the cache (exact for grouped-query attention).
+        qg = q.reshape(1, a.n_kv_heads, group * length, a.head_dim)
         if length == 1:
             out = F.scaled_dot_product_attention(qg, keys, values)
         else:
-            pos_q = torch.arange(start, end, device=x.device)
-            pos_k = torch.arange(0, end, device=x.device)
+            pos_q = torch.arange(s.start, s.start + length, device=q.device)
+            pos_k = torch.arange(0, s.start + length, device=q.device)
             mask = (pos_k[None, :] <= pos_q[:, None]).repeat(group, 1)
             out = F.scaled_dot_product_attention(qg, keys, values, attn_mask=mask)
-        out = out.reshape(bsz, a.n_heads, length, a.head_dim).transpose(1, 2)
-        return self.wo(out.reshape(bsz, length, q_size))
+        return out.reshape(1, a.n_heads, length, a.head_dim).transpose(1, 2).reshape(
+            1, length, a.n_heads * a.head_dim)
 
 
 class FeedForward(nn.Module):
@@ -138,10 +161,9 @@ class Block(nn.Module):
         self.ffn_norm = RMSNorm(a.dim, a.norm_eps)
         self.feed_forward = FeedForward(a)
 
-    def forward(
-        self, x: Tensor, cos: Tensor, sin: Tensor, cache: KVCache, layer: int, start: int
-    ) -> Tensor:
-        h = x + self.attention(self.attention_norm(x), cos, sin, cache, layer, start)
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, spans: list[Span], layer: int
+                ) -> Tensor:
+        h = x + self.attention(self.attention_norm(x), cos, sin, spans, layer)
         return h + self.feed_forward(self.ffn_norm(h))
 
 
@@ -157,14 +179,19 @@ class Transformer(nn.Module):
         self.output = nn.Linear(a.dim, a.vocab_size, bias=False)
 
     def hidden(self, ids: Tensor, start: int, cache: KVCache, cos: Tensor, sin: Tensor) -> Tensor:
-        """Final-norm hidden states for ``ids`` at positions ``start..start+L``; fills the cache.
+        """Final-norm hidden states for ``ids`` ([1, L]) at ``start..start+L``; fills the cache.
 
         ``cos``/``sin`` are the rotary rows for exactly these positions ([L, head_dim]).
         """
-        x = self.tok_embeddings(ids)
+        return self.spans(ids[0], [Span(cache, start, ids.shape[1])], cos, sin)[None]
+
+    def spans(self, ids: Tensor, spans: list[Span], cos: Tensor, sin: Tensor) -> Tensor:
+        """Final-norm hidden states [N, dim] for a ragged batch: ``ids`` ([N]) are the tokens of
+        ``spans`` in order, ``cos``/``sin`` ([N, head_dim]) the rotary rows of their positions."""
+        x = self.tok_embeddings(ids)[None]
         for i, block in enumerate(self.layers):
-            x = block(x, cos, sin, cache, i, start)
-        return self.norm(x)
+            x = block(x, cos, sin, spans, i)
+        return self.norm(x)[0]
 
     def logits(self, h: Tensor) -> Tensor:
         return self.output(h).float()

@@ -39,7 +39,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as AsgiMessage
 
-from ragkit.errors import GenerationError, RagkitError
+from ragkit.errors import BusyError, GenerationError, RagkitError
 from ragkit.generation.base import (
     GenerationResult,
     Generator,
@@ -116,7 +116,10 @@ def create_app(
 
     @app.get("/health")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "model": model_name}
+        out: dict[str, Any] = {"status": "ok", "model": model_name}
+        if isinstance(generator, HasStats):  # streams running and waiting, prefix-cache bytes
+            out["stats"] = generator.stats()
+        return out
 
     def model_card() -> dict[str, Any]:
         return {"id": model_name, "object": "model", "created": started, "owned_by": "ragkit"}
@@ -188,7 +191,7 @@ def create_app(
             try:
                 result = await _until_disconnect(request, _complete, messages, schema, params)
             except RagkitError as err:
-                raise ApiError(400, str(err)) from err
+                raise _refusal(err) from err
             _record(cid, result.finish_reason, result.usage.completion_tokens)
             if result.finish_reason == "cancelled":  # nobody is left to read the answer
                 return completion_body(cid, model_name, created, result)
@@ -199,13 +202,19 @@ def create_app(
                 scored = logprobs_body(rows)
             return completion_body(cid, model_name, created, result, scored)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        events = _events(cid, created, messages, schema, params, include_usage)
+        stream = None
+        if schema is None:  # take a slot now: a busy generator is a 429, not a broken stream
+            try:
+                stream = await run_in_threadpool(generator.stream, messages, params)
+            except RagkitError as err:
+                raise _refusal(err) from err
+        events = _events(cid, created, messages, schema, params, include_usage, stream)
         return StreamingResponse(events, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     async def _events(
         cid: str, created: int, messages: list[Message], schema: dict[str, Any] | None,
-        params: SamplingParams, include_usage: bool,
+        params: SamplingParams, include_usage: bool, stream: TextStream | None,
     ) -> AsyncIterator[str]:
         def chunk(delta: dict[str, Any] | None, finish: str | None = None,
                   usage: Usage | None = None) -> str:
@@ -213,14 +222,12 @@ def create_app(
 
         yield chunk({"role": "assistant", "content": ""})
         # JSON answers are produced whole (scored or validated), then sent as one delta.
-        stream = TextStream(iter(())) if schema is None else None
         sent, outcome = 0, "cancelled"
         try:
-            if schema is not None:
+            if stream is None:
                 result = await run_in_threadpool(_complete, messages, schema, params)
                 yield chunk({"content": result.text})
             else:
-                stream = await run_in_threadpool(generator.stream, messages, params)
                 while (delta := await run_in_threadpool(_next_delta, stream)) is not None:
                     if delta:
                         sent += 1
@@ -337,6 +344,13 @@ def _last_usage(generator: Generator) -> Usage | None:
         return None
     usage = value.get("last_usage") if isinstance(value, dict) else getattr(value, "last_usage", None)
     return usage if isinstance(usage, Usage) else None
+
+
+def _refusal(err: RagkitError) -> ApiError:
+    """A generator's refusal as an HTTP error: busy is a 429 (retry later), the rest a 400."""
+    if isinstance(err, BusyError):
+        return ApiError(429, str(err), "rate_limit_error", code="server_busy")
+    return ApiError(400, str(err))
 
 
 def _unknown_model(asked: str, served: str) -> ApiError:

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from ragkit.errors import GenerationError
+from ragkit.generation import batching
 from ragkit.generation.base import Generator, SamplingParams
 from ragkit.generation.local import LocalGenerator
 from ragkit.types import Message
@@ -69,6 +70,7 @@ def test_usage_reports_cached_tokens(tiny_qwen_dir: Path) -> None:
     other = make_generator(tiny_qwen_dir)  # the working cache is not the reason for the hit
     other._prefix = gen._prefix
     other._engine.prefix = gen._prefix
+    other._batcher.prefix = gen._prefix
     second = other.generate(msgs, GREEDY)
     assert first.usage.cached_tokens == 0
     assert second.usage.cached_tokens == first.usage.prompt_tokens - 1
@@ -207,20 +209,16 @@ def test_quantized_linear_matches_its_dequantized_weights(mode: str) -> None:
     assert float((out - full).abs().max() / full.abs().max()) < (0.02 if mode == "int8" else 0.12)
 
 
-def test_decoding_past_the_kv_capacity_matches_full_recomputation(tiny_gen: LocalGenerator) -> None:
+def test_decoding_past_the_kv_capacity_matches_full_recomputation(
+        tiny_gen: LocalGenerator, monkeypatch: pytest.MonkeyPatch) -> None:
     """Decode steps must grow the KV cache: every greedy token, including those generated after
     the cache's initial capacity, is the argmax of a from-scratch forward pass."""
+    monkeypatch.setattr(batching, "INITIAL_CACHE", 64)  # a fresh cache at a small size
+    prompt = tiny_gen.encode("The kettle boils water quickly. " * 6)[:60]
+    greedy = SamplingParams(max_tokens=80, temperature=0.0)
+    out = list(tiny_gen._model().submit(prompt, greedy).tokens())
+    assert len(prompt) + len(out) > 64 * 2  # decoding crossed at least one doubling
     _, engine = tiny_gen._ready()
-    with tiny_gen._lock:
-        engine.kv = type(engine.kv)(  # a fresh cache at its small initial size
-            engine.b.args.n_layers, engine.b.args.n_kv_heads, engine.b.args.head_dim,
-            engine.b.max_context, engine.b.dtype, engine.b.device, initial=64)
-        engine.held = []
-        prompt = tiny_gen.encode("The kettle boils water quickly. " * 6)[:60]
-        prepared = engine.prepare(prompt)
-        greedy = SamplingParams(max_tokens=80, temperature=0.0)
-        out = list(engine.decode(prepared, greedy, max_new=80))
-        assert len(prompt) + len(out) > 64 * 2  # decoding crossed at least one doubling
-        rows = engine.completion_logprobs(prompt, out, top=1)
+    rows = tiny_gen._model().call(lambda: engine.completion_logprobs(prompt, out, top=1))
     for lp, top in rows:
         assert lp == pytest.approx(top[0][1], abs=1e-4)
