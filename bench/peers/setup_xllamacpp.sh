@@ -19,7 +19,8 @@ if [[ -n "${FORCE:-}" ]]; then
     rm -rf "$VENV"
 fi
 [[ -x "$VENV/bin/python" ]] || "$PYTHON" -m venv "$VENV"
-if [[ "$("$VENV/bin/python" -m pip show xllamacpp 2>/dev/null | sed -n 's/^Version: //p')" != "${PIN#*==}" ]]; then
+have="$("$VENV/bin/python" -m pip show xllamacpp 2>/dev/null | sed -n 's/^Version: //p')"
+if [[ "$have" != "${PIN#*==}" ]]; then
     "$VENV/bin/python" -m pip install --quiet "$PIN"
 fi
 "$VENV/bin/python" - <<'PY'

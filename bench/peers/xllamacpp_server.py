@@ -10,14 +10,28 @@ cleanly on SIGTERM/SIGINT. The server itself does the HTTP: ``xllamacpp.Server(p
 request path. Imports nothing from ragkit. Logs go to stderr.
 
 Context: llama.cpp splits ``n_ctx`` evenly over the slots, so the total is
-``--ctx-per-slot × --parallel``. Threads: the wheel's ggml uses OpenMP; on a 2-core machine
-shared with a client, OpenMP's spin-wait collapses throughput, so OMP_WAIT_POLICY defaults to
-PASSIVE here (it must be set before the library loads; an explicit environment value wins).
+``--ctx-per-slot × --parallel``.
+
+Threads: the wheel's ggml uses OpenMP (libgomp), whose wait policy must be fixed before the
+library loads, so it is set before the import: ``--wait-policy`` if given, else the
+environment's OMP_WAIT_POLICY (empty means libgomp's default), else PASSIVE. Measured on 2
+cores, 0.5B Q4_K_M, 2 threads, 64-token greedy streams:
+- idle machine: libgomp's default (spin a while, then sleep) ~21 tok/s for one stream and ~58
+  tok/s in total for 4; PASSIVE ~12 and ~28; ACTIVE erratic (2 to 21, and 9 to 55).
+- cores shared with other work (a busy loop, or a pytest run): default collapses to 1-2 tok/s
+  (2.5-8 for 4); PASSIVE ~7-12 and ~19-32.
+PASSIVE is the default because benchmarks here share the cores with a client and ragkit; pass
+``--wait-policy gomp-default`` for the best figure on an otherwise idle machine, and say so.
 
 Usage::
 
     bench/.peer-venv-xllama/bin/python bench/peers/xllamacpp_server.py \
         --model FILE.gguf --port 8091 --parallel 4 --threads 2 --ctx-per-slot 4096
+
+The model (Qwen2.5-Coder-0.5B-Instruct Q4_K_M, ragkit's default generator) is the file printed
+by ``ragkit models path qwen2.5-coder-0.5b-instruct --gguf``. Requests may send
+``"cache_prompt": false`` to stop llama.cpp reusing a slot's cached prompt prefix (on by
+default, reported as ``cached_tokens``).
 """
 
 from __future__ import annotations
@@ -38,9 +52,21 @@ def main() -> int:
     ap.add_argument("--parallel", type=int, default=1, help="server slots (n_parallel)")
     ap.add_argument("--threads", type=int, default=2, help="decode and prompt threads")
     ap.add_argument("--ctx-per-slot", type=int, default=4096)
+    ap.add_argument(
+        "--wait-policy",
+        choices=("passive", "active", "gomp-default"),
+        help="OpenMP wait policy (default: $OMP_WAIT_POLICY, else passive; see the docstring)",
+    )
     args = ap.parse_args()
+    policy = args.wait_policy or os.environ.get("OMP_WAIT_POLICY", "passive").lower()
+    policy = policy or "gomp-default"
+    if policy not in ("passive", "active", "gomp-default"):
+        ap.error(f"unknown OMP_WAIT_POLICY {policy!r}")
 
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when libgomp loads, i.e. on import
+    # libgomp reads OMP_WAIT_POLICY when it loads, i.e. on the import below
+    os.environ.pop("OMP_WAIT_POLICY", None)
+    if policy != "gomp-default":
+        os.environ["OMP_WAIT_POLICY"] = policy.upper()
     import xllamacpp as xlc
 
     p = xlc.CommonParams()
@@ -69,8 +95,11 @@ def main() -> int:
             return 1
         time.sleep(0.2)
     print(f"READY {url}", flush=True)
-    print(f"omp_wait_policy={os.environ['OMP_WAIT_POLICY']} slots={args.parallel} "
-          f"n_ctx={p.n_ctx} threads={args.threads}", file=sys.stderr, flush=True)
+    print(
+        f"wait_policy={policy} slots={args.parallel} n_ctx={p.n_ctx} threads={args.threads}",
+        file=sys.stderr,
+        flush=True,
+    )
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -122,6 +122,10 @@ class Ticket:
                 raise item
             yield item
 
+    def figures(self) -> Finished | None:
+        """Prompt, reused and draft figures so far (None before the request started)."""
+        return self._seq.stats
+
     def cancel(self) -> None:
         """Leave the batch at the next step (idempotent)."""
         self._seq.cancelled = True

@@ -192,8 +192,9 @@ class LocalGenerator:
         finally:  # a stop string, a closed stream or an error: leave the batch now
             if done is None:
                 ticket.cancel()
+                done = ticket.figures()  # prompt figures are final once the request started
             self._requests += 1
-        finish = "stop" if stops.stopped else (done.reason if done else "stop")
+        finish = "stop" if stops.stopped or done is None else done.reason
         total = time.perf_counter() - t0
         if n_out == 0:
             ttft = total

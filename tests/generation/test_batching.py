@@ -177,6 +177,7 @@ def test_a_stop_string_ends_one_stream_and_not_the_others(tiny_qwen_dir: Path) -
     other = gen.stream([Message("user", PROMPTS[3])], SamplingParams(max_tokens=30))
     cut = gen.generate(msgs, SamplingParams(max_tokens=30, stop=(stop,)))
     assert cut.finish_reason == "stop" and cut.text == free.text[: free.text.index(stop)]
+    assert cut.usage.cached_tokens > 0  # a stream cut short still reports its prompt's reuse
     assert other.collect().usage.completion_tokens > 0
     gen.close()
 
