@@ -18,8 +18,9 @@ last token), time to first token p50/p95, inter-token latency p95 (gaps between 
 deltas after the first; a delta may hold several tokens when a draft is accepted, so this is
 per delta), and the server's peak resident memory (VmHWM) at the end. Each level runs
 ``--rounds`` times with different questions; figures pool every request of every round.
-One warm-up request per server first (its prompt cache then holds the policy, for every
-server alike). Writes ``bench/results/batching.json``.
+Before each level, a warm-up of as many concurrent requests as the level has streams (other
+questions, 8 tokens), so every llama.cpp slot holds the policy in its own prompt cache as
+ragkit's shared prefix cache does: the figures compare serving, not cold caches. Writes ``bench/results/batching.json``.
 
 Usage: python bench/batching_bench.py [--levels 1,2,4,8] [--rounds 2] [--max-tokens 64]
 """
@@ -236,14 +237,14 @@ def main() -> None:
             gguf = default_gguf()
             for n in levels:
                 server = llamacpp_server(n, args.threads, gguf)
-                level(server, 1, 1, 8, policy, 0)  # warm-up
+                level(server, n, 1, 8, policy, 7)  # warm-up: every slot caches the policy
                 rows.append(level(server, n, args.rounds, args.max_tokens, policy, 0))
                 rss = max(rss, server.stop())
                 print(name, rows[-1], flush=True)
         else:
             server = (ragkit_server(name, 8 if name == "ragkit_batched" else 1, args.threads))
-            level(server, 1, 1, 8, policy, 0)
             for n in levels:
+                level(server, n, 1, 8, policy, 7)  # warm-up, as for the peer
                 rows.append(level(server, n, args.rounds, args.max_tokens, policy, 0))
                 print(name, rows[-1], flush=True)
             stats = httpx.get(f"{server.url}/health", timeout=10).json().get("stats")

@@ -155,6 +155,7 @@ class KnowledgeBase:
         self.store = store
         self.location = store.location if isinstance(store, pgstore.PgStore) else str(directory)
         self._embedder = embedder
+        self._embedder_loader: Callable[[str], Embedder] | None = None
         self._index: FaissIndex | None = None
         self._index_version = -1
         self._saved_version: int | None = None  # kb_version of the index files on disk
@@ -290,10 +291,16 @@ class KnowledgeBase:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            from ragkit.embedder import load_embedder
-
-            self._embedder = load_embedder(self.config.embedder)
+            load = self._embedder_loader
+            if load is None:
+                from ragkit.embedder import load_embedder as load
+            self._embedder = load(self.config.embedder)
         return self._embedder
+
+    def set_embedder_loader(self, load: Callable[[str], Embedder]) -> None:
+        """How the embedder named in the settings is made on first use (default: loaded in
+        this process; the SDK passes the model service's client when one runs)."""
+        self._embedder_loader = load
 
     # -- index -------------------------------------------------------------------------------
     @property

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragkit.config import DEFAULT_EMBEDDER, DEFAULT_RELEVANCE, KnowledgeBaseConfig, RelevanceMode
-from ragkit.errors import ConfigError
+from ragkit.errors import ConfigError, ModelError
 
 if TYPE_CHECKING:
     from ragkit.codeagent import AgentConfig, CodeAgent
@@ -43,6 +43,47 @@ _lock = threading.Lock()
 _generators: dict[str, Any] = {}
 _embedders: dict[tuple[str, str | None], Any] = {}
 _relevance: dict[str, Any] = {}
+_service: dict[str, Any] = {}  # url, generator, quantization of the attached model service
+
+
+# -- the model service ------------------------------------------------------------------------
+def find_service() -> tuple[str | None, str]:
+    """(URL of a running ``ragkit serve`` or None, a line saying which and why)."""
+    from ragkit.service import find_service as find
+
+    return find()
+
+
+def attach_service(url: str) -> dict[str, Any]:
+    """From now on this process takes its models from the service at ``url``: embedders and
+    relevance scorers always, the generator when the service runs the one asked for."""
+    import httpx
+
+    try:
+        info = httpx.get(f"{url}/ragkit/v1/info", timeout=5).json()
+    except (httpx.HTTPError, ValueError) as err:
+        raise ModelError(f"{url} is not a ragkit service ({err}); start one with `ragkit "
+                         "serve`") from err
+    with _lock:
+        _service.clear()
+        _service.update(url=url, generator=info.get("generator"),
+                        quantization=info.get("quantization", "none"))
+    return dict(_service)
+
+
+def detach_service() -> None:
+    with _lock:
+        _service.clear()
+
+
+def service_url() -> str | None:
+    return _service.get("url")
+
+
+def service_serves(config: GeneratorConfig) -> bool:
+    """Whether the attached service runs the generator ``config`` asks for."""
+    return bool(_service) and config.model == _service.get("generator") and (
+        config.quantization == _service.get("quantization"))
 
 
 # -- knowledge bases --------------------------------------------------------------------------
@@ -53,7 +94,10 @@ def open_kb(directory: str | Path, *, create: bool = False,
     or ``postgresql://USER@HOST:PORT/DB?schema=NAME`` for one in PostgreSQL + pgvector."""
     from ragkit.kb import KnowledgeBase
 
-    return KnowledgeBase.open(directory, create=create, config=config, embedder=embedder)
+    kb = KnowledgeBase.open(directory, create=create, config=config, embedder=embedder)
+    if embedder is None and service_url():
+        kb.set_embedder_loader(load_embedder)
+    return kb
 
 
 def migrate_kb(source: str | Path, target: str | Path, *,
@@ -99,14 +143,26 @@ def kb_exists(location: str | Path) -> bool:
 
 
 def load_embedder(name: str = DEFAULT_EMBEDDER, device: str | None = None) -> Embedder:
-    """An embedder by catalogue name or local folder, built once per process (loads lazily)."""
+    """An embedder by catalogue name or local folder, built once per process (loads lazily);
+    with a model service attached (and no device asked for), the service's."""
+    url = service_url()
+    if url and device is None:
+        from ragkit.remote import RemoteEmbedder
+
+        key: tuple[str, str | None] = (name, f"service:{url}")
+        with _lock:
+            if key in _embedders:
+                return _embedders[key]  # type: ignore[no-any-return]
+        made = RemoteEmbedder(url, name)
+        with _lock:
+            return _embedders.setdefault(key, made)  # type: ignore[no-any-return]
     from ragkit.embedder import load_embedder as build
 
     key = (name, device)
     with _lock:
         if key not in _embedders:
             _embedders[key] = build(name, device=device)
-        return _embedders[key]
+        return _embedders[key]  # type: ignore[no-any-return]
 
 
 # -- generators -------------------------------------------------------------------------------
@@ -132,9 +188,11 @@ def load_generator(spec: GeneratorSpec = None) -> Generator:
     a :class:`GeneratorConfig` (a local model, loaded here) or a
     :class:`RemoteGeneratorConfig` (an OpenAI-compatible server; nothing is loaded).
     """
-    from ragkit.generation.config import RemoteGeneratorConfig
+    from ragkit.generation.config import GeneratorConfig, RemoteGeneratorConfig
 
     cfg = generator_config(spec)
+    if isinstance(cfg, GeneratorConfig) and service_serves(cfg):
+        cfg = RemoteGeneratorConfig(base_url=_service["url"], model=cfg.model)
     key = f"{type(cfg).__name__}:{cfg.model_dump_json()}"
     with _lock:
         if key not in _generators:
@@ -255,6 +313,34 @@ def serve_model(generator: Generator, host: str = "127.0.0.1", port: int = 8000,
           max_body_bytes=DEFAULT_MAX_BODY_BYTES if max_body_bytes is None else max_body_bytes)
 
 
+def serve_models(config: GeneratorConfig, host: str = "127.0.0.1", port: int = 8765, *,
+                 preload: bool = True, log: Callable[[str], None] = print) -> None:
+    """Run the model service (``ragkit serve``) until interrupted: the generator ``config``
+    names, and embedders and relevance scorers loaded on first use (``preload``: the default
+    embedder and the ``auto`` relevance models before it listens). Commands on this machine
+    find it through ``$RAGKIT_HOME/service.json`` (or ``RAGKIT_SERVER``)."""
+    from ragkit.service import check_port_free, create_service_app, run_service
+
+    if service_url():
+        raise ConfigError("this process uses a model service already; the service itself "
+                          "loads its models here (set RAGKIT_SERVER=off)")
+    check_port_free(host, port)  # before minutes of loading
+    log(f"loading the generator {config.model} (quantization={config.quantization})...")
+    generator = load_generator(config)
+    if preload:
+        log(f"loading the embedder {DEFAULT_EMBEDDER} and the relevance models...")
+        emb = load_embedder(DEFAULT_EMBEDDER)
+        emb.embed_queries(["warm up"])
+        scorer = load_relevance(DEFAULT_RELEVANCE, emb)
+        if scorer is not None:
+            scorer.score("warm up", ["warm up"])
+    app = create_service_app(generator, config.model, load_embedder=load_embedder,
+                             load_relevance=load_relevance, quantization=config.quantization)
+    run_service(app, host, port, config.model,
+                lambda url: log(f"ragkit service at {url}: ask, search, chat, support, code "
+                                "and ui on this machine use it; Ctrl+C stops it"))
+
+
 # -- relevance scorers -----------------------------------------------------------------------
 CROSS_ENCODER = "ms-marco-minilm-l12-int8"
 MULTILINGUAL_SCORER = "embeddinggemma-300m"
@@ -278,6 +364,18 @@ def load_relevance(mode: RelevanceMode = DEFAULT_RELEVANCE, embedder: Embedder |
     if mode not in ("auto", "fast", "embeddinggemma"):
         raise ConfigError(f"unknown relevance mode {mode!r}; use auto, fast, embeddinggemma "
                           "or off")
+    from ragkit.remote import RemoteEmbedder, RemoteRelevance
+
+    url = service_url()
+    if url and (embedder is None or isinstance(embedder, RemoteEmbedder)):  # in the service
+        named = embedder.name if embedder is not None and mode != "embeddinggemma" else ""
+        key = f"service:{url}:{mode}:{named}"
+        with _lock:
+            if key in _relevance:
+                return _relevance[key]  # type: ignore[no-any-return]
+        scorer = RemoteRelevance(url, mode, named)
+        with _lock:
+            return _relevance.setdefault(key, scorer)  # type: ignore[no-any-return]
     if mode != "embeddinggemma" and embedder is None:
         raise ConfigError(f"relevance {mode!r} reads with the knowledge base's embedder too: "
                           "pass embedder=kb.embedder")

@@ -12,6 +12,9 @@ import pytest
 from tests.helpers.tiny_models import build_tiny_embedder
 
 ROOT = Path(__file__).resolve().parents[1]
+# Tests never attach to a model service running on the developer's machine (subprocesses
+# inherit this); the service's own tests start theirs and set RAGKIT_SERVER themselves.
+os.environ["RAGKIT_SERVER"] = "off"
 
 # Words the small test documents use, so the tiny tokenizer knows them (unknown words still
 # work: they become [UNK] or single characters).

@@ -27,7 +27,7 @@ from ragkit import sdk
 from ragkit.cli.eval import eval_app
 from ragkit.cli.kb import JsonOpt
 from ragkit.cli.options import QuantOpt
-from ragkit.cli.serve import generator_config
+from ragkit.cli.serve import generator_config, use_service
 from ragkit.config import Quantization
 from ragkit.errors import ConfigError
 
@@ -59,8 +59,10 @@ RoundsOpt = Annotated[int, typer.Option("--rounds", help="Most code rounds (repa
 
 def _load_generator(model: str | None, quantization: Quantization,
                     threads: int | None = None) -> Any:
+    use_service()
     cfg = generator_config(model, quantization, threads=threads)
-    err.print(f"loading {escape(cfg.model)} ({cfg.quantization}) ...")
+    where = "in the ragkit service" if sdk.service_serves(cfg) else "loading it in this process"
+    err.print(f"generator {escape(cfg.model)} ({cfg.quantization}): {where}")
     return sdk.load_generator(cfg)
 
 

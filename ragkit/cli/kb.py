@@ -249,7 +249,9 @@ def search_cmd(
 ) -> None:
     """Search a knowledge base and print the best matching chunks."""
     from ragkit import sdk
+    from ragkit.cli.serve import use_service
 
+    use_service(quiet=as_json)
     with sdk.open_kb(kb) as base:
         hits = base.search(query, k=k, mode=mode, filters=filters or ())
     if as_json:

@@ -18,7 +18,7 @@ from rich.markup import escape
 from ragkit import sdk
 from ragkit.cli.kb import DEFAULT_KB, JsonOpt, KbOpt
 from ragkit.cli.options import QuantOpt, RelevanceOpt, TranslateOpt
-from ragkit.cli.serve import GeneratorUrlOpt, ModelOpt, remote_or_local
+from ragkit.cli.serve import GeneratorUrlOpt, ModelOpt, remote_or_local, use_service
 from ragkit.config import DEFAULT_GENERATOR, Quantization, RelevanceMode, TranslateMode
 
 err = Console(stderr=True, highlight=False)
@@ -39,6 +39,7 @@ def _open(kb: str, model: str, quantization: Quantization, k: int, no_cache: boo
           generator_url: str | None = None) -> tuple[Any, Any]:
     from ragkit.rag.config import RagConfig, translate_setting
 
+    use_service(quiet)
     base = sdk.open_kb(kb)  # fails with "create one with `ragkit index`" when missing
     generator = remote_or_local(generator_url, model, quantization, quiet=quiet)
     rag_cfg = RagConfig(k=k, answer_cache=not no_cache,

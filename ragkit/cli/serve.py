@@ -41,8 +41,20 @@ RopeOpt = Annotated[str | None, typer.Option(
 
 
 def register(app: typer.Typer) -> None:
+    app.command("serve")(serve_cmd)
     app.command("serve-model")(serve_model_cmd)
     app.command("generate")(generate_cmd)
+
+
+def use_service(quiet: bool = False) -> str | None:
+    """Take this command's models from a running ``ragkit serve`` when there is one (see
+    ``RAGKIT_SERVER``); says on stderr which it does."""
+    url, why = sdk.find_service()
+    if url:
+        sdk.attach_service(url)
+    if not quiet:
+        typer.echo(why, err=True)
+    return url
 
 
 def parse_rope(value: str | None) -> dict[str, Any] | None:
@@ -98,9 +110,13 @@ def remote_or_local(url: str | None, model: str, quantization: Quantization, *,
 
 
 def local_generator(config: GeneratorConfig, *, quiet: bool = False) -> Any:
-    """Load the generator ``config`` names (once per process), saying so on stderr."""
+    """Load the generator ``config`` names (once per process), or use the attached service's
+    when it runs that one; says which on stderr."""
     if not quiet:
-        typer.echo(f"loading {config.model} (quantization={config.quantization})...", err=True)
+        where = ("in the ragkit service" if sdk.service_serves(config)
+                 else "loading it in this process")
+        typer.echo(f"generator {config.model} (quantization={config.quantization}): {where}",
+                   err=True)
     return sdk.load_generator(config)
 
 
@@ -109,6 +125,27 @@ def usage_line(usage: Usage) -> str:
     return (f"{usage.prompt_tokens} prompt tokens ({usage.cached_tokens} cached), "
             f"{usage.completion_tokens} completion tokens, "
             f"TTFT {usage.time_to_first_token_s:.2f} s, {usage.tokens_per_second:.1f} tok/s")
+
+
+def serve_cmd(
+    model: ModelOpt = DEFAULT_GENERATOR,
+    quantization: QuantOpt = "none",
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8765,
+    max_batch: Annotated[int, typer.Option(
+        min=1, max=256, help="Requests decoded together (continuous batching).")] = 8,
+    max_queue: Annotated[int, typer.Option(
+        min=0, max=4096, help="Requests that may wait for a free slot before HTTP 429.")] = 32,
+    preload: Annotated[bool, typer.Option(
+        help="Load the default embedder and the relevance models before listening.")] = True,
+) -> None:
+    """Keep the models loaded for every ragkit command on this machine (the model service).
+
+    Holds the generator (continuous batching), the embedders and the relevance scorers in one process. `ragkit ask`, `search`, `chat`, `support`, `code` and `ui` find it through $RAGKIT_HOME/service.json (or RAGKIT_SERVER=http://HOST:PORT) and use it instead of loading models themselves; several UIs can share it. RAGKIT_SERVER=off makes a command load its own. Also serves the OpenAI-compatible API at /v1 (without the guard: for ragkit's own pipelines; use `ragkit serve-model` for other clients).
+    """
+    config = generator_config(model, quantization, max_batch=max_batch, max_queue=max_queue)
+    sdk.serve_models(config, host, port, preload=preload,
+                     log=lambda line: typer.echo(line, err=True))
 
 
 def serve_model_cmd(

@@ -48,7 +48,9 @@ def register(app: typer.Typer) -> None:
 
 def _open(kb: str, domain: Path | None, db: Path | None, no_kb: bool) -> Any:
     from ragkit import sdk
+    from ragkit.cli.serve import use_service
 
+    use_service()
     bot = sdk.support_assistant(None if no_kb else kb, domain, db_path=db)
     with _training_bar() as progress:  # the intent model, trained here on first use
         bot.warm(progress)

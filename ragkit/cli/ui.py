@@ -20,7 +20,7 @@ from rich.markup import escape
 
 from ragkit.cli.kb import DEFAULT_KB, KbOpt
 from ragkit.cli.options import choice_option
-from ragkit.cli.serve import GeneratorUrlOpt
+from ragkit.cli.serve import GeneratorUrlOpt, use_service
 from ragkit.config import Quantization
 
 err = Console(stderr=True, highlight=False)
@@ -75,6 +75,7 @@ def ui_cmd(
     from ragkit.errors import ConfigError
     from ragkit.ui import Backend, UiSettings, launch
 
+    use_service()
     sample = sample_store() if kb == DEFAULT_KB else None
     ensure_kb(kb, sample=sample)
     if domain is None:
