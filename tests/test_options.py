@@ -27,6 +27,7 @@ from ragkit.errors import ConfigError
 EXPECTED: dict[tuple[str, str], Any] = {
     ("index", "--index-type"): IndexType,
     ("search", "--mode"): SearchMode,
+    ("serve", "--quantization"): Quantization,
     ("serve-model", "--quantization"): Quantization,
     ("generate", "--quantization"): Quantization,
     ("ask", "--quantization"): Quantization,

@@ -25,10 +25,12 @@ Does not: tokenize, render templates, cut stop strings or compute usage (``local
 
 from __future__ import annotations
 
+import atexit
 import logging
 import queue
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -47,6 +49,15 @@ from ragkit.generation.sampling import make_generator, sample
 
 T = TypeVar("T")
 log = logging.getLogger("ragkit.generation")
+_live: weakref.WeakSet[Batcher] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Stop every model thread before the interpreter tears torch down under it (a thread
+    still inside torch at exit aborts the process)."""
+    for batcher in list(_live):
+        batcher.close()
 MIN_CHUNK = 16  # a prefill share is never smaller (unless the prompt's rest is)
 INITIAL_CACHE = 256  # positions a sequence's cache starts with (it doubles as needed)
 
@@ -159,8 +170,10 @@ class Batcher:
         self._running: list[_Seq] = []
         self._stop = False
         self.steps = self.peak_batch = self.refused = 0
-        self._thread = threading.Thread(target=self._loop, name="ragkit-batcher", daemon=True)
+        self._thread = threading.Thread(target=Batcher._serve, args=(weakref.ref(self),),
+                                        name="ragkit-batcher", daemon=True)
         self._thread.start()
+        _live.add(self)
 
     # -- callers' side (any thread) ------------------------------------------------------
     def submit(self, prompt: list[int], params: SamplingParams) -> Ticket:
@@ -203,10 +216,12 @@ class Batcher:
         return job.value  # type: ignore[no-any-return]
 
     def close(self) -> None:
+        """Stop the model thread (after the step it is in); requests still running fail."""
         with self._cv:
             self._stop = True
             self._cv.notify()
-        self._thread.join(timeout=30)
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout=30)
 
     def stats(self) -> dict[str, int]:
         with self._cv:
@@ -219,42 +234,57 @@ class Batcher:
             self._cv.notify()
 
     # -- the model thread ----------------------------------------------------------------
-    def _loop(self) -> None:
+    @staticmethod
+    def _serve(ref: weakref.ref[Batcher]) -> None:
+        """The thread's body. It holds the batcher only for one tick at a time, so a batcher
+        nobody uses any more (and its model) is freed and its thread ends within a second."""
         with torch.inference_mode():
             while True:
-                with self._cv:
-                    while not (self._stop or self._jobs or self._waiting or self._running):
-                        self._cv.wait()
-                    if self._stop:
-                        break
-                    jobs, self._jobs = self._jobs, []
-                    while self._waiting and len(self._running) < self.max_batch:
-                        self._running.append(self._waiting.popleft())
-                    self.peak_batch = max(self.peak_batch, len(self._running))
-                for job in jobs:
-                    try:
-                        job.value = job.fn()
-                    except BaseException as err:  # handed to the caller's thread
-                        job.error = err
-                    job.done.set()
-                for seq in [s for s in self._running if s.cancelled]:
-                    self._finish(seq, "cancelled")
-                if not self._running:
-                    continue
-                try:
-                    self._step()
-                except Exception as err:  # a bug or out of memory: fail these, keep serving
-                    log.exception("a batched generation step failed")
-                    for seq in list(self._running):
-                        seq.out.put(GenerationError(f"generation failed ({type(err).__name__}: "
-                                                    f"{err}); see the log"))
-                    self._running.clear()
-        closed = GenerationError("the generator was closed during generation")
-        for seq in [*self._running, *self._waiting]:
-            seq.out.put(closed)
-        for job in self._jobs:
-            job.error = closed
+                batcher = ref()
+                if batcher is None or not batcher._tick():
+                    return
+                del batcher
+
+    def _tick(self) -> bool:
+        """Admit, run queued jobs and one step; False once closed."""
+        with self._cv:
+            if not (self._stop or self._jobs or self._waiting or self._running):
+                self._cv.wait(timeout=1.0)
+            if self._stop:
+                self._fail_all(GenerationError("the generator was closed during generation"))
+                return False
+            jobs, self._jobs = self._jobs, []
+            while self._waiting and len(self._running) < self.max_batch:
+                self._running.append(self._waiting.popleft())
+            self.peak_batch = max(self.peak_batch, len(self._running))
+        for job in jobs:
+            try:
+                job.value = job.fn()
+            except BaseException as err:  # handed to the caller's thread
+                job.error = err
             job.done.set()
+        for seq in [s for s in self._running if s.cancelled]:
+            self._finish(seq, "cancelled")
+        if self._running:
+            try:
+                self._step()
+            except Exception as err:  # a bug or out of memory: fail these, keep serving
+                log.exception("a batched generation step failed")
+                for seq in list(self._running):
+                    seq.out.put(GenerationError(f"generation failed ({type(err).__name__}: "
+                                                f"{err}); see the log"))
+                self._running.clear()
+        return True
+
+    def _fail_all(self, err: GenerationError) -> None:
+        for seq in [*self._running, *self._waiting]:
+            seq.out.put(err)
+        self._running.clear()
+        self._waiting.clear()
+        for job in self._jobs:
+            job.error = err
+            job.done.set()
+        self._jobs = []
 
     def _start(self, seq: _Seq) -> None:
         """Give a sequence its cache, filled with the longest cached prefix of its prompt."""

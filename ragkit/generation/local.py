@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,15 @@ class LocalGenerator:
                     prefix.load(self._cache_path(), bundle.device)
             c = self.config
             engine = Engine(bundle, prefix, c.prefill_chunk)
-            persist = self._persist if c.kv_cache_dir is not None and prefix is not None else None
+            persist = None
+            if c.kv_cache_dir is not None and prefix is not None:
+                method = weakref.WeakMethod(self._persist)  # the thread must not keep us alive
+
+                def persist() -> None:
+                    bound = method()
+                    if bound is not None:
+                        bound()
+
             self._batcher = Batcher(bundle, prefix, max_batch=c.max_batch,
                                     max_queue=c.max_queue, step_tokens=c.batch_tokens,
                                     draft_tokens=c.draft_tokens, after_request=persist)

@@ -200,3 +200,43 @@ def test_a_prompt_over_the_context_is_refused_before_it_takes_a_slot(tiny_qwen_d
         gen.stream_tokens(gen.encode(PROMPTS[4] * 4))
     assert gen.stats()["batch"]["running"] == gen.stats()["batch"]["waiting"] == 0
     gen.close()
+
+
+# -- lifetime --------------------------------------------------------------------------------
+def test_a_generator_nobody_holds_frees_its_model_thread(tiny_qwen_dir: Path) -> None:
+    import gc
+    import time
+    import weakref
+
+    gen = make_generator(tiny_qwen_dir)
+    gen.generate([Message("user", PROMPTS[3])], SamplingParams(max_tokens=3))
+    thread, batcher = gen._model()._thread, weakref.ref(gen._model())
+    del gen
+    gc.collect()
+    deadline = time.monotonic() + 10
+    while thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not thread.is_alive() and batcher() is None
+
+
+def test_exiting_in_the_middle_of_a_stream_is_a_clean_exit(tiny_qwen_dir: Path) -> None:
+    """The model thread is stopped before the interpreter tears torch down (a thread still in
+    torch at exit aborts with "terminate called without an active exception")."""
+    import subprocess
+    import sys
+
+    code = (
+        "from ragkit.generation.config import GeneratorConfig\n"
+        "from ragkit.generation.local import LocalGenerator\n"
+        "from ragkit.generation.base import SamplingParams\n"
+        "from ragkit.types import Message\n"
+        f"gen = LocalGenerator(GeneratorConfig(model={str(tiny_qwen_dir)!r}, dtype='float32'))\n"
+        "stream = gen.stream([Message('user', 'Once upon a time')], SamplingParams(max_tokens=500))\n"
+        "next(stream)\n"
+        "print('streaming', flush=True)\n"
+    )
+    for _ in range(3):
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 0 and "streaming" in proc.stdout, proc.stderr[-1000:]
+        assert "terminate called" not in proc.stderr
