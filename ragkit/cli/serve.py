@@ -143,6 +143,10 @@ def serve_cmd(
 
     Holds the generator (continuous batching), the embedders and the relevance scorers in one process. `ragkit ask`, `search`, `chat`, `support`, `code` and `ui` find it through $RAGKIT_HOME/service.json (or RAGKIT_SERVER=http://HOST:PORT) and use it instead of loading models themselves; several UIs can share it. RAGKIT_SERVER=off makes a command load its own. Also serves the OpenAI-compatible API at /v1 (without the guard: for ragkit's own pipelines; use `ragkit serve-model` for other clients).
     """
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        typer.echo(f"warning: --host {host} exposes models without the guard to your network; "
+                   "the service is meant for this machine (use `ragkit serve-model` for others)",
+                   err=True)
     config = generator_config(model, quantization, max_batch=max_batch, max_queue=max_queue)
     sdk.serve_models(config, host, port, preload=preload,
                      log=lambda line: typer.echo(line, err=True))

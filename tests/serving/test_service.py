@@ -176,3 +176,18 @@ def test_a_service_that_stopped_is_noticed_and_commands_still_work(running: dict
     proc = _ragkit("search", QUESTION, "--kb", str(running["kb"]), home=running["home"])
     assert proc.returncode == 0, proc.stderr
     assert "no ragkit service is running" in proc.stderr and "refunds" in proc.stdout.lower()
+
+
+def test_a_taken_port_is_a_clear_error_before_any_model_loads(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        proc = _ragkit("serve", "--port", str(port), "--model", str(tmp_path / "no-such-model"),
+                       home=tmp_path)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert f"127.0.0.1:{port} is taken" in proc.stderr and "--port" in proc.stderr
+    assert "no-such-model" not in proc.stderr  # refused before the model was looked up
+    assert not (tmp_path / service.SERVICE_FILE).exists()
