@@ -29,7 +29,6 @@ import atexit
 import logging
 import queue
 import threading
-import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -41,6 +40,7 @@ from torch import Tensor
 
 from ragkit.errors import BusyError, GenerationError
 from ragkit.generation.base import SamplingParams
+from ragkit.generation.engine import check_prompt
 from ragkit.generation.kvcache import KVCache, PrefixCache
 from ragkit.generation.load import ModelBundle
 from ragkit.generation.lookup import NgramDrafter
@@ -103,13 +103,15 @@ class _Seq:
     cancelled: bool = False
     cache: KVCache | None = None
     held: list[int] = field(default_factory=list)  # tokens whose keys/values are in cache
-    reused: int = 0
     pending: list[int] = field(default_factory=list)  # decode phase: the next span's tokens
     produced: int = 0
     gen: torch.Generator | None = None
     drafter: NgramDrafter | None = None
     room: int = 0
-    stats: Finished | None = None
+    stats: Finished = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.stats = Finished("cancelled", len(self.prompt), 0)
 
     @property
     def prefilling(self) -> bool:
@@ -117,24 +119,21 @@ class _Seq:
 
 
 class Ticket:
-    """A submitted request: iterate for token ids; the iterator returns its :class:`Finished`."""
+    """A submitted request: iterate for token ids, then read :meth:`figures`."""
 
     def __init__(self, seq: _Seq, wake: Callable[[], None]) -> None:
         self._seq = seq
         self._wake = wake
-        self.prompt_tokens = len(seq.prompt)
 
     def tokens(self) -> Iterator[int]:
-        while True:
-            item = self._seq.out.get()
-            if isinstance(item, Finished):
-                return item  # type: ignore[return-value]  # the generator's return value
+        """Token ids as they are sampled; ends when the request finishes."""
+        while not isinstance(item := self._seq.out.get(), Finished):
             if isinstance(item, BaseException):
                 raise item
             yield item
 
-    def figures(self) -> Finished | None:
-        """Prompt, reused and draft figures so far (None before the request started)."""
+    def figures(self) -> Finished:
+        """Prompt, reused and draft figures so far, and why it ended once it has."""
         return self._seq.stats
 
     def cancel(self) -> None:
@@ -177,14 +176,8 @@ class Batcher:
 
     # -- callers' side (any thread) ------------------------------------------------------
     def submit(self, prompt: list[int], params: SamplingParams) -> Ticket:
-        if not prompt:
-            raise GenerationError("the rendered prompt is empty; pass at least one message")
+        check_prompt(prompt, self.b.max_context)
         ctx = self.b.max_context
-        if len(prompt) >= ctx:
-            raise GenerationError(
-                f"the prompt has {len(prompt)} tokens but the context holds {ctx}; shorten the "
-                "conversation or retrieved context, or raise max_context (with rope_scaling "
-                "beyond the model's native length)")
         seq = _Seq(list(prompt), params, min(params.max_tokens, ctx - len(prompt)),
                    queue.SimpleQueue())
         with self._cv:
@@ -291,6 +284,7 @@ class Batcher:
         a = self.b.args
         seq.cache = KVCache(a.n_layers, a.n_kv_heads, a.head_dim, self.b.max_context,
                             self.b.dtype, self.b.device, initial=INITIAL_CACHE)
+        matched = 0
         if self.prefix is not None:
             matched, segments = self.prefix.match(seq.prompt[:-1])  # the last token always runs
             pos = 0
@@ -298,15 +292,14 @@ class Batcher:
                 n = min(k.shape[2], matched - pos)
                 seq.cache.write(pos, k[:, :, :n], v[:, :, :n])
                 pos += n
-            seq.reused = matched
             self.prefix.record(len(seq.prompt), matched)
-        seq.held = seq.prompt[: seq.reused]
+        seq.held = seq.prompt[:matched]
         seq.gen = make_generator(seq.params)
         greedy = seq.params.temperature == 0
         if greedy and self.draft_tokens > 0:
             seq.drafter = NgramDrafter(seq.prompt)
             seq.room = self.draft_tokens
-        seq.stats = Finished("length", len(seq.prompt), seq.reused)
+        seq.stats.reused = matched
 
     def _step(self) -> None:
         decoding = [s for s in self._running if not s.prefilling]
@@ -378,7 +371,7 @@ class Batcher:
             eos = self.b.eos_ids
             while n < len(draft) and choice[n] == draft[n] and draft[n] not in eos:
                 n += 1
-            assert s.stats is not None and s.drafter is not None
+            assert s.drafter is not None
             s.stats.draft_passes += 1
             s.stats.draft_tokens += len(draft)
             s.stats.draft_accepted += n
@@ -409,8 +402,7 @@ class Batcher:
 
     def _finish(self, s: _Seq, reason: str) -> None:
         self._running.remove(s)
-        stats = s.stats or Finished(reason, len(s.prompt), 0)
-        stats.reason = reason
+        s.stats.reason = reason
         if self.prefix is not None and s.cache is not None and s.held:
             self.prefix.insert(s.held, s.cache)
         s.cache = None
@@ -419,15 +411,5 @@ class Batcher:
                 self.after_request()
             except Exception:  # persistence is best effort; the answer was delivered
                 log.warning("saving the prefix cache failed", exc_info=True)
-        s.out.put(stats)
+        s.out.put(s.stats)
 
-
-def wait_idle(batcher: Batcher, timeout: float = 10.0) -> bool:
-    """True once nothing runs or waits (for tests and shutdown)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        st = batcher.stats()
-        if st["running"] == 0 and st["waiting"] == 0:
-            return True
-        time.sleep(0.01)
-    return False

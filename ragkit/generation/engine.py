@@ -21,6 +21,23 @@ from ragkit.generation.kvcache import KVCache, PrefixCache
 from ragkit.generation.load import ModelBundle
 
 
+def check_length(n: int, context: int) -> None:
+    """A clear error when ``n`` tokens do not fit a context of ``context`` (pure)."""
+    if n >= context:
+        raise GenerationError(
+            f"the prompt has {n} tokens but the context holds {context}; "
+            "shorten the conversation or retrieved context, or raise max_context "
+            "(with rope_scaling beyond the model's native length)"
+        )
+
+
+def check_prompt(prompt: list[int], context: int) -> None:
+    """A rendered prompt must hold a token and leave room for one more (pure)."""
+    if not prompt:
+        raise GenerationError("the rendered prompt is empty; pass at least one message")
+    check_length(len(prompt), context)
+
+
 @dataclass
 class Prepared:
     logits: Tensor  # float32 [V] for the token after the prompt
@@ -58,21 +75,14 @@ class Engine:
 
     # -- request lifecycle ---------------------------------------------------------------
     def _check_length(self, n: int) -> None:
-        if n >= self.b.max_context:
-            raise GenerationError(
-                f"the prompt has {n} tokens but the context holds {self.b.max_context}; "
-                "shorten the conversation or retrieved context, or raise max_context "
-                "(with rope_scaling beyond the model's native length)"
-            )
+        check_length(n, self.b.max_context)
 
     # Every entry point runs under inference mode: the KV cache is created and grown inside
     # it, and PyTorch forbids in-place writes to inference tensors outside it.
     @torch.inference_mode()
     def prepare(self, prompt: list[int]) -> Prepared:
         """Bring the KV cache to ``prompt[:-1]`` by reuse, prefill the rest."""
-        if not prompt:
-            raise GenerationError("the rendered prompt is empty; pass at least one message")
-        self._check_length(len(prompt))
+        check_prompt(prompt, self.b.max_context)
         limit = len(prompt) - 1  # the last prompt token is always run to get logits
         held = 0  # reuse of the working cache counts as prefix caching: off when it is off
         for a, b in zip(self.held if self.prefix is not None else [], prompt[:limit], strict=False):

@@ -117,9 +117,8 @@ class LocalGenerator:
         """Write the prefix cache to ``kv_cache_dir`` (atomic); None when persistence is off."""
         if self._prefix is None or self.config.kv_cache_dir is None:
             return None
-        path = self._cache_path()
-        self._model().call(lambda: self._prefix.save(path) if self._prefix else None)
-        return path
+        self._model().call(self._persist)  # on the model thread, between steps
+        return self._cache_path()
 
     # -- tokens --------------------------------------------------------------------------
     def render(self, messages: Sequence[Message], add_generation_prompt: bool = True) -> list[int]:
@@ -174,16 +173,9 @@ class LocalGenerator:
         decoder = IncrementalDecoder(bundle.tokenizer)
         stops = StopFilter(params.stop)
         parts: list[str] = []
-        n_out, ttft = 0, 0.0
-        tokens = ticket.tokens()
-        done = None
+        n_out, ttft, finished = 0, 0.0, False
         try:
-            while True:
-                try:
-                    tok = next(tokens)
-                except StopIteration as end:
-                    done = end.value
-                    break
+            for tok in ticket.tokens():
                 n_out += 1
                 if n_out == 1:
                     ttft = time.perf_counter() - t0
@@ -193,33 +185,35 @@ class LocalGenerator:
                     yield text
                 if stops.stopped:
                     break
+            else:
+                finished = True
             if not stops.stopped:
                 tail = stops.feed(decoder.flush()) + stops.flush()
                 if tail:
                     parts.append(tail)
                     yield tail
         finally:  # a stop string, a closed stream or an error: leave the batch now
-            if done is None:
+            if not finished:
                 ticket.cancel()
-                done = ticket.figures()  # prompt figures are final once the request started
             self._requests += 1
-        finish = "stop" if stops.stopped or done is None else done.reason
+        figures = ticket.figures()  # prompt figures are final once the request started
         total = time.perf_counter() - t0
         if n_out == 0:
             ttft = total
         decode_time = total - ttft
         usage = Usage(
-            prompt_tokens=ticket.prompt_tokens,
-            cached_tokens=done.reused if done else 0,
+            prompt_tokens=figures.prompt_tokens,
+            cached_tokens=figures.reused,
             completion_tokens=n_out,
             time_to_first_token_s=ttft,
             total_time_s=total,
             tokens_per_second=(n_out - 1) / decode_time if n_out > 1 and decode_time > 0 else 0.0,
-            extra={"prefill_tokens": ticket.prompt_tokens - (done.reused if done else 0),
-                   "draft_passes": done.draft_passes if done else 0,
-                   "draft_tokens": done.draft_tokens if done else 0,
-                   "draft_accepted": done.draft_accepted if done else 0},
+            extra={"prefill_tokens": figures.prompt_tokens - figures.reused,
+                   "draft_passes": figures.draft_passes,
+                   "draft_tokens": figures.draft_tokens,
+                   "draft_accepted": figures.draft_accepted},
         )
+        finish = "stop" if stops.stopped else figures.reason
         return GenerationResult(text="".join(parts), finish_reason=finish, usage=usage)  # type: ignore[arg-type]
 
     # -- scoring and structure -----------------------------------------------------------
