@@ -46,6 +46,17 @@ _relevance: dict[str, Any] = {}
 _service: dict[str, Any] = {}  # url, generator, quantization of the attached model service
 
 
+def _memo(cache: dict[Any, Any], key: Any, build: Callable[[], Any]) -> Any:
+    """``cache[key]``, built once. Built outside the lock: building may take it (a relevance
+    scorer loads its embedder) or wait on another process (the model service)."""
+    with _lock:
+        if key in cache:
+            return cache[key]
+    made = build()
+    with _lock:
+        return cache.setdefault(key, made)
+
+
 # -- the model service ------------------------------------------------------------------------
 def find_service() -> tuple[str | None, str]:
     """(URL of a running ``ragkit serve`` or None, a line saying which and why)."""
@@ -149,13 +160,8 @@ def load_embedder(name: str = DEFAULT_EMBEDDER, device: str | None = None) -> Em
     if url and device is None:
         from ragkit.remote import RemoteEmbedder
 
-        key: tuple[str, str | None] = (name, f"service:{url}")
-        with _lock:
-            if key in _embedders:
-                return _embedders[key]  # type: ignore[no-any-return]
-        made = RemoteEmbedder(url, name)
-        with _lock:
-            return _embedders.setdefault(key, made)  # type: ignore[no-any-return]
+        return _memo(_embedders, (name, f"service:{url}"),  # type: ignore[no-any-return]
+                     lambda: RemoteEmbedder(url, name))
     from ragkit.embedder import load_embedder as build
 
     key = (name, device)
@@ -369,24 +375,14 @@ def load_relevance(mode: RelevanceMode = DEFAULT_RELEVANCE, embedder: Embedder |
     url = service_url()
     if url and (embedder is None or isinstance(embedder, RemoteEmbedder)):  # in the service
         named = embedder.name if embedder is not None and mode != "embeddinggemma" else ""
-        key = f"service:{url}:{mode}:{named}"
-        with _lock:
-            if key in _relevance:
-                return _relevance[key]  # type: ignore[no-any-return]
-        scorer = RemoteRelevance(url, mode, named)
-        with _lock:
-            return _relevance.setdefault(key, scorer)  # type: ignore[no-any-return]
+        return _memo(_relevance, f"service:{url}:{mode}:{named}",  # type: ignore[no-any-return]
+                     lambda: RemoteRelevance(url, mode, named))
     if mode != "embeddinggemma" and embedder is None:
         raise ConfigError(f"relevance {mode!r} reads with the knowledge base's embedder too: "
                           "pass embedder=kb.embedder")
 
     def shared(name: str, build: Callable[[], Relevance]) -> Relevance:
-        with _lock:
-            if name in _relevance:
-                return _relevance[name]
-        made = build()  # outside the lock: building takes it (load_embedder)
-        with _lock:
-            return _relevance.setdefault(name, made)
+        return _memo(_relevance, name, build)  # type: ignore[no-any-return]
 
     def gemma() -> Relevance:
         return shared(MULTILINGUAL_SCORER, lambda: rel.EmbeddingRelevance(

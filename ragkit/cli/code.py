@@ -27,7 +27,7 @@ from ragkit import sdk
 from ragkit.cli.eval import eval_app
 from ragkit.cli.kb import JsonOpt
 from ragkit.cli.options import QuantOpt
-from ragkit.cli.serve import generator_config, use_service
+from ragkit.cli.serve import generator_config, local_generator, use_service
 from ragkit.config import Quantization
 from ragkit.errors import ConfigError
 
@@ -60,10 +60,7 @@ RoundsOpt = Annotated[int, typer.Option("--rounds", help="Most code rounds (repa
 def _load_generator(model: str | None, quantization: Quantization,
                     threads: int | None = None) -> Any:
     use_service()
-    cfg = generator_config(model, quantization, threads=threads)
-    where = "in the ragkit service" if sdk.service_serves(cfg) else "loading it in this process"
-    err.print(f"generator {escape(cfg.model)} ({cfg.quantization}): {where}")
-    return sdk.load_generator(cfg)
+    return local_generator(generator_config(model, quantization, threads=threads))
 
 
 def _read_text(path: Path, what: str) -> str:
