@@ -93,9 +93,11 @@ def peak_rss_mb(pid: int) -> float:
 class Server:
     """One server process on a free port; ``stop()`` ends it."""
 
-    def __init__(self, name: str, cmd: list[str], port: int, model: str) -> None:
+    def __init__(self, name: str, cmd: list[str], port: int, model: str,
+                 env: dict[str, str] | None = None) -> None:
         self.name, self.port, self.model = name, port, model
-        env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+        env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
+               **(env or {})}
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, text=True, start_new_session=True)
         self.url = f"http://127.0.0.1:{port}"

@@ -18,8 +18,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,6 +26,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from bench.batching_bench import Server, free_port  # noqa: E402
+
 KB = ROOT / "bench" / ".cache" / "service-kb"
 QUESTIONS = [
     "How long do I have to return an item?",
@@ -37,12 +39,6 @@ QUESTIONS = [
     "What is the warranty on a kettle?",
     "How do I descale the kettle?",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def env(server: str) -> dict[str, str]:
@@ -83,33 +79,20 @@ def main() -> None:
                         str(KB)], check=True, env=env("off"), cwd=ROOT)
     port = free_port()
     t0 = time.perf_counter()
-    service = subprocess.Popen([sys.executable, "-m", "ragkit", "serve", "--port", str(port)],
-                               env=env("off"), cwd=ROOT, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    import httpx
-
-    while True:
-        if service.poll() is not None:
-            raise SystemExit(f"ragkit serve exited: {service.stderr.read()[-2000:]}")  # type: ignore[union-attr]
-        try:
-            if httpx.get(f"{url}/ragkit/v1/info", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.5)
+    service = Server("ragkit serve", [sys.executable, "-m", "ragkit", "serve", "--port",
+                                      str(port)], port, "", env=env("off"))
     startup = time.perf_counter() - t0
     rows: list[dict[str, Any]] = []
     try:
         for q in QUESTIONS[: args.questions]:
             cold = timed_ask(q, "off")
-            warm = timed_ask(q, url)
+            warm = timed_ask(q, service.url)
             rows.append({"cold": cold, "service": warm})
             print(json.dumps({"q": q, "cold_first_s": cold["first_byte_s"],
                               "service_first_s": warm["first_byte_s"]}, ensure_ascii=False),
                   flush=True)
     finally:
-        os.killpg(service.pid, signal.SIGTERM)
-        service.wait(60)
+        service.stop()
 
     def med(kind: str, key: str) -> float | None:
         vals = [r[kind][key] for r in rows if r[kind][key] is not None]
