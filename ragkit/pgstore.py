@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
 SCHEMES = ("postgresql://", "postgres://")
 DEFAULT_SCHEMA = "ragkit"
-FTS_CONFIG = "english"  # stems English words; Chinese words (segmented by jieba) stay whole
+FTS_CONFIG = "english"  # migration 1 only; migration 2 indexes with {schema}.keywords
 CONNECT_TIMEOUT_S = 10
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
@@ -143,7 +143,22 @@ def _m1(cur: psycopg.Cursor, s: str) -> None:
 
 
 # Numbered migrations: index i holds the step from schema version i to i + 1. Append only.
-MIGRATIONS = [_m1]
+def _m2(cur: psycopg.Cursor, s: str) -> None:
+    """Keyword search keeps stopwords, as FTS5 does: English stemming without a stopword
+    list (``{s}.keywords``), so both backends count the same words of a query and a chunk."""
+    cur.execute(f"CREATE TEXT SEARCH DICTIONARY {s}.english_stem_all "
+                "(TEMPLATE = snowball, Language = english)")
+    cur.execute(f"CREATE TEXT SEARCH CONFIGURATION {s}.keywords (COPY = english)")
+    cur.execute(f"ALTER TEXT SEARCH CONFIGURATION {s}.keywords "
+                f"ALTER MAPPING REPLACE english_stem WITH {s}.english_stem_all")
+    cur.execute(f"DROP INDEX {s}.chunks_fts")
+    cur.execute(f"ALTER TABLE {s}.chunks DROP COLUMN fts")
+    cur.execute(f"ALTER TABLE {s}.chunks ADD COLUMN fts TSVECTOR GENERATED ALWAYS AS "
+                f"(to_tsvector('{s}.keywords'::regconfig, body)) STORED")
+    cur.execute(f"CREATE INDEX chunks_fts ON {s}.chunks USING gin (fts)")
+
+
+MIGRATIONS = [_m1, _m2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -165,6 +180,17 @@ def _where(filters: Sequence[Any]) -> tuple[str, list[str]]:
             conds.append(f"{_FILTER_SQL[f.key]} LIKE %s ESCAPE '\\'")
             params.append(f.like)
     return "".join(f" AND {c}" for c in conds), params
+
+
+_BM25_K1, _BM25_B = 1.2, 0.75  # FTS5's bm25() defaults, so both backends rank alike
+_LENGTH_SAMPLE = 20_000
+# A chunk's length in tokens: the last position in its tsvector (stopwords keep their places).
+_LAST_POSITION = "coalesce((SELECT max(p) FROM unnest(c.fts) u, unnest(u.positions) p), 1)"
+
+
+def _tsquery_literal(lexeme: str) -> str:
+    """``lexeme`` as a one-lexeme tsquery constant (cast, not parsed again by a config)."""
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def _first_line(e: BaseException) -> str:
@@ -279,7 +305,8 @@ class PgStore:
         self._conn: psycopg.Connection | None = conn
         self._lock = threading.RLock()
         self._space: tuple[str, int] | None = None  # (embedder id, dim) of stored vectors
-        self._counted: tuple[str, int] | None = None  # (kb_version, chunks) for keyword idf
+        # (kb_version, (chunks, mean chunk length)) for BM25
+        self._counted: tuple[str, tuple[int, float]] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
@@ -610,40 +637,62 @@ class PgStore:
     # -- keyword search ----------------------------------------------------------------------
     def keyword_search(self, terms: Sequence[str], limit: int,
                        filters: Sequence[Any] = ()) -> list[tuple[int, float]]:
-        """(vid, score; higher is better) for chunks matching any term (and ``filters``, in
-        SQL), best first.
+        """(vid, BM25 score; higher is better) for chunks matching any term (and ``filters``,
+        in SQL), best first.
 
-        Postgres's own ranks know nothing of how rare a word is, which BM25 (the SQLite
-        side) weighs most; so each term's ``ts_rank`` is weighted by its BM25 inverse
-        document frequency, counted on the GIN index: sum over terms of idf(t) * rank(t).
+        The score is the SQLite side's (FTS5's ``bm25()``: k1 1.2, b 0.75, idf
+        ln((N - n + 0.5) / (n + 0.5)) floored at 1e-6) computed in SQL over the stemmed
+        lexemes of the terms, so both backends rank alike: term frequencies are the lexemes'
+        position counts in ``fts``, a chunk's length its last position, document frequencies
+        come from the GIN index.
         """
+        lexemes = self._lexemes(terms)
+        if not lexemes:
+            return []
+        s = self.s
+        tsq = [_tsquery_literal(x) for x in lexemes]
+        *dfs, version = self._exec(
+            "SELECT " + "".join(f"(SELECT count(*) FROM {s}.chunks WHERE fts @@ %s::tsquery), "
+                                for _ in lexemes)
+            + f"(SELECT value FROM {s}.meta WHERE key = 'kb_version')", tsq)[0]
+        n, avgdl = self._length_stats(version)
+        idf = [max(1e-6, math.log((n - df + 0.5) / (df + 0.5))) for df in dfs]
+        where, params = _where(filters)
+        rows = self._exec(
+            "WITH idf(lexeme, w) AS (SELECT * FROM unnest(%s::text[], %s::float8[])), "
+            f"hit AS (SELECT c.vid, c.fts, {_LAST_POSITION} AS dl FROM {s}.chunks c "
+            + (f"JOIN {s}.documents d ON d.path = c.doc_path " if where else "")
+            + f"WHERE c.fts @@ %s::tsquery{where}) "
+            "SELECT hit.vid, sum(idf.w * cardinality(u.positions) * %s / (cardinality(u.positions)"
+            " + %s * (1 - %s + %s * hit.dl / %s))) AS r "
+            "FROM hit CROSS JOIN LATERAL unnest(hit.fts) u JOIN idf ON idf.lexeme = u.lexeme "
+            "GROUP BY hit.vid ORDER BY r DESC, hit.vid LIMIT %s",
+            (lexemes, idf, " | ".join(tsq), *params,
+             _BM25_K1 + 1, _BM25_K1, _BM25_B, _BM25_B, avgdl, limit))
+        return [(r[0], float(r[1])) for r in rows]
+
+    def _lexemes(self, terms: Sequence[str]) -> list[str]:
+        """The distinct stemmed lexemes Postgres indexes for ``terms``."""
         terms = [t for t in dict.fromkeys(terms) if t]
         if not terms:
             return []
-        q = f"plainto_tsquery('{FTS_CONFIG}', %s)"
-        s = self.s
-        counts = self._exec(
-            "SELECT " + ", ".join([f"(SELECT count(*) FROM {s}.chunks WHERE fts @@ {q})"]
-                                  * len(terms))
-            + f", (SELECT value FROM {s}.meta WHERE key = 'kb_version')", terms)[0]
-        n = self._chunk_count(counts[-1])
-        idf = [math.log(1 + (n - df + 0.5) / (df + 0.5)) for df in counts[:-1]]
-        score = " + ".join([f"%s * ts_rank(c.fts, {q})"] * len(terms))
-        where, params = _where(filters)
-        rows = self._exec(
-            f"SELECT c.vid, {score} AS r FROM {s}.chunks c "
-            + (f"JOIN {s}.documents d ON d.path = c.doc_path " if where else "")
-            + "WHERE c.fts @@ (" + " || ".join([q] * len(terms)) + f"){where} "
-            "ORDER BY r DESC, c.vid LIMIT %s",
-            (*[x for pair in zip(idf, terms, strict=True) for x in pair], *terms, *params,
-             limit))
-        return [(r[0], float(r[1])) for r in rows]
+        row = self._exec("SELECT " + ", ".join(
+            [f"tsvector_to_array(to_tsvector('{self.s}.keywords'::regconfig, %s))"]
+            * len(terms)), terms)[0]
+        return list(dict.fromkeys(x for lexemes in row for x in lexemes))
 
-    def _chunk_count(self, version: str) -> int:
-        """How many chunks the knowledge base holds at ``version`` (counted once per version:
-        a full count is a scan of the table)."""
+    def _length_stats(self, version: str) -> tuple[int, float]:
+        """(chunks, mean chunk length in tokens) at ``version``, computed once per version.
+
+        The mean is exact up to ``_LENGTH_SAMPLE`` chunks and taken over that many beyond
+        (BM25 barely moves with a small error in it), so the first search after a sync of a
+        huge knowledge base does not scan every chunk's lexemes."""
         if self._counted is None or self._counted[0] != version:
-            self._counted = (version, self._exec(f"SELECT count(*) FROM {self.s}.chunks")[0][0])
+            n, avgdl = self._exec(
+                f"SELECT (SELECT count(*) FROM {self.s}.chunks), "
+                f"(SELECT avg(dl) FROM (SELECT {_LAST_POSITION} AS dl FROM {self.s}.chunks c "
+                f"LIMIT {_LENGTH_SAMPLE}) x)")[0]
+            self._counted = (version, (int(n), float(avgdl or 1.0)))
         return self._counted[1]
 
     # -- embedding cache ---------------------------------------------------------------------

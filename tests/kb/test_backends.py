@@ -13,6 +13,7 @@ from ragkit.config import ChunkingConfig, IndexConfig, KnowledgeBaseConfig
 from ragkit.errors import ConfigError, KnowledgeBaseError
 from ragkit.kb import KnowledgeBase, copy_knowledge_base
 from ragkit.store import KnowledgeStore
+from ragkit.text import query_terms
 from tests.helpers.docs import write_docs
 from tests.kb.test_sync import DOCS
 
@@ -377,3 +378,47 @@ def test_filters_give_the_same_hits_on_both_backends(
     half = len(found) // 2
     assert found[:half] == found[half:]
     assert any(ids for _, ids in found[:half]) or spec == "title=Shipping"
+
+
+@pytest.mark.parametrize("query", ["refunds returns shipping kettle 退款",
+                                   "how long do I have to return it before the refund",
+                                   "descaling the kettle with citric acid", "退款 多久"])
+def test_keyword_ranking_and_scores_are_the_same_on_both_backends(
+        query: str, tmp_path: Path, pg_url: str, config: KnowledgeBaseConfig, tiny_embedder,
+        corpus: Path) -> None:
+    """Postgres computes FTS5's BM25 in SQL over the same words (stopwords kept, English
+    stemmed), so keyword search, and so hybrid fusion, ranks alike on both backends."""
+    ranked = []
+    for where in (str(tmp_path / "dir-kb"), pg_url):
+        with KnowledgeBase.open(where, create=True, config=config,
+                                embedder=tiny_embedder) as base:
+            base.sync([corpus])
+            hits = base.search(query, k=10, mode="keyword")
+            scores = sorted(round(v, 6) for _, v in
+                            base.store.keyword_search(query_terms(query), 10))
+            ranked.append(([h.chunk_id for h in hits], scores))
+    assert ranked[0][0]
+    assert ranked[0] == ranked[1]
+
+
+def test_pg_knowledge_base_from_schema_1_is_migrated_and_keeps_its_chunks(
+        pg_url: str, config: KnowledgeBaseConfig, tiny_embedder, corpus: Path) -> None:
+    """A knowledge base written before migration 2 (keyword index with Postgres's English
+    stopwords) is migrated on open: same chunks, stopwords now searchable."""
+    with KnowledgeBase.open(pg_url, create=True, config=config, embedder=tiny_embedder) as b:
+        b.sync([corpus])
+        before = b.store.counts()
+        s = b.store.s
+        with b.store.transaction() as cur:  # back to what schema 1 made
+            cur.execute(f"ALTER TABLE {s}.chunks DROP COLUMN fts")
+            cur.execute(f"ALTER TABLE {s}.chunks ADD COLUMN fts TSVECTOR GENERATED ALWAYS AS "
+                        "(to_tsvector('english', body)) STORED")
+            cur.execute(f"CREATE INDEX chunks_fts ON {s}.chunks USING gin (fts)")
+            cur.execute(f"DROP TEXT SEARCH CONFIGURATION {s}.keywords")
+            cur.execute(f"DROP TEXT SEARCH DICTIONARY {s}.english_stem_all")
+            cur.execute(f"UPDATE {s}.meta SET value = '1' WHERE key = 'schema_version'")
+    with KnowledgeBase.open(pg_url, embedder=tiny_embedder) as b:
+        assert b.store.get_meta("schema_version") == "2"
+        assert b.store.counts() == before
+        assert b.store._lexemes(["before"]) == ["befor"]  # a stopword, kept and stemmed
+        assert b.search("refund kettle", k=3, mode="keyword")
