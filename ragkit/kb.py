@@ -74,6 +74,7 @@ PG_LOCK_WAIT_S = 3600.0  # how long a sync into Postgres waits for another write
 NO_TEXT = "no text to index (only headings or markup); add body text or remove it from the paths"
 
 # progress(stage, done, total): stage is "scan" (files read, then changed files parsed),
+# "load" (the embedder loading before the first file is chunked: 0 of 1, then 1 of 1),
 # "embed" or "write".
 ProgressFn = Callable[[str, int, int], None]
 
@@ -520,6 +521,10 @@ class KnowledgeBase:
         pending: list[_Pending] = []
         bad: dict[str, tuple[str, str]] = {}
         held: dict[str, tuple[str, Verdict]] = {}
+        if todo and self._embedder is None:  # loading takes seconds: say so, not a stall
+            tick("load", 0, 1)
+            self.embedder.count_tokens("")
+            tick("load", 1, 1)
         for j, key in enumerate(todo):
             tick("scan", n + j, n + len(todo))
             f, source = Path(key), plan.sources[key]

@@ -199,7 +199,8 @@ def test_cmd(
     from ragkit.sandbox import SandboxLimits, run_tests
 
     src, test_src = _read_text(code, "code"), _read_text(tests, "tests")
-    result = run_tests(src, test_src, limits=SandboxLimits(timeout_s=timeout))
+    # the tests may import the code as its file names it (`from sol import add` for sol.py)
+    result = run_tests(src, test_src, limits=SandboxLimits(timeout_s=timeout), module=code.stem)
     report = quality_report(src, passed=result.passed, total=result.total)
     if as_json:
         print(json.dumps({"result": result.to_dict(), "report": report.to_dict()},

@@ -10,6 +10,8 @@ import json
 import os
 import re
 import sys
+import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -92,11 +94,18 @@ def register(app: typer.Typer) -> None:
     app.command("migrate")(migrate_cmd)
 
 
+_STAGES = {"scan": "reading files", "load": "loading the embedder", "embed": "embedding chunks",
+           "write": "writing"}
+LINE_EVERY_S = 5.0  # a progress line per stage at most this often when stderr is not a terminal
+
+
 @contextmanager
-def _progress(enabled: bool):
-    """Yield a progress callback drawing one bar per stage on stderr (or a no-op)."""
-    if not enabled:
-        yield None
+def _progress(terminal: bool):
+    """Yield a progress callback for ``KnowledgeBase.sync``: one bar per stage on a terminal,
+    else plain lines on stderr (a stage's start, every few seconds, its end), which logs and
+    CI keep."""
+    if not terminal:
+        yield _progress_lines()
         return
     from rich.progress import (
         BarColumn,
@@ -107,8 +116,7 @@ def _progress(enabled: bool):
         TimeRemainingColumn,
     )
 
-    labels = {"scan": "reading files", "embed": "embedding chunks", "write": "writing"}
-    with Progress(TextColumn("{task.description:<17}"), BarColumn(), MofNCompleteColumn(),
+    with Progress(TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err,
                   transient=False) as bar:
         tasks: dict[str, Any] = {}
@@ -117,10 +125,38 @@ def _progress(enabled: bool):
             if stage not in tasks:
                 if total == 0:
                     return
-                tasks[stage] = bar.add_task(labels.get(stage, stage), total=total)
+                tasks[stage] = bar.add_task(_STAGES.get(stage, stage), total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
         yield update
+
+
+def _progress_lines(clock: Callable[[], float] = time.monotonic,
+                    write: Callable[[str], None] | None = None
+                    ) -> Callable[[str, int, int], None]:
+    """A progress callback printing "reading files 3/40" lines: at a stage's start and end,
+    and at most every ``LINE_EVERY_S`` seconds in between."""
+    emit = write or (lambda line: print(line, file=sys.stderr, flush=True))
+    last: dict[str, float] = {}
+    ended: set[str] = set()
+
+    def update(stage: str, done: int, total: int) -> None:
+        if total == 0 or stage in ended:
+            return
+        now = clock()
+        first, end = stage not in last, done >= total
+        if not (first or end or now - last[stage] >= LINE_EVERY_S):
+            return
+        if end:
+            ended.add(stage)
+        last[stage] = now
+        label = _STAGES.get(stage, stage)
+        if stage == "load":
+            emit(f"{label}: done" if end else f"{label} (first use of a model takes a while)")
+        else:
+            emit(f"{label} {done}/{total}")
+
+    return update
 
 
 def index_cmd(
@@ -178,6 +214,10 @@ def index_cmd(
         given["ingest"] = parse(IngestConfig, ing, "ingest options")
     config = parse(KnowledgeBaseConfig, given, "knowledge base settings")
 
+    missing = [p for p in paths if not p.expanduser().exists()]
+    if missing:  # before opening: a typo must not leave an empty knowledge base behind
+        raise ConfigError(f"{missing[0]} does not exist; check the path you passed "
+                          "(nothing was indexed or created)")
     exists = sdk.kb_exists(kb)
     scratch = None
     if dry_run and not exists:  # a dry run never creates the knowledge base

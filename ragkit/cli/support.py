@@ -1,9 +1,10 @@
 """`ragkit support`: the customer-service assistant in a terminal (owner: support-logic).
 
-Parses options and calls the SDK (:class:`ragkit.support.SupportAssistant`) only. Without
-``--json`` it runs a terminal conversation with streamed replies (``/state`` shows the
-tracked state, ``/quit`` ends); with ``--json --thread ID --message TEXT`` it sends one message
-to a stored conversation and prints ``Reply.to_dict()``; ``--agent-reply`` answers a thread
+Parses options and calls the SDK (:class:`ragkit.support.SupportAssistant`) only. With
+neither ``--message`` nor ``--json`` it runs a terminal conversation with streamed replies
+(``/state`` shows the tracked state, ``/quit`` ends); ``--message TEXT`` sends one message
+(to ``--thread ID``, or a new conversation it names), streams the reply and exits; with
+``--json`` it prints ``Reply.to_dict()`` instead; ``--agent-reply`` answers a thread
 that was handed to a human.
 """
 
@@ -126,7 +127,8 @@ def support_cmd(
     no_kb: NoKbOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Talk to the customer-service assistant (terminal chat, or one turn with --json)."""
+    """Talk to the customer-service assistant: a terminal chat, or one turn with --message
+    (streamed; --json prints it as JSON)."""
     if ctx.invoked_subcommand is not None:
         ctx.obj = {"domain": domain, "kb": kb}
         return
@@ -147,33 +149,43 @@ def support_cmd(
         return
     bot = _open(kb, domain, db, no_kb)
     thread = thread or uuid.uuid4().hex[:12]
+    if message is not None:  # one turn, then back to the shell (a script's or a person's)
+        reply = _turn(bot, thread, message)
+        if reply is None or not reply.handoff:
+            err.print(f"[dim]conversation {thread}; continue it with `ragkit support --thread "
+                      f"{thread} --message TEXT`[/]")
+        return
     err.print(f"[dim]conversation {thread}; /state shows the tracked state, /quit ends[/]")
-    first = message
     while True:
-        if first is not None:
-            text, first = first, None
-        else:
-            try:
-                text = input("you> ")
-            except (EOFError, KeyboardInterrupt):
-                break
+        try:
+            text = input("you> ")
+        except (EOFError, KeyboardInterrupt):
+            break
         if text.strip() in ("/quit", "/exit"):
             break
         if text.strip() == "/state":
             print(json.dumps(bot.state(thread).to_dict(), ensure_ascii=False, indent=1))
             continue
-        sys.stdout.write("bot> ")
-        stream = bot.send(thread, text)
-        for delta in stream:
-            sys.stdout.write(delta)
-            sys.stdout.flush()
-        sys.stdout.write("\n")
-        reply = stream.reply
-        if reply is not None and reply.citations:
-            for c in reply.citations:
-                d = c.to_dict() if hasattr(c, "to_dict") else c
-                err.print(f"[dim][{d.get('n')}] {d.get('source')}[/]")
+        reply = _turn(bot, thread, text)
         if reply is not None and reply.handoff:
-            err.print(f"[yellow]handed over to a human (ticket {reply.ticket_id}); answer with "
-                      f"`ragkit support --thread {thread} --agent-reply TEXT`[/]")
             break
+
+
+def _turn(bot: Any, thread: str, text: str) -> Any:
+    """Send one customer message, stream the reply to stdout, name its sources and a handoff
+    on stderr; the reply (None when the stream ended without one)."""
+    sys.stdout.write("bot> ")
+    stream = bot.send(thread, text)
+    for delta in stream:
+        sys.stdout.write(delta)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    reply = stream.reply
+    if reply is not None and reply.citations:
+        for c in reply.citations:
+            d = c.to_dict() if hasattr(c, "to_dict") else c
+            err.print(f"[dim][{d.get('n')}] {d.get('source')}[/]")
+    if reply is not None and reply.handoff:
+        err.print(f"[yellow]handed over to a human (ticket {reply.ticket_id}); answer with "
+                  f"`ragkit support --thread {thread} --agent-reply TEXT`[/]")
+    return reply

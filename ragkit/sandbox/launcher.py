@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import keyword
 import marshal
 import os
 import random
@@ -149,7 +150,8 @@ def check_syntax(code: str, tests: str) -> tuple[list[str], str]:
     return find_tests(ast.parse(tests)), ""
 
 
-def _job(code: str, tests: str, names: list[str], limits: SandboxLimits, workdir: str,
+def _job(code: str, tests: str, names: list[str], module: str, limits: SandboxLimits,
+         workdir: str,
          uids: tuple[int, int] | None, result_fd: int, group: cgroup.RunGroup | None,
          why_no_group: str) -> dict[str, Any]:
     uid, test_uid = uids or (None, None)
@@ -164,7 +166,8 @@ def _job(code: str, tests: str, names: list[str], limits: SandboxLimits, workdir
                                           limits.run_memory_mb // limits.memory_mb // sides))
         notes.append(f"{why_no_group}: the run's memory is bounded only by "
                      f"{lim['max_processes'] * sides} processes x {limits.memory_mb} MB")
-    return {"code": code, "tests": tests, "names": names, "limits": lim, "workdir": workdir,
+    return {"code": code, "tests": tests, "names": names, "module": module, "limits": lim,
+            "workdir": workdir,
             "uid": uid, "test_uid": test_uid, "root": workdir, "notes": notes,
             "cgroup": group.kind if group is not None else "",
             "result_fd": result_fd, "nproc_base": nproc_base,
@@ -176,7 +179,7 @@ def _job(code: str, tests: str, names: list[str], limits: SandboxLimits, workdir
 
 
 def _start(limits: SandboxLimits, workdir: str, uids: tuple[int, int] | None, wfd: int,
-           job_parts: tuple[str, str, list[str]]) -> tuple[subprocess.Popen[bytes],
+           job_parts: tuple[str, str, list[str], str]) -> tuple[subprocess.Popen[bytes],
                                                            cgroup.RunGroup | None]:
     """Start the runner inside the run's cgroup (made here) and send it its job."""
     # + the runner's two processes, the test process and a killer it forks
@@ -253,8 +256,12 @@ def read_events(data: bytes) -> list[dict[str, Any]]:
     return events
 
 
-def run_tests(code: str, tests: str, *, limits: SandboxLimits | None = None) -> SandboxResult:
+def run_tests(code: str, tests: str, *, limits: SandboxLimits | None = None,
+              module: str = "solution") -> SandboxResult:
     """Run ``code`` as module ``solution``, then each top-level ``test_*`` of ``tests``.
+
+    ``module`` is a second name the tests may import the code under (``sol`` for a file
+    ``sol.py``: ``from sol import add``); one that is not a plain identifier is ignored.
 
     Every test runs in its own process, so one failure, crash or hang does not stop the next;
     the code (and the tests' top level) therefore runs once per test, and its top-level output
@@ -274,7 +281,8 @@ def run_tests(code: str, tests: str, *, limits: SandboxLimits | None = None) -> 
     group: cgroup.RunGroup | None = None
     try:
         make_work_dirs(workdir, uids)
-        proc, group = _start(limits, workdir, uids, wfd, (code, tests, names))
+        alias = module if module.isidentifier() and not keyword.iskeyword(module) else "solution"
+        proc, group = _start(limits, workdir, uids, wfd, (code, tests, names, alias))
         os.close(wfd)
         wfd = -1
         with open(rfd, "rb", buffering=0, closefd=False) as result:

@@ -373,9 +373,10 @@ for _name in _BINARY:
     setattr(Remote, f"__r{_name}__", _binary(_name, True))
 
 
-def connect(wfd: int, rfd: int) -> dict[str, Any]:
-    """In T: open the channel, install the proxy module ``solution`` and return the tests'
-    globals (the code's names). Raises what the code raised if its top level failed."""
+def connect(wfd: int, rfd: int, module: str = "solution") -> dict[str, Any]:
+    """In T: open the channel, install the proxy module as ``solution`` (and as ``module``,
+    the code file's own name) and return the tests' globals (the code's names). Raises what
+    the code raised if its top level failed."""
     global _CHANNEL
     _CHANNEL = Channel(wfd, rfd)
     names = _CHANNEL.call("init")
@@ -390,7 +391,7 @@ def connect(wfd: int, rfd: int) -> dict[str, Any]:
         # pass ``assert abs(add(1, 2) - 3) < 1e-9``); ``solution.NAME`` still reaches them
         if not hasattr(builtins, name):
             ns[name] = value
-    sys.modules["solution"] = mod
+    sys.modules["solution"] = sys.modules[module] = mod
     return ns
 
 

@@ -142,7 +142,7 @@ def _child(job: dict[str, Any], name: str, whole: bool, wfd: int, chan: tuple[in
         _drop(job, job.get("test_uid"), "tests")
         try:
             phase = "solution"
-            ns = connect(*chan)
+            ns = connect(*chan, job.get("module", "solution"))
             phase = "tests"
             ns["__name__"] = "__tests__"
             exec(compile(job["tests"], "<tests>", "exec"), ns)  # noqa: S102

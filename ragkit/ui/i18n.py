@@ -94,6 +94,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "skipped": ("{n} file(s) skipped:", "跳过 {n} 个文件："),
     "stage_scan": ("reading files", "读取文件"),
     "stage_embed": ("embedding chunks", "嵌入片段"),
+    "stage_load": ("loading the embedder", "加载嵌入模型"),
     "stage_write": ("writing", "写入"),
     "no_matches": ("no matches", "没有匹配结果"),
     "dense": ("Dense", "向量检索"),

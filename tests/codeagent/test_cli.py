@@ -81,3 +81,17 @@ def test_a_bare_task_is_routed_to_solve() -> None:
     assert "max_rounds=0" in proc.stderr and "Traceback" not in proc.stderr
     helped = _ragkit("code", "--help")
     assert "solve" in helped.stdout and "test" in helped.stdout
+
+
+def test_code_test_imports_the_code_under_its_own_file_name(tmp_path: Path) -> None:
+    """Tests written for a file import it by its name (`from sol import add` for sol.py),
+    as pytest would; `solution` still works."""
+    (tmp_path / "sol.py").write_text(CODE)
+    (tmp_path / "test_sol.py").write_text(
+        "from sol import add\nimport sol\nimport solution\n\n"
+        "def test_from():\n    assert add(1, 2) == 3\n\n"
+        "def test_module():\n    assert sol.add(2, 2) == 4 and solution.add(1, 1) == 2\n")
+    proc = _ragkit("code", "test", "--code", str(tmp_path / "sol.py"), "--tests",
+                   str(tmp_path / "test_sol.py"), "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["result"]["passed"] == 2

@@ -247,3 +247,36 @@ def test_guard_lists_of_a_postgres_knowledge_base(tmp_path: Path, corpus: Path,
     listed = ragkit("guard", "list", "--json", env={**env, "RAGKIT_KB_URL": pg_url}).stdout
     assert "zebrawood" in listed
     assert list((tmp_path / "home" / "postgres").glob("*/guard/*"))
+
+
+def test_a_missing_path_creates_no_knowledge_base(tmp_path: Path) -> None:
+    p = ragkit("index", str(tmp_path / "nope"), "--kb", str(tmp_path / "kb"), check=False)
+    assert p.returncode != 0 and "does not exist" in p.stderr and "Traceback" not in p.stderr
+    assert not (tmp_path / "kb").exists()
+
+
+def test_progress_is_plain_lines_when_stderr_is_not_a_terminal(
+        tmp_path: Path, corpus: Path, tiny_embedder_dir: Path) -> None:
+    """Captured output (a log, CI) gets progress lines, the embedder's loading included, so a
+    slow first step is explained rather than silent."""
+    err = index(corpus, tmp_path / "kb", tiny_embedder_dir).stderr
+    lines = err.splitlines()
+    assert "loading the embedder (first use of a model takes a while)" in lines
+    assert "loading the embedder: done" in lines
+    assert any(line.startswith("reading files 0/") for line in lines)
+    assert "embedding chunks" in err and "writing" in err
+
+
+def test_progress_lines_are_rate_limited_per_stage() -> None:
+    from ragkit.cli.kb import _progress_lines
+
+    now = [0.0]
+    lines: list[str] = []
+    tick = _progress_lines(clock=lambda: now[0], write=lines.append)
+    for i in range(100):
+        now[0] = i * 0.1  # 10 s in all: start, every 5 s, end
+        tick("embed", i, 100)
+    tick("embed", 100, 100)
+    tick("embed", 100, 100)  # a repeat of the end prints nothing
+    assert lines == ["embedding chunks 0/100", "embedding chunks 50/100",
+                     "embedding chunks 100/100"]

@@ -58,3 +58,15 @@ def test_train_reports_the_stored_model_and_takes_the_domain_either_side(tmp_pat
                  ("support", "--domain", str(bad), "train")):
         p = ragkit(*args, check=False)
         assert p.returncode != 0 and "must be a mapping" in p.stderr, args
+
+
+def test_message_without_json_answers_one_turn_and_exits(tmp_path):
+    """`--message` is one turn, not a chat: no prompt waits on stdin (closed here), the reply
+    streams to stdout and stderr says how to continue the conversation."""
+    p = subprocess.run([sys.executable, "-m", "ragkit", "support", "--no-kb", "--db",
+                        str(tmp_path / "s.db"), "--message", f"where is order {EN_ORDER}?"],
+                       capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"},
+                       timeout=600, cwd=ROOT, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.startswith("bot> ") and "you>" not in p.stdout
+    assert "--thread" in p.stderr and "continue" in p.stderr
