@@ -158,11 +158,13 @@ def not_yet_said(chosen: Sequence[Chosen], previous_answer: str, *,
     return new or list(chosen)
 
 
+_OPENING_EN = re.compile(
+    r"^\s*(?:and|but|so|also|what about|how about|and what|what if|same for|or)\b", re.IGNORECASE)
 _ELLIPTIC_EN = re.compile(
-    r"^\s*(?:and|but|so|also|what about|how about|and what|what if|same for|or)\b"
-    r"|\b(?:it|its|it's|that|this|those|these|they|them|there|one|ones)\b", re.IGNORECASE)
-_ELLIPTIC_ZH = re.compile(r"^\s*(?:那|那么|还有|另外|如果是|要是|换成)|它|这个|那个|这些|那些|这种|那种|上面|刚才"
-                          r"|呢\s*[？?]?\s*$")
+    _OPENING_EN.pattern
+    + r"|\b(?:it|its|it's|that|this|those|these|they|them|there|one|ones)\b", re.IGNORECASE)
+_OPENING_ZH = re.compile(r"^\s*(?:那|那么|还有|另外|如果是|要是|换成)|呢\s*[？?]?\s*$")
+_ELLIPTIC_ZH = re.compile(_OPENING_ZH.pattern + r"|它|这个|那个|这些|那些|这种|那种|上面|刚才")
 # A question this short has no topic of its own ("Gold members?", "多久？"). Longer ones
 # without a pointer back stand alone: "Do you deliver on Saturdays?" and "可以开电子发票吗？"
 # asked after a robot-vacuum question were searched together with it (at 6 words / 12 Han
@@ -181,6 +183,20 @@ def leans_on_history(question: str) -> bool:
     return len(q.split()) <= SHORT_WORDS or bool(_ELLIPTIC_EN.search(q))
 
 
+def points_back_only(question: str) -> bool:
+    """Whether a question leans on the conversation only through a pronoun ("can I pay for it
+    with PayPal?", "这个扫地机器人怎么连WiFi？"): long enough to have a topic of its own, with
+    no opening "and"/"what about"/"那" and no final "呢". Such a pronoun often points inside
+    the question itself, so the question is worth trying alone."""
+    q = question.strip()
+    if not leans_on_history(q):
+        return False
+    if detect_language(q) == "zh":
+        han = sum(1 for ch in q if "\u4e00" <= ch <= "\u9fff")
+        return han > SHORT_CHARS and not _OPENING_ZH.search(q)
+    return len(q.split()) > SHORT_WORDS and not _OPENING_EN.search(q)
+
+
 def followup_query(history: Sequence[Mapping[str, str]], question: str) -> str:
     """The query a follow-up is searched and scored with: the last earlier question, then
     this one, when this one leans on it; else this one alone (a new topic)."""
@@ -194,21 +210,39 @@ _QUOTE = {
     "en": "The knowledge base says{where}: \u201c{text}\u201d [{n}]",
     "zh": "知识库{where}写道：\u201c{text}\u201d [{n}]",
 }
+# a quote in the other language than the question's, with the generator's rendering of it
+_TRANSLATED = {
+    "en": " (roughly, in English: \u201c{translated}\u201d)",
+    "zh": "（中文大意：\u201c{translated}\u201d）",
+}
 _WHERE = {"en": " ({where})", "zh": "（{where}）"}
 
 
 def quote(texts: Sequence[str], numbers: Sequence[int], lang: str,
-          places: Sequence[str] = ()) -> str:
+          places: Sequence[str] = (), translations: Sequence[str] = ()) -> str:
     """A reply that quotes the evidence (``texts``, best first) with citation ``numbers``,
     for when the generator refused or said nothing the sources support although the
-    evidence is strong; ``places`` name where each quote comes from."""
+    evidence is strong; ``places`` name where each quote comes from, ``translations`` (""
+    for none) render a quote written in the other language in the question's."""
     lines = []
     for i, (text, n) in enumerate(zip(texts, numbers, strict=True)):
         place = places[i] if i < len(places) else ""
         where = _WHERE.get(lang, _WHERE["en"]).format(where=place) if place else ""
-        body = _BULLET.sub("", " ".join(text.split())).strip()
-        lines.append(_QUOTE.get(lang, _QUOTE["en"]).format(where=where, text=body, n=n))
+        body = quote_body(text)
+        line = _QUOTE.get(lang, _QUOTE["en"]).format(where=where, text=body, n=n)
+        translated = " ".join(translations[i].split()) if i < len(translations) else ""
+        if translated:
+            marker = f" [{n}]"
+            line = (line[: -len(marker)]
+                    + _TRANSLATED.get(lang, _TRANSLATED["en"]).format(translated=translated)
+                    + marker)
+        lines.append(line)
     return "\n".join(lines)
+
+
+def quote_body(text: str) -> str:
+    """An evidence text as a quote shows it: one line, without a list bullet."""
+    return _BULLET.sub("", " ".join(text.split())).strip()
 
 
 def place(title: str, heading: str) -> str:

@@ -128,8 +128,13 @@ Update = dict[str, Any]  # a node's partial state: RagState field names to new v
 def condense(state: RagState, runtime: Runtime[RunContext]) -> Update:
     """A follow-up that leans on the conversation ("What about Gold members?") is searched
     and scored together with the question before it, so it keeps its topic; one that stands
-    alone is searched as it is. Plain code: the 0.5B model's rewrites lost the topic."""
-    return {"standalone": ev.followup_query(state.history, state.question)}
+    alone is searched as it is. Plain code: the 0.5B model's rewrites lost the topic. One
+    that points back only with a pronoun is also kept as asked (``alone``) for the evidence
+    stage to try first: "can I pay for it with PayPal?" has a topic of its own."""
+    standalone = ev.followup_query(state.history, state.question)
+    alone = state.question if (standalone != state.question
+                                and ev.points_back_only(state.question)) else ""
+    return {"standalone": standalone, "alone": alone}
 
 
 def cache(state: RagState, runtime: Runtime[RunContext]) -> Update:
@@ -187,27 +192,48 @@ def evidence(state: RagState, runtime: Runtime[RunContext]) -> Update:
     scorer, re-rank the chunks by their best sentence, and choose the evidence among the
     sentences that can be an answer of the kind the question asks for (a weight for "how
     much does it weigh", :mod:`ragkit.rag.answer_type`). Nothing clearing
-    ``evidence_threshold`` refuses here, naming what the knowledge base covers nearby."""
+    ``evidence_threshold`` refuses here, naming what the knowledge base covers nearby.
+
+    A follow-up that points back only with a pronoun is tried alone first (searched and
+    scored as asked); it stands alone when its own evidence clears
+    ``followup_alone_threshold``, else the combined query's evidence is used."""
     deps = runtime.context.deps
     cfg = deps.config
     assert deps.relevance is not None
-    hits = list(state.hits)
+    if state.alone:
+        found = retrieve(deps.retriever, state.alone, cfg.k, cfg.search_mode, "", 0)
+        hits = _unquarantined(deps, [HitRecord(**h.to_dict()) for h in found.hits],
+                              runtime.context.conversation)
+        out = _evidence_for(deps, state, state.alone, hits, "")
+        if out["relevance"] >= cfg.followup_alone_threshold:
+            return {**out, "standalone": state.alone, "translation": "",
+                    "confidence": found.confidence, "refused": False, "refusal_reason": ""}
+        if state.refused:  # the combined query found nothing either: its refusal stands
+            return {}
+    return _evidence_for(deps, state, state.standalone, list(state.hits), state.translation)
+
+
+def _evidence_for(deps: RagDeps, state: RagState, query: str, hits: list[HitRecord],
+                  translation: str) -> Update:
+    """The evidence stage's update for ``query`` over ``hits``."""
+    cfg = deps.config
+    assert deps.relevance is not None
     top = hits[:cfg.evidence_chunks]
     units = ev.chunk_units(top)
-    scores = (deps.relevance.score(state.standalone, [u.text for u in units],
-                                   translation=state.translation) if units else np.zeros(0))
+    scores = (deps.relevance.score(query, [u.text for u in units], translation=translation)
+              if units else np.zeros(0))
     per_chunk = ev.chunk_scores(units, scores, len(top))
     order = [int(i) for i in np.argsort(-per_chunk, kind="stable")]
     reranked = [top[i] for i in order] + hits[len(top):]
     new_index = {old: new for new, old in enumerate(order)}
-    types = at.expected(state.standalone)
+    types = at.expected(query)
     candidates = scores
     if types and len(scores):
         fits = np.array([at.satisfies(u.shown, types) for u in units])
         candidates = np.where(fits, scores, -np.inf)
     chosen = ev.choose(units, candidates, threshold=cfg.evidence_threshold,
                        max_units=cfg.evidence_units, keep_within=cfg.evidence_keep_within)
-    if state.standalone != state.question:  # a follow-up asks for something not yet said
+    if query != state.question:  # a follow-up asks for something not yet said
         said = [t["content"] for t in state.history if t.get("role") == "assistant"]
         chosen = ev.not_yet_said(chosen, said[-1] if said else "")
     best = max(float(candidates.max()), 0.0) if len(scores) else 0.0
@@ -318,7 +344,10 @@ def verify(state: RagState, runtime: Runtime[RunContext]) -> Update:
     cfg = runtime.context.deps.config
     if state.evidence and state.relevance >= cfg.evidence_quote_threshold:
         # strong evidence and no usable answer: quote it rather than say "I don't know"
-        return {"next": "respond", **_quoted(state, cfg.evidence_quote_threshold)}
+        deps = runtime.context.deps
+        return {"next": "respond", **_quoted(
+            state, cfg.evidence_quote_threshold,
+            lambda text: _translated(deps, state.language, text))}
     if prompts.is_refusal(state.draft, state.language):
         return {"next": "respond", "refused": True, "refusal_reason": "model"}
     if cfg.regenerate and state.attempts < 2:
@@ -326,20 +355,36 @@ def verify(state: RagState, runtime: Runtime[RunContext]) -> Update:
     return {"next": "respond", "refused": True, "refusal_reason": "unsupported"}
 
 
-def _quoted(state: RagState, threshold: float) -> Update:
+def _translated(deps: RagDeps, lang: str, text: str) -> str:
+    """``text`` rendered in ``lang`` by the generator when it is written in the other
+    language ("" when it is not, or when the rendering comes back empty or unchanged)."""
+    source = prompts.language_of(text)
+    if source == lang:
+        return ""
+    res = deps.generator.generate(
+        prompts.translate_text_messages(source, text),
+        SamplingParams(max_tokens=min(4 * deps.count_tokens(text) + 16, 256), stop=("\n",)))
+    out = res.text.strip()
+    return "" if not out or out == text.strip() or prompts.language_of(out) != lang else out
+
+
+def _quoted(state: RagState, threshold: float,
+            translate: Callable[[str], str] = lambda text: "") -> Update:
     """The reply that quotes the evidence scoring at least ``threshold`` (the best always)
-    with its citations."""
+    with its citations; ``translate`` renders a quote written in the other language in the
+    question's (the original is always shown)."""
     best = max(e["score"] for e in state.evidence)
     strong = [e for e in state.evidence if e["score"] >= min(threshold, best)]
     by_n = {c["n"]: c for c in state.context}
     shown: dict[int, int] = {}
     for e in strong:
         shown.setdefault(e["n"], len(shown) + 1)
-    lines = ev.quote([ev.shown(e["text"], e.get("lead", "")) for e in strong],
-                     [shown[e["n"]] for e in strong],
+    texts = [ev.shown(e["text"], e.get("lead", "")) for e in strong]
+    lines = ev.quote(texts, [shown[e["n"]] for e in strong],
                      state.language, [ev.place(by_n[e["n"]].get("title") or "",
                                                by_n[e["n"]].get("heading") or "")
-                                      for e in strong])
+                                      for e in strong],
+                     [translate(ev.quote_body(t)) for t in texts])
     citations = [_citation(m, by_n[n], max(e["score"] for e in strong if e["n"] == n))
                  for n, m in shown.items()]
     return {"answer_text": lines, "citations": citations, "quoted": True}
@@ -407,9 +452,11 @@ def unless_refused(then: str) -> Callable[[RagState], str]:
 
 def after_retrieve(state: RagState, runtime: Runtime[RunContext]
                    ) -> Literal["respond", "evidence", "select"]:
-    if state.refused:
+    relevance = runtime.context.deps.relevance is not None
+    if state.refused and not (state.alone and relevance):  # a pronoun-only follow-up
+        # whose combined search found nothing may still stand alone
         return "respond"
-    return "evidence" if runtime.context.deps.relevance is not None else "select"
+    return "evidence" if relevance else "select"
 
 
 def after_verify(state: RagState) -> str:

@@ -110,6 +110,12 @@ def translate_messages(lang: Language, question: str) -> list[Message]:
     return [Message("user", render("translate", lang, question=question))]
 
 
+def translate_text_messages(lang: Language, text: str) -> list[Message]:
+    """Asks for ``text``, a sentence in ``lang``, in the other language (a quoted source
+    shown to someone asking in that language)."""
+    return [Message("user", render("translate_text", lang, text=text))]
+
+
 _LABEL = re.compile(r"^([^\W\d_][^\n$:：]{0,18}[:：])", re.MULTILINE)
 
 

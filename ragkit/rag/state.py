@@ -103,6 +103,9 @@ class RagState:
     history: Annotated[list[Turn], operator.add] = field(default_factory=list)
     language: Language = "en"
     standalone: str = ""  # the question rewritten to stand alone (follow-ups)
+    # a follow-up that only points back with a pronoun ("can I pay for it with PayPal?"):
+    # the question as asked, tried alone first by the evidence stage ("" otherwise)
+    alone: str = ""
     translation: str = ""  # the question in the other language, searched too ("" when off)
     hits: list[HitRecord] = field(default_factory=list)
     confidence: float = 0.0

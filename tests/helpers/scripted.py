@@ -6,9 +6,10 @@ tests use the ``real_generator`` fixture.
 
 Replies come from a list (consumed in order; the last one repeats) or from a function of the
 messages. Every call is recorded in ``calls`` so tests can assert what the graph sent, except
-the RAG graph's query translations: those are answered by ``translate`` (default: the question
-unchanged, which leaves retrieval as it was) and recorded in ``translations``, so that scripts
-of answers need not know whether ``translate_query`` is on.
+the RAG graph's translations (of a question, or of a quoted source): those are answered by
+``translate`` (default: the text unchanged, which leaves retrieval as it was and adds no
+rendering to a quote) and recorded in ``translations``, so that scripts of answers need not
+know whether ``translate_query`` is on.
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ def _translation_request(messages: Sequence[Message]) -> str | None:
     if len(messages) != 1:
         return None
     for lang in LANGUAGES:
-        head = render("translate", lang, question="").strip()
-        if messages[0].content.startswith(head):
-            return messages[0].content[len(head):].strip()
+        for head in (render("translate", lang, question="").strip(),
+                     render("translate_text", lang, text="").strip()):
+            if messages[0].content.startswith(head):
+                return messages[0].content[len(head):].strip()
     return None
 
 

@@ -65,6 +65,17 @@ def test_leans_on_history(question: str, leans: bool) -> None:
     assert ev.leans_on_history(question) is leans
 
 
+@pytest.mark.parametrize("question, alone", [
+    ("Can I pay for it with PayPal?", True), ("How long does it take?", True),
+    ("这个扫地机器人怎么连接Wi-Fi？", True), ("它需要多长时间？", True),
+    # an opening or a final 呢 leans for sure; too short has no topic; no pointer stands alone
+    ("What about Gold members?", False), ("And is it free?", False), ("那这个呢？", False),
+    ("Is it?", False), ("Do you deliver on Saturdays?", False),
+])
+def test_points_back_only(question: str, alone: bool) -> None:
+    assert ev.points_back_only(question) is alone
+
+
 def test_followup_query_keeps_the_topic() -> None:
     history = [{"role": "user", "content": "How many days do I have to return an item?"},
                {"role": "assistant", "content": "30 days from delivery [1]."}]
@@ -82,6 +93,15 @@ def test_quote_names_the_place_and_keeps_citations() -> None:
                     "most items within 30 days of delivery.\u201d [1]")
     zh = ev.quote(["退货须在三十天内申请。"], [2], "zh")
     assert zh == "知识库写道：\u201c退货须在三十天内申请。\u201d [2]"
+
+
+def test_a_quote_in_the_other_language_shows_the_original_then_its_rendering() -> None:
+    text = ev.quote(["退货须在三十天内申请。", "Same language."], [1, 2], "en",
+                    translations=["Returns must be requested within 30 days.", ""])
+    assert text.splitlines() == [
+        "The knowledge base says: \u201c退货须在三十天内申请。\u201d (roughly, in English: "
+        "\u201cReturns must be requested within 30 days.\u201d) [1]",
+        "The knowledge base says: \u201cSame language.\u201d [2]"]
 
 
 def test_nearby_lists_titles_and_headings_once() -> None:

@@ -50,6 +50,25 @@ def test_strong_evidence_is_quoted_when_the_model_will_not_answer(
     assert "I don't know" not in answer.text
 
 
+def test_a_quote_in_the_other_language_comes_with_a_rendering_in_the_question_s(
+        tiny_kb: KnowledgeBase, scorer, scripted_generator) -> None:
+    """A Chinese question answered by quoting English evidence: the original is quoted and
+    the generator's Chinese rendering follows it (seen in an evaluation: an English question
+    got a bare Chinese quote)."""
+    def translate(text: str) -> str:
+        return ("How many days do I have to return an item?" if text.startswith("退")
+                else "退货须在三十天内办理。")
+
+    gen = scripted_generator(["我不知道。"], translate=translate)
+    config = EVIDENCE.model_copy(update={"translate_query": True})
+    answer = RagPipeline(tiny_kb, gen, config, relevance=scorer).ask("退货期限是多少天？")
+    assert answer.diagnostics["quoted"] is True, answer.text
+    first = answer.text.splitlines()[0]
+    assert first == ("知识库（Returns > Window）写道：“" + WINDOW + "”（中文大意：“退货须在三十天内"
+                     "办理。”） [1]")
+    assert (WINDOW, "退货须在三十天内办理。") in gen.translations
+
+
 def test_no_evidence_refuses_before_generating_and_names_what_is_covered(
         tiny_kb: KnowledgeBase, scorer, scripted_generator) -> None:
     gen = scripted_generator(["The CEO drives a red car [1]."])

@@ -118,6 +118,26 @@ def test_a_follow_up_keeps_the_returns_topic(store_kb: KnowledgeBase, real_gener
     assert any("return" in c.source for c in answer.citations)
 
 
+def test_a_pronoun_follow_up_on_a_new_topic_stands_alone(store_kb: KnowledgeBase,
+                                                         real_generator) -> None:
+    """Seen in a UI walk: a question pointing back only with "it" was searched together with
+    the unrelated one before it. Tried alone first, it keeps its own topic; a true follow-up
+    ("how long does it take?") still gets the earlier question's."""
+    history = [{"role": "user", "content": "How many days do I have to return an item?"},
+               {"role": "assistant", "content": "Most items can be returned within 30 days "
+                                                "of delivery [1]."}]
+    pipe = sdk.rag_pipeline(store_kb, real_generator, NO_CACHE)
+    new_topic = "Can I pay for it with PayPal?"
+    answer = pipe.ask(new_topic, history=history)
+    assert answer.standalone_question == new_topic
+    assert any("payment" in c.source for c in answer.citations), answer.text
+    history = [{"role": "user", "content": "How do I get a refund for a returned item?"},
+               {"role": "assistant", "content": "Refunds go back to your original payment "
+                                                "method [1]."}]
+    answer = pipe.ask("How long does it take?", history=history)
+    assert answer.standalone_question.startswith("How do I get a refund"), answer.text
+
+
 def test_readme_example_runs(tmp_path: Path, real_embedder, real_generator) -> None:
     (tmp_path / "knowledge").symlink_to(ROOT / "knowledge")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
