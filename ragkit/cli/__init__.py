@@ -29,7 +29,7 @@ app = typer.Typer(
 
 
 COMMAND_MODULES = ("kb", "models", "eval", "serve", "rag", "eval_rag", "support", "eval_dst", "code",
-                   "guard", "ui")
+                   "guard", "feedback", "ui")
 
 
 def _register_all() -> None:

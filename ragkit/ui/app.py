@@ -78,6 +78,15 @@ def build_app(backend: Backend) -> gr.Blocks:
 
 
 # -- support chat --------------------------------------------------------------------------
+# Chatbot feedback: "Like"/"Dislike" are the thumbs; the others sit under its flag (one label
+# for both languages: the component is built once) and are thumbs down for that reason.
+FEEDBACK_REASON = {"Wrong answer · 答案错误": "wrong answer",
+                   "Wrong source · 来源不对": "wrong source",
+                   "Should have answered · 应该回答": "should have answered",
+                   "Should not answer · 不应回答": "should not answer"}
+FEEDBACK_OPTIONS = ["Like", "Dislike", *FEEDBACK_REASON]
+
+
 def chat_tab(backend: Backend, demo: gr.Blocks) -> None:
     thread = gr.State("")
     with gr.Row():
@@ -86,7 +95,7 @@ def chat_tab(backend: Backend, demo: gr.Blocks) -> None:
                             if backend.features()["support assistant"] else "qa",
                             label=T("assistant"), elem_id="chat-mode")
             chatbot = gr.Chatbot(label=T("conversation"), elem_id="chatbot", height=460,
-                                 buttons=["copy"], feedback_options=None,
+                                 buttons=["copy"], feedback_options=FEEDBACK_OPTIONS,
                                  group_consecutive_messages=False)
             with gr.Row():
                 box = gr.Textbox(placeholder=T("ask"), show_label=False, scale=6,
@@ -152,6 +161,7 @@ def chat_tab(backend: Backend, demo: gr.Blocks) -> None:
                 return
             final = turn.finish()
             text_out = final.get("text") or final.get("answer") or buf
+            backend.remember(tid, len(history) - 1, text, {**final, "text": text_out}, how)
             history[-1] = fmt.assistant_message(fmt.answer_content(
                 text_out, final.get("citations") or [], lang=final.get("language") or qlang,
                 refused=bool(final.get("refused")), handoff=bool(final.get("handoff")),
@@ -182,6 +192,22 @@ def chat_tab(backend: Backend, demo: gr.Blocks) -> None:
         return [], "", fmt.state_markdown(None, lang=lang_of(request))
 
     new.click(restart, None, [chatbot, thread, state_md], queue=False)
+
+    def rate(tid: str, data: gr.LikeData, request: gr.Request) -> None:
+        """A thumbs up or down (or a reason under the flag) on a reply: stored with the
+        question, the answer, its sources and the settings, for `ragkit feedback export`."""
+        lang = lang_of(request)
+        index = data.index if isinstance(data.index, int) else data.index[0]
+        verdict = data.liked if isinstance(data.liked, bool) else FEEDBACK_REASON.get(
+            str(data.liked), str(data.liked))
+        try:
+            backend.rate(tid, index, verdict)
+        except Exception as exc:
+            gr.Warning(_fail(exc, lang), title=word("warning", lang))
+            return
+        gr.Info(word("feedback_saved", lang))
+
+    chatbot.like(rate, thread, None, queue=False)
     demo.load(localize, None, [mode, state_md], queue=False)
 
     def list_handoffs(request: gr.Request) -> Any:

@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
@@ -106,6 +106,10 @@ class Backend:
         self._lock = threading.RLock()
         self.metrics: list[dict[str, Any]] = []
         self._features: dict[str, bool] | None = None
+        # what each reply answered, by (thread, chat position), for feedback on it
+        self._replies: dict[tuple[str, int], dict[str, Any]] = {}
+        self._feedback: Any = None  # the active knowledge base's FeedbackStore, opened on use
+        self._verdicts: dict[tuple[str, int], bool | str] = {}  # the last one stored per reply
 
     # -- components ------------------------------------------------------------------------
     def features(self) -> dict[str, bool]:
@@ -213,6 +217,9 @@ class Backend:
                 self._kb, self._kb_dir = None, d
                 self._support = None
                 self._conversations.clear()
+                if self._feedback is not None:  # verdicts go with their knowledge base
+                    self._feedback.close()
+                    self._feedback = None
         return self.kb_status()
 
     def create_kb(self, name: str) -> dict[str, Any]:
@@ -361,6 +368,47 @@ class Backend:
 
         # AnswerStream.close() is safe from another thread: Stop ends even a long prefill.
         return Turn(iter(stream), finish_qa, _closer(stream), interrupt=_closer(stream))
+
+    # -- feedback --------------------------------------------------------------------------
+    def remember(self, thread_id: str, index: int, question: str, final: Mapping[str, Any],
+                 mode: str) -> None:
+        """Keep what the reply at chat position ``index`` answered, for a verdict on it."""
+        with self._lock:
+            self._replies[(thread_id, index)] = {
+                "question": question, "answer": str(final.get("text") or ""),
+                "refused": bool(final.get("refused")),
+                "language": str(final.get("language") or fmt.detect_lang(question)),
+                "mode": mode, "citations": [
+                    {k: c.get(k) for k in ("source", "title", "heading", "page", "snippet")}
+                    for c in final.get("citations") or [] if isinstance(c, Mapping)]}
+
+    def rate(self, thread_id: str, index: int, verdict: bool | str) -> int:
+        """Store a verdict on the reply at chat position ``index``: True (thumbs up), False
+        (thumbs down) or a reason (thumbs down for that reason); the stored row's id (0 when
+        it repeats the verdict last stored for that reply)."""
+        from ragkit.feedback import REASONS, Feedback, FeedbackStore
+
+        with self._lock:
+            reply = self._replies.get((thread_id, index))
+        if reply is None:
+            raise InputError("feedback_unknown")
+        reason = verdict.strip().lower() if isinstance(verdict, str) else ""
+        if reason and reason not in REASONS:
+            raise InputError("feedback_unknown")
+        with self._lock:  # the page may send one click twice: store a change only
+            if self._verdicts.get((thread_id, index)) == verdict:
+                return 0
+            self._verdicts[(thread_id, index)] = verdict
+        s = self.settings
+        fb = Feedback(rating="up" if verdict is True else "down", reason=reason,
+                      thread=thread_id, settings={
+                          "knowledge_base": self.kb_label, "model": s.model or "default",
+                          "quantization": s.quantization or "default",
+                          "generator_url": bool(s.generator_url)}, **reply)
+        with self._lock:
+            if self._feedback is None:
+                self._feedback = FeedbackStore(self.kb_dir)
+            return self._feedback.add(fb)
 
     def state(self, thread_id: str) -> dict[str, Any] | None:
         if self._support is None:

@@ -42,6 +42,11 @@ WORDS: dict[str, tuple[str, str]] = {
                    "`ragkit ui`; please report it if it happens again.",
                    "意外错误（{detail}）。详情见运行 `ragkit ui` 的终端；如再次出现请报告。"),
     "need_message": ("type a message first", "请先输入消息"),
+    "feedback_unknown": ("that reply was not produced in this session, so it cannot be "
+                         "rated; rate a reply you just received",
+                         "这条回复不是本次会话生成的，无法评价；请评价刚收到的回复"),
+    "feedback_saved": ("Thanks: your feedback is saved with the answer and its sources.",
+                       "谢谢：您的反馈已与答案及其来源一起保存。"),
     "need_query": ("type something to search for", "请输入要搜索的内容"),
     "need_files": ("nothing to index: upload files or type a folder path first",
                    "没有可索引的内容：请先上传文件或填写文件夹路径"),

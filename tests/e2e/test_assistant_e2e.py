@@ -45,6 +45,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, browser) -> Server:  # type
     if domain.exists():
         args += ["--domain", str(domain)]
     srv = Server(args, cwd=ROOT)
+    srv.kb = kb  # type: ignore[attr-defined]
     yield srv
     srv.stop()
 
@@ -106,6 +107,33 @@ def test_streamed_answer_with_expandable_citation(server: Server, page) -> None:
     shot = screenshot(page, "chat")
     if os.environ.get("RAGKIT_UPDATE_SCREENSHOT"):
         shutil.copy(shot, ROOT / "docs" / "screenshot.png")
+
+
+def test_thumbs_and_a_reason_are_stored_with_the_answer(server: Server, page) -> None:  # type: ignore[no-untyped-def]
+    from ragkit.feedback import FeedbackStore
+
+    open_tab(page, server.url, "Support chat")
+    page.get_by_label("Knowledge Q&A").check()
+    _ask(page, "Do you deliver to Norway?")
+    _watch_reply(page, lambda bot: _settled(bot) or "don't know" in bot.inner_text().lower())
+    bot = page.locator(BOT).last
+    answer = bot.inner_text()
+    page.locator('#chatbot button[aria-label="Like"]').last.click()
+    page.locator('#chatbot button[aria-label="Feedback"]').last.click()
+    page.locator("#chatbot button.extra-feedback-option", has_text="Wrong source").click()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        store = FeedbackStore(server.kb)  # type: ignore[attr-defined]
+        got = store.all()
+        store.close()
+        if len(got) >= 2:
+            break
+        time.sleep(0.5)
+    assert [(f.rating, f.reason) for f in got] == [("up", ""), ("down", "wrong source")]
+    assert got[0].question == "Do you deliver to Norway?" and got[0].mode == "qa"
+    assert got[0].answer.split()[0] in answer
+    assert got[0].settings["knowledge_base"]
+    screenshot(page, "feedback")
 
 
 def test_a_long_generation_can_be_stopped(server: Server, page) -> None:  # type: ignore[no-untyped-def]
