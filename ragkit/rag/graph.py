@@ -365,7 +365,18 @@ def _translated(deps: RagDeps, lang: str, text: str) -> str:
         prompts.translate_text_messages(source, text),
         SamplingParams(max_tokens=min(4 * deps.count_tokens(text) + 16, 256), stop=("\n",)))
     out = res.text.strip()
-    return "" if not out or out == text.strip() or prompts.language_of(out) != lang else out
+    return out if _renders(out, text, lang) else ""
+
+
+def _renders(out: str, source: str, lang: str) -> bool:
+    """Whether ``out`` is a rendering of ``source`` wholly in ``lang``: not empty, not the
+    source again, and no leftover word of the other script (the 0.5B leaves some: "the
+    balance of积分")."""
+    if not out or out == source.strip() or prompts.language_of(out) != lang:
+        return False
+    han = sum(1 for ch in out if "\u4e00" <= ch <= "\u9fff")
+    latin = sum(1 for ch in out if ch.isascii() and ch.isalpha())
+    return han == 0 if lang == "en" else latin <= han // 4
 
 
 def _quoted(state: RagState, threshold: float,

@@ -161,3 +161,17 @@ def test_a_follow_up_leaves_out_what_the_previous_answer_said() -> None:
     # everything said already ("Are you sure?"): the evidence stays
     assert ev.not_yet_said([window], said) == [window]
     assert ev.not_yet_said([gold, window], "") == [gold, window]
+
+
+@pytest.mark.parametrize("out, lang, ok", [
+    ("Each item earns points only once.", "en", True),
+    ("If the balance of积分 is insufficient, it goes negative.", "en", False),  # left over
+    ("每件商品只奖励一次。", "zh", True),
+    ("产品保修 the warranty belongs to the product", "zh", False),
+    ("", "en", False), ("每件商品只奖励一次。", "en", False),  # empty; the source again
+])
+def test_a_rendering_of_a_quote_must_be_wholly_in_the_question_s_language(
+        out: str, lang: str, ok: bool) -> None:
+    from ragkit.rag.graph import _renders
+
+    assert _renders(out, "每件商品只奖励一次。", lang) is ok
