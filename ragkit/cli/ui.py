@@ -2,7 +2,7 @@
 
 Parses options, makes sure the knowledge base exists (on first launch with the default
 ``--kb`` it indexes the bundled sample store, package data found through :mod:`ragkit.data`,
-into it, with a progress bar), then starts :func:`ragkit.ui.launch` and prints the local URL.
+into it, with progress bars on a terminal and lines otherwise), then starts :func:`ragkit.ui.launch` and prints the local URL.
 The app itself lives in ``ragkit/ui/``.
 """
 
@@ -44,7 +44,7 @@ def ensure_kb(kb: str, *, sample: Path | None) -> None:
             return
         err.print(f"first launch: indexing the sample knowledge base {escape(str(sample))} into "
                   f"{escape(base.location)} (once; later launches start at once)")
-        with _progress(True) as tick:
+        with _progress(sys.stderr.isatty()) as tick:
             report = base.add([sample], progress=tick)
         err.print(f"{report.added} documents, {report.chunks_embedded} chunks embedded in "
                   f"{report.elapsed_s:.0f}s")

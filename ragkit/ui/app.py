@@ -90,6 +90,15 @@ FEEDBACK_OPTIONS = ["Like", "Dislike", *FEEDBACK_REASON]
 def chat_tab(backend: Backend, demo: gr.Blocks) -> None:
     thread = gr.State("")
     with gr.Row():
+        with gr.Column(scale=1, min_width=180, elem_id="thread-column"):
+            threads = gr.Radio([], label=T("conversations"), elem_id="thread-list",
+                               interactive=True)
+            title_box = gr.Textbox(placeholder=T("new_title"), show_label=False,
+                                   elem_id="thread-title", max_lines=1)
+            with gr.Row():
+                rename_btn = gr.Button(T("rename"), size="sm", elem_id="thread-rename")
+                delete_btn = gr.Button(T("delete"), size="sm", variant="stop",
+                                       elem_id="thread-delete")
         with gr.Column(scale=3):
             mode = gr.Radio(mode_choices("en"), value="support"
                             if backend.features()["support assistant"] else "qa",
@@ -182,16 +191,74 @@ def chat_tab(backend: Backend, demo: gr.Blocks) -> None:
             yield gr.skip(), history, tid, gr.skip()
         finally:
             backend.running(tid, None)
+            try:  # the list and a later resume see the turn as it was shown, stop included
+                backend.save_thread(tid, how, history)
+            except Exception:
+                log.exception("could not save conversation %s to the list", tid)
+
+    def thread_choices(current: str = "") -> Any:
+        try:
+            items = backend.threads()
+        except Exception:
+            log.exception("could not list conversations")
+            return gr.skip()
+        return gr.update(choices=[(t["title"], t["id"]) for t in items],
+                         value=current if any(t["id"] == current for t in items) else None)
 
     inputs, outputs = [box, chatbot, thread, mode], [box, chatbot, thread, state_md]
-    send.click(respond, inputs, outputs, concurrency_id="generate")
-    box.submit(respond, inputs, outputs, concurrency_id="generate")
+    send.click(respond, inputs, outputs, concurrency_id="generate").then(
+        thread_choices, thread, threads, queue=False)
+    box.submit(respond, inputs, outputs, concurrency_id="generate").then(
+        thread_choices, thread, threads, queue=False)
     stop.click(lambda tid: backend.stop(tid), thread, None, queue=False)
 
     def restart(request: gr.Request) -> Any:
         return [], "", fmt.state_markdown(None, lang=lang_of(request))
 
-    new.click(restart, None, [chatbot, thread, state_md], queue=False)
+    new.click(restart, None, [chatbot, thread, state_md], queue=False).then(
+        lambda: gr.update(value=None), None, threads, queue=False)
+
+    def resume(tid: str, request: gr.Request) -> Any:
+        """Open a stored conversation: its messages as shown, its mode, its thread (the next
+        message continues it)."""
+        lang = lang_of(request)
+        if not tid:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        try:
+            how, history = backend.load_thread(tid)
+        except Exception as exc:
+            gr.Warning(_fail(exc, lang), title=word("warning", lang))
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return (history, tid, how if how in ("support", "qa") else gr.skip(),
+                fmt.state_markdown(None, lang=lang), "")
+
+    threads.input(resume, threads, [chatbot, thread, mode, state_md, title_box], queue=False)
+
+    def rename(tid: str, title: str, request: gr.Request) -> Any:
+        try:
+            backend.rename_thread(tid, title)
+        except Exception as exc:
+            gr.Warning(_fail(exc, lang_of(request)), title=word("warning", lang_of(request)))
+            return gr.skip(), gr.skip()
+        return thread_choices(tid), ""
+
+    rename_btn.click(rename, [threads, title_box], [threads, title_box], queue=False)
+    title_box.submit(rename, [threads, title_box], [threads, title_box], queue=False)
+
+    def delete(tid: str, current: str, request: gr.Request) -> Any:
+        lang = lang_of(request)
+        try:
+            backend.delete_thread(tid)
+        except Exception as exc:
+            gr.Warning(_fail(exc, lang), title=word("warning", lang))
+            return gr.skip(), gr.skip(), gr.skip()
+        gr.Info(word("thread_deleted", lang))
+        if tid == current:  # the open conversation is gone: start a new one
+            return thread_choices(), [], ""
+        return thread_choices(current), gr.skip(), gr.skip()
+
+    delete_btn.click(delete, [threads, thread], [threads, chatbot, thread], queue=False)
+    demo.load(lambda: thread_choices(), None, threads, queue=False)
 
     def rate(tid: str, data: gr.LikeData, request: gr.Request) -> None:
         """A thumbs up or down (or a reason under the flag) on a reply: stored with the

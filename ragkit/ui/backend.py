@@ -110,6 +110,7 @@ class Backend:
         self._replies: dict[tuple[str, int], dict[str, Any]] = {}
         self._feedback: Any = None  # the active knowledge base's FeedbackStore, opened on use
         self._verdicts: dict[tuple[str, int], bool | str] = {}  # the last one stored per reply
+        self._threads: Any = None  # the active knowledge base's ThreadIndex, opened on use
 
     # -- components ------------------------------------------------------------------------
     def features(self) -> dict[str, bool]:
@@ -217,9 +218,10 @@ class Backend:
                 self._kb, self._kb_dir = None, d
                 self._support = None
                 self._conversations.clear()
-                if self._feedback is not None:  # verdicts go with their knowledge base
-                    self._feedback.close()
-                    self._feedback = None
+                for store in (self._feedback, self._threads):  # they go with their KB
+                    if store is not None:
+                        store.close()
+                self._feedback = self._threads = None
         return self.kb_status()
 
     def create_kb(self, name: str) -> dict[str, Any]:
@@ -368,6 +370,57 @@ class Backend:
 
         # AnswerStream.close() is safe from another thread: Stop ends even a long prefill.
         return Turn(iter(stream), finish_qa, _closer(stream), interrupt=_closer(stream))
+
+    # -- the conversation list ---------------------------------------------------------------
+    def _thread_index(self) -> Any:
+        from ragkit.ui.threads import ThreadIndex
+
+        with self._lock:
+            if self._threads is None:
+                self._threads = ThreadIndex(self.kb_dir)
+            return self._threads
+
+    def save_thread(self, thread_id: str, mode: str, history: list[dict[str, Any]]) -> None:
+        """Keep the conversation as shown, for the list and for resuming after a restart."""
+        if thread_id and history:
+            self._thread_index().save(thread_id, mode, history)
+
+    def threads(self) -> list[dict[str, Any]]:
+        return self._thread_index().list()
+
+    def load_thread(self, thread_id: str) -> tuple[str, list[dict[str, Any]]]:
+        """(mode, messages as shown) of a stored conversation; its next message continues
+        it (the checkpointers keep its state by thread id)."""
+        if not thread_id:
+            raise InputError("thread_unknown")
+        return self._thread_index().load(thread_id)
+
+    def rename_thread(self, thread_id: str, title: str) -> str:
+        if not thread_id:
+            raise InputError("thread_unknown")
+        return self._thread_index().rename(thread_id, title)
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Forget a conversation: its entry, its transcript and its checkpoints."""
+        if not thread_id:
+            raise InputError("thread_unknown")
+        mode, _ = self._thread_index().load(thread_id)
+        self.stop(thread_id)
+        with self._lock:
+            self._conversations.pop(thread_id, None)
+        if mode == "support" and self.features()["support assistant"]:
+            self.support().delete_thread(thread_id)
+        else:
+            from ragkit.rag import RagConfig
+            from ragkit.rag.memory import open_conversations
+
+            cfg = RagConfig()
+            store = open_conversations(self.kb(), cfg.max_threads, cfg.max_thread_age_days)
+            try:
+                store.delete(thread_id)
+            finally:
+                store.close()
+        self._thread_index().delete(thread_id)
 
     # -- feedback --------------------------------------------------------------------------
     def remember(self, thread_id: str, index: int, question: str, final: Mapping[str, Any],

@@ -136,6 +136,35 @@ def test_thumbs_and_a_reason_are_stored_with_the_answer(server: Server, page) ->
     screenshot(page, "feedback")
 
 
+def test_conversations_are_listed_resumed_after_a_reload_renamed_and_deleted(
+        server: Server, page) -> None:  # type: ignore[no-untyped-def]
+    open_tab(page, server.url, "Support chat")
+    page.get_by_label("Knowledge Q&A").check()
+    question = "What does a gift card cost to send?"
+    _ask(page, question)
+    _watch_reply(page, lambda bot: _settled(bot) or "don't know" in bot.inner_text().lower())
+    answer = page.locator(BOT).last.inner_text()
+    page.reload()  # a reload used to empty the chat for good
+    page.wait_for_selector("#chatbot")
+    assert page.locator(BOT).count() == 0
+    item = page.locator("#thread-list label", has_text=question[:40])
+    item.wait_for()
+    item.click()
+    page.locator(BOT).last.wait_for()
+    assert page.locator(BOT).last.inner_text().split("\n")[0] == answer.split("\n")[0]
+    assert page.locator('#chatbot [data-testid="user"]').first.inner_text().strip() == question
+    # a title with markup is shown as text, never as markup
+    page.locator("#thread-title textarea, #thread-title input").first.fill("<b>Gift</b> cards")
+    page.locator("#thread-rename").click()
+    renamed = page.locator("#thread-list label", has_text="<b>Gift</b> cards")
+    renamed.wait_for()
+    assert page.locator("#thread-list b").count() == 0
+    screenshot(page, "conversations")
+    page.locator("#thread-delete").click()
+    renamed.wait_for(state="detached")
+    assert page.locator(BOT).count() == 0  # the open conversation went with it
+
+
 def test_a_long_generation_can_be_stopped(server: Server, page) -> None:  # type: ignore[no-untyped-def]
     open_tab(page, server.url, "Support chat")
     page.get_by_label("Knowledge Q&A").check()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import string
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +71,14 @@ def test_input_errors_are_config_errors_readable_in_both_languages() -> None:
     assert isinstance(err, ConfigError)
     assert str(err) == "a knowledge base named 'docs' already exists; pick it from the list instead"
     assert err.text("zh") == "名为 'docs' 的知识库已存在；请从列表中选择它"
+
+
+def test_every_label_the_page_asks_for_exists() -> None:
+    """A T("key") with no entry in LABELS shows as "rk_key" on the page."""
+    import re
+
+    import ragkit.ui.app as app
+
+    source = Path(app.__file__).read_text(encoding="utf-8")
+    asked = set(re.findall(r'\bT\("([a-z_]+)"\)', source))
+    assert asked and asked <= set(LABELS), sorted(asked - set(LABELS))
