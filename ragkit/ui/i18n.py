@@ -224,7 +224,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "send": ("Send", "发送"), "stop": ("Stop", "停止"), "new": ("New conversation", "新对话"),
     "assistant": ("Assistant", "助手"), "conversation": ("Conversation", "对话"),
     "conversations": ("Conversations", "对话记录"), "rename": ("Rename", "重命名"),
-    "delete": ("Delete", "删除"), "new_title": ("New name for the chosen one", "所选对话的新名称"),
+    "delete": ("Delete", "删除"), "new_title": ("New name", "新名称"),
     "kb": ("Knowledge base", "知识库"), "create": ("Create", "创建"),
     "index": ("Index", "建立索引"), "search": ("Search", "搜索"), "task": ("Task", "任务"),
     "run": ("Run agent", "运行"), "final": ("Final code", "最终代码"),
