@@ -491,6 +491,8 @@ class KnowledgeBase:
             tick("scan", i, len(files))
             key = str(f)
             source = _display(f, roots)
+            if f in roots and key in existing:  # one file named again keeps its citation name
+                source = existing[key].source
             if names.get(source, key) != key:  # same display path from another root
                 source = key
             names[source] = key
@@ -674,6 +676,41 @@ class KnowledgeBase:
                filters: Sequence[str | Filter] = ()) -> list[Hit]:
         parsed = [f if isinstance(f, Filter) else Filter.parse(f) for f in filters]
         return self.retriever().search(query, k=k, mode=mode, filters=parsed)
+
+    # -- documents ---------------------------------------------------------------------------
+    def documents(self) -> list[dict]:
+        """The indexed documents, by source: ``source``, ``path`` (where it was read from),
+        ``kind``, ``title``, ``chunks``, ``size`` (bytes) and ``modified`` (the file's mtime)."""
+        rows = sorted(self.store.documents().values(), key=lambda r: r.source)
+        return [{"source": r.source, "path": r.path, "kind": r.kind, "title": r.title,
+                 "chunks": r.n_chunks, "size": r.size, "modified": r.mtime} for r in rows]
+
+    def remove(self, sources: Sequence[str]) -> list[str]:
+        """Take the documents cited as ``sources`` out of the knowledge base (their chunks,
+        vectors and keyword entries; the files are not touched, so a later sync of a folder
+        holding them adds them again). One transaction per document, under the writer lock;
+        the removed sources, in order. An unknown source is an error naming the known ones,
+        raised before anything is removed."""
+        by_source = {r.source: r.path for r in self.store.documents().values()}
+        unknown = [s for s in sources if s not in by_source]
+        if unknown:
+            near = ", ".join(sorted(by_source)[:5]) or "none"
+            raise KnowledgeBaseError(f"{unknown[0]} is not in {self.location} (it holds "
+                                     f"{len(by_source)} documents, e.g. {near}); see "
+                                     f"`ragkit status --kb {self.location}`")
+        self.store.require_writable()
+        with self._writing():
+            pg = isinstance(self.store, pgstore.PgStore)
+            index = None if pg else self.index()
+            for source in sources:
+                vids = self.store.delete_document(by_source[source])
+                if index is not None:
+                    index.remove(np.asarray(vids, dtype=np.int64))
+            # the embedding cache keeps their vectors: adding them back embeds nothing
+            if sources and index is not None:
+                self._save_index(index)
+                self._index, self._index_version = index, self.store.kb_version
+        return list(sources)
 
     # -- status ------------------------------------------------------------------------------
     def status(self) -> dict:

@@ -319,6 +319,13 @@ def knowledge_tab(backend: Backend, demo: gr.Blocks) -> None:
                                 placeholder="/path/to/docs")
             run = gr.Button(T("index"), variant="primary", elem_id="kb-index")
     report = gr.Markdown(elem_id="index-report")
+    gr.Markdown(T("documents"))
+    table = gr.Dataframe(headers=fmt.DOC_HEADERS["en"], interactive=False, wrap=True,
+                         elem_id="kb-documents", max_height=320)
+    with gr.Row():
+        doc = gr.Dropdown([], label=T("document"), scale=4, elem_id="kb-doc-pick")
+        reindex_btn = gr.Button(T("reindex"), scale=1, elem_id="kb-doc-reindex")
+        remove_btn = gr.Button(T("delete"), scale=1, variant="stop", elem_id="kb-doc-delete")
     gr.Markdown(T("playground"))
     with gr.Row():
         query = gr.Textbox(show_label=False, placeholder=T("query"), scale=5,
@@ -373,10 +380,46 @@ def knowledge_tab(backend: Backend, demo: gr.Blocks) -> None:
             return _fail(exc, lang), "", ""
         return tuple(fmt.hits_markdown(res[m], m, lang) for m in MODES)
 
+    def docs_view(request: gr.Request) -> Any:
+        """The documents table and the document picker for the active knowledge base."""
+        try:
+            docs = backend.documents()
+        except Exception as exc:
+            log.warning("cannot list documents: %s", exc)
+            return gr.skip(), gr.skip()
+        return (fmt.documents_table(docs, lang_of(request)),
+                gr.update(choices=[d["source"] for d in docs], value=None))
+
+    def remove_doc(source: str, request: gr.Request) -> Any:
+        lang = lang_of(request)
+        try:
+            backend.remove_document(source)
+        except Exception as exc:
+            return _fail(exc, lang), gr.skip(), gr.skip(), gr.skip()
+        table_value, picker = docs_view(request)
+        return (word("document_removed", lang, source=source), show_status(request),
+                table_value, picker)
+
+    def reindex_doc(source: str, request: gr.Request,
+                    progress: gr.Progress = gr.Progress()  # noqa: B008
+                    ) -> Any:
+        lang = lang_of(request)
+        try:
+            rep = backend.reindex_document(source, progress=lambda stage, done, total: progress(
+                (done, max(total, 1)), desc=fmt.progress_label(stage, done, total, lang)))
+        except Exception as exc:
+            return _fail(exc, lang), gr.skip()
+        return fmt.sync_report_markdown(rep, lang), show_status(request)
+
     demo.load(show_status, None, status)
-    pick.change(use, pick, [status, pick])
-    create.click(make, name, [status, pick, name])
-    run.click(index, [files, folder], [report, status, files], concurrency_id="index")
+    demo.load(docs_view, None, [table, doc])
+    pick.change(use, pick, [status, pick]).then(docs_view, None, [table, doc])
+    create.click(make, name, [status, pick, name]).then(docs_view, None, [table, doc])
+    run.click(index, [files, folder], [report, status, files], concurrency_id="index").then(
+        docs_view, None, [table, doc])
+    remove_btn.click(remove_doc, doc, [report, status, table, doc], concurrency_id="index")
+    reindex_btn.click(reindex_doc, doc, [report, status], concurrency_id="index").then(
+        docs_view, None, [table, doc])
     go.click(search, [query, k], cols)
     query.submit(search, [query, k], cols)
 

@@ -244,6 +244,38 @@ class Backend:
             self._conversations.clear()  # answers may change with the new documents
         return report.to_dict()
 
+    def documents(self) -> list[dict[str, Any]]:
+        return self.kb().documents()
+
+    def remove_document(self, source: str) -> list[dict[str, Any]]:
+        """Take one document out of the knowledge base; a copy uploaded through the page is
+        deleted too (it would come back with the next upload otherwise). The documents left."""
+        if not source:
+            raise InputError("need_document")
+        path = next((d["path"] for d in self.documents() if d["source"] == source), None)
+        self.kb().remove([source])
+        with self._lock:
+            self._conversations.clear()  # answers may change without it
+        uploads = (self.kb_dir / UPLOADS).resolve()
+        if path is not None and Path(path).parent == uploads:
+            Path(path).unlink(missing_ok=True)
+        return self.documents()
+
+    def reindex_document(self, source: str,
+                         progress: Callable[[str, int, int], None] | None = None
+                         ) -> dict[str, Any]:
+        """Read, chunk and embed one document again from its file (the embedding cache spares
+        unchanged chunks)."""
+        if not source:
+            raise InputError("need_document")
+        path = next((d["path"] for d in self.documents() if d["source"] == source), None)
+        if path is None or not Path(path).is_file():
+            raise InputError("document_file_gone", source=source)
+        report = self.kb().sync([Path(path)], rebuild=True, progress=progress)
+        with self._lock:
+            self._conversations.clear()
+        return report.to_dict()
+
     def index_uploads(self, uploaded: Sequence[str | Path], folder: str = "",
                       progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
         """Index files uploaded through the page (copied into the knowledge base's

@@ -232,6 +232,23 @@ def sync_report_markdown(report: Mapping[str, Any], lang: Lang = "en") -> str:
     return "\n".join(lines)
 
 
+DOC_HEADERS = {"en": ["source", "type", "chunks", "size", "modified"],
+               "zh": ["来源", "类型", "片段数", "大小", "修改时间"]}
+
+
+def documents_table(docs: Sequence[Mapping[str, Any]], lang: Lang = "en") -> dict[str, Any]:
+    """The Knowledge tab's documents table (a Dataframe value): one row per document."""
+    import datetime as dt
+
+    def size(n: int) -> str:
+        return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB" if n >= 1e3 else f"{n} B"
+
+    rows = [[str(d["source"]), str(d["kind"]), int(d["chunks"]), size(int(d["size"])),
+             dt.datetime.fromtimestamp(float(d["modified"])).strftime("%Y-%m-%d %H:%M")]
+            for d in docs]
+    return {"headers": DOC_HEADERS.get(lang, DOC_HEADERS["en"]), "data": rows}
+
+
 def progress_label(stage: str, done: int, total: int, lang: Lang = "en") -> str:
     return f"{word('stage_' + stage, lang) if stage in STAGES else stage} {done}/{total}"
 

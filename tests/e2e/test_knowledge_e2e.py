@@ -53,6 +53,50 @@ def test_upload_index_and_find_in_search(server: Server, page, tmp_path: Path) -
     screenshot(page, "knowledge")
 
 
+def _table_shows(page, text: str, present: bool = True,  # type: ignore[no-untyped-def]
+                 timeout_s: float = 120.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while (text in page.locator("#kb-documents").inner_text()) != present:
+        assert time.monotonic() < deadline, f"{text!r} {'never' if present else 'still'} shown"
+        time.sleep(0.3)
+
+
+def _pick_document(page, source: str) -> None:  # type: ignore[no-untyped-def]
+    box = page.locator("#kb-doc-pick input")
+    box.click()
+    box.fill(source)
+    page.get_by_role("option", name=source).click()
+
+
+def test_documents_table_re_indexes_and_deletes_one_document(server: Server, page, tmp_path: Path,
+                                                            tiny_kb: Path) -> None:  # type: ignore[no-untyped-def]
+    doc = tmp_path / "yak_blanket.md"
+    doc.write_text("# Yak blanket\n\nThe yak wool blanket is washed cold by hand.\n",
+                   encoding="utf-8")
+    open_tab(page, server.url, "Knowledge")
+    _table_shows(page, "docs/kettle.md")
+    page.locator("#kb-upload input[type=file]").set_input_files([str(doc)])
+    page.locator('#kb-upload [aria-label="yak_blanket.md"]').wait_for()
+    page.locator("#kb-index").click()
+    _table_shows(page, "uploads/yak_blanket.md")
+    _pick_document(page, "docs/kettle.md")
+    page.locator("#kb-doc-reindex").click()
+    page.locator("#index-report").get_by_text("1 updated").wait_for(timeout=120_000)
+    _table_shows(page, "docs/kettle.md")  # its citation name is kept
+    _pick_document(page, "uploads/yak_blanket.md")
+    page.locator("#kb-doc-delete").click()
+    page.locator("#index-report").get_by_text("was removed").wait_for()
+    _table_shows(page, "uploads/yak_blanket.md", present=False)
+    page.locator("#kb-status").get_by_text("3 documents").wait_for()
+    assert not (tiny_kb / "uploads" / "yak_blanket.md").exists()  # the uploaded copy too
+    page.locator("#search-query textarea").fill("yak wool blanket")
+    page.locator("#search-go").click()
+    page.locator("#hits-keyword").get_by_text("no matches").wait_for()
+    screenshot(page, "knowledge_documents")
+
+
 def test_errors_are_readable_messages(server: Server, page) -> None:  # type: ignore[no-untyped-def]
     open_tab(page, server.url, "Knowledge")
     page.locator("#kb-index").click()

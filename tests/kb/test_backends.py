@@ -92,6 +92,27 @@ def test_unchanged_embeds_nothing_edit_reembeds_one_delete_removes(
     assert kb.store.kb_version > version
 
 
+def test_a_document_is_removed_by_its_source_and_comes_back_without_embedding(
+        kb: KnowledgeBase, corpus: Path) -> None:
+    kb.sync([corpus])
+    listed = kb.documents()
+    assert [d["source"] for d in listed] == sorted(d["source"] for d in listed)
+    kettle = next(d for d in listed if d["source"] == "docs/manuals/kettle.txt")
+    assert kettle["chunks"] >= 1 and kettle["size"] > 0 and kettle["kind"]
+    with pytest.raises(KnowledgeBaseError, match="not in .*ragkit status"):
+        kb.remove(["docs/manuals/kettle.txt", "docs/nope.md"])
+    assert len(kb.documents()) == 4  # an unknown source removes nothing
+    version = kb.store.kb_version
+    assert kb.remove(["docs/manuals/kettle.txt"]) == ["docs/manuals/kettle.txt"]
+    assert kb.store.kb_version > version and len(kb.documents()) == 3
+    for mode in ("dense", "keyword", "hybrid"):
+        assert "docs/manuals/kettle.txt" not in _sources(kb.search("citric acid kettle", k=5,
+                                                                   mode=mode))
+    back = kb.sync([corpus])  # the file is still there: a sync adds it again
+    assert back.added == 1 and back.chunks_embedded == 0  # from the embedding cache
+    assert _sources(kb.search("citric acid", k=1, mode="keyword")) == ["docs/manuals/kettle.txt"]
+
+
 def test_settings_persist_and_differing_settings_are_refused(
         location: str, config: KnowledgeBaseConfig, tiny_embedder, corpus: Path) -> None:
     with KnowledgeBase.open(location, create=True, config=config, embedder=tiny_embedder) as b:
@@ -422,3 +443,13 @@ def test_pg_knowledge_base_from_schema_1_is_migrated_and_keeps_its_chunks(
         assert b.store.counts() == before
         assert b.store._lexemes(["before"]) == ["befor"]  # a stopword, kept and stemmed
         assert b.search("refund kettle", k=3, mode="keyword")
+
+
+def test_one_file_synced_again_keeps_its_citation_name(kb: KnowledgeBase, corpus: Path) -> None:
+    """Re-indexing one document (the UI's Re-index) names its file alone; its source stays
+    the one it got from its folder, so citations do not change."""
+    kb.sync([corpus])
+    again = kb.sync([corpus / "manuals" / "kettle.txt"], rebuild=True)
+    assert again.updated == 1 and again.removed == 0
+    assert [d["source"] for d in kb.documents()].count("docs/manuals/kettle.txt") == 1
+    assert _sources(kb.search("citric acid", k=1, mode="keyword")) == ["docs/manuals/kettle.txt"]
