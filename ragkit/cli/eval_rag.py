@@ -139,6 +139,10 @@ def rag_cmd(
         "report is rewritten after every question, so an interrupted run can go on).")] = False,
     threads: Annotated[int | None, typer.Option(
         "--threads", min=1, help="CPU threads for the generator (default: all cores).")] = None,
+    html_path: Annotated[Path | None, typer.Option(
+        "--html", help="Also write a self-contained HTML report (charts by question type "
+        "and language, refusals, seconds per question and per stage, every failure with its "
+        "evidence); with --rescore, from an earlier report without running a model.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Ask every labelled question and score the answers: retrieval hit@k, answer correctness
@@ -177,6 +181,14 @@ def rag_cmd(
     if out is not None:
         _write(_out_path(out), result)
         err.print(f"[dim]wrote {_out_path(out)}[/]")
+    if html_path is not None:
+        from ragkit.evals.report import rag_html
+
+        html_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = html_path.with_name(html_path.name + ".tmp")
+        tmp.write_text(rag_html(result, f"RAG evaluation: {qset.name}"), encoding="utf-8")
+        tmp.replace(html_path)
+        err.print(f"[dim]wrote {html_path}[/]")
     if as_json:
         print(json.dumps({k: v for k, v in result.items() if k != "results"},
                          ensure_ascii=False, indent=2))
