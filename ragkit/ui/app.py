@@ -24,7 +24,7 @@ from ragkit.errors import RagkitError
 from ragkit.ui import format as fmt
 from ragkit.ui import format_code
 from ragkit.ui.backend import MODES, Backend, new_thread_id
-from ragkit.ui.i18n import LABELS, Lang, lang_from_header, mode_choices, word
+from ragkit.ui.i18n import LABELS, InputError, Lang, lang_from_header, mode_choices, word
 
 log = logging.getLogger("ragkit.ui")
 
@@ -117,6 +117,14 @@ def chat_tab(backend: Backend, demo: gr.Blocks) -> None:
         with gr.Column(scale=2):
             gr.Markdown(T("state"))
             state_md = gr.Markdown(fmt.state_markdown(None), elem_id="state-panel")
+            with gr.Accordion(T("sources_panel"), open=True, elem_id="source-panel"):
+                source_pick = gr.Dropdown([], label=T("open_source"), elem_id="source-pick",
+                                          interactive=True)
+                source_view = gr.HTML(elem_id="source-view", max_height=420)
+                source_page = gr.Image(visible=False, show_label=False, elem_id="source-page",
+                                       interactive=False)
+                source_file = gr.DownloadButton(T("original"), visible=False, size="sm",
+                                                elem_id="source-download")
             with gr.Accordion(T("agent_view"), open=False, elem_id="agent-view"):
                 refresh = gr.Button(T("refresh_handoffs"), size="sm")
                 picked = gr.Dropdown([], label=T("conversation"), elem_id="handoff-pick")
@@ -205,11 +213,36 @@ def chat_tab(backend: Backend, demo: gr.Blocks) -> None:
         return gr.update(choices=[(t["title"], t["id"]) for t in items],
                          value=current if any(t["id"] == current for t in items) else None)
 
+    def last_sources(tid: str, history: list[dict], request: gr.Request) -> Any:
+        """The source picker offers the citations of the answer just given."""
+        cites = backend.reply_sources(tid, len(history) - 1) if history else []
+        lang = lang_of(request)
+        return (gr.update(choices=[(fmt.citation_label(c, lang), int(c["n"])) for c in cites
+                                   if c.get("n") is not None], value=None),
+                "", gr.update(visible=False, value=None), gr.update(visible=False))
+
+    def open_source(n: int | None, tid: str, history: list[dict], request: gr.Request) -> Any:
+        lang = lang_of(request)
+        cite = next((c for c in backend.reply_sources(tid, len(history) - 1)
+                     if c.get("n") == n), None) if history and n is not None else None
+        try:
+            if cite is None:
+                raise InputError("need_source")
+            view = backend.source_view(cite, lang)
+        except Exception as exc:
+            return _fail(exc, lang), gr.update(visible=False), gr.update(visible=False)
+        return (view["html"], gr.update(value=view["image"], visible=bool(view["image"])),
+                gr.update(value=view["file"], visible=True))
+
+    source_outputs = [source_pick, source_view, source_page, source_file]
+    source_pick.input(open_source, [source_pick, thread, chatbot],
+                      [source_view, source_page, source_file])
+
     inputs, outputs = [box, chatbot, thread, mode], [box, chatbot, thread, state_md]
-    send.click(respond, inputs, outputs, concurrency_id="generate").then(
-        thread_choices, thread, threads, queue=False)
-    box.submit(respond, inputs, outputs, concurrency_id="generate").then(
-        thread_choices, thread, threads, queue=False)
+    for start in (send.click, box.submit):
+        start(respond, inputs, outputs, concurrency_id="generate").then(
+            thread_choices, thread, threads, queue=False).then(
+            last_sources, [thread, chatbot], source_outputs, queue=False)
     stop.click(lambda tid: backend.stop(tid), thread, None, queue=False)
 
     def restart(request: gr.Request) -> Any:

@@ -464,8 +464,39 @@ class Backend:
                 "refused": bool(final.get("refused")),
                 "language": str(final.get("language") or fmt.detect_lang(question)),
                 "mode": mode, "citations": [
-                    {k: c.get(k) for k in ("source", "title", "heading", "page", "snippet")}
+                    {k: c.get(k) for k in ("n", "source", "title", "heading", "page", "snippet",
+                                           "start", "end")}
                     for c in final.get("citations") or [] if isinstance(c, Mapping)]}
+
+    def reply_sources(self, thread_id: str, index: int) -> list[dict[str, Any]]:
+        """The citations of the reply at chat position ``index`` (empty when unknown)."""
+        with self._lock:
+            reply = self._replies.get((thread_id, index))
+        return list(reply["citations"]) if reply else []
+
+    def source_view(self, cite: Mapping[str, Any], lang: str = "en") -> dict[str, Any]:
+        """A cited document opened: ``html`` (its text around the passage, marked),
+        ``image`` (the cited PDF page as a PNG, or None) and ``file`` (a copy of the
+        original to download)."""
+        from ragkit import ingest
+
+        doc = next((d for d in self.documents() if d["source"] == cite.get("source")), None)
+        if doc is None:
+            raise InputError("source_gone", source=cite.get("source"))
+        path = Path(doc["path"])
+        if not path.is_file():
+            raise InputError("document_file_gone", source=doc["source"])
+        limit = int(self.kb().config.ingest.max_file_mb * 1024 * 1024)
+        parsed = ingest.parse_file(path, doc["source"], limit)
+        span = fmt.locate(parsed.text, int(cite.get("start") or 0), int(cite.get("end") or 0),
+                          str(cite.get("snippet") or ""))
+        out = Path(tempfile.mkdtemp(prefix="ragkit-source-"))
+        shutil.copy2(path, out / path.name)  # served from a temporary folder, never in place
+        image = None
+        if doc["kind"] == "pdf" and cite.get("page"):
+            image = _render_pdf_page(path, int(cite["page"]), out / f"page-{cite['page']}.png")
+        return {"html": fmt.source_html(parsed.text, span, cite, lang),  # type: ignore[arg-type]
+                "image": str(image) if image else None, "file": str(out / path.name)}
 
     def rate(self, thread_id: str, index: int, verdict: bool | str) -> int:
         """Store a verdict on the reply at chat position ``index``: True (thumbs up), False
@@ -580,6 +611,26 @@ def _closer(stream: Any) -> Callable[[], None]:
             fn()
 
     return close
+
+
+def _render_pdf_page(pdf: Path, page: int, target: Path) -> Path | None:
+    """Page ``page`` (1-based) of ``pdf`` as a PNG at ``target``; None when it cannot be
+    rendered (no PDF renderer installed, a page out of range, a damaged file)."""
+    try:
+        import pypdfium2 as pdfium
+    except ImportError:
+        return None
+    try:
+        doc = pdfium.PdfDocument(str(pdf))
+        try:
+            if not 1 <= page <= len(doc):
+                return None
+            doc[page - 1].render(scale=1.5).to_pil().save(target)
+        finally:
+            doc.close()
+    except Exception:  # a page that will not render is shown as text only
+        return None
+    return target
 
 
 def new_thread_id() -> str:

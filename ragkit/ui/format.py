@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -65,6 +66,51 @@ def citation_label(c: Mapping[str, Any], lang: Lang = "en") -> str:
         parts.append(("，" if lang == "zh" else ", ") + word("page", lang, page=page))
     n = c.get("n")
     return (f"[{n}] " if n is not None else "") + "".join(parts)
+
+
+def _fragments(snippet: str, words: int = 6, chars: int = 12) -> list[re.Pattern[str]]:
+    """Patterns for short runs of a citation snippet: ``words`` words at a time (any
+    whitespace between them), or ``chars`` characters of a long unspaced run (Chinese). The
+    snippet may be the chosen sentences under a "heading:" lead rather than the chunk itself,
+    so several runs are tried rather than its start."""
+    toks = snippet.split()
+    runs = [toks[i:i + words] for i in range(0, max(1, len(toks) - words + 1), max(1, words // 2))]
+    out = [re.compile(r"\s+".join(map(re.escape, r))) for r in runs
+           if sum(len(t) for t in r) >= 16]
+    for t in toks:
+        out += [re.compile(re.escape(t[i:i + chars])) for i in range(0, len(t) - chars + 1, chars // 2)]
+    return out
+
+
+def locate(text: str, start: int, end: int, snippet: str) -> tuple[int, int] | None:
+    """Where a cited passage is in a document's ``text`` today: its stored offsets when they
+    still hold part of ``snippet``, else the first place a run of it is found (the file changed
+    since it was indexed); None when it is not there any more."""
+    pats = _fragments(snippet)
+    if 0 <= start < end <= len(text) and any(p.search(text, start, end) for p in pats):
+        return start, end
+    for p in pats:
+        if m := p.search(text):
+            return m.start(), m.end()
+    return None
+
+
+def source_html(text: str, span: tuple[int, int] | None, c: Mapping[str, Any],
+                lang: Lang = "en", context: int = 1500, before: int = 300) -> str:
+    """A cited document in context: its place (title, heading path, page), then its text
+    around the passage (``before`` characters ahead of it, ``context`` after) with the passage
+    marked; everything escaped."""
+    place = html.escape(citation_label(c, lang))
+    if span is None:
+        note = f"<p><em>{html.escape(word('passage_moved', lang))}</em></p>"
+        shown = html.escape(text[: 2 * context])
+        return f"<p><strong>{place}</strong></p>{note}<div class='rk-source'>{shown}</div>"
+    s, e = span
+    lo, hi = max(0, s - before), min(len(text), e + context)  # the mark near the top
+    before = ("…" if lo else "") + html.escape(text[lo:s])
+    after = html.escape(text[e:hi]) + ("…" if hi < len(text) else "")
+    return (f"<p><strong>{place}</strong></p><div class='rk-source' style='white-space:pre-wrap'>"
+            f"{before}<mark id='rk-cited'>{html.escape(text[s:e])}</mark>{after}</div>")
 
 
 def citations_html(citations: Sequence[Mapping[str, Any]], lang: Lang = "en") -> str:

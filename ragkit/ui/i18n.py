@@ -42,6 +42,11 @@ WORDS: dict[str, tuple[str, str]] = {
                    "`ragkit ui`; please report it if it happens again.",
                    "意外错误（{detail}）。详情见运行 `ragkit ui` 的终端；如再次出现请报告。"),
     "need_message": ("type a message first", "请先输入消息"),
+    "passage_moved": ("The file changed since it was indexed and the cited passage is not "
+                      "in it any more; re-index it in the Knowledge tab.",
+                      "文件在建立索引后有改动，引用的段落已不在其中；请在“知识库”页重新索引。"),
+    "source_gone": ("{source} is no longer in the knowledge base.", "{source} 已不在知识库中。"),
+    "need_source": ("pick a source of the last answer first", "请先选择上一条回答的来源"),
     "need_document": ("pick a document in the table first", "请先在表格中选择一个文档"),
     "document_file_gone": ("the file of {source} is gone from this machine, so it cannot be "
                            "read again; delete it from the knowledge base or index it anew",
@@ -232,6 +237,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "conversations": ("Conversations", "对话记录"), "rename": ("Rename", "重命名"),
     "documents": ("#### Documents", "#### 文档"), "document": ("Document", "文档"),
     "reindex": ("Re-index", "重新索引"),
+    "open_source": ("Open a source of the last answer", "打开上一条回答的来源"),
+    "sources_panel": ("Sources", "来源"), "original": ("Download the original", "下载原文件"),
     "delete": ("Delete", "删除"), "new_title": ("New name", "新名称"),
     "kb": ("Knowledge base", "知识库"), "create": ("Create", "创建"),
     "index": ("Index", "建立索引"), "search": ("Search", "搜索"), "task": ("Task", "任务"),

@@ -104,6 +104,12 @@ def test_streamed_answer_with_expandable_citation(server: Server, page) -> None:
     quote.wait_for(state="visible")
     assert len(quote.inner_text()) > 20
     assert "Retrieval confidence" in page.locator("#state-panel").inner_text()
+    # the source opens beside the chat: its text with the passage marked, the original
+    page.locator("#source-pick input").click()
+    page.get_by_role("option").first.click()
+    page.locator("#source-view mark").wait_for()
+    assert len(page.locator("#source-view mark").inner_text()) > 20
+    page.locator("#source-download").wait_for()
     shot = screenshot(page, "chat")
     if os.environ.get("RAGKIT_UPDATE_SCREENSHOT"):
         shutil.copy(shot, ROOT / "docs" / "screenshot.png")

@@ -166,3 +166,30 @@ def test_the_app_runs_on_a_postgres_url(pg_url: str, tmp_path: Path, tiny_embedd
     labels = backend.list_kbs()
     assert backend.kb_label in labels and not any("hunter2" in x for x in labels)
     assert backend.select_kb(backend.kb_label)["documents"] == 1
+
+
+def test_a_cited_pdf_page_opens_rendered_with_its_passage_and_a_copy_to_download(
+        tmp_path: Path, tiny_embedder_dir: Path) -> None:
+    import shutil
+
+    from ragkit.config import KnowledgeBaseConfig
+    from ragkit.kb import KnowledgeBase
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    pdf = Path(__file__).resolve().parents[2] / "knowledge/store/policies/warranty_terms.pdf"
+    shutil.copy(pdf, docs / pdf.name)
+    kb_dir = tmp_path / "kb"
+    with KnowledgeBase.open(kb_dir, create=True,
+                            config=KnowledgeBaseConfig(embedder=str(tiny_embedder_dir))) as kb:
+        kb.add([docs])
+    backend = Backend(UiSettings(kb_dir=kb_dir))
+    hit = next(h.to_dict() for h in backend.kb().search("claim number", k=5, mode="keyword")
+               if h.page and h.page > 1)
+    view = backend.source_view({"n": 1, **hit, "snippet": hit["text"][:300]})
+    assert "<mark id='rk-cited'>" in view["html"] and f"p. {hit['page']}" in view["html"]
+    assert Path(view["image"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    copy = Path(view["file"])
+    assert copy.read_bytes() == pdf.read_bytes() and copy.parent != docs
+    with pytest.raises(ConfigError):
+        backend.source_view({"n": 1, "source": "docs/gone.pdf"})

@@ -232,3 +232,27 @@ def test_the_headline_follows_the_verdict_when_only_set_aside_tests_fail() -> No
     failing = dict(result, verdict="uncertain")
     assert "still failing" in format_code.agent_events_markdown(
         [{"kind": "done", "round": 1, "data": {"result": failing}}])
+
+
+def test_a_cited_passage_is_found_and_marked_in_its_document() -> None:
+    text = "Intro. Returns are accepted within thirty days. After <that> nothing."
+    at = text.index("Returns")
+    span = fmt.locate(text, at, at + 40, "Returns are accepted within thirty days.")
+    assert span is not None and text[span[0]:span[1]].startswith("Returns are accepted")
+    # offsets from before an edit: found by its words; gone: None
+    assert fmt.locate("New intro line. " + text, at, at + 40, "Returns are accepted") is not None
+    assert fmt.locate(text, at, at + 40, "Refunds take five days") is None
+    # the snippet of an evidence-first answer: the chosen sentence under its heading
+    lead = "Returns > Window: Returns are accepted within thirty days."
+    assert fmt.locate(text, at, at + 40, lead) == (at, at + 40)
+    moved = fmt.locate("Intro text first.\n" + text, at, at + 40, lead)
+    assert moved is not None and "accepted within" in ("Intro text first.\n" + text)[slice(*moved)]
+    zh = "前言。退货须在三十天内提出申请并保留原包装，逾期不予受理。"
+    assert fmt.locate("新的一行。" + zh, 3, 30, "退货政策：退货须在三十天内提出申请并保留原包装") is not None
+    page = fmt.source_html(text, span, {"n": 1, "source": "docs/returns.md",
+                                        "heading": "Returns > Window", "page": 2})
+    assert "<mark id='rk-cited'>Returns are accepted" in page
+    assert "&lt;that&gt;" in page and "<that>" not in page  # escaped
+    assert "docs/returns.md › Returns &gt; Window, p. 2" in page
+    moved = fmt.source_html(text, None, {"n": 1, "source": "docs/returns.md"})
+    assert "<mark" not in moved and "re-index" in moved
