@@ -137,6 +137,10 @@ class RagConfig(BaseModel):
         "different-question pairs reach 0.985 (4 reach 0.97), 85% of 20 near-duplicates do; "
         "rag-core's own 8+8 pairs: rewordings 0.977-0.998, different questions up to 0.967")
     answer_cache_max_entries: int = Field(2000, ge=1)
+    regenerate_temperature: float = Field(
+        0.7, ge=0.0, le=2.0, description="sampling temperature of a regenerated answer "
+        "(`Conversation.regenerate`, the UI's retry button): a new phrasing from the same "
+        "evidence; an answer quoted from the evidence comes back the same")
 
     # -- conversations ------------------------------------------------------------------------
     max_threads: int = Field(500, ge=1, description="conversations kept; the oldest go first")

@@ -80,11 +80,14 @@ class RagDeps:
 class RunContext:
     """The runtime context of one run: ``graph.stream(..., context=RunContext(deps))``.
     ``cancel`` is set (from any thread) to stop generating; ``conversation`` names the
-    thread in the audit trail."""
+    thread in the audit trail; ``fresh`` asks for an answer again (regenerate): the answer
+    cache is neither read nor written and the generator samples at
+    ``regenerate_temperature``."""
 
     deps: RagDeps
     cancel: threading.Event = field(default_factory=threading.Event)
     conversation: str = ""
+    fresh: bool = False
 
 
 def screen(state: RagState, runtime: Runtime[RunContext]) -> Update:
@@ -166,6 +169,7 @@ def retrieve_node(state: RagState, runtime: Runtime[RunContext]) -> Update:
     deps = runtime.context.deps
     cfg = deps.config
     usage = add_usage(state.usage, None)
+    version = deps.kb_version()  # before searching: a change after it invalidates the answer
     translation = ""
     if wants_translation(deps, state.standalone):
         res = deps.generator.generate(prompts.translate_messages(
@@ -179,7 +183,7 @@ def retrieve_node(state: RagState, runtime: Runtime[RunContext]) -> Update:
     hits = _unquarantined(deps, [HitRecord(**h.to_dict()) for h in got.hits],
                           runtime.context.conversation)
     out: Update = {"hits": hits, "confidence": got.confidence, "usage": usage,
-                   "translation": translation}
+                   "translation": translation, "kb_version": version}
     if not got.hits:
         out.update(refused=True, refusal_reason="no_hits")
     elif cfg.search_mode != "keyword" and got.confidence < cfg.min_confidence:
@@ -297,7 +301,10 @@ def generate(state: RagState, runtime: Runtime[RunContext]) -> Update:
                         instructions=prompts.instruction_texts(lang),
                         layout_labels=prompts.layout_labels(lang),
                         screen=_output_screen(deps, state, runtime.context.conversation))
-    stream = deps.generator.stream(msgs, SamplingParams(max_tokens=cfg.max_answer_tokens))
+    sampling = (SamplingParams(max_tokens=cfg.max_answer_tokens,
+                               temperature=cfg.regenerate_temperature)
+                if runtime.context.fresh else SamplingParams(max_tokens=cfg.max_answer_tokens))
+    stream = deps.generator.stream(msgs, sampling)
     draft: list[str] = []
     try:
         for delta in stream:
@@ -427,13 +434,14 @@ def respond(state: RagState, runtime: Runtime[RunContext]) -> Update:
     elif state.cache_hit or state.quoted:
         write(text)
     if (deps.cache is not None and deps.config.answer_cache and not state.history
-            and not state.cache_hit and not state.pii  # never store a customer's data
+            and not runtime.context.fresh and not state.cache_hit and not state.pii  # never store a customer's data
             and not state.refusal_reason.startswith("guard_")):  # nor what the guard stopped
         deps.cache.put(deps.embed_query(state.question), state.question, {
             "text": text, "citations": citations, "refused": state.refused,
             "language": state.language, "standalone_question": state.standalone,
             "confidence": state.confidence, "hits": state.hits,
-        }, kb_version=deps.kb_version(), scope=deps.cache_scope)
+        }, kb_version=state.kb_version if state.kb_version >= 0 else deps.kb_version(),
+            scope=deps.cache_scope)
     out["history"] = [{"role": "user", "content": state.question},
                       {"role": "assistant", "content": text}]
     return out
@@ -447,6 +455,8 @@ def route_start(state: RagState, runtime: Runtime[RunContext]
     if state.history:
         return "condense"
     deps = runtime.context.deps
+    if runtime.context.fresh:
+        return "retrieve"
     return "cache" if deps.cache is not None and deps.config.answer_cache else "retrieve"
 
 

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from langgraph.types import Overwrite
 
 from ragkit.config import SearchConfig
 from ragkit.errors import ConfigError
@@ -189,8 +190,9 @@ class RagPipeline:
         return self.stream(question, thread_id=thread_id, history=history).collect()
 
     def stream(self, question: str, *, thread_id: str | None = None,
-               history: Sequence[Mapping[str, str]] = ()) -> AnswerStream:
-        """Like :meth:`ask`, streaming the verified answer text as it is produced."""
+               history: Sequence[Mapping[str, str]] = (), fresh: bool = False) -> AnswerStream:
+        """Like :meth:`ask`, streaming the verified answer text as it is produced. ``fresh``:
+        past the answer cache, sampled (see :meth:`regenerate`)."""
         check_question(question)
         if history and thread_id is not None:
             raise ConfigError("pass a thread_id (a stored conversation) or a history, not both")
@@ -202,7 +204,7 @@ class RagPipeline:
         graph = self._graph(thread_id is not None)
         run_cfg = {"configurable": {"thread_id": thread_id}} if thread_id else {}
         assert self._wired is not None
-        ctx = RunContext(self._wired, conversation=thread_id or "")
+        ctx = RunContext(self._wired, conversation=thread_id or "", fresh=fresh)
         final: dict[str, Any] = {}
         extra = {"durability": "exit"} if thread_id else {}
 
@@ -220,6 +222,26 @@ class RagPipeline:
                 self.memory.after_turn(thread_id)
 
         return AnswerStream(run(), lambda: _to_answer(from_values(final), question), ctx.cancel)
+
+    def regenerate(self, thread_id: str, question: str | None = None) -> AnswerStream:
+        """Answer a conversation's last question again: its last exchange comes off the stored
+        history (when its question is ``question``, or always when ``question`` is None) and
+        the question is asked once more past the answer cache, sampled at
+        ``regenerate_temperature``. A question stored with personal data masked differs from
+        the one shown, so it is asked again as a new turn with the old exchange kept."""
+        history = self.history(thread_id)
+        users = [i for i, t in enumerate(history) if t.get("role") == "user"]
+        if question is None and not users:
+            raise ConfigError(f"conversation {thread_id!r} has no question to answer again; "
+                              "ask one first")
+        last = users[-1] if users else None
+        if last is not None and (question is None or history[last]["content"] == question):
+            self._graph(True).update_state({"configurable": {"thread_id": thread_id}},
+                                           {"history": Overwrite(history[:last])},
+                                           as_node="respond")
+            question = history[last]["content"] if question is None else question
+        assert question is not None
+        return self.stream(question, thread_id=thread_id, fresh=True)
 
     def conversation(self, thread_id: str | None = None) -> Conversation:
         return Conversation(self, thread_id or uuid.uuid4().hex)
@@ -254,6 +276,10 @@ class Conversation:
 
     def ask(self, text: str) -> Answer:
         return self.send(text).collect()
+
+    def regenerate(self, question: str | None = None) -> AnswerStream:
+        """The last answer again, sampled (:meth:`RagPipeline.regenerate`)."""
+        return self.pipeline.regenerate(self.thread_id, question)
 
     @property
     def history(self) -> list[dict[str, str]]:

@@ -108,6 +108,9 @@ class RagState:
     alone: str = ""
     translation: str = ""  # the question in the other language, searched too ("" when off)
     hits: list[HitRecord] = field(default_factory=list)
+    # the knowledge base's content version the hits were found in (-1: not searched); the
+    # answer is cached under it, so a sync or delete during the turn invalidates it
+    kb_version: int = -1
     confidence: float = 0.0
     context: list[ContextEntry] = field(default_factory=list)
     evidence: list[EvidenceRecord] = field(default_factory=list)

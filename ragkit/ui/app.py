@@ -32,13 +32,18 @@ CSS = """
 .rk-cite summary { cursor: pointer; font-size: 0.9em; }
 .rk-cite blockquote { font-size: 0.85em; margin: 0.3em 0 0.6em 0.5em; opacity: 0.85; }
 #state-panel { min-height: 12em; }
+/* the chat's label and its buttons sit over the messages: keep the first message clear of
+   them and let scrolled messages pass under an opaque strip, not through the text */
+#chatbot .bubble-wrap { padding-top: 2.75rem; }
+#chatbot > label, #chatbot .top-panel { background: var(--block-background-fill); z-index: 5; }
 footer { display: none !important; }
 """
-EXAMPLES = [
-    "How long do refunds take?",
-    "I want to return order BC-291108, it arrived damaged.",
-    "退货运费谁承担？",
-]
+EXAMPLES = {  # the page's language picks the set (the sample store is bilingual)
+    "en": ["How long do refunds take?",
+           "I want to return order BC-291108, it arrived damaged.",
+           "Who pays for return shipping?"],
+    "zh": ["退款多久能到账？", "我想退订单 BC-291108，收到时已经损坏了。", "退货运费谁承担？"],
+}
 # Keys carry a prefix: bare ones such as "code" collide with Gradio's own translation groups.
 I18N = gr.I18n(en={f"rk_{k}": v[0] for k, v in LABELS.items()},
                zh={f"rk_{k}": v[1] for k, v in LABELS.items()})
@@ -109,11 +114,15 @@ def chat_tab(backend: Backend, demo: gr.Blocks) -> None:
             with gr.Row():
                 box = gr.Textbox(placeholder=T("ask"), show_label=False, scale=6,
                                  elem_id="chat-input", autofocus=True)
-                send = gr.Button(T("send"), variant="primary", scale=1, elem_id="chat-send")
-                stop = gr.Button(T("stop"), variant="stop", scale=1, elem_id="chat-stop")
+                send = gr.Button(T("send"), variant="primary", scale=1, min_width=80,
+                                 elem_id="chat-send")
+                stop = gr.Button(T("stop"), variant="stop", scale=1, min_width=80,
+                                 elem_id="chat-stop")
             with gr.Row():
                 new = gr.Button(T("new"), size="sm", elem_id="chat-new")
-                gr.Examples(EXAMPLES, inputs=box, label=T("examples"))
+                examples = {lang: gr.Examples([[q] for q in qs], inputs=box,
+                                              label=T("examples"), visible=lang == "en")
+                            for lang, qs in EXAMPLES.items()}
         with gr.Column(scale=2):
             gr.Markdown(T("state"))
             state_md = gr.Markdown(fmt.state_markdown(None), elem_id="state-panel")
@@ -133,11 +142,13 @@ def chat_tab(backend: Backend, demo: gr.Blocks) -> None:
                 agent_out = gr.Markdown(elem_id="agent-result")
 
     def localize(request: gr.Request) -> Any:
-        """Radio choices and the empty state panel in the page's language (built in English)."""
+        """Radio choices, the empty state panel and the examples in the page's language (the
+        page is built in English)."""
         lang = lang_of(request)
         if lang == "en":
-            return gr.skip(), gr.skip()
-        return gr.update(choices=mode_choices(lang)), fmt.state_markdown(None, lang=lang)
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return (gr.update(choices=mode_choices(lang)), fmt.state_markdown(None, lang=lang),
+                gr.update(visible=False), gr.update(visible=True))
 
     def respond(text: str, history: list[dict], tid: str, how: str, request: gr.Request
                 ) -> Iterator[tuple[Any, ...]]:
@@ -146,9 +157,28 @@ def chat_tab(backend: Backend, demo: gr.Blocks) -> None:
             gr.Warning(word("need_message", lang), title=word("warning", lang))
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
-        tid = tid or new_thread_id()
+        yield from run_turn(text, history, tid or new_thread_id(), how, lang)
+
+    def regenerate(retry: gr.RetryData, history: list[dict], tid: str, how: str,
+                   request: gr.Request) -> Iterator[tuple[Any, ...]]:
+        """The retry button under the last answer: the same question answered again in its
+        place (Knowledge Q&A; a support reply may have acted, so it is kept)."""
+        lang = lang_of(request)
+        index = retry.index if isinstance(retry.index, int) else retry.index[0]
+        if how == "support" or not tid or not 0 <= index < len(history):
+            key = "no_regenerate_support" if how == "support" else "thread_unknown"
+            gr.Warning(word(key, lang), title=word("warning", lang))
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        text = fmt.message_text(history[index])
+        yield from run_turn(text, history[:index], tid, how, lang, regenerate=True)
+
+    def run_turn(text: str, history: list[dict], tid: str, how: str, lang: Lang,
+                 regenerate: bool = False) -> Iterator[tuple[Any, ...]]:
+        """One question and its streamed reply after ``history``; Stop keeps what was shown."""
         qlang = fmt.detect_lang(text)
         waiting = f"*{word('loading_model', qlang)}*" if not backend.generator_loaded() else "…"
+        shown_before = list(history)
         history = [*history, fmt.user_message(text), fmt.assistant_message(waiting)]
         yield "", history, tid, gr.skip()
         flag = backend.stop_flag(tid)
@@ -156,7 +186,7 @@ def chat_tab(backend: Backend, demo: gr.Blocks) -> None:
         try:
             before = backend.prefix_stats()
             t0 = time.perf_counter()
-            turn = backend.send(tid, text, mode=how)
+            turn = backend.send(tid, text, mode=how, regenerate=regenerate)
             backend.running(tid, turn.interrupt)
             if flag.is_set() and turn.interrupt is not None:  # Stop came during the set-up
                 turn.interrupt()
@@ -200,7 +230,8 @@ def chat_tab(backend: Backend, demo: gr.Blocks) -> None:
         finally:
             backend.running(tid, None)
             try:  # the list and a later resume see the turn as it was shown, stop included
-                backend.save_thread(tid, how, history)
+                backend.save_turn(tid, how, shown_before, history[len(shown_before):],
+                                  replace=regenerate)
             except Exception:
                 log.exception("could not save conversation %s to the list", tid)
 
@@ -243,6 +274,8 @@ def chat_tab(backend: Backend, demo: gr.Blocks) -> None:
         start(respond, inputs, outputs, concurrency_id="generate").then(
             thread_choices, thread, threads, queue=False).then(
             last_sources, [thread, chatbot], source_outputs, queue=False)
+    chatbot.retry(regenerate, [chatbot, thread, mode], outputs, concurrency_id="generate").then(
+        last_sources, [thread, chatbot], source_outputs, queue=False)
     stop.click(lambda tid: backend.stop(tid), thread, None, queue=False)
 
     def restart(request: gr.Request) -> Any:
@@ -308,7 +341,8 @@ def chat_tab(backend: Backend, demo: gr.Blocks) -> None:
         gr.Info(word("feedback_saved", lang))
 
     chatbot.like(rate, thread, None, queue=False)
-    demo.load(localize, None, [mode, state_md], queue=False)
+    demo.load(localize, None, [mode, state_md, examples["en"].dataset,
+                               examples["zh"].dataset], queue=False)
 
     def list_handoffs(request: gr.Request) -> Any:
         try:

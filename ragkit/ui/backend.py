@@ -111,6 +111,7 @@ class Backend:
         self._feedback: Any = None  # the active knowledge base's FeedbackStore, opened on use
         self._verdicts: dict[tuple[str, int], bool | str] = {}  # the last one stored per reply
         self._threads: Any = None  # the active knowledge base's ThreadIndex, opened on use
+        self._deleted: set[str] = set()  # conversations deleted in this process
 
     # -- components ------------------------------------------------------------------------
     def features(self) -> dict[str, bool]:
@@ -283,15 +284,25 @@ class Backend:
 
         The uploads are also named one by one, so a file the folder scan would pass over
         silently (an unsupported type) is reported as failed; new copies that failed are
-        removed again, so that later uploads do not report them once more.
+        removed again, so that later uploads do not report them once more. A file over the
+        knowledge base's size limit is refused before it is copied, so it never replaces an
+        upload of the same name.
         """
         targets: list[Path] = []
         copies: dict[str, Path] = {}
+        too_big: list[dict[str, str]] = []
         if uploaded:
             dest = self.kb_dir / UPLOADS
             dest.mkdir(exist_ok=True)
+            limit = self.kb().config.ingest.max_file_mb * 2**20
             for f in uploaded:
                 copy = dest / Path(f).name
+                if (size := Path(f).stat().st_size) > limit:
+                    too_big.append({"path": f"{UPLOADS}/{copy.name}", "error": (
+                        f"file is {size / 2**20:.1f} MB, over the limit of {limit / 2**20:.1f} "
+                        "MB; split it, or raise ingest.max_file_mb in the knowledge base's "
+                        "settings")})
+                    continue
                 fresh = not copy.exists()
                 shutil.copy2(f, copy)
                 targets.append(copy)
@@ -300,7 +311,9 @@ class Backend:
             targets.insert(0, dest)
         if folder.strip():
             targets.append(Path(folder.strip()).expanduser())
-        report = self.index(targets, progress=progress)
+        report = self.index(targets, progress=progress) if targets or not too_big else {
+            "added": 0, "updated": 0, "unchanged": 0, "removed": 0, "failed": []}
+        report["failed"] = too_big + list(report.get("failed") or [])
         for failed in report.get("failed") or []:
             copy = copies.get(str(failed.get("path")))
             if copy is not None:
@@ -370,10 +383,15 @@ class Backend:
                     self.kb(), self.settings.domain_path, generator=self.generator())
             return self._support
 
-    def send(self, thread_id: str, text: str, *, mode: str = "support") -> Turn:
-        """Start one reply. ``mode``: "support" (dialogue assistant) or "qa" (grounded Q&A)."""
+    def send(self, thread_id: str, text: str, *, mode: str = "support",
+             regenerate: bool = False) -> Turn:
+        """Start one reply. ``mode``: "support" (dialogue assistant) or "qa" (grounded Q&A).
+        ``regenerate``: ``text`` was the conversation's last question; answer it again in
+        its place (Q&A only: a support turn may have acted on an order)."""
         if not text.strip():
             raise InputError("need_message")
+        if regenerate and mode == "support":
+            raise InputError("no_regenerate_support")
         if mode == "support" and self.features()["support assistant"]:
             bot = self.support()
             stream = bot.send(thread_id, text)
@@ -391,7 +409,7 @@ class Backend:
             if conv is None:
                 conv = sdk.chat(self.kb(), generator=self.generator(), thread_id=thread_id)
                 self._conversations[thread_id] = conv
-        stream = conv.send(text)
+        stream = conv.regenerate(text) if regenerate else conv.send(text)
 
         def finish_qa() -> dict[str, Any]:
             answer = getattr(stream, "answer", None)
@@ -414,8 +432,17 @@ class Backend:
 
     def save_thread(self, thread_id: str, mode: str, history: list[dict[str, Any]]) -> None:
         """Keep the conversation as shown, for the list and for resuming after a restart."""
-        if thread_id and history:
+        if thread_id and history and thread_id not in self._deleted:
             self._thread_index().save(thread_id, mode, history)
+
+    def save_turn(self, thread_id: str, mode: str, before: list[dict[str, Any]],
+                  added: list[dict[str, Any]], *, replace: bool = False) -> None:
+        """Keep one turn of a conversation (``ThreadIndex.save_turn``: a second tab's turns
+        are kept); nothing for a conversation deleted while its turn streamed."""
+        if thread_id in self._deleted:  # deleted while this turn streamed: its end too
+            self._forget_checkpoints(thread_id, mode)
+        elif thread_id and added:
+            self._thread_index().save_turn(thread_id, mode, before, added, replace=replace)
 
     def threads(self) -> list[dict[str, Any]]:
         return self._thread_index().list()
@@ -437,9 +464,14 @@ class Backend:
         if not thread_id:
             raise InputError("thread_unknown")
         mode, _ = self._thread_index().load(thread_id)
+        self._deleted.add(thread_id)  # a turn still streaming does not write it back
         self.stop(thread_id)
         with self._lock:
             self._conversations.pop(thread_id, None)
+        self._forget_checkpoints(thread_id, mode)
+        self._thread_index().delete(thread_id)
+
+    def _forget_checkpoints(self, thread_id: str, mode: str) -> None:
         if mode == "support" and self.features()["support assistant"]:
             self.support().delete_thread(thread_id)
         else:
@@ -452,7 +484,6 @@ class Backend:
                 store.delete(thread_id)
             finally:
                 store.close()
-        self._thread_index().delete(thread_id)
 
     # -- feedback --------------------------------------------------------------------------
     def remember(self, thread_id: str, index: int, question: str, final: Mapping[str, Any],

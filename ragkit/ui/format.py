@@ -155,6 +155,20 @@ def assistant_message(content: str) -> dict[str, str]:
     return {"role": "assistant", "content": content}
 
 
+def message_text(message: Mapping[str, Any]) -> str:
+    """The text of a chat message as the page sends it back: a string, or Gradio's list of
+    ``{"type": "text", "text": ...}`` parts."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Mapping):
+        content = [content]
+    if isinstance(content, list):
+        return "".join(str(p.get("text", "")) for p in content
+                       if isinstance(p, Mapping) and p.get("type", "text") == "text")
+    return ""
+
+
 # -- dialogue state ------------------------------------------------------------------------
 def state_markdown(state: Mapping[str, Any] | None,
                    tool_calls: Sequence[Mapping[str, Any]] = (), lang: Lang = "en") -> str:
@@ -334,7 +348,8 @@ def system_markdown(info: Mapping[str, Any] | None, kb: Mapping[str, Any] | None
             ("s_model", info.get("model")), ("s_arch", info.get("arch")),
             ("s_params", f"{params / 1e6:.0f} M" if isinstance(params, int | float) else None),
             ("s_device", info.get("device")), ("s_dtype", info.get("dtype")),
-            ("s_quant", info.get("quantization")), ("s_rope", rope_text),
+            ("s_quant", word("none", lang) if str(info.get("quantization")).lower()
+             in ("none", "") else info.get("quantization")), ("s_rope", rope_text),
             ("s_context", word("context_value", lang, n=info.get("context_length"),
                                native=info.get("native_context"))),
             ("s_threads", info.get("threads")),

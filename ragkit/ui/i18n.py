@@ -47,6 +47,12 @@ WORDS: dict[str, tuple[str, str]] = {
                       "文件在建立索引后有改动，引用的段落已不在其中；请在“知识库”页重新索引。"),
     "source_gone": ("{source} is no longer in the knowledge base.", "{source} 已不在知识库中。"),
     "need_source": ("pick a source of the last answer first", "请先选择上一条回答的来源"),
+    "no_regenerate_support": (
+        "A support reply cannot be regenerated: it may already have looked up or changed an "
+        "order. Say what was wrong in a new message, or switch to Knowledge Q&A.",
+        "客服回复不能重新生成：它可能已经查询或修改了订单。请在新消息里说明哪里不对，或切换到“知识问答”。"),
+    "no_regenerate_busy": ("wait for the answer being written to finish (or press Stop), "
+                           "then regenerate", "请等当前回答写完（或按“停止”）后再重新生成"),
     "need_document": ("pick a document in the table first", "请先在表格中选择一个文档"),
     "document_file_gone": ("the file of {source} is gone from this machine, so it cannot be "
                            "read again; delete it from the knowledge base or index it anew",

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ragkit import pii
+from ragkit.ui.format import message_text
 from ragkit.ui.i18n import InputError
 
 FILE = "threads.sqlite"
@@ -40,8 +41,13 @@ def clean_title(text: str, limit: int = TITLE_CHARS) -> str:
 
 def title_of(history: list[dict[str, Any]]) -> str:
     """A conversation's title: its first question, personal data redacted."""
-    first = next((str(m.get("content", "")) for m in history if m.get("role") == "user"), "")
+    first = next((message_text(m) for m in history if m.get("role") == "user"), "")
     return clean_title(pii.redact(first)[0]) or "…"
+
+
+def _said(message: dict[str, Any]) -> tuple[str, str]:
+    """Who said what, whatever shape the page sent the message back in."""
+    return str(message.get("role", "")), message_text(message)
 
 
 class ThreadIndex:
@@ -61,15 +67,40 @@ class ThreadIndex:
 
     def save(self, thread_id: str, mode: str, history: list[dict[str, Any]]) -> None:
         """Record the conversation as shown after a turn (a renamed title is kept)."""
+        with self._lock:
+            self._write(thread_id, mode, history)
+
+    def _write(self, thread_id: str, mode: str, history: list[dict[str, Any]]) -> None:
         sealed = self._sealer.seal(json.dumps(history, ensure_ascii=False))
         now = time.time()
+        self._conn.execute(
+            "INSERT INTO threads (id, title, mode, created, updated, transcript) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET mode = excluded.mode, "
+            "updated = excluded.updated, transcript = excluded.transcript, "
+            "title = CASE WHEN threads.renamed THEN threads.title ELSE excluded.title END",
+            (thread_id, title_of(history), mode, now, now, sealed))
+
+    def save_turn(self, thread_id: str, mode: str, before: list[dict[str, Any]],
+                  added: list[dict[str, Any]], *, replace: bool = False) -> None:
+        """Record one turn: the ``added`` messages after ``before``, what the page showed when
+        the turn began. Turns another page (a second tab) stored on the conversation
+        meanwhile are kept and this one goes after them; ``replace`` (a regenerated answer)
+        puts ``added`` in place of what followed ``before``."""
         with self._lock:
-            self._conn.execute(
-                "INSERT INTO threads (id, title, mode, created, updated, transcript) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET mode = excluded.mode, "
-                "updated = excluded.updated, transcript = excluded.transcript, "
-                "title = CASE WHEN threads.renamed THEN threads.title ELSE excluded.title END",
-                (thread_id, title_of(history), mode, now, now, sealed))
+            self._conn.execute("BEGIN IMMEDIATE")  # read and write as one, across processes
+            try:
+                row = self._conn.execute("SELECT transcript FROM threads WHERE id = ?",
+                                         (thread_id,)).fetchone()
+                stored: list[dict[str, Any]] = []
+                if row is not None and (text := self._sealer.unseal(row[0])) != pii.REDACTED:
+                    stored = json.loads(text)
+                same = [_said(m) for m in stored[: len(before)]] == [_said(m) for m in before]
+                base = before if not stored or (replace and same) else stored
+                self._write(thread_id, mode, [*base, *added])
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
 
     def list(self, limit: int = 200) -> list[dict[str, Any]]:
         """``{"id", "title", "mode", "created", "updated"}`` per conversation, newest first."""

@@ -109,11 +109,15 @@ def page(browser):  # type: ignore[no-untyped-def]
     context.close()
 
 
-def screenshot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
+def screenshot(page, name: str, docs: str | None = None) -> Path:  # type: ignore[no-untyped-def]
+    """Save the page as ``name``.png; with ``docs`` and RAGKIT_UPDATE_SCREENSHOT set, also as
+    docs/``docs`` (the README's pictures)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     print(f"screenshot: {path}")
+    if docs and os.environ.get("RAGKIT_UPDATE_SCREENSHOT"):
+        shutil.copy(path, ROOT / "docs" / docs)
     return path
 
 

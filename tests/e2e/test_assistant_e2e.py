@@ -9,9 +9,7 @@ figures those answers produced. Each saves a screenshot of its tab.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import time
 
 import pytest
@@ -110,9 +108,7 @@ def test_streamed_answer_with_expandable_citation(server: Server, page) -> None:
     page.locator("#source-view mark").wait_for()
     assert len(page.locator("#source-view mark").inner_text()) > 20
     page.locator("#source-download").wait_for()
-    shot = screenshot(page, "chat")
-    if os.environ.get("RAGKIT_UPDATE_SCREENSHOT"):
-        shutil.copy(shot, ROOT / "docs" / "screenshot.png")
+    screenshot(page, "chat", docs="screenshot.png")
 
 
 def test_thumbs_and_a_reason_are_stored_with_the_answer(server: Server, page) -> None:  # type: ignore[no-untyped-def]
@@ -139,7 +135,29 @@ def test_thumbs_and_a_reason_are_stored_with_the_answer(server: Server, page) ->
     assert got[0].question == "Do you deliver to Norway?" and got[0].mode == "qa"
     assert got[0].answer.split()[0] in answer
     assert got[0].settings["knowledge_base"]
-    screenshot(page, "feedback")
+    screenshot(page, "feedback", docs="feedback.png")
+
+
+def test_regenerate_answers_the_last_question_again_in_its_place(server: Server, page) -> None:  # type: ignore[no-untyped-def]
+    open_tab(page, server.url, "Support chat")
+    page.get_by_label("Knowledge Q&A").check()
+    _ask(page, "How much does express delivery cost in the EU?")
+    _watch_reply(page, lambda bot: _settled(bot) or "don't know" in bot.inner_text().lower())
+    page.locator('#chatbot button[aria-label="Retry"]').last.click()
+    # the old answer gives way to a new one in the same place
+    seen = _watch_reply(page, lambda bot: (_settled(bot) or "don't know" in
+                                           bot.inner_text().lower())
+                        and not bot.inner_text().startswith(PLACEHOLDERS), timeout_s=LONG / 1000)
+    assert "Error" not in seen[-1], seen[-1]
+    assert page.locator(BOT).count() == 1
+    assert page.locator('#chatbot [data-testid="user"]').count() == 1
+    # the conversation list keeps one exchange too
+    page.reload()
+    page.wait_for_selector("#chatbot")
+    page.locator("#thread-list label", has_text="How much does express delivery").click()
+    page.locator(BOT).last.wait_for()
+    assert page.locator(BOT).count() == 1
+    assert page.locator(BOT).last.inner_text().split("\n")[0] == seen[-1].split("\n")[0]
 
 
 def test_conversations_are_listed_resumed_after_a_reload_renamed_and_deleted(
@@ -165,7 +183,7 @@ def test_conversations_are_listed_resumed_after_a_reload_renamed_and_deleted(
     renamed = page.locator("#thread-list label", has_text="<b>Gift</b> cards")
     renamed.wait_for()
     assert page.locator("#thread-list b").count() == 0
-    screenshot(page, "conversations")
+    screenshot(page, "conversations", docs="conversations.png")
     page.locator("#thread-delete").click()
     renamed.wait_for(state="detached")
     assert page.locator(BOT).count() == 0  # the open conversation went with it
@@ -292,4 +310,4 @@ def test_system_tab_shows_models_and_session_figures(server: Server, page) -> No
     figures = page.locator("#system-metrics")
     figures.get_by_text("time to first token").wait_for()
     assert re.search(r"Answers:\s*[1-9]", figures.inner_text())
-    screenshot(page, "system")
+    screenshot(page, "system", docs="system.png")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Server, open_tab, screenshot
+from tests.e2e.conftest import ROOT, Server, open_tab, screenshot
 
 pytestmark = pytest.mark.e2e
 
@@ -94,7 +94,7 @@ def test_documents_table_re_indexes_and_deletes_one_document(server: Server, pag
     page.locator("#search-query textarea").fill("yak wool blanket")
     page.locator("#search-go").click()
     page.locator("#hits-keyword").get_by_text("no matches").wait_for()
-    screenshot(page, "knowledge_documents")
+    screenshot(page, "knowledge_documents", docs="knowledge.png")
 
 
 def test_errors_are_readable_messages(server: Server, page) -> None:  # type: ignore[no-untyped-def]
@@ -115,6 +115,9 @@ def test_chinese_browser_gets_chinese_labels_and_chinese_search_works(server: Se
         page = context.new_page()
         page.set_default_timeout(180_000)
         page.goto(server.url)
+        # the chat tab's examples are the Chinese ones, the English ones hidden
+        page.get_by_text("退款多久能到账？").wait_for()
+        assert not page.get_by_text("How long do refunds take?").is_visible()
         page.get_by_role("tab", name="知识库").click()
         page.get_by_role("button", name="搜索").wait_for()
         page.locator("#kb-status").get_by_text("3 个文档").wait_for()  # panels follow too
@@ -162,3 +165,20 @@ def test_knowledge_tab_on_a_postgres_url(pg_server_app: Server, page, tmp_path: 
     page.locator("#search-go").click()
     page.locator("#hits-keyword").get_by_text("uploads/zebra_tent.md").wait_for()
     screenshot(page, "knowledge_postgres")
+
+
+def test_the_evaluation_report_opens_in_a_browser_with_its_charts(page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from ragkit.evals.report import rag_html
+
+    result = json.loads((ROOT / "bench" / "results" / "rag_eval_tuning_sample_now.json")
+                        .read_text(encoding="utf-8"))
+    report = tmp_path / "report.html"
+    report.write_text(rag_html(result), encoding="utf-8")
+    page.goto(report.as_uri())
+    page.get_by_role("heading", name="Correct answers by question type").wait_for()
+    charts = page.locator("svg")
+    assert charts.count() >= 3 and charts.first.bounding_box()["width"] > 100  # drawn
+    assert page.locator("div.fail").count() == len(result["failures"])
+    screenshot(page, "report", docs="report.png")

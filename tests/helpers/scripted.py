@@ -52,6 +52,7 @@ class ScriptedGenerator:
         self._next = 0
         self.calls: list[list[Message]] = []
         self.translations: list[tuple[str, str]] = []  # (question, translation)
+        self.sampling: list[SamplingParams] = []  # the settings of every streamed call
 
     def _reply(self, messages: Sequence[Message]) -> str:
         question = _translation_request(messages)
@@ -72,6 +73,7 @@ class ScriptedGenerator:
 
     def stream(self, messages: Sequence[Message], params: SamplingParams | None = None) -> TextStream:
         params = params or SamplingParams()
+        self.sampling.append(params)
         text = self._reply(messages)
         for stop in params.stop:
             if stop in text:

@@ -12,7 +12,9 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from ragkit.errors import ConfigError
 from ragkit.kb import KnowledgeBase
 from ragkit.rag import RagPipeline
 from ragkit.rag.cache import AnswerCache
@@ -53,6 +55,23 @@ def test_sync_that_changes_content_invalidates_the_cache(tiny_kb: KnowledgeBase,
     assert not again.usage.answer_cache_hit and len(answer_calls(gen)) == 2
 
 
+def test_an_answer_made_while_the_knowledge_base_changed_is_not_cached_as_current(
+        tiny_kb: KnowledgeBase, docs: Path, scripted_generator) -> None:
+    def reply(messages):
+        if len(answer_calls(gen)) == 1:  # a sync lands while the first answer is written
+            (docs / "policies" / "shipping.md").write_text(
+                "# Shipping\n\nShipping costs five euros.\n", encoding="utf-8")
+            assert tiny_kb.sync([docs]).updated == 1
+        return REFUND
+
+    gen = scripted_generator(reply)
+    pipe = RagPipeline(tiny_kb, gen, ROUTING)
+    pipe.ask("How long do refunds take?")
+    again = pipe.ask("How long do refunds take?")  # found in what the knowledge base is now
+    assert not again.usage.answer_cache_hit and len(answer_calls(gen)) == 2
+    assert pipe.ask("How long do refunds take?").usage.answer_cache_hit
+
+
 def test_cache_is_never_used_for_a_follow_up(tiny_kb: KnowledgeBase, scripted_generator) -> None:
     def reply(messages):
         return REFUND
@@ -66,6 +85,31 @@ def test_cache_is_never_used_for_a_follow_up(tiny_kb: KnowledgeBase, scripted_ge
     follow = conv.ask("How long do refunds take?")  # same words, but inside a conversation
     assert not follow.usage.answer_cache_hit
     assert len(answer_calls(gen)) == n + 1  # answered afresh
+
+
+def test_regenerate_replaces_the_last_exchange_past_the_cache(tiny_kb: KnowledgeBase,
+                                                               scripted_generator) -> None:
+    again = "Refunds reach the original payment method within five business days."
+    gen = scripted_generator([REFUND, again, again])
+    pipe = RagPipeline(tiny_kb, gen, ROUTING)
+    question = "How long do refunds take?"
+    pipe.ask(question)  # outside a conversation: stored in the answer cache
+    conv = pipe.conversation()
+    first = conv.ask(question)
+    assert first.usage.answer_cache_hit and len(answer_calls(gen)) == 1
+    stream = conv.regenerate(question)
+    shown = "".join(stream)
+    redo = stream.answer
+    assert not redo.usage.answer_cache_hit and len(answer_calls(gen)) == 2
+    assert shown == redo.text and "five business days" in redo.text and redo.citations
+    assert gen.sampling[-1].temperature == ROUTING.regenerate_temperature > 0
+    assert [t["content"] for t in conv.history] == [question, redo.text]  # replaced, not added
+    assert pipe.ask(question).text == first.text  # the cache keeps the first answer
+    # a question that is not the last one stored is asked again as a new turn
+    conv.regenerate("Can I return a kettle?").collect()
+    assert [t["content"] for t in conv.history][::2] == [question, "Can I return a kettle?"]
+    with pytest.raises(ConfigError, match="no question"):
+        pipe.conversation().regenerate()
 
 
 def test_cache_threshold_and_scope_on_real_sqlite(tmp_path: Path) -> None:

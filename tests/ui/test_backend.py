@@ -193,3 +193,50 @@ def test_a_cited_pdf_page_opens_rendered_with_its_passage_and_a_copy_to_download
     assert copy.read_bytes() == pdf.read_bytes() and copy.parent != docs
     with pytest.raises(ConfigError):
         backend.source_view({"n": 1, "source": "docs/gone.pdf"})
+
+
+@pytest.mark.real_model  # the RAG pipeline's default relevance scorers
+def test_a_document_deleted_while_an_answer_from_it_streams(tiny_kb: Path,
+                                                           scripted_generator) -> None:
+    from ragkit.ui.i18n import InputError
+
+    backend = Backend(UiSettings(kb_dir=tiny_kb))
+    backend._generator = scripted_generator(["Refunds take five business days [1]."])
+    turn = backend.send("t1", "How long do refunds take?", mode="qa")
+    deltas = iter(turn.deltas)
+    shown = next(deltas)  # the answer has started
+    source = next(d["source"] for d in backend.documents() if d["source"].endswith("refunds.md"))
+    left = backend.remove_document(source)  # from the Knowledge tab, meanwhile
+    shown += "".join(deltas)
+    final = turn.finish()
+    assert "five business days" in shown and final["citations"]  # the answer it was giving
+    assert source not in [d["source"] for d in left]
+    with pytest.raises(InputError, match="no longer in the knowledge base"):
+        backend.source_view(final["citations"][0])
+    # the knowledge base is whole: the others still answer searches, the deleted one does not
+    found = backend.search_all("kettle citric acid", k=3)
+    assert all(h["source"] != source for hits in found.values() for h in hits)
+    assert any(h["source"].endswith("kettle.md") for h in found["hybrid"])
+    backend._conversations.clear()
+    again = backend.send("t2", "How long do refunds take?", mode="qa")
+    "".join(again.deltas)
+    assert all(c["source"] != source for c in again.finish()["citations"])
+
+
+def test_a_200_mb_upload_is_refused_before_it_is_copied(tiny_kb: Path, tmp_path: Path) -> None:
+    backend = Backend(UiSettings(kb_dir=tiny_kb))
+    first = tmp_path / "first" / "manual.md"
+    first.parent.mkdir()
+    first.write_text("# Manual\n\nThe quartzite grinder has twelve settings.\n", encoding="utf-8")
+    assert backend.index_uploads([str(first)])["added"] == 1
+    big = tmp_path / "picked" / "manual.md"  # same name, 200 MB (sparse: no disk needed)
+    big.parent.mkdir()
+    with big.open("wb") as f:
+        f.truncate(200 * 2**20)
+    rep = backend.index_uploads([str(big)])
+    assert [f["path"] for f in rep["failed"]] == ["uploads/manual.md"]
+    assert "200.0 MB, over the limit of 50.0 MB" in rep["failed"][0]["error"]
+    # nothing stored was lost: the earlier upload, its file and its chunks are still there
+    assert (tiny_kb / "uploads" / "manual.md").read_text(encoding="utf-8") == first.read_text(
+        encoding="utf-8")
+    assert backend.search_all("quartzite", k=1)["keyword"][0]["source"] == "uploads/manual.md"

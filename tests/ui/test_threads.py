@@ -78,3 +78,71 @@ def test_backend_resumes_and_deletes_a_conversation_with_its_checkpoints(
     store.close()
     with pytest.raises(InputError):
         backend.delete_thread("t1")
+
+
+def test_two_tabs_on_one_conversation_keep_both_turns(tmp_path: Path) -> None:
+    index = ThreadIndex(tmp_path, Sealer(tmp_path / "key"))
+    first = _turn("How do I descale the kettle?", "With citric acid [1].")
+    index.save_turn("t1", "qa", [], first)
+    # both tabs resumed the conversation showing `first`; each adds a turn
+    index.save_turn("t1", "qa", first, _turn("And how often?", "Every month [1]."))
+    # the page sends messages back as parts: still the same conversation
+    as_parts = [{"role": m["role"], "content": [{"type": "text", "text": m["content"]}],
+                 "metadata": None} for m in first]
+    index.save_turn("t1", "qa", as_parts, _turn("Is it dishwasher safe?", "Not stated."))
+    _, shown = index.load("t1")
+    assert [m["content"] for m in shown][::2] == [
+        "How do I descale the kettle?", "And how often?", "Is it dishwasher safe?"]
+    # a regenerated answer takes the place of what followed its question
+    index.save_turn("t1", "qa", first[:1], [{"role": "assistant", "content": "Citric acid."}],
+                    replace=True)
+    assert index.load("t1")[1] == [first[0], {"role": "assistant", "content": "Citric acid."}]
+    index.close()
+
+
+@pytest.mark.real_model  # the RAG pipeline's default relevance scorers
+def test_backend_regenerates_a_qa_answer_in_place_and_keeps_support_replies(
+        tiny_kb: Path, scripted_generator, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    monkeypatch.setenv("RAGKIT_HOME", str(tmp_path / "home"))
+    backend = Backend(UiSettings(kb_dir=tiny_kb))
+    backend._generator = scripted_generator(["Refunds take five business days [1].",
+                                             "Within five business days, to your card [1]."])
+    question = "How long do refunds take?"
+    turn = backend.send("t1", question, mode="qa")
+    first = "".join(turn.deltas)
+    backend.save_turn("t1", "qa", [], _turn(question, first))
+    turn = backend.send("t1", question, mode="qa", regenerate=True)
+    again = "".join(turn.deltas)
+    assert again != first and "five business days" in again
+    backend.save_turn("t1", "qa", [], _turn(question, again), replace=True)
+    assert backend.load_thread("t1")[1] == _turn(question, again)
+    conv = backend._conversations["t1"]
+    assert [t["content"] for t in conv.history][0] == question and len(conv.history) == 2
+    with pytest.raises(InputError, match="cannot be regenerated"):
+        backend.send("t2", "I want to return my order", mode="support", regenerate=True)
+
+
+@pytest.mark.real_model  # the RAG pipeline's default relevance scorers
+def test_a_conversation_deleted_while_it_streams_stays_deleted(
+        tiny_kb: Path, scripted_generator, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    from ragkit.rag import RagConfig
+    from ragkit.rag.memory import open_conversations
+
+    monkeypatch.setenv("RAGKIT_HOME", str(tmp_path / "home"))
+    backend = Backend(UiSettings(kb_dir=tiny_kb))
+    backend._generator = scripted_generator(["Refunds take five business days [1]."])
+    question = "How long do refunds take?"
+    backend.save_turn("t1", "qa", [], _turn("Hello?", "Hello."))
+    turn = backend.send("t1", question, mode="qa")
+    deltas = iter(turn.deltas)
+    next(deltas)  # the answer has started
+    backend.delete_thread("t1")  # from the list, while the turn streams
+    rest = list(deltas)  # the stream ends (stopped) without an error
+    backend.save_turn("t1", "qa", _turn("Hello?", "Hello."), _turn(question, "".join(rest)))
+    assert backend.threads() == []
+    cfg = RagConfig()
+    store = open_conversations(backend.kb(), cfg.max_threads, cfg.max_thread_age_days)
+    assert store.checkpoint_count("t1") == 0
+    store.close()
