@@ -63,7 +63,7 @@ from ragkit.ingest.decode import decode_text
 from ragkit.retriever import Filter, Retriever
 from ragkit.store import DocumentRow, KnowledgeStore, Store, vector_id
 from ragkit.syncplan import FileState, SyncPlan, plan_sync, under
-from ragkit.text import segment_for_search
+from ragkit.text import detect_language, segment_for_search
 from ragkit.types import Chunk, Hit, ParsedDocument
 
 log = logging.getLogger(__name__)
@@ -680,10 +680,25 @@ class KnowledgeBase:
     # -- documents ---------------------------------------------------------------------------
     def documents(self) -> list[dict]:
         """The indexed documents, by source: ``source``, ``path`` (where it was read from),
-        ``kind``, ``title``, ``chunks``, ``size`` (bytes) and ``modified`` (the file's mtime)."""
+        ``kind``, ``title``, ``language`` ("en", "zh", from its first chunk), ``chunks``,
+        ``size`` (bytes), ``modified`` (the file's mtime when indexed), ``indexed`` (when its
+        content was last indexed) and ``status``: "indexed", "changed" (the file on this
+        machine is newer: sync to take it in) or "missing" (the file is gone from this
+        machine; its chunks stay until a sync of its folder or a remove)."""
         rows = sorted(self.store.documents().values(), key=lambda r: r.source)
-        return [{"source": r.source, "path": r.path, "kind": r.kind, "title": r.title,
-                 "chunks": r.n_chunks, "size": r.size, "modified": r.mtime} for r in rows]
+        firsts = self.store.first_chunks()
+        out = []
+        for r in rows:
+            try:
+                status = "changed" if Path(r.path).stat().st_mtime > r.mtime + 1e-3 else "indexed"
+            except OSError:
+                status = "missing"
+            first = firsts.get(r.path, "")
+            out.append({"source": r.source, "path": r.path, "kind": r.kind, "title": r.title,
+                        "language": detect_language(first) if first.strip() else "",
+                        "chunks": r.n_chunks, "size": r.size, "modified": r.mtime,
+                        "indexed": r.indexed_at, "status": status})
+        return out
 
     def remove(self, sources: Sequence[str]) -> list[str]:
         """Take the documents cited as ``sources`` out of the knowledge base (their chunks,
@@ -720,7 +735,8 @@ class KnowledgeBase:
             return {"path": self.location, "embedder": self.config.embedder,
                     "index_type": self.config.index.type, "kb_version": self.store.kb_version,
                     **counts, "index_up_to_date": counts["vectors"] == counts["chunks"],
-                    "last_runs": self.store.last_runs(3)}
+                    "last_runs": self.store.last_runs(3),
+                    "settings": self.config.model_dump(mode="json")}
         try:
             manifest = read_manifest(self.index_dir)
             vectors, index_version = manifest.count, manifest.kb_version
@@ -735,6 +751,7 @@ class KnowledgeBase:
             "vectors": vectors,
             "index_up_to_date": index_version == self.store.kb_version,
             "last_runs": self.store.last_runs(3),
+            "settings": self.config.model_dump(mode="json"),  # fixed when it was created
         }
 
 

@@ -551,7 +551,7 @@ class PgStore:
     def documents(self) -> dict[str, DocumentRow]:
         rows = self._exec(
             "SELECT path, source, kind, title, content_hash, settings_hash, mtime, size, "
-            f"n_chunks FROM {self.s}.documents")
+            f"n_chunks, indexed_at FROM {self.s}.documents")
         return {r[0]: DocumentRow(*r) for r in rows}
 
     def chunk_vids(self, doc_path: str) -> list[int]:
@@ -612,6 +612,11 @@ class PgStore:
         return chunk_pairs(doc_path, self._exec(
             f"SELECT {CHUNK_COLUMNS} FROM {self.s}.chunks WHERE doc_path = %s ORDER BY ordinal",
             (doc_path,)))
+
+    def first_chunks(self) -> dict[str, str]:
+        """The text of each document's first chunk, by document path (one query)."""
+        return {r[0]: r[1] for r in self._exec(
+            f"SELECT doc_path, text FROM {self.s}.chunks WHERE ordinal = 0")}
 
     def sample_texts(self, n: int) -> list[str]:
         """Up to ``n`` chunk texts spread evenly over the store (all of them when fewer)."""

@@ -17,7 +17,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -58,6 +58,7 @@ class KnowledgeStore(Protocol):
     def document_chunks(self, doc_path: str) -> list[tuple[Chunk, str]]: ...
     def vector_space(self) -> tuple[str, int] | None: ...
     def sample_texts(self, n: int) -> list[str]: ...
+    def first_chunks(self) -> dict[str, str]: ...
     def is_empty(self) -> bool: ...
     def counts(self) -> dict[str, int]: ...
     def keyword_search(self, terms: Sequence[str], limit: int) -> list[tuple[int, float]]: ...
@@ -128,6 +129,8 @@ class DocumentRow:
     mtime: float
     size: int
     n_chunks: int
+    # when its content was last (re)indexed, set by the store; not part of its identity
+    indexed_at: float = field(default=0.0, compare=False)
 
 
 def _m1(db: sqlite_utils.Database) -> None:
@@ -291,8 +294,8 @@ class Store:
     # -- documents and chunks ----------------------------------------------------------------
     def documents(self) -> dict[str, DocumentRow]:
         rows = self.conn.execute(
-            "SELECT path, source, kind, title, content_hash, settings_hash, mtime, size, n_chunks"
-            " FROM documents"
+            "SELECT path, source, kind, title, content_hash, settings_hash, mtime, size, n_chunks,"
+            " indexed_at FROM documents"
         ).fetchall()
         return {r[0]: DocumentRow(*r) for r in rows}
 
@@ -365,6 +368,11 @@ class Store:
             "ON e.hash = c.embed_hash GROUP BY e.embedder ORDER BY count(*) DESC LIMIT 1"
         ).fetchone()
         return (row[0], int(row[1])) if row else None
+
+    def first_chunks(self) -> dict[str, str]:
+        """The text of each document's first chunk, by document path (one query)."""
+        return dict(self.conn.execute(
+            "SELECT doc_path, text FROM chunks WHERE ordinal = 0").fetchall())
 
     def sample_texts(self, n: int) -> list[str]:
         """Up to ``n`` chunk texts spread evenly over the store (all of them when fewer)."""

@@ -274,9 +274,27 @@ def handoff_choices(handoffs: Iterable[Mapping[str, Any]]) -> list[tuple[str, st
 # -- knowledge base ------------------------------------------------------------------------
 def kb_status_markdown(status: Mapping[str, Any], lang: Lang = "en") -> str:
     fresh = "" if status.get("index_up_to_date", True) else word("kb_stale", lang)
-    return (f"**{md_escape(str(status.get('path', '')))}** — " + word(
+    head = (f"**{md_escape(str(status.get('path', '')))}** — " + word(
         "kb_status", lang, documents=status.get("documents", 0), chunks=status.get("chunks", 0),
         embedder=status.get("embedder", "?"), index=status.get("index_type", "?")) + fresh)
+    settings = status.get("settings")
+    if not isinstance(settings, Mapping):
+        return head
+    rows = "".join(f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(str(v))}</td></tr>"
+                   for k, v in _flat(settings))
+    return (f"{head}\n\n<details class='rk-kb-settings'><summary>{word('kb_settings', lang)}"
+            f"</summary><table>{rows}</table></details>")
+
+
+def _flat(d: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """``a.b`` = value pairs of a nested settings dict."""
+    out: list[tuple[str, Any]] = []
+    for k, v in d.items():
+        if isinstance(v, Mapping):
+            out += _flat(v, f"{prefix}{k}.")
+        else:
+            out.append((f"{prefix}{k}", ", ".join(map(str, v)) if isinstance(v, list) else v))
+    return out
 
 
 def sync_report_markdown(report: Mapping[str, Any], lang: Lang = "en") -> str:
@@ -292,8 +310,12 @@ def sync_report_markdown(report: Mapping[str, Any], lang: Lang = "en") -> str:
     return "\n".join(lines)
 
 
-DOC_HEADERS = {"en": ["source", "type", "chunks", "size", "modified"],
-               "zh": ["来源", "类型", "片段数", "大小", "修改时间"]}
+DOC_HEADERS = {"en": ["source", "type", "language", "chunks", "size", "indexed", "status"],
+               "zh": ["来源", "类型", "语言", "片段数", "大小", "索引时间", "状态"]}
+DOC_STATUS = {"indexed": ("indexed", "已索引"),
+              "changed": ("file changed: re-index", "文件已改动：请重新索引"),
+              "missing": ("file gone from disk", "文件已不在磁盘上")}
+DOC_LANGUAGE = {"en": ("English", "英文"), "zh": ("Chinese", "中文")}
 
 
 def documents_table(docs: Sequence[Mapping[str, Any]], lang: Lang = "en") -> dict[str, Any]:
@@ -303,8 +325,15 @@ def documents_table(docs: Sequence[Mapping[str, Any]], lang: Lang = "en") -> dic
     def size(n: int) -> str:
         return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB" if n >= 1e3 else f"{n} B"
 
-    rows = [[str(d["source"]), str(d["kind"]), int(d["chunks"]), size(int(d["size"])),
-             dt.datetime.fromtimestamp(float(d["modified"])).strftime("%Y-%m-%d %H:%M")]
+    i = 1 if lang == "zh" else 0
+
+    def when(t: Any) -> str:
+        return dt.datetime.fromtimestamp(float(t)).strftime("%Y-%m-%d %H:%M") if t else "—"
+
+    rows = [[str(d["source"]), str(d["kind"]),
+             DOC_LANGUAGE.get(str(d.get("language")), ("—", "—"))[i], int(d["chunks"]),
+             size(int(d["size"])), when(d.get("indexed") or d.get("modified")),
+             DOC_STATUS.get(str(d.get("status", "indexed")), DOC_STATUS["indexed"])[i]]
             for d in docs]
     return {"headers": DOC_HEADERS.get(lang, DOC_HEADERS["en"]), "data": rows}
 

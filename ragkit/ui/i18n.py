@@ -47,6 +47,8 @@ WORDS: dict[str, tuple[str, str]] = {
                       "文件在建立索引后有改动，引用的段落已不在其中；请在“知识库”页重新索引。"),
     "source_gone": ("{source} is no longer in the knowledge base.", "{source} 已不在知识库中。"),
     "need_source": ("pick a source of the last answer first", "请先选择上一条回答的来源"),
+    "kb_settings": ("Settings (fixed when the knowledge base was created)",
+                    "设置（创建知识库时确定）"),
     "no_regenerate_support": (
         "A support reply cannot be regenerated: it may already have looked up or changed an "
         "order. Say what was wrong in a new message, or switch to Knowledge Q&A.",

@@ -81,6 +81,10 @@ def test_documents_table_re_indexes_and_deletes_one_document(server: Server, pag
     page.locator('#kb-upload [aria-label="yak_blanket.md"]').wait_for()
     page.locator("#kb-index").click()
     _table_shows(page, "uploads/yak_blanket.md")
+    table = page.locator("#kb-documents")
+    assert "language" in table.inner_text() and "English" in table.inner_text()
+    page.locator("#kb-status summary").click()  # the settings it was created with
+    page.locator("#kb-status").get_by_text("chunking.max_tokens").wait_for()
     _pick_document(page, "docs/kettle.md")
     page.locator("#kb-doc-reindex").click()
     page.locator("#index-report").get_by_text("1 updated").wait_for(timeout=120_000)

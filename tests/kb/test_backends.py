@@ -4,6 +4,8 @@ built embedder; every test runs on both."""
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -92,6 +94,10 @@ def test_unchanged_embeds_nothing_edit_reembeds_one_delete_removes(
     assert kb.store.kb_version > version
 
 
+def _doc(kb: KnowledgeBase, source: str) -> dict:
+    return next(d for d in kb.documents() if d["source"] == source)
+
+
 def test_a_document_is_removed_by_its_source_and_comes_back_without_embedding(
         kb: KnowledgeBase, corpus: Path) -> None:
     kb.sync([corpus])
@@ -99,6 +105,17 @@ def test_a_document_is_removed_by_its_source_and_comes_back_without_embedding(
     assert [d["source"] for d in listed] == sorted(d["source"] for d in listed)
     kettle = next(d for d in listed if d["source"] == "docs/manuals/kettle.txt")
     assert kettle["chunks"] >= 1 and kettle["size"] > 0 and kettle["kind"]
+    assert kettle["language"] == "en" and kettle["status"] == "indexed"
+    assert 0 < time.time() - kettle["indexed"] < 3600
+    assert next(d for d in listed if d["source"] == "docs/zh/退款.md")["language"] == "zh"
+    # the file changed on disk, then gone: the table says so before any sync
+    path = Path(kettle["path"])
+    os.utime(path, (time.time() + 60, time.time() + 60))
+    assert _doc(kb, "docs/manuals/kettle.txt")["status"] == "changed"
+    held = path.read_bytes()
+    path.unlink()
+    assert _doc(kb, "docs/manuals/kettle.txt")["status"] == "missing"
+    path.write_bytes(held)
     with pytest.raises(KnowledgeBaseError, match="not in .*ragkit status"):
         kb.remove(["docs/manuals/kettle.txt", "docs/nope.md"])
     assert len(kb.documents()) == 4  # an unknown source removes nothing

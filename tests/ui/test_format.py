@@ -256,3 +256,28 @@ def test_a_cited_passage_is_found_and_marked_in_its_document() -> None:
     assert "docs/returns.md › Returns &gt; Window, p. 2" in page
     moved = fmt.source_html(text, None, {"n": 1, "source": "docs/returns.md"})
     assert "<mark" not in moved and "re-index" in moved
+
+
+def test_documents_table_says_language_when_indexed_and_what_to_do() -> None:
+    docs = [{"source": "docs/a.md", "kind": "markdown", "language": "zh", "chunks": 3,
+             "size": 2048, "modified": 1.7e9, "indexed": 1.8e9, "status": "changed"},
+            {"source": "docs/b.pdf", "kind": "pdf", "language": "", "chunks": 0, "size": 10,
+             "modified": 1.7e9, "indexed": 0, "status": "missing"}]
+    en = fmt.documents_table(docs)
+    assert en["headers"][2] == "language" and en["headers"][-1] == "status"
+    assert en["data"][0][2] == "Chinese" and en["data"][0][-1] == "file changed: re-index"
+    assert en["data"][1][2] == "—" and en["data"][1][-1] == "file gone from disk"
+    zh = fmt.documents_table(docs, "zh")
+    assert zh["data"][0][2] == "中文" and zh["headers"][5] == "索引时间"
+
+
+def test_the_status_line_shows_the_knowledge_base_settings_escaped() -> None:
+    from ragkit.config import KnowledgeBaseConfig
+
+    settings = KnowledgeBaseConfig(embedder="<b>e5</b>").model_dump(mode="json")
+    text = fmt.kb_status_markdown({"path": "kb", "documents": 1, "chunks": 2,
+                                   "embedder": "e5", "index_type": "flat",
+                                   "settings": settings})
+    assert "<summary>Settings" in text and "<code>chunking.max_tokens</code>" in text
+    assert "<code>ingest.max_file_mb</code><td>50.0" not in text  # one cell per value
+    assert "&lt;b&gt;e5&lt;/b&gt;" in text and "<b>e5</b>" not in text
