@@ -119,7 +119,10 @@ def chat_tab(backend: Backend, demo: gr.Blocks) -> None:
                 stop = gr.Button(T("stop"), variant="stop", scale=1, min_width=80,
                                  elem_id="chat-stop")
             with gr.Row():
-                new = gr.Button(T("new"), size="sm", elem_id="chat-new")
+                with gr.Column(min_width=120):
+                    new = gr.Button(T("new"), size="sm", elem_id="chat-new")
+                    copy_btn = gr.Button(T("copy_answer"), size="sm", elem_id="chat-copy")
+                    plain = gr.Textbox(visible=False, elem_id="chat-plain")
                 examples = {lang: gr.Examples([[q] for q in qs], inputs=box,
                                               label=T("examples"), visible=lang == "en")
                             for lang, qs in EXAMPLES.items()}
@@ -245,12 +248,14 @@ def chat_tab(backend: Backend, demo: gr.Blocks) -> None:
                          value=current if any(t["id"] == current for t in items) else None)
 
     def last_sources(tid: str, history: list[dict], request: gr.Request) -> Any:
-        """The source picker offers the citations of the answer just given."""
+        """The source picker offers the citations of the answer just given; the copy button
+        holds it as plain text with its sources."""
         cites = backend.reply_sources(tid, len(history) - 1) if history else []
         lang = lang_of(request)
         return (gr.update(choices=[(fmt.citation_label(c, lang), int(c["n"])) for c in cites
                                    if c.get("n") is not None], value=None),
-                "", gr.update(visible=False, value=None), gr.update(visible=False))
+                "", gr.update(visible=False, value=None), gr.update(visible=False),
+                backend.reply_plain(tid, len(history) - 1) if history else "")
 
     def open_source(n: int | None, tid: str, history: list[dict], request: gr.Request) -> Any:
         lang = lang_of(request)
@@ -265,7 +270,9 @@ def chat_tab(backend: Backend, demo: gr.Blocks) -> None:
         return (view["html"], gr.update(value=view["image"], visible=bool(view["image"])),
                 gr.update(value=view["file"], visible=True))
 
-    source_outputs = [source_pick, source_view, source_page, source_file]
+    source_outputs = [source_pick, source_view, source_page, source_file, plain]
+    copy_btn.click(None, plain, None, js="(text) => { if (text) "
+                   "navigator.clipboard.writeText(text); }")
     source_pick.input(open_source, [source_pick, thread, chatbot],
                       [source_view, source_page, source_file])
 

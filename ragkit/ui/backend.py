@@ -505,6 +505,15 @@ class Backend:
             reply = self._replies.get((thread_id, index))
         return list(reply["citations"]) if reply else []
 
+    def reply_plain(self, thread_id: str, index: int) -> str:
+        """The reply at chat position ``index`` with its sources as plain text ("" when
+        unknown), for the clipboard."""
+        with self._lock:
+            reply = self._replies.get((thread_id, index))
+        if not reply:
+            return ""
+        return fmt.plain_answer(reply["answer"], reply["citations"], reply["language"])
+
     def source_view(self, cite: Mapping[str, Any], lang: str = "en") -> dict[str, Any]:
         """A cited document opened: ``html`` (its text around the passage, marked),
         ``image`` (the cited PDF page as a PNG, or None) and ``file`` (a copy of the

@@ -147,6 +147,22 @@ def answer_content(text: str, citations: Sequence[Mapping[str, Any]] = (), *,
     return out + citations_html(citations, lang)
 
 
+def plain_answer(text: str, citations: Sequence[Mapping[str, Any]] = (),
+                 lang: Lang | None = None) -> str:
+    """An answer with its sources as plain text, for the clipboard: the answer, then one
+    line per citation (its place) with the cited passage quoted under it."""
+    lang = lang or detect_lang(text)
+    out = text.strip()
+    if citations:
+        out += f"\n\n{word('sources', lang)}{'：' if lang == 'zh' else ':'}"
+        for c in citations:
+            out += f"\n{citation_label(c, lang)}"
+            snippet = " ".join(str(c.get("snippet") or "").split())
+            if snippet:
+                out += f"\n    “{snippet}”"
+    return out
+
+
 def user_message(text: str) -> dict[str, str]:
     return {"role": "user", "content": text}
 

@@ -246,6 +246,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "documents": ("#### Documents", "#### 文档"), "document": ("Document", "文档"),
     "reindex": ("Re-index", "重新索引"),
     "open_source": ("Open a source of the last answer", "打开上一条回答的来源"),
+    "copy_answer": ("Copy the answer with its sources", "复制回答及来源"),
     "sources_panel": ("Sources", "来源"), "original": ("Download the original", "下载原文件"),
     "delete": ("Delete", "删除"), "new_title": ("New name", "新名称"),
     "kb": ("Knowledge base", "知识库"), "create": ("Create", "创建"),

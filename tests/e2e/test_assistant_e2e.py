@@ -108,6 +108,12 @@ def test_streamed_answer_with_expandable_citation(server: Server, page) -> None:
     page.locator("#source-view mark").wait_for()
     assert len(page.locator("#source-view mark").inner_text()) > 20
     page.locator("#source-download").wait_for()
+    # the whole answer with its sources copies as plain text
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.locator("#chat-copy").click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith(answer[:20]) and "\nSources:\n[1] " in copied, copied
+    assert "<details" not in copied
     screenshot(page, "chat", docs="screenshot.png")
 
 

@@ -281,3 +281,14 @@ def test_the_status_line_shows_the_knowledge_base_settings_escaped() -> None:
     assert "<summary>Settings" in text and "<code>chunking.max_tokens</code>" in text
     assert "<code>ingest.max_file_mb</code><td>50.0" not in text  # one cell per value
     assert "&lt;b&gt;e5&lt;/b&gt;" in text and "<b>e5</b>" not in text
+
+
+def test_an_answer_copies_as_plain_text_with_its_sources() -> None:
+    cites = [{"n": 1, "source": "docs/refunds.md", "heading": "Refunds", "page": 2,
+              "snippet": "Refunds are paid back\n within five <b>business</b> days."}]
+    text = fmt.plain_answer("Within five business days [1].", cites)
+    assert text == ("Within five business days [1].\n\nSources:\n"
+                    "[1] docs/refunds.md › Refunds, p. 2\n"
+                    "    “Refunds are paid back within five <b>business</b> days.”")
+    assert fmt.plain_answer("退款五天内到账 [1]。", cites).split("\n")[2] == "来源："
+    assert fmt.plain_answer("No sources.") == "No sources."
