@@ -58,8 +58,16 @@ def without_bullet(text: str) -> str:
 
 
 def shown(text: str, lead: str = "") -> str:
-    """An evidence unit as a prompt or a quote shows it: its lead-in, then its body."""
+    """An evidence unit as a prompt or a quote shows it: its lead-in, then its body; a table
+    row under its header row as "header: cell; header: cell" (a model copies raw pipes)."""
+    if lead.startswith("|") and text.lstrip().startswith("|"):
+        return row_text(_cells(lead), _cells(text))
     return f"{lead} {without_bullet(text)}" if lead else text
+
+
+def row_text(header: Sequence[str], cells: Sequence[str]) -> str:
+    """One table row read with its header: "Method: Apple Pay; Time: 5 to 10 days"."""
+    return "; ".join(f"{h}: {c}" if h else c for h, c in zip(header, cells, strict=False) if c)
 
 
 def units_of(chunk: int, text: str, heading: str = "") -> list[Unit]:
@@ -90,6 +98,10 @@ def units_of(chunk: int, text: str, heading: str = "") -> list[Unit]:
                 continue
             pairs = [f"{h}: {c}" if h else c for h, c in zip(header, cells, strict=False)]
             scored = ", ".join(pairs)
+            if len(scored) >= MIN_UNIT_CHARS:
+                out.append(Unit(chunk, body, f"{context}: {scored}" if context else scored,
+                                "| " + " | ".join(header) + " |"))  # shown with its row
+            continue
         else:
             header = None
             item = bool(_BULLET.match(body))
@@ -286,6 +298,9 @@ def evidence_context(hits: Sequence[Mapping[str, Any]], evidence: Sequence[Mappi
         parts: list[str] = []
         for e in picked:
             lead = e.get("lead", "")
+            if lead.startswith("|"):  # a table row, read with its header
+                parts.append(" ".join(shown(e["text"], lead).split()))
+                continue
             if lead and lead not in parts:
                 parts.append(lead)
             parts.append(" ".join((without_bullet(e["text"]) if lead else e["text"]).split()))

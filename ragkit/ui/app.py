@@ -32,10 +32,9 @@ CSS = """
 .rk-cite summary { cursor: pointer; font-size: 0.9em; }
 .rk-cite blockquote { font-size: 0.85em; margin: 0.3em 0 0.6em 0.5em; opacity: 0.85; }
 #state-panel { min-height: 12em; }
-/* the chat's label and its buttons sit over the messages: keep the first message clear of
-   them and let scrolled messages pass under an opaque strip, not through the text */
-#chatbot .bubble-wrap { padding-top: 2.75rem; }
-#chatbot > label, #chatbot .top-panel { background: var(--block-background-fill); z-index: 5; }
+/* the chat's label and its buttons sit over the messages: the scrolling area starts below
+   them, so no message, scrolled or not, passes under them */
+#chatbot .bubble-wrap { margin-top: 2.5rem; height: calc(100% - 2.5rem); padding-top: 0.5rem; }
 footer { display: none !important; }
 """
 EXAMPLES = {  # the page's language picks the set (the sample store is bilingual)

@@ -25,6 +25,19 @@ def test_units_keep_their_heading_and_table_header() -> None:
     assert all(u.body in RETURNS for u in units)  # bodies are the chunk's own text
 
 
+def test_a_table_row_is_shown_with_its_header_not_as_pipes() -> None:
+    row = next(u for u in ev.units_of(0, RETURNS, heading="Returns") if "UK" in u.body)
+    assert row.shown == "Zone: UK; Standard: 6.95; Express: 15.00"
+    hit = {"chunk_id": "c1", "source": "returns.md", "title": "", "heading": "Returns",
+           "page": None, "start": 0, "end": len(RETURNS), "text": RETURNS}
+    gold = next(u for u in ev.units_of(0, RETURNS) if "Gold" in u.body)
+    context, _ = ev.evidence_context([hit], [
+        {"chunk_id": "c1", "text": row.body, "lead": row.lead, "score": 0.9},
+        {"chunk_id": "c1", "text": gold.body, "lead": gold.lead, "score": 0.8}])
+    assert context[0]["text"] == "Returns: - Gold members: 45 days Zone: UK; Standard: 6.95; Express: 15.00"
+    assert "|" not in ev.quote([row.shown], [1], "en")
+
+
 def test_chinese_units() -> None:
     units = ev.units_of(2, "退货须知。我们支持七天无理由退货！请保留发票", heading="退货")
     assert [u.text for u in units] == ["退货: 退货须知。", "退货: 我们支持七天无理由退货！",
