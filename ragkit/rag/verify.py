@@ -250,6 +250,8 @@ class CitationGate:
                 invented.append(n)
                 continue
             score, ok = self.scorer.support(sentence, chunk["text"])
+            if ok and self.affirms_unstated(body, chunk["text"]):
+                ok = False
             support[n] = score
             (kept if ok and substantive else removed).append(n)
         if not cited and not says_nothing and MARKER_RE.sub("", sentence).strip():
@@ -290,6 +292,21 @@ class CitationGate:
         if not {_stem(w) for w in query_terms(body)} <= self.question_terms:
             return False
         return self.asks_for or bool(_ASKING.search(body.lower()))
+
+    def affirms_unstated(self, body: str, chunk_text: str) -> bool:
+        """True when ``body`` is made only of the question's words ("智插 Mini 支持 HomeKit"
+        for "智插 Mini 支持 HomeKit 吗？") and the chunk lacks one of them: such a sentence
+        says yes to the question, and stands only on a source that states all of it, else the
+        model has affirmed what the source never says. Compared word for word, so only within
+        one language."""
+        if not self.question_terms:
+            return False
+        words = {_stem(w) for w in query_terms(body)}
+        if not words or not words <= self.question_terms:
+            return False
+        if detect_language(body) != detect_language(chunk_text):
+            return False
+        return not words <= _terms(chunk_text)
 
     def echoes_instructions(self, body: str) -> bool:
         """True when ``body`` is mostly instruction text (its rules, its worked example) and

@@ -153,6 +153,23 @@ def test_a_sentence_that_repeats_the_question_keeps_no_citation() -> None:
     assert _run(yes_no, "Refunds are paid to the original payment method [1].") != ""
 
 
+def test_saying_yes_to_the_question_needs_a_source_that_states_it() -> None:
+    # seen in a browser walk: "智插 Mini 智能插座支持苹果 HomeKit 吗？" was answered "智插 Mini
+    # 智能插座支持苹果 HomeKit [1]。", cited to a catalogue that never names HomeKit
+    ctx = [{"n": 1, "text": "| 智插 Mini 智能插座 | 定时开关，通过亮购智家 App 接入语音助手 | ¥79 |"}]
+    scorer = Scorer(RagConfig(support_method="lexical"))
+    question = "智插 Mini 智能插座支持苹果 HomeKit 吗？"
+    gate = CitationGate(ctx, scorer, question)
+    assert _run(gate, "智插 Mini 智能插座支持苹果 HomeKit [1]。") == ""
+    assert gate.counts()["supported"] == 0 and gate.counts()["removed"] == 1
+    stated = [{"n": 1, "text": "智插 Mini 智能插座支持苹果 HomeKit 和语音助手。"}]
+    assert _run(CitationGate(stated, scorer, question),
+                "智插 Mini 智能插座支持苹果 HomeKit [1]。") != ""
+    english = CitationGate([{"n": 1, "text": "The Volt 20000 power bank charges two phones."}],
+                           scorer, "Does the Volt 20000 power bank charge a MacBook?")
+    assert _run(english, "The Volt 20000 power bank can charge a MacBook [1].") == ""
+
+
 def test_a_sentence_copying_the_instructions_keeps_no_citation() -> None:
     # the 0.5B model answered an unanswerable question with the retry instruction, cited [1]
     ctx = [{"n": 1, "text": "| KIT-1006 | GrindWell 咖啡磨豆机 | €59.00 |"}]
