@@ -62,6 +62,17 @@ def _terms(text: str) -> set[str]:
     return {_stem(w) for w in segment_for_search(text).split()}
 
 
+_LATIN_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]")
+
+
+def names(text: str) -> set[str]:
+    """The product and brand names in ``text``, lower-cased: Latin words with a capital after
+    their first letter or with letters and digits ("HomeKit", "iPhone", "KIT-1006", "USB-C")."""
+    return {w.lower() for w in _LATIN_WORD.findall(text)
+            if any(c.isupper() for c in w[1:])
+            or (any(c.isdigit() for c in w) and any(c.isalpha() for c in w))}
+
+
 def negated(text: str) -> bool:
     """Whether ``text`` says no ("not", "never", "n't", 不, 没, 未, 无法, 禁止 ...)."""
     return bool(_NEGATION.search(text.lower()))
@@ -256,7 +267,7 @@ class CitationGate:
             (kept if ok and substantive else removed).append(n)
         if not cited and not says_nothing and MARKER_RE.sub("", sentence).strip():
             best = self._best_chunk(sentence)
-            if best is not None:
+            if best is not None and not self.affirms_unstated(body, self.by_n[best[0]]["text"]):
                 kept, support = [best[0]], {best[0]: best[1]}
         for n in kept:
             self.display.setdefault(n, len(self.display) + 1)
@@ -297,15 +308,16 @@ class CitationGate:
         """True when ``body`` is made only of the question's words ("智插 Mini 支持 HomeKit"
         for "智插 Mini 支持 HomeKit 吗？") and the chunk lacks one of them: such a sentence
         says yes to the question, and stands only on a source that states all of it, else the
-        model has affirmed what the source never says. Compared word for word, so only within
-        one language."""
+        model has affirmed what the source never says. Across languages only the names are
+        compared (words with a capital inside or a digit: "HomeKit", "KIT-1006"), which a
+        source in the other language writes the same way."""
         if not self.question_terms:
             return False
         words = {_stem(w) for w in query_terms(body)}
         if not words or not words <= self.question_terms:
             return False
         if detect_language(body) != detect_language(chunk_text):
-            return False
+            words = _terms(" ".join(names(body)))
         return not words <= _terms(chunk_text)
 
     def echoes_instructions(self, body: str) -> bool:

@@ -165,6 +165,13 @@ def test_saying_yes_to_the_question_needs_a_source_that_states_it() -> None:
     stated = [{"n": 1, "text": "智插 Mini 智能插座支持苹果 HomeKit 和语音助手。"}]
     assert _run(CitationGate(stated, scorer, question),
                 "智插 Mini 智能插座支持苹果 HomeKit [1]。") != ""
+    # the real case: the catalogue row is English with the Chinese name beside it
+    row = [{"n": 1, "text": "| HOM-2002 | Plugwise Mini Smart Plug (2-pack) | 智插 Mini 智能插座"
+            "（两只装） | €29.90 | £24.90 | $27.90 | ¥149 | 24 months |"}]
+    cross = Scorer(RagConfig(support_method="auto"), lambda a, b: 0.9)
+    assert _run(CitationGate(row, cross, question), "智插 Mini 智能插座支持苹果 HomeKit [1]。") == ""
+    assert _run(CitationGate(row, cross, "智插 Mini 智能插座多少钱？"),
+                "智插 Mini 智能插座 ¥149 [1]。") != ""  # adds the price: not a bare yes
     english = CitationGate([{"n": 1, "text": "The Volt 20000 power bank charges two phones."}],
                            scorer, "Does the Volt 20000 power bank charge a MacBook?")
     assert _run(english, "The Volt 20000 power bank can charge a MacBook [1].") == ""
