@@ -35,6 +35,7 @@ from ragkit.ingest import docx, faq, html, markdown, pdf, text
 from ragkit.ingest.decode import decode_text, require_text
 from ragkit.ingest.discover import Scan, discover, scan
 from ragkit.ingest.read import (
+    check_size,
     check_zip,
     content_hash,
     expansion_limit,
@@ -80,6 +81,7 @@ __all__ = [
     "Scan",
     "SectionBuilder",
     "check_zip",
+    "check_size",
     "content_hash",
     "decode_text",
     "discover",

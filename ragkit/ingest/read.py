@@ -69,7 +69,8 @@ def _not_regular(display_path: str, mode: int) -> IngestError:
     )
 
 
-def _check_size(display_path: str, size: int, max_bytes: int) -> None:
+def check_size(display_path: str, size: int, max_bytes: int) -> None:
+    """Raise an IngestError naming the limit when ``size`` bytes is over ``max_bytes``."""
     if size > max_bytes:
         raise IngestError(
             display_path,
@@ -105,7 +106,7 @@ def read_source(
             raise IngestError(display_path, "is a folder, not a file; pass the folder to walk it")
         if not stat.S_ISREG(st.st_mode):
             raise _not_regular(display_path, st.st_mode)
-        _check_size(display_path, st.st_size, max_bytes)
+        check_size(display_path, st.st_size, max_bytes)
         fd = os.open(path, flags)
         with os.fdopen(fd, "rb") as f:
             fst = os.fstat(f.fileno())
@@ -115,7 +116,7 @@ def read_source(
                 raise IngestError(
                     display_path, "changed while it was being read (a moved symlink?); run again"
                 )
-            _check_size(display_path, fst.st_size, max_bytes)
+            check_size(display_path, fst.st_size, max_bytes)
             data = f.read(max_bytes + 1)
     except FileNotFoundError:
         raise IngestError(display_path, "file not found; check the path") from None

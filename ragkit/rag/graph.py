@@ -301,10 +301,9 @@ def generate(state: RagState, runtime: Runtime[RunContext]) -> Update:
                         instructions=prompts.instruction_texts(lang),
                         layout_labels=prompts.layout_labels(lang),
                         screen=_output_screen(deps, state, runtime.context.conversation))
-    sampling = (SamplingParams(max_tokens=cfg.max_answer_tokens,
-                               temperature=cfg.regenerate_temperature)
-                if runtime.context.fresh else SamplingParams(max_tokens=cfg.max_answer_tokens))
-    stream = deps.generator.stream(msgs, sampling)
+    stream = deps.generator.stream(msgs, SamplingParams(
+        max_tokens=cfg.max_answer_tokens,
+        temperature=cfg.regenerate_temperature if runtime.context.fresh else 0.0))
     draft: list[str] = []
     try:
         for delta in stream:
@@ -434,7 +433,8 @@ def respond(state: RagState, runtime: Runtime[RunContext]) -> Update:
     elif state.cache_hit or state.quoted:
         write(text)
     if (deps.cache is not None and deps.config.answer_cache and not state.history
-            and not runtime.context.fresh and not state.cache_hit and not state.pii  # never store a customer's data
+            and not runtime.context.fresh  # a regenerated answer is this conversation's
+            and not state.cache_hit and not state.pii  # never store a customer's data
             and not state.refusal_reason.startswith("guard_")):  # nor what the guard stopped
         deps.cache.put(deps.embed_query(state.question), state.question, {
             "text": text, "citations": citations, "refused": state.refused,

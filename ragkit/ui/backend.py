@@ -292,16 +292,18 @@ class Backend:
         copies: dict[str, Path] = {}
         too_big: list[dict[str, str]] = []
         if uploaded:
+            from ragkit import ingest
+            from ragkit.errors import IngestError
+
             dest = self.kb_dir / UPLOADS
             dest.mkdir(exist_ok=True)
-            limit = self.kb().config.ingest.max_file_mb * 2**20
+            limit = int(self.kb().config.ingest.max_file_mb * 2**20)
             for f in uploaded:
                 copy = dest / Path(f).name
-                if (size := Path(f).stat().st_size) > limit:
-                    too_big.append({"path": f"{UPLOADS}/{copy.name}", "error": (
-                        f"file is {size / 2**20:.1f} MB, over the limit of {limit / 2**20:.1f} "
-                        "MB; split it, or raise ingest.max_file_mb in the knowledge base's "
-                        "settings")})
+                try:  # the check indexing makes, before the copy
+                    ingest.check_size(f"{UPLOADS}/{copy.name}", Path(f).stat().st_size, limit)
+                except IngestError as exc:
+                    too_big.append({"path": exc.path, "error": exc.reason})
                     continue
                 fresh = not copy.exists()
                 shutil.copy2(f, copy)
@@ -311,8 +313,7 @@ class Backend:
             targets.insert(0, dest)
         if folder.strip():
             targets.append(Path(folder.strip()).expanduser())
-        report = self.index(targets, progress=progress) if targets or not too_big else {
-            "added": 0, "updated": 0, "unchanged": 0, "removed": 0, "failed": []}
+        report = self.index(targets, progress=progress)
         report["failed"] = too_big + list(report.get("failed") or [])
         for failed in report.get("failed") or []:
             copy = copies.get(str(failed.get("path")))
@@ -430,11 +431,6 @@ class Backend:
                 self._threads = ThreadIndex(self.kb_dir)
             return self._threads
 
-    def save_thread(self, thread_id: str, mode: str, history: list[dict[str, Any]]) -> None:
-        """Keep the conversation as shown, for the list and for resuming after a restart."""
-        if thread_id and history and thread_id not in self._deleted:
-            self._thread_index().save(thread_id, mode, history)
-
     def save_turn(self, thread_id: str, mode: str, before: list[dict[str, Any]],
                   added: list[dict[str, Any]], *, replace: bool = False) -> None:
         """Keep one turn of a conversation (``ThreadIndex.save_turn``: a second tab's turns
@@ -499,17 +495,19 @@ class Backend:
                                            "start", "end")}
                     for c in final.get("citations") or [] if isinstance(c, Mapping)]}
 
+    def _reply(self, thread_id: str, index: int) -> dict[str, Any] | None:
+        with self._lock:
+            return self._replies.get((thread_id, index))
+
     def reply_sources(self, thread_id: str, index: int) -> list[dict[str, Any]]:
         """The citations of the reply at chat position ``index`` (empty when unknown)."""
-        with self._lock:
-            reply = self._replies.get((thread_id, index))
+        reply = self._reply(thread_id, index)
         return list(reply["citations"]) if reply else []
 
     def reply_plain(self, thread_id: str, index: int) -> str:
         """The reply at chat position ``index`` with its sources as plain text ("" when
         unknown), for the clipboard."""
-        with self._lock:
-            reply = self._replies.get((thread_id, index))
+        reply = self._reply(thread_id, index)
         if not reply:
             return ""
         return fmt.plain_answer(reply["answer"], reply["citations"], reply["language"])

@@ -107,10 +107,10 @@ def source_html(text: str, span: tuple[int, int] | None, c: Mapping[str, Any],
         return f"<p><strong>{place}</strong></p>{note}<div class='rk-source'>{shown}</div>"
     s, e = span
     lo, hi = max(0, s - before), min(len(text), e + context)  # the mark near the top
-    before = ("…" if lo else "") + html.escape(text[lo:s])
+    ahead = ("…" if lo else "") + html.escape(text[lo:s])
     after = html.escape(text[e:hi]) + ("…" if hi < len(text) else "")
     return (f"<p><strong>{place}</strong></p><div class='rk-source' style='white-space:pre-wrap'>"
-            f"{before}<mark id='rk-cited'>{html.escape(text[s:e])}</mark>{after}</div>")
+            f"{ahead}<mark id='rk-cited'>{html.escape(text[s:e])}</mark>{after}</div>")
 
 
 def citations_html(citations: Sequence[Mapping[str, Any]], lang: Lang = "en") -> str:
@@ -328,10 +328,6 @@ def sync_report_markdown(report: Mapping[str, Any], lang: Lang = "en") -> str:
 
 DOC_HEADERS = {"en": ["source", "type", "language", "chunks", "size", "indexed", "status"],
                "zh": ["来源", "类型", "语言", "片段数", "大小", "索引时间", "状态"]}
-DOC_STATUS = {"indexed": ("indexed", "已索引"),
-              "changed": ("file changed: re-index", "文件已改动：请重新索引"),
-              "missing": ("file gone from disk", "文件已不在磁盘上")}
-DOC_LANGUAGE = {"en": ("English", "英文"), "zh": ("Chinese", "中文")}
 
 
 def documents_table(docs: Sequence[Mapping[str, Any]], lang: Lang = "en") -> dict[str, Any]:
@@ -341,15 +337,18 @@ def documents_table(docs: Sequence[Mapping[str, Any]], lang: Lang = "en") -> dic
     def size(n: int) -> str:
         return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB" if n >= 1e3 else f"{n} B"
 
-    i = 1 if lang == "zh" else 0
-
     def when(t: Any) -> str:
         return dt.datetime.fromtimestamp(float(t)).strftime("%Y-%m-%d %H:%M") if t else "—"
 
-    rows = [[str(d["source"]), str(d["kind"]),
-             DOC_LANGUAGE.get(str(d.get("language")), ("—", "—"))[i], int(d["chunks"]),
+    def language(code: Any) -> str:
+        return word(f"language_{code}", lang) if code in ("en", "zh") else "—"
+
+    def status(s: Any) -> str:
+        return word(f"doc_{s if s in ('changed', 'missing') else 'indexed'}", lang)
+
+    rows = [[str(d["source"]), str(d["kind"]), language(d.get("language")), int(d["chunks"]),
              size(int(d["size"])), when(d.get("indexed") or d.get("modified")),
-             DOC_STATUS.get(str(d.get("status", "indexed")), DOC_STATUS["indexed"])[i]]
+             status(d.get("status"))]
             for d in docs]
     return {"headers": DOC_HEADERS.get(lang, DOC_HEADERS["en"]), "data": rows}
 

@@ -47,6 +47,10 @@ WORDS: dict[str, tuple[str, str]] = {
                       "文件在建立索引后有改动，引用的段落已不在其中；请在“知识库”页重新索引。"),
     "source_gone": ("{source} is no longer in the knowledge base.", "{source} 已不在知识库中。"),
     "need_source": ("pick a source of the last answer first", "请先选择上一条回答的来源"),
+    "language_en": ("English", "英文"), "language_zh": ("Chinese", "中文"),
+    "doc_indexed": ("indexed", "已索引"),
+    "doc_changed": ("file changed: re-index", "文件已改动：请重新索引"),
+    "doc_missing": ("file gone from disk", "文件已不在磁盘上"),
     "kb_settings": ("Settings (fixed when the knowledge base was created)",
                     "设置（创建知识库时确定）"),
     "no_regenerate_support": (

@@ -72,6 +72,18 @@ def _watch_reply(page, done, timeout_s: float = LONG / 1000) -> list[str]:  # ty
     raise AssertionError(f"no complete reply in {timeout_s:.0f}s; saw {seen[-3:]}")
 
 
+def _answered_or_refused(bot) -> bool:  # type: ignore[no-untyped-def]
+    return _settled(bot) or "don't know" in bot.inner_text().lower()
+
+
+def _ask_qa(page, url: str, question: str) -> None:  # type: ignore[no-untyped-def]
+    """Ask ``question`` in Knowledge Q&A mode and wait for its answer or refusal."""
+    open_tab(page, url, "Support chat")
+    page.get_by_label("Knowledge Q&A").check()
+    _ask(page, question)
+    _watch_reply(page, _answered_or_refused)
+
+
 def _settled(bot) -> bool:  # type: ignore[no-untyped-def]
     """A finished answer: with citations, refused, or an error message."""
     text = bot.inner_text()
@@ -120,10 +132,7 @@ def test_streamed_answer_with_expandable_citation(server: Server, page) -> None:
 def test_thumbs_and_a_reason_are_stored_with_the_answer(server: Server, page) -> None:  # type: ignore[no-untyped-def]
     from ragkit.feedback import FeedbackStore
 
-    open_tab(page, server.url, "Support chat")
-    page.get_by_label("Knowledge Q&A").check()
-    _ask(page, "Do you deliver to Norway?")
-    _watch_reply(page, lambda bot: _settled(bot) or "don't know" in bot.inner_text().lower())
+    _ask_qa(page, server.url, "Do you deliver to Norway?")
     bot = page.locator(BOT).last
     answer = bot.inner_text()
     page.locator('#chatbot button[aria-label="Like"]').last.click()
@@ -145,15 +154,11 @@ def test_thumbs_and_a_reason_are_stored_with_the_answer(server: Server, page) ->
 
 
 def test_regenerate_answers_the_last_question_again_in_its_place(server: Server, page) -> None:  # type: ignore[no-untyped-def]
-    open_tab(page, server.url, "Support chat")
-    page.get_by_label("Knowledge Q&A").check()
-    _ask(page, "How much does express delivery cost in the EU?")
-    _watch_reply(page, lambda bot: _settled(bot) or "don't know" in bot.inner_text().lower())
+    _ask_qa(page, server.url, "How much does express delivery cost in the EU?")
     page.locator('#chatbot button[aria-label="Retry"]').last.click()
     # the old answer gives way to a new one in the same place
-    seen = _watch_reply(page, lambda bot: (_settled(bot) or "don't know" in
-                                           bot.inner_text().lower())
-                        and not bot.inner_text().startswith(PLACEHOLDERS), timeout_s=LONG / 1000)
+    seen = _watch_reply(page, lambda bot: _answered_or_refused(bot)
+                        and not bot.inner_text().startswith(PLACEHOLDERS))
     assert "Error" not in seen[-1], seen[-1]
     assert page.locator(BOT).count() == 1
     assert page.locator('#chatbot [data-testid="user"]').count() == 1
@@ -168,11 +173,8 @@ def test_regenerate_answers_the_last_question_again_in_its_place(server: Server,
 
 def test_conversations_are_listed_resumed_after_a_reload_renamed_and_deleted(
         server: Server, page) -> None:  # type: ignore[no-untyped-def]
-    open_tab(page, server.url, "Support chat")
-    page.get_by_label("Knowledge Q&A").check()
     question = "What does a gift card cost to send?"
-    _ask(page, question)
-    _watch_reply(page, lambda bot: _settled(bot) or "don't know" in bot.inner_text().lower())
+    _ask_qa(page, server.url, question)
     answer = page.locator(BOT).last.inner_text()
     page.reload()  # a reload used to empty the chat for good
     page.wait_for_selector("#chatbot")

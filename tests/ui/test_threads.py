@@ -54,28 +54,43 @@ def test_a_long_title_is_cut_on_one_line() -> None:
     assert clean_title("a\nb " + "x" * 100, 20) == "a b " + "x" * 15 + "…"
 
 
-@pytest.mark.real_model  # the RAG pipeline's default relevance scorers
-def test_backend_resumes_and_deletes_a_conversation_with_its_checkpoints(
-        tiny_kb: Path, scripted_generator, monkeypatch: pytest.MonkeyPatch,
-        tmp_path: Path) -> None:
+@pytest.fixture()
+def qa_backend(tiny_kb: Path, scripted_generator):  # type: ignore[no-untyped-def]
+    """A UI backend over the tiny knowledge base whose generator answers ``replies`` in turn."""
+    def make(*replies: str) -> Backend:
+        backend = Backend(UiSettings(kb_dir=tiny_kb))
+        backend._generator = scripted_generator(list(replies))
+        return backend
+    return make
+
+
+def _checkpoints(backend: Backend, thread_id: str) -> int:
+    """The Q&A checkpoints stored for a conversation."""
     from ragkit.rag import RagConfig
     from ragkit.rag.memory import open_conversations
 
+    cfg = RagConfig()
+    store = open_conversations(backend.kb(), cfg.max_threads, cfg.max_thread_age_days)
+    try:
+        return store.checkpoint_count(thread_id)
+    finally:
+        store.close()
+
+
+@pytest.mark.real_model  # the RAG pipeline's default relevance scorers
+def test_backend_resumes_and_deletes_a_conversation_with_its_checkpoints(
+        qa_backend, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("RAGKIT_HOME", str(tmp_path / "home"))
-    backend = Backend(UiSettings(kb_dir=tiny_kb))
-    backend._generator = scripted_generator(["Refunds take five business days [1]."])
+    backend = qa_backend("Refunds take five business days [1].")
     turn = backend.send("t1", "How long do refunds take?", mode="qa")
     shown = "".join(turn.deltas)
     history = _turn("How long do refunds take?", shown)
-    backend.save_thread("t1", "qa", history)
+    backend.save_turn("t1", "qa", [], history)
     assert [t["title"] for t in backend.threads()] == ["How long do refunds take?"]
     assert backend.load_thread("t1") == ("qa", history)
-    cfg = RagConfig()
-    store = open_conversations(backend.kb(), cfg.max_threads, cfg.max_thread_age_days)
-    assert store.checkpoint_count("t1") > 0
+    assert _checkpoints(backend, "t1") > 0
     backend.delete_thread("t1")
-    assert store.checkpoint_count("t1") == 0 and backend.threads() == []
-    store.close()
+    assert _checkpoints(backend, "t1") == 0 and backend.threads() == []
     with pytest.raises(InputError):
         backend.delete_thread("t1")
 
@@ -102,12 +117,9 @@ def test_two_tabs_on_one_conversation_keep_both_turns(tmp_path: Path) -> None:
 
 @pytest.mark.real_model  # the RAG pipeline's default relevance scorers
 def test_backend_regenerates_a_qa_answer_in_place_and_keeps_support_replies(
-        tiny_kb: Path, scripted_generator, monkeypatch: pytest.MonkeyPatch,
-        tmp_path: Path) -> None:
-    monkeypatch.setenv("RAGKIT_HOME", str(tmp_path / "home"))
-    backend = Backend(UiSettings(kb_dir=tiny_kb))
-    backend._generator = scripted_generator(["Refunds take five business days [1].",
-                                             "Within five business days, to your card [1]."])
+        qa_backend) -> None:  # type: ignore[no-untyped-def]
+    backend = qa_backend("Refunds take five business days [1].",
+                         "Within five business days, to your card [1].")
     question = "How long do refunds take?"
     turn = backend.send("t1", question, mode="qa")
     first = "".join(turn.deltas)
@@ -124,15 +136,8 @@ def test_backend_regenerates_a_qa_answer_in_place_and_keeps_support_replies(
 
 
 @pytest.mark.real_model  # the RAG pipeline's default relevance scorers
-def test_a_conversation_deleted_while_it_streams_stays_deleted(
-        tiny_kb: Path, scripted_generator, monkeypatch: pytest.MonkeyPatch,
-        tmp_path: Path) -> None:
-    from ragkit.rag import RagConfig
-    from ragkit.rag.memory import open_conversations
-
-    monkeypatch.setenv("RAGKIT_HOME", str(tmp_path / "home"))
-    backend = Backend(UiSettings(kb_dir=tiny_kb))
-    backend._generator = scripted_generator(["Refunds take five business days [1]."])
+def test_a_conversation_deleted_while_it_streams_stays_deleted(qa_backend) -> None:  # type: ignore[no-untyped-def]
+    backend = qa_backend("Refunds take five business days [1].")
     question = "How long do refunds take?"
     backend.save_turn("t1", "qa", [], _turn("Hello?", "Hello."))
     turn = backend.send("t1", question, mode="qa")
@@ -141,8 +146,4 @@ def test_a_conversation_deleted_while_it_streams_stays_deleted(
     backend.delete_thread("t1")  # from the list, while the turn streams
     rest = list(deltas)  # the stream ends (stopped) without an error
     backend.save_turn("t1", "qa", _turn("Hello?", "Hello."), _turn(question, "".join(rest)))
-    assert backend.threads() == []
-    cfg = RagConfig()
-    store = open_conversations(backend.kb(), cfg.max_threads, cfg.max_thread_age_days)
-    assert store.checkpoint_count("t1") == 0
-    store.close()
+    assert backend.threads() == [] and _checkpoints(backend, "t1") == 0
