@@ -61,6 +61,7 @@ def main() -> None:
     ap.add_argument("--set", required=True, type=Path)
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--ids", default="", help="comma-separated task ids to run (default: all)")
     ap.add_argument("--no-budget", action="store_true", help="no time budget (the old agent)")
     ap.add_argument("--no-tidy", action="store_true", help="no tidying (the old agent)")
     ap.add_argument("--single", action="store_true",
@@ -68,6 +69,9 @@ def main() -> None:
     args = ap.parse_args()
     rows = [json.loads(line) for line in args.set.read_text(encoding="utf-8").splitlines()
             if line.strip()][: args.limit]
+    if args.ids:
+        wanted = set(args.ids.split(","))
+        rows = [r for r in rows if r["id"] in wanted]
     defaults = AgentConfig()
     config = AgentConfig(time_budget_s=None if args.no_budget else defaults.time_budget_s,
                          tidy=not args.no_tidy)

@@ -51,6 +51,9 @@ COPY_SHARE = 0.6  # a sentence this much made of instruction text is an echo of 
 Similarity = Callable[[str, str], float]
 
 
+_LABEL_COLON = re.compile(r"\s*[:：]\s*")
+
+
 def _stem(word: str) -> str:
     for suffix in ("ing", "ed", "es", "s"):
         if len(word) > len(suffix) + 3 and word.endswith(suffix):
@@ -178,6 +181,35 @@ class SentenceResult:
     support: dict[int, float] = field(default_factory=dict)
 
 
+def _heading_labels(context: Sequence[dict[str, Any]]) -> tuple[str, ...]:
+    """The section labels the prompt shows before each source's text ("Returns policy",
+    "About Brightcart > Languages") and each level of them, longest first."""
+    labels: set[str] = set()
+    for c in context:
+        heading = str(c.get("heading") or "").strip()
+        if heading:
+            labels.add(heading)
+            labels.update(part.strip() for part in heading.split(" > ") if part.strip())
+    return tuple(sorted(labels, key=len, reverse=True))
+
+
+def strip_heading_echo(sentence: str, headings: Sequence[str]) -> str:
+    """``sentence`` without a section label the model copied from the prompt in front of it
+    ("Returns policy: Customers in ..." -> "Customers in ..."): the prompt writes each
+    source as "heading: text", and the 0.5B opens answers with that label. Kept when nothing
+    would be left."""
+    lead = len(sentence) - len(sentence.lstrip())
+    body = sentence[lead:]
+    for label in headings:
+        if not body.startswith(label):
+            continue
+        rest = body[len(label):]
+        m = _LABEL_COLON.match(rest)
+        if m and any(ch.isalnum() for ch in rest[m.end():]):
+            return sentence[:lead] + rest[m.end():]
+    return sentence
+
+
 class CitationGate:
     """Feed text deltas; get back verified text sentence by sentence.
 
@@ -192,6 +224,7 @@ class CitationGate:
                  screen: Callable[[str], str] | None = None) -> None:
         self.screen = screen  # the guard on each sentence: the text to show, "" to drop
         self.by_n = {int(c["n"]): c for c in context}
+        self.headings = _heading_labels(context)
         self.instructions = "\n".join(instructions)
         self.layout_labels = tuple(label.lower() for label in layout_labels)
         self.reproduces_prompt = False  # the draft opened with a layout label
@@ -242,6 +275,7 @@ class CitationGate:
 
     def _accept(self, sentence: str) -> str:
         sentence = _PLACEHOLDER.sub("", sentence)  # "[n]" copied from the instructions
+        sentence = strip_heading_echo(sentence, self.headings)
         body = MARKER_RE.sub("", sentence)
         if not any(ch.isalnum() for ch in body):
             return ""  # markers or punctuation alone ("[1]."): nothing to say, drop it

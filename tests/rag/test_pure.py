@@ -277,3 +277,19 @@ def test_a_sentence_that_drops_the_sources_negation_is_not_supported() -> None:
     # a negation elsewhere in the chunk does not matter: the closest sentence decides
     window = "You can return most items within 30 days. Opened software cannot be returned."
     assert lexical_support("You can return most items within 30 days [1].", window) == 1.0
+
+
+def test_a_section_label_copied_in_front_of_an_answer_is_left_out() -> None:
+    # the prompt shows each source as "heading: text"; the model opened its answer with it
+    ctx = [{"n": 1, "heading": "Returns policy",
+            "text": "Returns policy: You can return most items within 30 days of delivery."},
+           {"n": 2, "heading": "关于亮购 > 亮购 App", "text": "关于亮购 > 亮购 App: 亮购 App 支持安卓和 iOS。"}]
+    gate = CitationGate(ctx, Scorer(RagConfig(support_method="lexical")), "Return policy?")
+    assert _run(gate, "Returns policy: You can return most items within 30 days of delivery "
+                      "[1].") == "You can return most items within 30 days of delivery [1]."
+    zh = CitationGate(ctx, Scorer(RagConfig(support_method="lexical")), "App 支持什么系统？")
+    assert _run(zh, "亮购 App：亮购 App 支持安卓和 iOS [2]。") == "亮购 App 支持安卓和 iOS [1]。"
+    # a sentence that merely starts with the words, or a label with nothing after it, stays
+    same = CitationGate(ctx, Scorer(RagConfig(support_method="lexical")), "Return policy?")
+    assert _run(same, "Returns policy allows returns within 30 days of delivery [1].") == (
+        "Returns policy allows returns within 30 days of delivery [1].")
