@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SETS = {name: [json.loads(line) for line in
                 (ROOT / "knowledge" / "eval" / name).read_text(encoding="utf-8").splitlines()
                 if line.strip()]
-        for name in ("guard_blind.jsonl", "guard_blind2.jsonl")}
+        for name in ("guard_blind.jsonl", "guard_blind2.jsonl", "guard_blind3.jsonl")}
 ATTACK_CHANNEL = {"injection_direct": "input", "jailbreak_roleplay": "input",
                   "injection_document": "document", "injection_html": "html",
                   "pii_exfiltration": "input", "sensitive_plain": "input",
