@@ -1,6 +1,7 @@
-"""Checks on the blind programming task set ``knowledge/eval/code_blind.jsonl``.
+"""Checks on the blind programming task sets ``knowledge/eval/code_blind.jsonl`` and
+``knowledge/eval/code_blind2.jsonl``.
 
-Owns: validating the set as data. Every row has the agreed fields, the language tag matches the
+Owns: validating each set as data. Every row has the agreed fields, the language tag matches the
 task text, the task names the function and its parameters exactly as the reference defines them,
 the reference uses the standard library only and passes its own hidden tests in a real
 subprocess, and the hidden tests are strong enough that stub solutions fail them. It does not run
@@ -22,14 +23,18 @@ import pytest
 from tests.knowledge.test_sample_kb import lang_of
 
 ROOT = Path(__file__).resolve().parents[2]
-TASK_FILE = ROOT / "knowledge" / "eval" / "code_blind.jsonl"
+TASK_FILES = [ROOT / "knowledge" / "eval" / f for f in ("code_blind.jsonl", "code_blind2.jsonl")]
 FIELDS = {"id", "lang", "task", "entry_point", "reference", "hidden_tests", "difficulty"}
 DIFFICULTIES = ("easy", "medium", "hard")
 TIMEOUT_S = 10
 
-TASKS = [
-    json.loads(line) for line in TASK_FILE.read_text(encoding="utf-8").splitlines() if line.strip()
-]
+SETS = {
+    path.name: [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
+    for path in TASK_FILES
+}
+TASKS = [t for tasks in SETS.values() for t in tasks]
 IDS = [t["id"] for t in TASKS]
 
 # Solutions that know nothing about the task; every task's hidden tests must reject them.
@@ -58,7 +63,10 @@ def _top_level_function(source: str, name: str) -> ast.FunctionDef | None:
     return None
 
 
-def test_size_schema_and_mix() -> None:
+@pytest.mark.parametrize("name", list(SETS))
+def test_size_schema_and_mix(name: str) -> None:
+    TASKS = SETS[name]
+    IDS = [t["id"] for t in TASKS]
     assert len(TASKS) >= 44
     assert len(set(IDS)) == len(IDS), [i for i, n in Counter(IDS).items() if n > 1]
     for t in TASKS:
@@ -75,7 +83,9 @@ def test_size_schema_and_mix() -> None:
     assert levels["easy"] / len(TASKS) >= 0.4, levels
 
 
-def test_tasks_read_like_requests_not_docstrings() -> None:
+@pytest.mark.parametrize("name", list(SETS))
+def test_tasks_read_like_requests_not_docstrings(name: str) -> None:
+    TASKS = SETS[name]
     # Users type a sentence or two; HumanEval's form is a def line plus a docstring with >>> examples.
     for t in TASKS:
         assert "def " not in t["task"] and ">>>" not in t["task"], t["id"]
