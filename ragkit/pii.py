@@ -45,8 +45,13 @@ _ADDRESS_EN = re.compile(
     rf"(?:,?\s*(?!please|thanks)[\w'-]+(?:\s(?!please|thanks)[\w'-]+){{0,3}}){{0,3}}"
     rf"|\b[A-Z][a-z]+(?:{_STREET})\s+\d{{1,5}}[A-Za-z]?\b(?:,?\s*[\w'-]+(?:\s[\w'-]+){{0,3}}){{0,3}}",
     re.IGNORECASE)
-_ADDRESS_ZH = re.compile(r"(?:(?![把改成为到是寄送址的我帮请在])[\u4e00-\u9fff]){2,6}(?:省|市|自治区|区|县)[\u4e00-\u9fff\w-]{0,30}?"
-                         r"(?:路|街|道|巷|弄)[\w-]{0,12}?号(?:[\w-]{0,12}(?:室|楼|层|单元))?")
+# house numbers may be set off by spaces ("张杨路 1288 弄 5 号 602 室")
+_ADDRESS_ZH = re.compile(r"(?:(?![把改成为到是寄送址的我帮请在])[\u4e00-\u9fff]){2,6}(?:省|市|自治区|区|县)[\u4e00-\u9fff\w -]{0,30}?"
+                         r"(?:路|街|道|巷|弄)[\w -]{0,12}?号(?:[\w -]{0,12}(?:室|楼|层|单元))?")
+# a long number that the text itself calls a card or identity number, checksum or not
+_CARD_CUE = re.compile(r"(?:card (?:number|no\.?|#)|card ending in|id (?:card )?number|"
+                       r"passport (?:number|no\.?)|卡号|银行卡|信用卡|身份证(?:号码?)?|证件号码?)"
+                       r"[^\d\n]{0,12}((?:\d[ \-]?){12,18}[\dXx])(?![\dXx])", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"\[(EMAIL|PHONE|CARD|ADDRESS)_\d+\]")
 _ID = re.compile(r"(?i)\b(?:BC|RT|WC|TK)-\d{6}\b")
 
@@ -94,6 +99,8 @@ def redact(text: str, mapping: dict[str, str] | None = None,
         return token("CARD", m.group(0)) if 13 <= len(d) <= 19 and luhn_ok(d) else m.group(0)
 
     out = _CARD.sub(card, out)
+    out = _CARD_CUE.sub(lambda m: m.group(0)[: m.start(1) - m.start(0)]
+                        + token("CARD", m.group(1)), out)
 
     def phone(m: re.Match[str]) -> str:
         d = _digits(m.group(0))

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ragkit.generation.config import GeneratorConfig, RemoteGeneratorConfig
     from ragkit.guard import Guard, GuardConfig
     from ragkit.guard.audit import AuditLog
+    from ragkit.guard.intent import IntentScreen
     from ragkit.guard.lists import WordLists
     from ragkit.kb import KnowledgeBase
     from ragkit.rag import Answer, Conversation, RagConfig, RagPipeline
@@ -426,7 +427,19 @@ def load_guard(config: GuardConfig | None = None, kb_dir: str | Path | None = No
     cfg = config or GuardConfig()
     if not cfg.enabled:
         return None
-    return Guard(cfg, kb_guard_lists(kb_dir) if kb_dir is not None else None)
+    return Guard(cfg, kb_guard_lists(kb_dir) if kb_dir is not None else None,
+                 intent=intent_screen() if cfg.intent_model and cfg.injection else None)
+
+
+_INTENT: dict[str, Any] = {}
+
+
+def intent_screen() -> IntentScreen:
+    """The guard's learned intent screen (one per process; its embedder loads on first use
+    and is the knowledge base's own when both are multilingual-e5-small)."""
+    from ragkit.guard.intent import IntentScreen
+
+    return _memo(_INTENT, "default", IntentScreen)
 
 
 def guard_lists(kb_dir: str | Path | None = None) -> WordLists:

@@ -11,6 +11,7 @@ import stat
 from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.sqlite import SqliteSaver
 
+from ragkit import pii
 from ragkit.pii import RedactingSerializer, Sealer, private_file, scrub
 
 EN_EMAIL, EN_ORDER = "oliver.hughes@example.co.uk", "BC-281229"
@@ -98,3 +99,12 @@ def test_shapes_found_by_the_adversarial_pass_are_redacted() -> None:
     # and what is not personal data stays
     keep = "price 1234.56 on 2026-12-04, order BC-281229, return RT-100233, version 3.11"
     assert redact(keep)[0] == keep
+
+
+def test_numbers_the_text_calls_card_or_id_numbers_and_spaced_chinese_addresses() -> None:
+    text, found = pii.redact("银行卡号为 6222 0212 3456 7890 123，身份证号 11010519491231002X，"
+                             "地址是上海市浦东新区张杨路 1288 弄 5 号 602 室")
+    assert sorted(found.values()) == ["11010519491231002X", "6222 0212 3456 7890 123",
+                                      "上海市浦东新区张杨路 1288 弄 5 号 602 室"]
+    assert "6222" not in text and "1288" not in text
+    assert pii.redact("Order BC-123456, gift card code GC 1234")[1] == {}

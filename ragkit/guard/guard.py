@@ -21,6 +21,7 @@ Does not store anything (:mod:`ragkit.guard.audit`) or sit in a graph (callers d
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib.resources import files
@@ -32,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ragkit import pii
 from ragkit.errors import ConfigError
 from ragkit.guard import injection, lists
+from ragkit.guard.intent import IntentScreen
 
 log = logging.getLogger(__name__)
 Channel = Literal["input", "document", "html", "output"]
@@ -56,6 +58,11 @@ class GuardConfig(BaseModel):
     quarantine_chunks: bool = Field(True, description="keep chunks that give the assistant "
                                     "instructions out of prompts")
     allow_quarantined: bool = Field(False, description="use quarantined chunks anyway")
+    intent_model: bool = Field(True, description="also screen user messages with the learned "
+                               "intent model (ragkit/guard/intent.py): attempts to steer the "
+                               "assistant or reach other people's data the rules do not word")
+    intent_threshold: float = Field(0.85, gt=0.0, le=1.0, description="the intent model's "
+                                    "probability from which a message is blocked")
     output_pii: bool = Field(True, description="mask personal data in answers that the "
                              "evidence does not contain")
     audit: bool = Field(True, description="record blocks, masks and quarantines")
@@ -133,6 +140,7 @@ class Guard:
 
     config: GuardConfig = field(default_factory=GuardConfig)
     kb_lists: Path | None = None
+    intent: IntentScreen | None = None  # the learned screen on user messages (None: rules only)
     _cache: tuple[Path, int, lists.Matcher] | None = field(default=None, init=False,
                                                             repr=False)
 
@@ -208,9 +216,22 @@ class Guard:
         self._check_length(text)
         found, spans = self._words(text)
         found += self._injection(text, "block")
+        found += self._intent(text, found)
         action = _worst(found)
         out = _masked(text, spans) if action == "mask" else text
         return Verdict("input", action, out, tuple(found))
+
+    def _intent(self, text: str, found: list[Finding]) -> list[Finding]:
+        """The learned screen's finding, asked only when the rules have not stopped the
+        message already."""
+        if (self.intent is None or not self.config.intent_model or not self.config.injection
+                or any(SEVERITY[f.action] >= SEVERITY["handoff"] for f in found)):
+            return []
+        p = self.intent.score(text)
+        if p < self.config.intent_threshold:
+            return []
+        return [Finding("injection:intent_model", f"intent model {p:.2f}", "block",
+                        pii.redact(text[:160])[0])]
 
     def check_chunk(self, text: str) -> Verdict:
         """A chunk of an indexed document: instructions to the assistant quarantine it;
@@ -267,12 +288,46 @@ def _pii_spans(text: str) -> list[tuple[str, tuple[int, int]]]:
     return out
 
 
+# whose a value in the evidence is: a person's ("recipient Li Na, phone ...") or the business's
+_BUSINESS = re.compile(r"customer (?:service|care|support|services|hotline|centre|center)|"
+                       r"客户服务|客户热线|客户中心", re.IGNORECASE)
+_PERSON = re.compile(r"\b(?:customers?|recipients?|buyers?|consignees?|purchasers?|"
+                     r"account holders?|cardholders?|card holders?|members?|users?|"
+                     r"name|his|her|mr|mrs|ms|miss|placed by|ordered by|ship(?:ped)? to)\b|"
+                     r"收货人|收件人|客户|顾客|用户|买家|会员|姓名|先生|女士|持卡人|下单人",
+                     re.IGNORECASE)
+CUE_CHARS = 48  # how far before a value its owner is looked for, within its line
+
+
 def _in_evidence(value: str, evidence: str) -> bool:
+    """The evidence holds ``value`` as the business's own published detail: a value that the
+    evidence gives as a person's (a recipient's phone in an order record) is another
+    customer's data, even though a source holds it."""
     if not evidence:
         return False
-    if value in evidence:
-        return True
+    at = _find(value, evidence)
+    while at >= 0:
+        line_start = evidence.rfind("\n", 0, at) + 1
+        before = _BUSINESS.sub(" ", evidence[max(line_start, at - CUE_CHARS):at])
+        if not _PERSON.search(before):
+            return True
+        at = _find(value, evidence, at + 1)
+    return False
+
+
+def _find(value: str, evidence: str, start: int = 0) -> int:
+    """Where ``value`` is in ``evidence`` from ``start``: as written, ignoring case, or (a
+    phone or card number written with other separators) by its digits; -1 if nowhere."""
+    at = evidence.find(value, start)
+    if at >= 0:
+        return at
+    at = evidence.lower().find(value.lower(), start)
+    if at >= 0:
+        return at
     digits = "".join(ch for ch in value if ch.isdigit())
-    if len(digits) >= 6:  # a phone or card number written with other separators
-        return digits in "".join(ch for ch in evidence if ch.isdigit())
-    return value.lower() in evidence.lower()
+    if len(digits) < 6:
+        return -1
+    pos = [i for i, ch in enumerate(evidence) if ch.isdigit() and i >= start]
+    joined = "".join(evidence[i] for i in pos)
+    k = joined.find(digits)
+    return pos[k] if k >= 0 else -1

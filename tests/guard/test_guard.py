@@ -168,3 +168,19 @@ def test_one_entry_point_checks_by_channel_and_refuses_an_unknown_one(guard: Gua
     assert guard.check("input", "hello") == guard.check_input("hello")
     with pytest.raises(ConfigError, match="channel must be one of"):
         guard.check("email", "hello")  # type: ignore[arg-type]
+
+
+def test_a_persons_details_in_a_source_are_masked_but_the_shops_own_are_not(guard: Guard
+                                                                            ) -> None:
+    record = ("Order BC-552301: recipient Li Na, phone 138 0013 8000, ship to 12 Baker Street, "
+              "London.\nCustomer service: +44 20 7946 0000, support@brightcart.example")
+    for leak in ("You can reach Li Na at 138 0013 8000.", "收货人手机号是 13800138000。",
+                 "It goes to 12 Baker Street, London."):
+        v = guard.check_output(leak, record)
+        assert v.action == "mask" and "pii" in [f.category for f in v.findings], leak
+    for public in ("Call customer service on +44 20 7946 0000.",
+                   "Email support@brightcart.example for help."):
+        assert guard.check_output(public, record).action == "pass", public
+    # the customer's own value, given in the conversation, may come back to them
+    own = record + "\n138 0013 8000"
+    assert guard.check_output("We will text 138 0013 8000 when it ships.", own).action == "pass"
