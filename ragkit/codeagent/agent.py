@@ -19,7 +19,7 @@ from typing import Any
 
 from ragkit.codeagent.extract import find_stub
 from ragkit.codeagent.graph import AgentContext, AgentState, RunTests, build_graph
-from ragkit.codeagent.selection import passed_names, verdict
+from ragkit.codeagent.selection import corroborated, passed_names, verdict
 from ragkit.codeagent.types import AgentConfig, AgentEvent, Round, SolveResult
 from ragkit.errors import ConfigError
 from ragkit.generation.base import Generator
@@ -129,7 +129,8 @@ class CodeAgent:
             seconds=seconds,
             entry_point=stub.entry_point if stub else None,
             removed=removed,
-            verdict=verdict(source, passed_names(chosen), names, distrusted),
+            verdict=verdict(source, passed_names(chosen), names, distrusted,
+                            corroborated(rounds, chosen, distrusted)),
             distrusted=distrusted,
         )
 

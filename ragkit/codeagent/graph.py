@@ -6,8 +6,10 @@ runtime context (:class:`AgentContext`), never as globals; each node reports wha
 :class:`~ragkit.codeagent.types.AgentEvent` on LangGraph's custom stream.
 
 Routing after a round: stop when every test passed (or every one the candidates did not
-outvote as wrong, :func:`~ragkit.codeagent.selection.distrusted_tests`); stop after one round
-when feedback is off;
+outvote as wrong, :func:`~ragkit.codeagent.selection.distrusted_tests`) and, with tests the
+agent wrote itself, the pass is corroborated (a worked example of the task, or a second,
+different candidate passing them too; until then the next round is an independent attempt);
+stop after one round when feedback is off;
 stop at ``max_rounds``; stop when nothing can be checked (no tests and the code compiles);
 otherwise write the plan if it was put off (``plan_first=False``) and code from it, or send the
 failure (or the syntax error) back to the model for a repair round. A repair that gives back
@@ -38,7 +40,13 @@ from ragkit.codeagent.extract import (
     split_tests,
     stub_is_empty,
 )
-from ragkit.codeagent.selection import choose, distrusted_tests, passed_names, passes_trusted
+from ragkit.codeagent.selection import (
+    choose,
+    corroborated,
+    distrusted_tests,
+    passed_names,
+    passes_trusted,
+)
 from ragkit.codeagent.testgen import docstring_examples, parse_asserts, render_tests
 from ragkit.codeagent.tidy import demo_stops
 from ragkit.codeagent.types import (
@@ -129,12 +137,26 @@ def plan_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
     return {"plan": plan}
 
 
+def _passes(rnd: Round, distrusted: dict[str, str]) -> bool:
+    """Every test passed, or every one the candidates did not outvote."""
+    if rnd.tests is None:
+        return False
+    return rnd.tests.status == "passed" or (bool(distrusted) and passes_trusted(
+        passed_names(rnd), [t.name for t in rnd.tests.tests], distrusted))
+
+
 def first_kind(state: AgentState) -> RoundKind:
-    """The kind of a round that is not a repair: code from the plan once there is one."""
+    """The kind of the next round: code from the plan once there is one; when the best
+    candidate already passes its tests (it waits for a second opinion), an independent
+    attempt rather than a repair of code that fails nothing; else a repair."""
     rounds = state.rounds
     if state.plan is not None and not any(r.kind == "plan" for r in rounds):
         return "plan"
-    return "repair" if rounds else "direct"
+    if not rounds:
+        return "direct"
+    if _passes(rounds[state.best - 1], state.distrusted):
+        return next_kind(rounds)
+    return "repair"
 
 
 def next_kind(rounds: list[Round]) -> RoundKind:
@@ -270,11 +292,10 @@ def route_reason(state: AgentState, config: AgentConfig,
     slowest code round so far would pass ``config.time_budget_s``.
     """
     rnd = state.rounds[-1]
-    if rnd.tests is not None and rnd.tests.status == "passed":
-        return "passed"
-    if state.distrusted and rnd.tests is not None and passes_trusted(
-            passed_names(rnd), [t.name for t in rnd.tests.tests], state.distrusted):
-        return "passed"  # every test the candidates did not outvote
+    if _passes(rnd, state.distrusted) and (
+            state.test_source != "self" or not config.feedback
+            or corroborated(state.rounds, rnd, state.distrusted)):
+        return "passed"  # every test (the candidates did not outvote), and not on one say-so
     if not config.feedback:
         return "no_feedback"
     if rnd.index >= config.max_rounds:

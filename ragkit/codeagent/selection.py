@@ -15,8 +15,9 @@ Owns the rule that picks the final code from the rounds so far:
 A candidate that does not compile ranks below every one that does.
 
 Also owns which of the agent's own tests the candidates outvote (:func:`distrusted_tests`)
-and the final verdict (:func:`verdict`): "passes your tests", "passes tests it trusts" or
-"uncertain".
+whether a candidate's pass is corroborated (:func:`corroborated`: a worked example of the task,
+or a second, different candidate passing the same trusted tests), and the final verdict
+(:func:`verdict`): "passes your tests", "passes tests it trusts" or "uncertain".
 Does not: run tests or talk to the model.
 """
 
@@ -175,18 +176,47 @@ def distrusted_tests(rounds: Sequence[Round], tests: str | None = None) -> dict[
 
 
 def verdict(source: str, passed_names_: frozenset[str], all_names: list[str],
-            distrusted: dict[str, str]) -> Verdict:
+            distrusted: dict[str, str], corroborated_: bool = True) -> Verdict:
     """What the agent can honestly say about its chosen code (pure).
 
     ``passes_your_tests`` / ``fails_your_tests`` with the caller's tests; with its own,
-    ``passes_trusted_tests`` when the code passes every test it did not distrust and at least
-    one remains, else ``uncertain`` (also with no tests at all).
+    ``passes_trusted_tests`` when the code passes every test it did not distrust, the pass is
+    ``corroborated_`` (:func:`corroborated`) and the tests say enough: a worked example of the
+    task among them or at least :data:`MIN_TRUSTED` trusted tests. Else ``uncertain`` (also with
+    no tests at all).
     """
     if source == "user":
         return "passes_your_tests" if set(all_names) <= passed_names_ else "fails_your_tests"
-    if source == "self" and passes_trusted(passed_names_, all_names, distrusted):
+    trusted = [n for n in all_names if n not in distrusted]
+    enough = len(trusted) >= MIN_TRUSTED or any(is_example(n) for n in trusted)
+    if (source == "self" and corroborated_ and enough
+            and passes_trusted(passed_names_, all_names, distrusted)):
         return "passes_trusted_tests"
     return "uncertain"
+
+
+# One self-written test is too little to vouch on (seen on the first blind task set: code that
+# passed its single remaining test was wrong).
+MIN_TRUSTED = 2
+
+
+def corroborated(rounds: Sequence[Round], chosen: Round, distrusted: Collection[str]) -> bool:
+    """Whether ``chosen`` passing its tests means something (pure): it passed a worked example
+    from the task, or another candidate with different code passes every trusted test too.
+
+    Tests the model wrote for itself share its reading of the task; one candidate passing them
+    was right about half the time on the first blind task set (5 of 11 such runs returned
+    wrong code), while two different candidates agreeing on them is CodeT's evidence that the
+    tests and the code are both right.
+    """
+    if chosen.tests is None:
+        return False
+    names = [t.name for t in chosen.tests.tests]
+    if any(is_example(n) for n in passed_names(chosen)):
+        return True
+    key = normalized(chosen.code)
+    return any(r.index != chosen.index and r.tests is not None and normalized(r.code) != key
+               and passes_trusted(passed_names(r), names, distrusted) for r in rounds)
 
 
 def passes_trusted(passed_names_: Collection[str], all_names: Collection[str],

@@ -158,13 +158,13 @@ def test_writes_its_own_tests_when_none_are_given(scripted_generator) -> None:
 def test_self_tests_choose_by_agreement(scripted_generator) -> None:
     """With self-written tests the winner is the behaviour most rounds agree on (CodeT), and a
     test two different candidates agree against is set aside as wrong."""
-    self_tests = "```python\nassert add(2, 2) == 4\nassert add(1, 1) == 3\n```"
+    self_tests = "```python\nassert add(2, 2) == 4\nassert add(1, 1) == 3\nassert add(0, 0) == 0\n```"
     twice = "```python\ndef add(a: int, b: int) -> int:\n    return a * 2\n```"
     gen = scripted_generator([PLAN, RIGHT, self_tests, twice, RIGHT])
-    result = _agent(gen, self_tests=2).solve(TASK)
+    result = _agent(gen, self_tests=3).solve(TASK)
     # RIGHT and the a*2 code both return 2 for add(1, 1): the test expecting 3 is outvoted,
     # both pass every other test, so the run stops there and RIGHT (earlier) is chosen.
-    assert [r.passed for r in result.rounds] == [1, 1]
+    assert [r.passed for r in result.rounds] == [2, 2]
     assert result.best_round == 1 and "a + b" in result.code
     assert result.stopped == "passed" and result.verdict == "passes_trusted_tests"
     assert list(result.distrusted) == ["test_self_2"] and "return 2" in result.distrusted["test_self_2"]
@@ -181,7 +181,10 @@ def test_repairs_are_not_shown_the_tests_the_candidates_outvoted(scripted_genera
     assert list(result.distrusted) == ["test_self_2"]
     repair_prompt = gen.calls[-1][-1].content
     assert "add(1, 5)" in repair_prompt and "add(1, 1)" not in repair_prompt
-    assert result.verdict == "passes_trusted_tests" and "a + b" in result.code
+    # the repair is the only candidate passing every trusted test, and no round is left for a
+    # second opinion: chosen, but not vouched for
+    assert "a + b" in result.code and result.passed is False
+    assert result.verdict == "uncertain" and not result.vouched
 
 
 def test_the_tasks_own_examples_become_tests_that_are_never_outvoted(scripted_generator) -> None:

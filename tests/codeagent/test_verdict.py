@@ -107,3 +107,48 @@ def test_a_passing_raises_check_counts_as_evidence_of_the_input_types() -> None:
                "        out.append(items[i:i + size])\n    return out\n")
     out = distrusted_tests([_ran(1, slicing, tests), _ran(2, looping, tests)], tests)
     assert list(out) == ["test_self_1"]  # an int where the passing test gives a list
+
+
+GOOD_TESTS = "assert double(1) == 2\nassert double(3) == 6\nassert double(0) == 0\n```"
+
+
+def test_one_candidate_passing_its_own_tests_waits_for_a_second_opinion(scripted_generator
+                                                                         ) -> None:
+    # the direct code passes the tests the same model wrote; a different candidate from the
+    # plan passes them too, and only then does the agent vouch
+    gen = scripted_generator([DOUBLE, GOOD_TESTS, PLAN_TEXT, DOUBLE_AGAIN])
+    config = AgentConfig(quality=False, time_budget_s=None)
+    result = CodeAgent(gen, config).solve(PROSE)
+    assert [r.kind for r in result.rounds] == ["direct", "plan"]
+    assert result.stopped == "passed" and result.best_round == 1
+    assert result.verdict == "passes_trusted_tests" and result.vouched
+
+
+def test_a_second_candidate_that_disagrees_leaves_the_verdict_uncertain(scripted_generator
+                                                                        ) -> None:
+    triple = "```python\ndef double(x):\n    return x * 3\n```"
+    gen = scripted_generator([DOUBLE, GOOD_TESTS, PLAN_TEXT, triple])
+    config = AgentConfig(quality=False, time_budget_s=None, max_rounds=2)
+    result = CodeAgent(gen, config).solve(PROSE)
+    assert result.best_round == 1 and "x * 2" in result.code and result.passed
+    assert result.stopped == "max_rounds"
+    assert result.verdict == "uncertain" and not result.vouched
+
+
+def test_a_pass_on_the_tasks_own_example_needs_no_second_candidate(scripted_generator) -> None:
+    task = PROSE + " For example double(4) -> 8."
+    gen = scripted_generator([DOUBLE, GOOD_TESTS])
+    result = CodeAgent(gen, AgentConfig(quality=False, time_budget_s=None)).solve(task)
+    assert len(result.rounds) == 1 and result.verdict == "passes_trusted_tests"
+
+
+def test_one_trusted_test_is_too_little_to_vouch_on() -> None:
+    from ragkit.codeagent.selection import verdict
+
+    names = ["test_self_1", "test_self_2"]
+    assert verdict("self", frozenset(names), names, {}) == "passes_trusted_tests"
+    assert verdict("self", frozenset(names), names, {"test_self_2": "outvoted"}) == "uncertain"
+    assert verdict("self", frozenset(names), names, {}, corroborated_=False) == "uncertain"
+    with_example = ["test_example_1", "test_self_1"]
+    assert verdict("self", frozenset(with_example), with_example,
+                   {"test_self_1": "outvoted"}) == "passes_trusted_tests"
