@@ -107,10 +107,47 @@ def source_html(text: str, span: tuple[int, int] | None, c: Mapping[str, Any],
         return f"<p><strong>{place}</strong></p>{note}<div class='rk-source'>{shown}</div>"
     s, e = span
     lo, hi = max(0, s - before), min(len(text), e + context)  # the mark near the top
-    ahead = ("…" if lo else "") + html.escape(text[lo:s])
-    after = html.escape(text[e:hi]) + ("…" if hi < len(text) else "")
+    shown = _reading(text)
+    ahead = ("…" if lo else "") + "".join(shown[lo:s])
+    after = "".join(shown[e:hi]) + ("…" if hi < len(text) else "")
     return (f"<p><strong>{place}</strong></p><div class='rk-source' style='white-space:pre-wrap'>"
-            f"{ahead}<mark id='rk-cited'>{html.escape(text[s:e])}</mark>{after}</div>")
+            f"{ahead}<mark id='rk-cited'>{''.join(shown[s:e])}</mark>{after}</div>")
+
+
+_MD_HEADING = re.compile(r"^#{1,6}[ \t]+", re.MULTILINE)
+_MD_RULE = re.compile(r"^[ \t]*\|?[ \t]*:?-{3,}:?[ \t]*(?:\|[ \t]*:?-{3,}:?[ \t]*)+\|?[ \t]*\n?",
+                      re.MULTILINE)
+_MD_ROW = re.compile(r"^[ \t]*\|.*\|[ \t]*$", re.MULTILINE)
+_MD_EMPHASIS = re.compile(r"(\*\*|__)(?=\S)[^\n]+?(?<=\S)\1")
+_MD_LINK = re.compile(r"\[([^\]\n]+)\]\([^)\s]+\)")
+
+
+def _reading(text: str) -> list[str]:
+    """What each character of a Markdown document shows as, escaped (so any slice of the
+    document's offsets can be shown and marked): heading ``#`` markers, table rule lines, bold
+    markers and link targets show as nothing, a table row's inner bars as " · " and its outer
+    bars as nothing. Plain text shows as itself."""
+    out = [html.escape(ch) for ch in text]
+
+    def hide(a: int, b: int) -> None:
+        out[a:b] = [""] * (b - a)
+
+    for m in _MD_HEADING.finditer(text):
+        hide(m.start(), m.end())
+    for m in _MD_RULE.finditer(text):
+        hide(m.start(), m.end())
+    for m in _MD_ROW.finditer(text):
+        bars = [i for i in range(m.start(), m.end()) if text[i] == "|"]
+        for i in bars:
+            out[i] = "" if i in (bars[0], bars[-1]) else "·"
+    for m in _MD_EMPHASIS.finditer(text):
+        width = len(m.group(1))
+        hide(m.start(), m.start() + width)
+        hide(m.end() - width, m.end())
+    for m in _MD_LINK.finditer(text):
+        hide(m.start(), m.start() + 1)
+        hide(m.end(1), m.end())
+    return out
 
 
 def citations_html(citations: Sequence[Mapping[str, Any]], lang: Lang = "en") -> str:

@@ -292,3 +292,19 @@ def test_an_answer_copies_as_plain_text_with_its_sources() -> None:
                     "    “Refunds are paid back within five <b>business</b> days.”")
     assert fmt.plain_answer("退款五天内到账 [1]。", cites).split("\n")[2] == "来源："
     assert fmt.plain_answer("No sources.") == "No sources."
+
+
+def test_the_source_view_reads_markdown_as_text() -> None:
+    text = ("# Shipping\n\nIntro with a [link](https://x.example) and **bold** words.\n\n"
+            "## Prices\n\n| Zone | Price |\n|---|---:|\n| EU | 9.90 euros |\n| UK | 12 <GBP> |\n")
+    at = text.index("EU")
+    page = fmt.source_html(text, (at, at + len("EU | 9.90 euros")), {"n": 1, "source": "s.md"})
+    body = page.split("</p>", 1)[1]
+    assert "Shipping\n" in body and "Prices\n" in body
+    assert "#" not in body and "---" not in body and "**" not in body and "|" not in body
+    assert " Zone · Price \n" in body and " UK · 12 &lt;GBP&gt; " in body
+    assert "<mark id='rk-cited'>EU · 9.90 euros</mark>" in body
+    assert "a link and bold words" in body and "https://" not in body
+    plain = fmt.source_html("A plain | text line.\n# not markdown here", (0, 7),
+                            {"n": 1, "source": "a.txt"})
+    assert "A plain</mark> | text line." in plain
