@@ -217,3 +217,44 @@ def normalized(program: str) -> str:
         return ast.dump(ast.parse(program))
     except SyntaxError:
         return program.strip()
+
+
+_CALLED = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\s*\(")
+
+
+def named_as_task(program: str, task: str) -> str:
+    """``program`` with its one function renamed to the name the task asks for, when the model
+    chose another (asked for ``to_binary(n)``, it wrote ``def binary(n)``; its own tests then
+    call ``binary`` and pass while the caller's ``to_binary`` does not exist). Only names the
+    task writes as a call and Python does not define count; a program that already defines one
+    of them, has no single candidate function, or does not parse is returned as it is.
+    Renames the name's tokens only (not words in strings or comments)."""
+    import builtins
+    import io
+    import tokenize
+
+    wanted = [n for n in dict.fromkeys(_CALLED.findall(task)) if not hasattr(builtins, n)]
+    if not wanted:
+        return program
+    try:
+        tree = ast.parse(program)
+    except SyntaxError:
+        return program
+    funcs = [n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    if any(n in funcs for n in wanted):
+        return program
+    real = [n for n in funcs if not SCAFFOLDING.match(n)]
+    if len(real) != 1 or wanted[0] in {getattr(n, "id", None) for n in ast.walk(tree)}:
+        return program
+    old, new = real[0], wanted[0]
+    try:
+        toks = [t for t in tokenize.generate_tokens(io.StringIO(program).readline)
+                if t.type == tokenize.NAME and t.string == old]
+    except (tokenize.TokenError, SyntaxError):
+        return program
+    lines = program.splitlines(keepends=True)
+    for t in reversed(toks):
+        row, col = t.start
+        line = lines[row - 1]
+        lines[row - 1] = line[:col] + new + line[col + len(old):]
+    return "".join(lines)

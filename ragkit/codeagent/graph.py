@@ -35,6 +35,7 @@ from ragkit.codeagent.extract import (
     assemble_program,
     check_program,
     extract_code,
+    named_as_task,
     normalized,
     signature_of,
     split_tests,
@@ -207,6 +208,8 @@ def code_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
         tokens = [tokens[0] + usage.prompt_tokens, tokens[1] + usage.cached_tokens,
                   tokens[2] + usage.completion_tokens]
         program = assemble_program(extract_code(reply, entry), stub)
+        if stub is None:
+            program = named_as_task(program, state.task)
         key = normalized(program)
         same = next((r.index for r in rounds if normalized(r.code) == key), None)
         if kind != "repair" or same is None:

@@ -7,6 +7,7 @@ from ragkit.codeagent.extract import (
     check_program,
     extract_code,
     find_stub,
+    named_as_task,
     split_tests,
 )
 from ragkit.codeagent.testgen import call_from_args, docstring_examples, parse_asserts, render_tests
@@ -161,3 +162,20 @@ def test_hostile_example_text_is_no_example_and_no_crash() -> None:
     long_prose = "f(1) -> " + "a " * 10000
     assert docstring_examples(long_prose, "f") == []
     assert docstring_examples("f(1) -> 2\x00", "f") == []  # a NUL byte: not an example
+
+
+def test_the_function_gets_the_name_the_task_asks_for() -> None:
+    code = ('def binary(n):\n    """binary digits"""\n    if n < 2:\n        return str(n)  # binary\n'
+            '    return binary(n // 2) + str(n % 2)\n')
+    renamed = named_as_task(code, "写一个函数 to_binary(n)，把非负整数转换成二进制字符串")
+    assert renamed.startswith("def to_binary(n):") and "return to_binary(n // 2)" in renamed
+    assert '"""binary digits"""' in renamed and "# binary" in renamed  # words are not names
+    ns: dict = {}
+    exec(renamed, ns)  # noqa: S102 - our own literal
+    assert ns["to_binary"](5) == "101"
+    # already named, several candidates, builtins only, or not Python: unchanged
+    assert named_as_task(code, "Write binary(n).") == code
+    two = code + "\ndef other(x):\n    return x\n"
+    assert named_as_task(two, "Write to_binary(n).") == two
+    assert named_as_task(code, "Use len(s) and sorted(s).") == code
+    assert named_as_task("def (", "Write f(x).") == "def ("
