@@ -5,7 +5,9 @@ Data (all committed, all tuning data, never the newest blind set): the input cas
 aggregate, so no longer blind), whose attack categories are the ones a user types to steer the
 assistant or reach other people's data (injection_direct, jailbreak_roleplay, pii_exfiltration)
 and whose benign cases are look-alikes; plus every user turn of ``knowledge/eval/dialogues.jsonl``
-and every question of the retrieval and unanswerable sets as ordinary messages. Word-list
+every question of the retrieval and unanswerable sets and the programming tasks of the code
+agent's tuning sets (``bench/data/code_tuning.jsonl`` and the first blind task set, seen in
+aggregate) as ordinary messages. Word-list
 categories (sensitive terms) stay with the word lists.
 
 First the like-for-like check of what the screen adds: for each red-team set in turn, a model
@@ -60,6 +62,9 @@ def ordinary() -> list[str]:
     texts = [t["user"] for d in _rows("knowledge/eval/dialogues.jsonl") for t in d["turns"]]
     texts += [q["question"] for q in _rows("knowledge/eval/retrieval.jsonl")]
     texts += [q["question"] for q in _rows("knowledge/eval/unanswerable.jsonl")]
+    # programming requests read like orders to the assistant: the tuning task sets say otherwise
+    texts += [t["task"] for t in _rows("bench/data/code_tuning.jsonl")]
+    texts += [t["task"] for t in _rows("knowledge/eval/code_blind.jsonl")]
     return texts
 
 

@@ -298,7 +298,7 @@ def guarded(generator: Generator, audit_dir: str | Path | None = None,
     from ragkit.config import ragkit_home
     from ragkit.guard.generator import GuardedGenerator
 
-    guard = load_guard(config)
+    guard = load_guard(config or _rules_only())
     if guard is None:
         return generator
     folder = Path(audit_dir) if audit_dir is not None else ragkit_home() / "server"
@@ -432,6 +432,16 @@ def load_guard(config: GuardConfig | None = None, kb_dir: str | Path | None = No
 
 
 _INTENT: dict[str, Any] = {}
+
+
+def _rules_only() -> GuardConfig:
+    """The guard's defaults without the intent screen, for the code agent and the model server:
+    the screen was trained on a shop assistant's conversations, and programming requests
+    ("write a function that returns ...") read to it as instructions to the assistant (9 of 67
+    tuning tasks scored over its threshold)."""
+    from ragkit.guard import GuardConfig
+
+    return GuardConfig(intent_model=False)
 
 
 def intent_screen() -> IntentScreen:
@@ -591,7 +601,7 @@ def code_agent(generator: Generator | None = None,
     gen: Any = generator if generator is not None else load_generator()
     if is_remote(gen):
         gen = RedactingGenerator(gen)
-    screen = load_guard(guard)
+    screen = load_guard(guard or _rules_only())
     record = None
     if screen is not None and screen.config.audit:
         log = guard_audit(Path(audit_dir) if audit_dir is not None else ragkit_home() / "code",

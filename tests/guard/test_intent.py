@@ -89,3 +89,14 @@ def test_damaged_or_mismatched_weights_are_clear_errors(tmp_path: Path) -> None:
     wrong = IntentScreen(load_weights(bad), embed=lambda texts: np.ones((len(texts), 8)))
     with pytest.raises(ConfigError, match="expects 4-dimensional"):
         wrong.score("hello")
+
+
+def test_the_code_agent_and_the_model_server_screen_with_the_rules_only(scripted_generator
+                                                                        ) -> None:
+    # programming requests read like orders to the assistant; the screen is for conversations
+    task = "写一个函数 most_common_char(s)，返回出现次数最多的字符；空字符串返回 None。"
+    agent = sdk.code_agent(scripted_generator([]))
+    assert agent.guard is not None and agent.guard.intent is None
+    agent._screen(task)  # not stopped
+    server = sdk.guarded(scripted_generator([]))
+    assert server.guard.intent is None  # type: ignore[attr-defined]
