@@ -432,6 +432,7 @@ def load_guard(config: GuardConfig | None = None, kb_dir: str | Path | None = No
 
 
 _INTENT: dict[str, Any] = {}
+_intent_lock = threading.Lock()
 
 
 def _rules_only() -> GuardConfig:
@@ -449,7 +450,12 @@ def intent_screen() -> IntentScreen:
     and is the knowledge base's own when both are multilingual-e5-small)."""
     from ragkit.guard.intent import IntentScreen
 
-    return _memo(_INTENT, "default", IntentScreen)
+    # its own lock: a guard may be built while ``_lock`` is held (a deadlock before), and
+    # a screen is cheap to make (nothing loads until the first message)
+    with _intent_lock:
+        if "default" not in _INTENT:
+            _INTENT["default"] = IntentScreen()
+        return _INTENT["default"]  # type: ignore[no-any-return]
 
 
 def guard_lists(kb_dir: str | Path | None = None) -> WordLists:
@@ -508,9 +514,9 @@ def rag_pipeline(kb: KnowledgeBase, generator: Generator | None = None,
             return per_kb[key]
     # outside the lock: building a scorer may pull models and takes the lock itself
     scorer = relevance if relevance is not None else load_relevance(cfg.relevance, kb.embedder)
+    guard = load_guard(gcfg, kb.dir)
     with _lock:
-        return per_kb.setdefault(key, RagPipeline(kb, gen, cfg, relevance=scorer,
-                                                  guard=load_guard(gcfg, kb.dir)))
+        return per_kb.setdefault(key, RagPipeline(kb, gen, cfg, relevance=scorer, guard=guard))
 
 
 def _close_pipelines(per_kb: dict[tuple[int, str, int, str], Any]) -> None:

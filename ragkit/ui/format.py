@@ -118,6 +118,7 @@ _MD_HEADING = re.compile(r"^#{1,6}[ \t]+", re.MULTILINE)
 _MD_RULE = re.compile(r"^[ \t]*\|?[ \t]*:?-{3,}:?[ \t]*(?:\|[ \t]*:?-{3,}:?[ \t]*)+\|?[ \t]*\n?",
                       re.MULTILINE)
 _MD_ROW = re.compile(r"^[ \t]*\|.*\|[ \t]*$", re.MULTILINE)
+_MD_BULLET = re.compile(r"^[ \t]*([-*+])[ \t]+(?=\S)", re.MULTILINE)
 _MD_EMPHASIS = re.compile(r"(\*\*|__)(?=\S)[^\n]+?(?<=\S)\1")
 _MD_LINK = re.compile(r"\[([^\]\n]+)\]\([^)\s]+\)")
 
@@ -126,7 +127,7 @@ def _reading(text: str) -> list[str]:
     """What each character of a Markdown document shows as, escaped (so any slice of the
     document's offsets can be shown and marked): heading ``#`` markers, table rule lines, bold
     markers and link targets show as nothing, a table row's inner bars as " · " and its outer
-    bars as nothing. Plain text shows as itself."""
+    bars as nothing, a list item's "-" as "•". Plain text shows as itself."""
     out = [html.escape(ch) for ch in text]
 
     def hide(a: int, b: int) -> None:
@@ -134,12 +135,14 @@ def _reading(text: str) -> list[str]:
 
     for m in _MD_HEADING.finditer(text):
         hide(m.start(), m.end())
-    for m in _MD_RULE.finditer(text):
-        hide(m.start(), m.end())
     for m in _MD_ROW.finditer(text):
         bars = [i for i in range(m.start(), m.end()) if text[i] == "|"]
         for i in bars:
             out[i] = "" if i in (bars[0], bars[-1]) else "·"
+    for m in _MD_RULE.finditer(text):  # after the rows: a rule line is a row of dashes
+        hide(m.start(), m.end())
+    for m in _MD_BULLET.finditer(text):
+        out[m.start(1)] = "•"
     for m in _MD_EMPHASIS.finditer(text):
         width = len(m.group(1))
         hide(m.start(), m.start() + width)

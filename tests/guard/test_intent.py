@@ -100,3 +100,19 @@ def test_the_code_agent_and_the_model_server_screen_with_the_rules_only(scripted
     agent._screen(task)  # not stopped
     server = sdk.guarded(scripted_generator([]))
     assert server.guard.intent is None  # type: ignore[attr-defined]
+
+
+def test_a_guard_can_be_built_while_the_sdk_lock_is_held() -> None:
+    # rag_pipeline built its guard under sdk._lock and the screen's loader took the same lock:
+    # the first Knowledge Q&A question of the UI hung forever (seen in a browser walk)
+    import threading
+
+    done = threading.Event()
+
+    def build() -> None:
+        with sdk._lock:
+            sdk.load_guard()
+        done.set()
+
+    threading.Thread(target=build, daemon=True).start()
+    assert done.wait(30), "load_guard deadlocked under sdk._lock"

@@ -305,6 +305,10 @@ def test_the_source_view_reads_markdown_as_text() -> None:
     assert " Zone · Price \n" in body and " UK · 12 &lt;GBP&gt; " in body
     assert "<mark id='rk-cited'>EU · 9.90 euros</mark>" in body
     assert "a link and bold words" in body and "https://" not in body
+    assert "Price \n <mark id='rk-cited'>EU" in body  # the rule line leaves nothing behind
+    listed = fmt.source_html("## Cards\n\n- Up to 5 cards per order.\n- Valid for 3 years.\n",
+                             (12, 36), {"n": 1, "source": "g.md"})
+    assert "• <mark id='rk-cited'>Up to 5 cards" in listed and "• Valid" in listed
     plain = fmt.source_html("A plain | text line.\n# not markdown here", (0, 7),
                             {"n": 1, "source": "a.txt"})
     assert "A plain</mark> | text line." in plain
