@@ -68,8 +68,6 @@ def guard_cmd(
     guard = sdk.load_guard(kb_dir=kb)
     if guard is None:
         raise typer.BadParameter("the guard is disabled")
-    if guard.intent is not None:
-        guard.intent.load()  # its embedder loads once, not inside the first timed check
     report = evaluate(guard, cases)
     data = {"set": str(qset), **report.to_json()}
     if out_file is not None:

@@ -90,6 +90,7 @@ def evaluate(guard: Guard, cases: list[Case], repeat: int = 3) -> Report:
     once with the intent screen, whose embedding dominates the time and is the same each time."""
     guard.load()
     if guard.intent is not None:
+        guard.intent.load()  # its embedder loads here, not inside the first timed check
         repeat = 1
     out: list[Outcome] = []
     for c in cases:

@@ -231,7 +231,7 @@ class Guard:
         if p < self.config.intent_threshold:
             return []
         return [Finding("injection:intent_model", f"intent model {p:.2f}", "block",
-                        pii.redact(text[:160])[0])]
+                        _excerpt(text, (0, 0), width=160))]
 
     def check_chunk(self, text: str) -> Verdict:
         """A chunk of an indexed document: instructions to the assistant quarantine it;
