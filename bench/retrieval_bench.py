@@ -123,6 +123,8 @@ def load_embedder_timed(name: str, threads: int) -> tuple[Any, float]:
     emb = load_embedder(name)
     emb.embed_passages(["warm-up"])
     emb.embed_queries(["warm-up"])
+    if hasattr(emb, "embed_for_index"):  # the graph a knowledge base stores vectors with
+        emb.embed_for_index(["warm-up"])
     elapsed = time.perf_counter() - t0
     set_threads(threads)
     return emb, elapsed

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import struct
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -361,3 +362,58 @@ def gguf_to_hf(gguf_path: Path, out_dir: Path, dtype: Any = None) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))
+
+
+# ----------------------------------------------------------------------------- encoder -> ONNX
+
+ONNX_FP32 = "model.onnx"
+ONNX_INT8 = "model-int8.onnx"
+ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def export_encoder_onnx(st_folder: Path, out_dir: Path) -> None:
+    """Export the Transformer of a sentence-transformers folder (the encoder at its root) to
+    ``out_dir/model.onnx`` in float32: the same vectors as PyTorch to ~1e-6. Inputs are token
+    ids, attention mask and token type ids (batch, sequence); the output is the last hidden
+    state. Needs torch."""
+    import torch
+    from transformers import AutoModel
+
+    st_folder, out_dir = Path(st_folder), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    encoder = AutoModel.from_pretrained(str(st_folder), dtype=torch.float32).eval()
+
+    class _Hidden(torch.nn.Module):  # keyword call: positional order differs by model
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                              token_type_ids=token_type_ids).last_hidden_state
+
+    ids = torch.tensor([[2, 3, 4, 5], [2, 3, 4, 5]], dtype=torch.long)
+    dynamic = {name: {0: "batch", 1: "sequence"} for name in (*ONNX_INPUTS, "hidden")}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer notes on code paths the graph does not take
+        torch.onnx.export(_Hidden(encoder), (ids, torch.ones_like(ids), torch.zeros_like(ids)),
+                          str(out_dir / ONNX_FP32), input_names=list(ONNX_INPUTS),
+                          output_names=["hidden"], dynamic_axes=dynamic, opset_version=17,
+                          dynamo=False)
+
+
+def quantize_encoder_onnx(fp32: Path, out: Path) -> None:
+    """Write ``out``: the float32 graph ``fp32`` with per-channel dynamic INT8 weights in its
+    linear layers (about 1.7x faster on 2 cores; its retrieval quality against float32 is in
+    ``bench/results/embed.json``). Needs onnx."""
+    import logging
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()  # the quantizer advises "pre-processing" on the root logger
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8, per_channel=True)
+    finally:
+        root.setLevel(level)

@@ -641,11 +641,13 @@ class KnowledgeBase:
         report.estimated_embed_s = budget.estimate(len(todo), rate)
         if rate and len(todo) / rate > budget.LONG_RUN_S:
             warn(budget.long_run_notice(len(todo), rate, measured_now=False))
+        # Stored vectors may come from a faster graph than query-time passages (see Embedder).
+        embed = getattr(self.embedder, "embed_for_index", None) or self.embedder.embed_passages
         t0 = time.perf_counter()
         for i in range(0, len(todo), EMBED_BATCH):
             tick("embed", i, len(todo))
             part = todo[i : i + EMBED_BATCH]
-            vecs = self.embedder.embed_passages([texts[h] for h in part])
+            vecs = embed([texts[h] for h in part])
             self.store.put_embeddings(self.embedder.id, part, vecs)
             if rate is None and len(todo) > len(part):  # no earlier measure: use this batch
                 rate = len(part) / max(time.perf_counter() - t0, 1e-6)

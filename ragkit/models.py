@@ -335,6 +335,11 @@ def pull(name: str, *, force: bool = False, log: Log = print) -> Path:
         if spec.format == "st-zip":  # the archive is only an intermediate: free its space
             weights.unlink(missing_ok=True)
         log(f"{spec.name}: ready in {time.monotonic() - t0:.0f} s at {dest}")
+    if spec.kind == "embedder":  # the graph embedding runs on by default: export it now
+        from ragkit.embedder import onnx_pooling
+
+        if onnx_pooling(dest) is not None:
+            encoder_onnx_dir(dest, log=log)
     return dest
 
 
@@ -378,6 +383,78 @@ def _build(dest: Path, marker: dict, make: Callable[[Path], None]) -> None:
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+ONNX_EXPORT_VERSION = 3
+
+
+def encoder_onnx_dir(folder: Path, *, log: Log = print) -> Path:
+    """The folder of ONNX graphs exported from sentence-transformers ``folder``'s encoder
+    (:func:`ragkit.convert.export_encoder_onnx`), exported on first use into
+    ``$RAGKIT_HOME/onnx/<key>`` (key: the folder's path, config and weight files' sizes and
+    times, so a changed model is exported again). The export is built aside and swapped in
+    under a file lock: processes starting together export once, a crash leaves nothing."""
+    import hashlib
+
+    from filelock import FileLock
+
+    folder = Path(folder).resolve()
+    h = hashlib.sha256(f"{ONNX_EXPORT_VERSION}\0{folder}\0".encode())
+    for f in sorted(folder.iterdir()):
+        if f.is_file() and (f.suffix in {".safetensors", ".bin"} or f.name == "config.json"):
+            st = f.stat()
+            h.update(f"{f.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    dest = ragkit_home() / "onnx" / f"{folder.name}-{h.hexdigest()[:16]}"
+    if (dest / MARKER).is_file():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(dest.parent / f".{dest.name}.lock")):
+        if (dest / MARKER).is_file():
+            return dest
+        from ragkit import convert
+
+        t0 = time.monotonic()
+        log(f"{folder.name}: exporting the encoder to ONNX once (later loads skip this)")
+        try:
+            _build(dest, {"format_version": ONNX_EXPORT_VERSION, "kind": "encoder-onnx",
+                          "source": str(folder)},
+                   lambda out: convert.export_encoder_onnx(folder, out))
+        except ImportError as err:
+            raise ModelError(f"exporting {folder.name} to ONNX needs {err.name}: reinstall "
+                             "ragkit (`pip install -e .`), or set RAGKIT_EMBEDDER_RUNTIME=torch"
+                             ) from err
+        except (ValueError, OSError, RuntimeError) as err:
+            raise ModelError(f"could not export {folder} to ONNX ({err}); nothing was kept. "
+                             "Set RAGKIT_EMBEDDER_RUNTIME=torch to use PyTorch for this model"
+                             ) from err
+        log(f"{folder.name}: exported in {time.monotonic() - t0:.0f} s to {dest}")
+    return dest
+
+
+def encoder_onnx_int8(folder: Path, *, log: Log = print) -> Path:
+    """The INT8 graph beside :func:`encoder_onnx_dir`'s float32 one, quantized on first use
+    (written aside and renamed in, under the same lock)."""
+    from filelock import FileLock
+
+    from ragkit import convert
+
+    dest = encoder_onnx_dir(folder, log=log)
+    out = dest / convert.ONNX_INT8
+    if out.is_file():
+        return out
+    with FileLock(str(dest.parent / f".{dest.name}.lock")):
+        if not out.is_file():
+            tmp = dest / f".{convert.ONNX_INT8}.tmp-{os.getpid()}"
+            log(f"{Path(folder).name}: quantizing the ONNX encoder to INT8 once")
+            try:
+                convert.quantize_encoder_onnx(dest / convert.ONNX_FP32, tmp)
+                os.replace(tmp, out)
+            except ImportError as err:
+                raise ModelError(f"INT8 quantization needs {err.name}: reinstall ragkit "
+                                 "(`pip install -e .`)") from err
+            finally:
+                tmp.unlink(missing_ok=True)
+    return out
 
 
 def gguf_path(name: str, *, log: Log = print) -> Path:

@@ -73,6 +73,9 @@ class RemoteEmbedder:
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._embed(texts, "query")
 
+    def embed_for_index(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embed(texts, "index")
+
 
 class RemoteRelevance:
     """A relevance mode (``auto``, ``fast``, ``embeddinggemma``) scored in the service, with

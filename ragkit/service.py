@@ -169,12 +169,14 @@ def create_service_app(generator: Any, model_name: str, *,
 
     def embed(body: dict[str, Any]) -> dict[str, Any]:
         name, kind = str(body.get("model", "")), body.get("kind", "passage")
-        if kind not in ("query", "passage"):
-            raise ApiError(400, "`kind` is query or passage", param="kind")
+        if kind not in ("query", "passage", "index"):
+            raise ApiError(400, "`kind` is query, passage or index", param="kind")
         texts = texts_of(body)
         emb = embedder(name)
+        run = {"query": emb.embed_queries, "passage": emb.embed_passages,
+               "index": getattr(emb, "embed_for_index", emb.embed_passages)}[kind]
         with lock_for(f"embed:{emb.id}"):
-            vecs = emb.embed_queries(texts) if kind == "query" else emb.embed_passages(texts)
+            vecs = run(texts)
         served["embed"] += 1
         return {"id": emb.id, "dim": emb.dim, "vectors": encode_vectors(vecs)}
 
