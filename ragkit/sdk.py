@@ -107,7 +107,7 @@ def open_kb(directory: str | Path, *, create: bool = False,
     from ragkit.kb import KnowledgeBase
 
     kb = KnowledgeBase.open(directory, create=create, config=config, embedder=embedder)
-    if embedder is None and service_url():
+    if embedder is None:  # the process's one instance: the guard's intent screen shares it
         kb.set_embedder_loader(load_embedder)
     return kb
 
@@ -165,11 +165,9 @@ def load_embedder(name: str = DEFAULT_EMBEDDER, device: str | None = None) -> Em
                      lambda: RemoteEmbedder(url, name))
     from ragkit.embedder import load_embedder as build
 
-    key = (name, device)
-    with _lock:
-        if key not in _embedders:
-            _embedders[key] = build(name, device=device)
-        return _embedders[key]  # type: ignore[no-any-return]
+    # Built outside the lock: resolving a catalogue name may pull the model (minutes).
+    return _memo(_embedders, (name, device),  # type: ignore[no-any-return]
+                 lambda: build(name, device=device))
 
 
 # -- generators -------------------------------------------------------------------------------

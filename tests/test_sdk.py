@@ -101,6 +101,18 @@ def test_rag_pipeline_is_shared_and_closed_with_its_knowledge_base(
     assert pipe._memory is None  # closed by the knowledge base's close
 
 
+def test_a_knowledge_base_shares_the_processs_embedder(tmp_path: Path,
+                                                      tiny_embedder_dir: Path) -> None:
+    """One instance per process: the guard's intent screen and the knowledge base used to
+    load the same model twice (a second 470 MB graph and its load on the first question)."""
+    config = KnowledgeBaseConfig(embedder=str(tiny_embedder_dir),
+                                 chunking=ChunkingConfig(max_tokens=64, overlap_tokens=8))
+    with sdk.open_kb(tmp_path / "kb", create=True, config=config) as kb:
+        assert kb.embedder is sdk.load_embedder(str(tiny_embedder_dir))
+    with sdk.open_kb(tmp_path / "kb") as again:
+        assert again.embedder is sdk.load_embedder(str(tiny_embedder_dir))
+
+
 def test_support_assistant_needs_built_parts(tmp_path: Path, tiny_embedder) -> None:
     from ragkit.support import SupportAssistant
     from ragkit.support.db import build_db

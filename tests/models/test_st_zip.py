@@ -156,8 +156,11 @@ def test_pull_assembles_extracts_and_serves_an_embedder(
 
     from ragkit.embedder import load_embedder
 
-    emb = load_embedder(NAME, device="cpu")
+    emb = load_embedder(NAME, runtime="torch")
     assert (emb.id, emb.dim) == (NAME, 16)
+    assert any("exporting the encoder to ONNX" in m for m in logs)  # the default runtime's
+    onnx = load_embedder(NAME)  # graph, made at pull time
+    np.testing.assert_allclose(onnx.embed_passages(TEXTS), emb.embed_passages(TEXTS), atol=1e-5)
     q, p = emb.embed_queries(TEXTS[:1]), emb.embed_passages(TEXTS[:1])
     np.testing.assert_allclose(np.linalg.norm(p, axis=1), 1.0, atol=1e-5)
     # the folder's own prompts are used: "query" for queries, "document" for passages
