@@ -152,12 +152,13 @@ class OnnxEmbedder:
     Everything goes through the float32 graph: the same vectors as
     :class:`SentenceTransformerEmbedder` (to 1e-6), so stored vectors, relevance curves and
     classifiers fitted on those still hold. With ``index_int8``, :meth:`embed_for_index` (the
-    vectors a knowledge base stores) goes through a per-channel INT8 graph instead: about 1.7x
+    vectors a knowledge base stores) goes through a per-channel INT8 graph instead: about 1.9x
     faster to index, at a measured cost in dense retrieval (``bench/results/embed.json``), so
     it is not the default. Each text runs alone, unpadded, so its vector never depends on its
     neighbours; texts run in parallel, one per core (``threads``, default: the usable cores),
-    which on 2 cores beat padded batches of 32 and one text spread over both cores. The graphs are exported once per model (:func:`ragkit.models.
-    encoder_onnx_dir`); loads on first use; thread-safe."""
+    which on 2 cores beat padded batches of 32 and one text spread over both cores. The
+    graphs are exported once per model (:func:`ragkit.models.encoder_onnx_dir`); loads on
+    first use; thread-safe."""
 
     def __init__(self, path: Path, id: str, *, pooling: str = "mean", index_int8: bool = False,
                  threads: int | None = None) -> None:

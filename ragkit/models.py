@@ -428,6 +428,9 @@ def encoder_onnx_dir(folder: Path, *, log: Log = print) -> Path:
                              "Set RAGKIT_EMBEDDER_RUNTIME=torch to use PyTorch for this model"
                              ) from err
         log(f"{folder.name}: exported in {time.monotonic() - t0:.0f} s to {dest}")
+        for old in dest.parent.glob(f"{folder.name}-*"):  # earlier exports of this folder
+            if old != dest and (read_marker(old) or {}).get("source") == str(folder):
+                shutil.rmtree(old, ignore_errors=True)
     return dest
 
 

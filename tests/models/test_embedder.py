@@ -212,7 +212,9 @@ def test_export_happens_once_and_again_when_the_weights_change(
     assert models.encoder_onnx_int8(copy, log=said.append).is_file() and len(said) == 3
     assert not [f for f in first.iterdir() if f.name.startswith(".")], "no temp file left"
     (copy / "config.json").write_text((copy / "config.json").read_text() + "\n")
-    assert models.encoder_onnx_dir(copy, log=said.append) != first
+    second = models.encoder_onnx_dir(copy, log=said.append)
+    assert second != first and (second / "model.onnx").is_file()
+    assert not first.exists(), "the stale export of the same folder is removed"
 
 
 def test_a_damaged_export_says_how_to_recover(tiny_dir: Path, tmp_path: Path) -> None:
