@@ -69,20 +69,22 @@ class SentenceTransformerEmbedder:
         self.device = device
         self.batch_size = batch_size
         self._model: Any = None
+        self._lock = threading.Lock()
 
     def load(self) -> SentenceTransformerEmbedder:
         if self._model is None:
             from sentence_transformers import SentenceTransformer
 
-            try:
-                self._model = SentenceTransformer(str(self.path), device=self.device)
-            except (OSError, ValueError) as err:
-                raise ModelError(
-                    f"could not load the embedder at {self.path}: {err}. Check that it is a "
-                    "sentence-transformers folder, or re-pull it with `ragkit models pull NAME "
-                    "--force`."
-                ) from err
-            self._model.eval()
+            with self._lock:  # a warm-up thread and the first question may arrive together
+                if self._model is None:
+                    try:
+                        model = SentenceTransformer(str(self.path), device=self.device)
+                    except (OSError, ValueError) as err:
+                        raise ModelError(
+                            f"could not load the embedder at {self.path}: {err}. Check that "
+                            "it is a sentence-transformers folder, or re-pull it with `ragkit "
+                            "models pull NAME --force`.") from err
+                    self._model = model.eval()
         return self
 
     @property

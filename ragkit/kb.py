@@ -73,9 +73,9 @@ EMBED_BATCH = 64
 PG_LOCK_WAIT_S = 3600.0  # how long a sync into Postgres waits for another writer
 NO_TEXT = "no text to index (only headings or markup); add body text or remove it from the paths"
 
-# progress(stage, done, total): stage is "scan" (files read, then changed files parsed),
-# "load" (the embedder loading before the first file is chunked: 0 of 1, then 1 of 1),
-# "embed" or "write".
+# progress(stage, done, total): stage is "scan" (every file read and hashed), "load" (the
+# embedder loading before the first file is chunked: 0 of 1, then 1 of 1), "parse" (the new
+# and changed files parsed and chunked), "embed" or "write".
 ProgressFn = Callable[[str, int, int], None]
 
 
@@ -517,7 +517,7 @@ class KnowledgeBase:
         the bytes parsed. Returns what to write, per key (source, reason) for bad files, and
         per key (source, guard verdict) for quarantined ones.
         """
-        cfg, max_bytes, n = self.config, survey.max_bytes, survey.files
+        cfg, max_bytes = self.config, survey.max_bytes
         added, changed = set(plan.add), set(plan.add) | set(plan.update)
         todo = [k for k in survey.states if k in changed]
         pending: list[_Pending] = []
@@ -528,7 +528,7 @@ class KnowledgeBase:
             self.embedder.count_tokens("")
             tick("load", 1, 1)
         for j, key in enumerate(todo):
-            tick("scan", n + j, n + len(todo))
+            tick("parse", j, len(todo))
             f, source = Path(key), plan.sources[key]
             try:
                 data, st = ingest.read_source(f, source, max_bytes, confine=confine)
@@ -558,7 +558,7 @@ class KnowledgeBase:
                               settings_hash, st.st_mtime, st.st_size, len(chunks))
             hashes = [_embed_hash(chunking.embedding_text(c)) for c in chunks]
             pending.append(_Pending(row, chunks, hashes, "added" if key in added else "updated"))
-        tick("scan", n + len(todo), n + len(todo))
+        tick("parse", len(todo), len(todo))
         return pending, bad, held
 
     def _audit_quarantine(self, verdicts: list[Verdict]) -> None:

@@ -13,6 +13,7 @@ Heavy imports happen inside the functions, so ``import ragkit.sdk`` stays cheap.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -515,6 +516,25 @@ def rag_pipeline(kb: KnowledgeBase, generator: Generator | None = None,
     guard = load_guard(gcfg, kb.dir)
     with _lock:
         return per_kb.setdefault(key, RagPipeline(kb, gen, cfg, relevance=scorer, guard=guard))
+
+
+def warm_rag(kb: KnowledgeBase, relevance: RelevanceMode = DEFAULT_RELEVANCE
+             ) -> threading.Thread:
+    """Load, in a background thread, what the first question will need besides the
+    generator (the guard's intent screen, the relevance scorers): a command starts it before
+    loading the generator, so the loads overlap instead of queueing on the first question.
+    Failures are left for the question itself to report."""
+    def run() -> None:
+        with contextlib.suppress(Exception):
+            intent_screen().load()
+        with contextlib.suppress(Exception):
+            scorer = load_relevance(relevance, kb.embedder)
+            if scorer is not None:
+                scorer.score("warm up", ["warm up"])
+
+    thread = threading.Thread(target=run, name="ragkit-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def _close_pipelines(per_kb: dict[tuple[int, str, int, str], Any]) -> None:

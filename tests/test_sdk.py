@@ -113,6 +113,38 @@ def test_a_knowledge_base_shares_the_processs_embedder(tmp_path: Path,
         assert again.embedder is sdk.load_embedder(str(tiny_embedder_dir))
 
 
+def test_warm_up_runs_aside_and_leaves_failures_to_the_question(
+        tmp_path: Path, tiny_embedder_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = KnowledgeBaseConfig(embedder=str(tiny_embedder_dir),
+                                 chunking=ChunkingConfig(max_tokens=64, overlap_tokens=8))
+    calls: list[str] = []
+
+    def broken() -> None:
+        calls.append("intent")
+        raise RuntimeError("weights missing")
+
+    monkeypatch.setattr(sdk, "intent_screen", broken)
+    with sdk.open_kb(tmp_path / "kb", create=True, config=config) as kb:
+        thread = sdk.warm_rag(kb, "off")
+        thread.join(timeout=60)
+        assert not thread.is_alive() and thread.daemon and calls == ["intent"]
+
+
+def test_a_torch_embedder_loads_once_when_two_threads_ask(tiny_embedder_dir: Path) -> None:
+    import threading
+
+    from ragkit.embedder import SentenceTransformerEmbedder
+
+    emb = SentenceTransformerEmbedder(tiny_embedder_dir, "t")
+    seen: list[object] = []
+    threads = [threading.Thread(target=lambda: seen.append(emb.model)) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(seen) == 3 and all(m is seen[0] for m in seen)
+
+
 def test_support_assistant_needs_built_parts(tmp_path: Path, tiny_embedder) -> None:
     from ragkit.support import SupportAssistant
     from ragkit.support.db import build_db

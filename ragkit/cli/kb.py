@@ -94,7 +94,8 @@ def register(app: typer.Typer) -> None:
     app.command("migrate")(migrate_cmd)
 
 
-_STAGES = {"scan": "reading files", "load": "loading the embedder", "embed": "embedding chunks",
+_STAGES = {"scan": "reading files", "load": "loading the embedder",
+           "parse": "parsing new and changed files", "embed": "embedding chunks",
            "write": "writing"}
 LINE_EVERY_S = 5.0  # a progress line per stage at most this often when stderr is not a terminal
 

@@ -41,6 +41,7 @@ def _open(kb: str, model: str, quantization: Quantization, k: int, no_cache: boo
 
     use_service(quiet)
     base = sdk.open_kb(kb)  # fails with "create one with `ragkit index`" when missing
+    sdk.warm_rag(base, relevance)  # the scorers load while the generator does
     generator = remote_or_local(generator_url, model, quantization, quiet=quiet)
     rag_cfg = RagConfig(k=k, answer_cache=not no_cache,
                         translate_query=translate_setting(translate), relevance=relevance)

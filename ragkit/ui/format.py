@@ -397,7 +397,7 @@ def progress_label(stage: str, done: int, total: int, lang: Lang = "en") -> str:
     return f"{word('stage_' + stage, lang) if stage in STAGES else stage} {done}/{total}"
 
 
-STAGES = ("scan", "load", "embed", "write")
+STAGES = ("scan", "load", "parse", "embed", "write")
 
 
 def hits_markdown(hits: Sequence[Mapping[str, Any]], mode: str, lang: Lang = "en", *,

@@ -125,6 +125,7 @@ WORDS: dict[str, tuple[str, str]] = {
                 "未变 {unchanged}；嵌入 {chunks} 个片段。"),
     "skipped": ("{n} file(s) skipped:", "跳过 {n} 个文件："),
     "stage_scan": ("reading files", "读取文件"),
+    "stage_parse": ("parsing new and changed files", "解析新增和修改的文件"),
     "stage_embed": ("embedding chunks", "嵌入片段"),
     "stage_load": ("loading the embedder", "加载嵌入模型"),
     "stage_write": ("writing", "写入"),

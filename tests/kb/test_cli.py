@@ -265,6 +265,10 @@ def test_progress_is_plain_lines_when_stderr_is_not_a_terminal(
     assert "loading the embedder: done" in lines
     assert any(line.startswith("reading files 0/") for line in lines)
     assert "embedding chunks" in err and "writing" in err
+    # each stage counts its own files: "reading files 0/3" never ends as "6/6" (seen in a walk)
+    files = {line.split()[-1].split("/")[1] for line in lines
+             if line.startswith(("reading files ", "parsing new and changed files "))}
+    assert len(files) == 1, lines
 
 
 def test_progress_lines_are_rate_limited_per_stage() -> None:
