@@ -13,6 +13,7 @@ Heavy imports happen inside the functions, so ``import ragkit.sdk`` stays cheap.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import threading
 import weakref
@@ -518,6 +519,9 @@ def rag_pipeline(kb: KnowledgeBase, generator: Generator | None = None,
         return per_kb.setdefault(key, RagPipeline(kb, gen, cfg, relevance=scorer, guard=guard))
 
 
+WARM_UP_EXIT_WAIT_S = 120.0
+
+
 def warm_rag(kb: KnowledgeBase, relevance: RelevanceMode = DEFAULT_RELEVANCE
              ) -> threading.Thread:
     """Load, in a background thread, what the first question will need besides the
@@ -534,6 +538,9 @@ def warm_rag(kb: KnowledgeBase, relevance: RelevanceMode = DEFAULT_RELEVANCE
 
     thread = threading.Thread(target=run, name="ragkit-warm-up", daemon=True)
     thread.start()
+    # A process that ends early (a refusal, a cached answer) waits for the loads at exit:
+    # torch torn down under a thread still loading a model aborts the interpreter.
+    atexit.register(thread.join, WARM_UP_EXIT_WAIT_S)
     return thread
 
 

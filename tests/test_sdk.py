@@ -130,6 +130,31 @@ def test_warm_up_runs_aside_and_leaves_failures_to_the_question(
         assert not thread.is_alive() and thread.daemon and calls == ["intent"]
 
 
+def test_a_process_that_ends_early_waits_for_its_warm_up(tmp_path: Path,
+                                                       tiny_embedder_dir: Path) -> None:
+    """Exiting while the warm-up thread is inside a model load tore torch down under it."""
+    done = tmp_path / "warmed"
+    script = f"""
+import time
+from pathlib import Path
+from ragkit import sdk
+from ragkit.config import ChunkingConfig, KnowledgeBaseConfig
+
+def slow():
+    time.sleep(1.5)
+    Path({str(done)!r}).write_text("yes")
+    raise RuntimeError("no screen here")
+
+sdk.intent_screen = slow
+cfg = KnowledgeBaseConfig(embedder={str(tiny_embedder_dir)!r},
+                          chunking=ChunkingConfig(max_tokens=64, overlap_tokens=8))
+kb = sdk.open_kb({str(tmp_path / "kb")!r}, create=True, config=cfg)
+sdk.warm_rag(kb, "off")
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120, cwd=ROOT)
+    assert done.read_text() == "yes"
+
+
 def test_a_torch_embedder_loads_once_when_two_threads_ask(tiny_embedder_dir: Path) -> None:
     import threading
 
