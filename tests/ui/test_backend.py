@@ -240,3 +240,26 @@ def test_a_200_mb_upload_is_refused_before_it_is_copied(tiny_kb: Path, tmp_path:
     assert (tiny_kb / "uploads" / "manual.md").read_text(encoding="utf-8") == first.read_text(
         encoding="utf-8")
     assert backend.search_all("quartzite", k=1)["keyword"][0]["source"] == "uploads/manual.md"
+
+
+def test_warm_up_loads_the_guards_intent_screen_and_survives_its_failure(
+        tiny_kb: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A walk saw the first Knowledge question spend 1.8 s loading the screen."""
+    from ragkit import sdk
+
+    loaded: list[str] = []
+
+    class Screen:
+        def load(self) -> None:
+            loaded.append("screen")
+
+    monkeypatch.setattr(sdk, "load_relevance", lambda **_: None)
+    monkeypatch.setattr(sdk, "intent_screen", Screen)
+    Backend(UiSettings(kb_dir=tiny_kb)).warm_relevance()
+    assert loaded == ["screen"]
+
+    def broken() -> None:
+        raise RuntimeError("no weights")
+
+    monkeypatch.setattr(sdk, "intent_screen", broken)
+    Backend(UiSettings(kb_dir=tiny_kb)).warm_relevance()  # left for the first question
