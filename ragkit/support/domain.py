@@ -67,16 +67,19 @@ class SlotSpec(_Spec):
     pii: bool = False
     extract_with_generator: bool = False
     prompt: Texts | None = None
+    near_miss: str | None = Field(
+        None, description="regular expression for a mistyped value (e.g. BC and the wrong "
+        "number of digits): when the slot is asked for again, the reply says it was not read")
 
     @model_validator(mode="after")
     def _check(self) -> SlotSpec:
-        if self.type == "pattern":
-            if not self.pattern:
-                raise ValueError("a 'pattern' slot needs a 'pattern' (a regular expression)")
+        for name in ("pattern", "near_miss"):
             try:
-                re.compile(self.pattern)
+                re.compile(getattr(self, name) or "")
             except re.error as e:
-                raise ValueError(f"pattern is not a valid regular expression: {e}") from e
+                raise ValueError(f"{name} is not a valid regular expression: {e}") from e
+        if self.type == "pattern" and not self.pattern:
+            raise ValueError("a 'pattern' slot needs a 'pattern' (a regular expression)")
         if self.type == "enum" and not self.values:
             raise ValueError("an 'enum' slot needs 'values' (value -> {en: [...], zh: [...]})")
         return self

@@ -256,7 +256,7 @@ def act(st: SupportState, runtime: Runtime[SupportDeps]) -> Update:
         elif need == "order_id" and state.memory.get(CHOICES):
             text = R.t("which_order", lang, orders=R.joined(state.memory[CHOICES].split(), lang))
         elif need is not None:
-            text = R.ask_slot(domain, need, lang)
+            text = R.ask_slot(domain, need, lang, st.text)
         elif spec.tool in LOOKUPS:
             out = tools.lookup(spec.tool, top.slots | bound, ident)
             if out.ok:

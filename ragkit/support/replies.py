@@ -7,6 +7,7 @@ customer's data. Knows nothing about the graph or the database.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ragkit.support.domain import Domain
@@ -160,11 +161,19 @@ def item_name(domain: Domain, sku: str | None, lang: str) -> str:
     return f"（{names[0]}）" if lang == "zh" else f" ({names[0]})"
 
 
-def ask_slot(domain: Domain, slot: str, lang: str) -> str:
+def ask_slot(domain: Domain, slot: str, lang: str, message: str = "") -> str:
+    """The question for ``slot``; when ``message`` holds a mistyped value (the slot's
+    ``near_miss`` pattern), it first says that value was not read, instead of asking as if
+    nothing had been given."""
     spec = domain.spec.slots[slot]
-    if spec.prompt is not None:
-        return spec.prompt.get(lang)
-    return f"请提供{slot}。" if lang == "zh" else f"Please tell me the {slot.replace('_', ' ')}."
+    ask = (spec.prompt.get(lang) if spec.prompt is not None else
+           f"请提供{slot}。" if lang == "zh" else f"Please tell me the {slot.replace('_', ' ')}.")
+    miss = re.search(spec.near_miss, message) if spec.near_miss and message else None
+    if miss is None or (spec.pattern and re.search(spec.pattern, message)):
+        return ask
+    said = miss.group(0).strip()
+    return (f"“{said}”的格式不对，我没能识别。{ask}" if lang == "zh" else
+            f"I couldn't read “{said}”: it doesn't have the right format. {ask}")
 
 
 def confirm(domain: Domain, tool: str, args: dict[str, str], lang: str) -> str:

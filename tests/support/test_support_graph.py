@@ -223,3 +223,21 @@ def test_full_return_dialogue_chinese(real_bot):
     r = turn(real_bot, t, "确认")
     assert [c["name"] for c in r.tool_calls] == ["create_return"] and r.tool_calls[0]["ok"]
     assert "RT-" in r.text
+
+
+@pytest.mark.parametrize(("message", "said"), [
+    ("Hi, I want to return order BC-48213, the kettle stopped working after a week.",
+     "I couldn't read “BC-48213”"),
+    ("我要退货，订单号BC-1234567", "“BC-1234567”的格式不对"),
+])
+def test_a_mistyped_order_number_is_said_not_read(bot, message, said):
+    """Seen in a walk: "BC-48213" (five digits) was dropped and the bot asked for the order
+    number as if none had been given."""
+    r = turn(bot, "t", message)
+    assert r.state.intent == "return_request" and "order_id" not in r.state.slots
+    assert said in r.text and "BC-123456" in r.text
+
+
+def test_a_well_formed_order_number_is_not_questioned(bot):
+    r = turn(bot, "t", f"I want to return order {EN_ORDER}, it arrived damaged")
+    assert "couldn't read" not in r.text and "格式不对" not in r.text

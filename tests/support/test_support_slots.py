@@ -211,3 +211,14 @@ def test_domain_file_errors_name_the_line(tmp_path, edit, expect):
                                      encoding="utf-8")
     with pytest.raises(ConfigError, match=expect):
         load_domain(bad)
+
+
+def test_a_bad_near_miss_pattern_is_refused_when_the_domain_loads() -> None:
+    from pydantic import ValidationError
+
+    from ragkit.support.domain import SlotSpec
+
+    with pytest.raises(ValidationError, match="near_miss is not a valid regular expression"):
+        SlotSpec(type="pattern", pattern=r"BC-(\d{6})", near_miss="BC-(")
+    with pytest.raises(ValidationError, match="needs a 'pattern'"):
+        SlotSpec(type="pattern")
