@@ -44,6 +44,12 @@ class Embedder(Protocol):
 
 
 ProgressFn = Callable[[int], None]
+
+
+def index_vectors(embedder: Embedder) -> Callable[[Sequence[str]], np.ndarray]:
+    """How ``embedder`` makes the passage vectors an index stores: its optional
+    ``embed_for_index`` where it has one, else ``embed_passages``."""
+    return getattr(embedder, "embed_for_index", None) or embedder.embed_passages
 # Prompt names looked up in a sentence-transformers folder's config, first found wins (the
 # names sentence-transformers' own encode_query / encode_document look for).
 QUERY_PROMPTS = ("query",)
@@ -106,8 +112,7 @@ class SentenceTransformerEmbedder:
         return int(self.model.max_seq_length)
 
     def _prompt(self, names: tuple[str, ...]) -> str:
-        prompts = self.model.prompts or {}
-        return next((str(prompts[n]) for n in names if prompts.get(n)), "")
+        return _first_prompt(self.model.prompts or {}, names)
 
     def count_tokens(self, text: str) -> int:
         ids = self.model.tokenizer(
@@ -178,10 +183,10 @@ class OnnxEmbedder:
         self.workers = max(1, threads or usable)
         self.dim, self.max_tokens = info
         prompts = _folder_prompts(self.path)
-        self._query_prompt = next((prompts[n] for n in QUERY_PROMPTS if prompts.get(n)), "")
-        self._passage_prompt = next((prompts[n] for n in PASSAGE_PROMPTS if prompts.get(n)), "")
+        self._query_prompt = _first_prompt(prompts, QUERY_PROMPTS)
+        self._passage_prompt = _first_prompt(prompts, PASSAGE_PROMPTS)
         self._tokenizer: Any = None
-        self._specials = (0, 0)  # special tokens the template puts before / after the text
+        self._tail = 0  # special tokens the template puts after the text
         self._sessions: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -199,9 +204,7 @@ class OnnxEmbedder:
                     tok.no_truncation()
                     tok.no_padding()
                     mask = tok.encode("a").special_tokens_mask
-                    lead = next((i for i, m in enumerate(mask) if not m), len(mask))
-                    trail = next((i for i, m in enumerate(reversed(mask)) if not m), 0)
-                    self._specials = (lead, trail)
+                    self._tail = next((i for i, m in enumerate(reversed(mask)) if not m), 0)
                     self._tokenizer = tok
         return self._tokenizer
 
@@ -213,18 +216,17 @@ class OnnxEmbedder:
 
             with self._lock:
                 if name not in self._sessions:
-                    folder = models.encoder_onnx_dir(self.path, log=_stderr)
-                    if name == convert.ONNX_INT8:
-                        models.encoder_onnx_int8(self.path, log=_stderr)
+                    graph = (models.encoder_onnx_int8(self.path) if name == convert.ONNX_INT8
+                             else models.encoder_onnx_dir(self.path) / name)
                     opts = ort.SessionOptions()
                     opts.intra_op_num_threads = 1  # parallel across texts instead
                     opts.inter_op_num_threads = 1
                     try:
                         self._sessions[name] = ort.InferenceSession(
-                            str(folder / name), opts, providers=["CPUExecutionProvider"])
+                            str(graph), opts, providers=["CPUExecutionProvider"])
                     except Exception as exc:  # onnxruntime raises its own types
                         raise ModelError(
-                            f"could not load {folder / name}: {exc}. Delete {folder} to "
+                            f"could not load {graph}: {exc}. Delete {graph.parent} to "
                             "export it again, or set RAGKIT_EMBEDDER_RUNTIME=torch") from exc
         return self._sessions[name]
 
@@ -248,7 +250,7 @@ class OnnxEmbedder:
     def _ids(self, text: str) -> list[int]:
         ids = self._tok().encode(text).ids
         if len(ids) > self.max_tokens:  # keep the template's special tokens, as HF does
-            tail = self._specials[1]
+            tail = self._tail
             ids = ids[: self.max_tokens - tail] + (ids[-tail:] if tail else [])
         return ids
 
@@ -280,10 +282,9 @@ class OnnxEmbedder:
         return out
 
 
-def _stderr(msg: str) -> None:
-    import sys
-
-    print(msg, file=sys.stderr)
+def _first_prompt(prompts: dict[str, Any], names: tuple[str, ...]) -> str:
+    """The first of ``names`` a folder declares a non-empty prompt for, else "" (pure)."""
+    return next((str(prompts[n]) for n in names if prompts.get(n)), "")
 
 
 def _folder_prompts(folder: Path) -> dict[str, str]:

@@ -49,7 +49,7 @@ from ragkit.config import (
     SearchMode,
     parse,
 )
-from ragkit.embedder import Embedder
+from ragkit.embedder import Embedder, index_vectors
 from ragkit.errors import (
     ConfigError,
     IndexMismatchError,
@@ -641,8 +641,7 @@ class KnowledgeBase:
         report.estimated_embed_s = budget.estimate(len(todo), rate)
         if rate and len(todo) / rate > budget.LONG_RUN_S:
             warn(budget.long_run_notice(len(todo), rate, measured_now=False))
-        # Stored vectors may come from a faster graph than query-time passages (see Embedder).
-        embed = getattr(self.embedder, "embed_for_index", None) or self.embedder.embed_passages
+        embed = index_vectors(self.embedder)  # may be faster than query-time passages
         t0 = time.perf_counter()
         for i in range(0, len(todo), EMBED_BATCH):
             tick("embed", i, len(todo))

@@ -388,7 +388,11 @@ def _build(dest: Path, marker: dict, make: Callable[[Path], None]) -> None:
 ONNX_EXPORT_VERSION = 3
 
 
-def encoder_onnx_dir(folder: Path, *, log: Log = print) -> Path:
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+def encoder_onnx_dir(folder: Path, *, log: Log = _stderr) -> Path:
     """The folder of ONNX graphs exported from sentence-transformers ``folder``'s encoder
     (:func:`ragkit.convert.export_encoder_onnx`), exported on first use into
     ``$RAGKIT_HOME/onnx/<key>`` (key: the folder's path, config and weight files' sizes and
@@ -434,7 +438,7 @@ def encoder_onnx_dir(folder: Path, *, log: Log = print) -> Path:
     return dest
 
 
-def encoder_onnx_int8(folder: Path, *, log: Log = print) -> Path:
+def encoder_onnx_int8(folder: Path, *, log: Log = _stderr) -> Path:
     """The INT8 graph beside :func:`encoder_onnx_dir`'s float32 one, quantized on first use
     (written aside and renamed in, under the same lock)."""
     from filelock import FileLock
@@ -466,10 +470,6 @@ def gguf_path(name: str, *, log: Log = print) -> Path:
     if spec.format != "gguf":
         raise ModelError(f"{spec.name} is not distributed as GGUF (format: {spec.format})")
     return obtain(spec.weights, spec.name, log=log)
-
-
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr)
 
 
 def resolve(name_or_path: str | Path, kind: Kind, *, log: Log = _stderr) -> Path:

@@ -522,6 +522,16 @@ def rag_pipeline(kb: KnowledgeBase, generator: Generator | None = None,
 WARM_UP_EXIT_WAIT_S = 120.0
 
 
+def warm_scorers(kb: KnowledgeBase, relevance: RelevanceMode = DEFAULT_RELEVANCE) -> None:
+    """Load the guard's intent screen (its failure is left for the first question, which
+    reports it) and the relevance scorers ``relevance`` names (raising what stops them)."""
+    with contextlib.suppress(Exception):
+        intent_screen().load()
+    scorer = load_relevance(relevance, kb.embedder)
+    if scorer is not None:
+        scorer.score("warm up", ["warm up"])
+
+
 def warm_rag(kb: KnowledgeBase, relevance: RelevanceMode = DEFAULT_RELEVANCE
              ) -> threading.Thread:
     """Load, in a background thread, what the first question will need besides the
@@ -530,11 +540,7 @@ def warm_rag(kb: KnowledgeBase, relevance: RelevanceMode = DEFAULT_RELEVANCE
     Failures are left for the question itself to report."""
     def run() -> None:
         with contextlib.suppress(Exception):
-            intent_screen().load()
-        with contextlib.suppress(Exception):
-            scorer = load_relevance(relevance, kb.embedder)
-            if scorer is not None:
-                scorer.score("warm up", ["warm up"])
+            warm_scorers(kb, relevance)
 
     thread = threading.Thread(target=run, name="ragkit-warm-up", daemon=True)
     thread.start()

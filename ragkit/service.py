@@ -131,6 +131,7 @@ def create_service_app(generator: Any, model_name: str, *,
     from fastapi import Body
     from starlette.concurrency import run_in_threadpool
 
+    from ragkit.embedder import index_vectors
     from ragkit.errors import RagkitError
     from ragkit.generation.openai_wire import ApiError
     from ragkit.generation.server import create_app
@@ -174,7 +175,7 @@ def create_service_app(generator: Any, model_name: str, *,
         texts = texts_of(body)
         emb = embedder(name)
         run = {"query": emb.embed_queries, "passage": emb.embed_passages,
-               "index": getattr(emb, "embed_for_index", emb.embed_passages)}[kind]
+               "index": index_vectors(emb)}[kind]
         with lock_for(f"embed:{emb.id}"):
             vecs = run(texts)
         served["embed"] += 1

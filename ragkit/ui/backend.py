@@ -11,7 +11,6 @@ Does not: render anything (``format.py``) or build the page (``app.py``).
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import importlib.util
 import shutil
@@ -357,11 +356,7 @@ class Backend:
         """Fetch and load the evidence stage's scorers (the default relevance mode) and the
         guard's intent screen before the first question, which would otherwise wait for them
         (the screen took 1.8 s of a first question in a walk)."""
-        scorer = sdk.load_relevance(embedder=self.kb().embedder)
-        if scorer is not None:
-            scorer.score("warm up", ["warm up"])
-        with contextlib.suppress(Exception):  # the first question reports it readably
-            sdk.intent_screen().load()
+        sdk.warm_scorers(self.kb())
 
     def generator_info(self) -> dict[str, Any] | None:
         return sdk.describe(self._generator) if self._generator is not None else None

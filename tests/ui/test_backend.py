@@ -253,7 +253,7 @@ def test_warm_up_loads_the_guards_intent_screen_and_survives_its_failure(
         def load(self) -> None:
             loaded.append("screen")
 
-    monkeypatch.setattr(sdk, "load_relevance", lambda **_: None)
+    monkeypatch.setattr(sdk, "load_relevance", lambda *_, **__: None)
     monkeypatch.setattr(sdk, "intent_screen", Screen)
     Backend(UiSettings(kb_dir=tiny_kb)).warm_relevance()
     assert loaded == ["screen"]
