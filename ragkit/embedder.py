@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from ragkit import convert
+from ragkit._lazy import hf
 from ragkit.errors import ModelError
 
 
@@ -79,7 +80,7 @@ class SentenceTransformerEmbedder:
 
     def load(self) -> SentenceTransformerEmbedder:
         if self._model is None:
-            from sentence_transformers import SentenceTransformer
+            SentenceTransformer = hf("sentence_transformers").SentenceTransformer  # noqa: N806
 
             with self._lock:  # a warm-up thread and the first question may arrive together
                 if self._model is None:

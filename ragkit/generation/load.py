@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ragkit._lazy import hf
 from ragkit.errors import ConfigError, ModelError
 from ragkit.generation.config import GeneratorConfig, resolve_runtime
 from ragkit.generation.model import ModelArgs, Transformer
@@ -140,7 +141,8 @@ def _return_freed_memory() -> None:
 
 def load_bundle(cfg: GeneratorConfig) -> ModelBundle:
     """Resolve, read, build, quantize. The only place that touches model files."""
-    from transformers import AutoConfig, AutoTokenizer
+    transformers = hf()
+    AutoConfig, AutoTokenizer = transformers.AutoConfig, transformers.AutoTokenizer  # noqa: N806
 
     device, dtype = resolve_runtime(cfg)
     if cfg.threads is not None and device.type == "cpu":

@@ -27,6 +27,19 @@ from ragkit.text import detect_language, split_sentences
 _TABLE_RULE = re.compile(r"^\|?[\s:|-]+\|?$")
 _HEADING_LINE = re.compile(r"^#{1,6}\s+(.*)$")
 _BULLET = re.compile(r"^(?:[-*+•]\s+|\d{1,3}[.)]\s+)")
+# an FAQ entry's question line ("Q: Can you ship to Hong Kong?") restates what is asked and
+# answers nothing: the scorer ranks it first, and quoting it read as a yes. Its answer line
+# loses the "A: " label.
+_FAQ_QUESTION = re.compile(r"^(?:Q|问|问题)\s*[:：]")
+_FAQ_ANSWER = re.compile(r"^(?:A|答|回答)\s*[:：]\s*")
+_EMPHASIS = re.compile(r"\*\*|__")
+# a short sentence that points back ("Express is not available there.", "该服务不支持。") means
+# nothing alone: it is read as part of the sentence before it
+_POINTS_BACK_EN = re.compile(r"\b(?:there|it|its|this|that|these|those|they|them|then|such)\b",
+                             re.IGNORECASE)
+_POINTS_BACK_ZH = re.compile(r"此|该|这|那|其|它")
+SHORT_UNIT_WORDS = 8
+SHORT_UNIT_HAN = 12
 MIN_UNIT_CHARS = 4
 
 
@@ -57,6 +70,22 @@ def without_bullet(text: str) -> str:
     return _BULLET.sub("", text.strip())
 
 
+def plain(text: str) -> str:
+    """``text`` without Markdown emphasis markers (``**Standard delivery:**``): a model
+    copies them into answers and a quote shows them raw."""
+    return _EMPHASIS.sub("", text)
+
+
+def points_back(sentence: str) -> bool:
+    """Whether ``sentence`` is short and leans on the one before it ("Express is not
+    available there.")."""
+    if detect_language(sentence) == "zh":
+        han = sum(1 for ch in sentence if "\u4e00" <= ch <= "\u9fff")
+        return han <= SHORT_UNIT_HAN and bool(_POINTS_BACK_ZH.search(sentence))
+    return (len(sentence.split()) <= SHORT_UNIT_WORDS
+            and bool(_POINTS_BACK_EN.search(sentence)))
+
+
 def shown(text: str, lead: str = "") -> str:
     """An evidence unit as a prompt or a quote shows it: its lead-in, then its body; a table
     row under its header row as "header: cell; header: cell" (a model copies raw pipes)."""
@@ -72,11 +101,14 @@ def row_text(header: Sequence[str], cells: Sequence[str]) -> str:
 
 def units_of(chunk: int, text: str, heading: str = "") -> list[Unit]:
     """The units of one chunk, in order. Headings inside the chunk become the context of the
-    units under them; table rows are read as "header: cell, header: cell"."""
+    units under them; table rows are read as "header: cell, header: cell"; an FAQ entry's
+    question line is left out and its answer line loses its "A:" label; a short sentence
+    that points back is joined to the sentence before it in the same line."""
     out: list[Unit] = []
     context = heading.strip()
     header: list[str] | None = None
     lead = ""
+    joinable = -1  # where in ``text`` the last unit's body starts, when a sentence may join it
     for s, e in split_sentences(text):
         body = text[s:e].strip()
         if not body:
@@ -88,8 +120,15 @@ def units_of(chunk: int, text: str, heading: str = "") -> list[Unit]:
             header, lead = None, ""
             body = body[len(first):].strip()
             if not body:
+                joinable = -1
                 continue
+        if _FAQ_QUESTION.match(body):
+            joinable = -1
+            continue
+        body = _FAQ_ANSWER.sub("", body)
+        start = text.find(body, s)
         if body.startswith("|"):
+            joinable = -1
             if _TABLE_RULE.match(body):
                 continue
             cells = _cells(body)
@@ -102,20 +141,28 @@ def units_of(chunk: int, text: str, heading: str = "") -> list[Unit]:
                 out.append(Unit(chunk, body, f"{context}: {scored}" if context else scored,
                                 "| " + " | ".join(header) + " |"))  # shown with its row
             continue
-        else:
-            header = None
-            item = bool(_BULLET.match(body))
-            scored = _BULLET.sub("", body)
-            if not item:
-                lead = body if body.rstrip().endswith((":", "：")) else ""
-                if lead:
-                    continue  # "Not covered:" alone answers nothing; its items carry it
-            elif lead:
-                scored = f"{lead} {scored}"
+        header = None
+        item = bool(_BULLET.match(body))
+        scored = _BULLET.sub("", body)
+        if not item:
+            if (joinable >= 0 and out and "\n" not in text[joinable:start]
+                    and points_back(body)):
+                merged = text[joinable:e].strip()
+                prev = out[-1]
+                out[-1] = Unit(chunk, merged, f"{prev.text} {scored}", prev.lead)
+                continue
+            lead = body if body.rstrip().endswith((":", "：")) else ""
+            if lead:
+                joinable = -1
+                continue  # "Not covered:" alone answers nothing; its items carry it
+        elif lead:
+            scored = f"{lead} {scored}"
         if len(scored) < MIN_UNIT_CHARS:
+            joinable = -1
             continue
         out.append(Unit(chunk, body, f"{context}: {scored}" if context else scored,
-                        lead if _BULLET.match(body) else ""))
+                        lead if item else ""))
+        joinable = start if not item and start >= 0 else -1
     return out
 
 
@@ -146,10 +193,15 @@ def choose(units: Sequence[Unit], scores: np.ndarray, *, threshold: float,
     the prompt more than it helps). Empty when nothing clears the threshold."""
     order = np.argsort(-np.asarray(scores), kind="stable")
     out: list[Chosen] = []
-    for i in order[:max_units]:
+    seen: set[str] = set()
+    for i in order:
         s = float(scores[i])
-        if s < threshold or (out and s < out[0].score * keep_within):
+        if len(out) >= max_units or s < threshold or (out and s < out[0].score * keep_within):
             break
+        said = " ".join(units[i].shown.split())
+        if said in seen:  # the same sentence in two overlapping chunks is one piece of evidence
+            continue
+        seen.add(said)
         out.append(Chosen(units[i], s))
     return out
 
@@ -219,29 +271,33 @@ def followup_query(history: Sequence[Mapping[str, str]], question: str) -> str:
 
 
 _QUOTE = {
-    "en": "The knowledge base says{where}: \u201c{text}\u201d [{n}]",
-    "zh": "知识库{where}写道：\u201c{text}\u201d [{n}]",
+    "en": "{where}: \u201c{text}\u201d [{n}]",
+    "zh": "{where}：\u201c{text}\u201d [{n}]",
 }
+_WHERE = {"en": ("From {label}", "The knowledge base says"),
+          "zh": ("《{label}》写道", "知识库写道")}
 # a quote in the other language than the question's, with the generator's rendering of it
 _TRANSLATED = {
     "en": " (roughly, in English: \u201c{translated}\u201d)",
     "zh": "（中文大意：\u201c{translated}\u201d）",
 }
-_WHERE = {"en": " ({where})", "zh": "（{where}）"}
+_FAQ_LABEL = {"en": "the FAQ", "zh": "常见问题"}
+_FILE_STEM = re.compile(r"[\w.-]+")
 
 
 def quote(texts: Sequence[str], numbers: Sequence[int], lang: str,
-          places: Sequence[str] = (), translations: Sequence[str] = ()) -> str:
-    """A reply that quotes the evidence (``texts``, best first) with citation ``numbers``,
-    for when the generator refused or said nothing the sources support although the
-    evidence is strong; ``places`` name where each quote comes from, ``translations`` (""
-    for none) render a quote written in the other language in the question's."""
+          labels: Sequence[str] = (), translations: Sequence[str] = ()) -> str:
+    """A reply that quotes the evidence (``texts``, one per source, best first) with citation
+    ``numbers``, for when the generator refused or said nothing the sources support although
+    the evidence is strong; ``labels`` name the document each quote comes from ("" for
+    none), ``translations`` ("" for none) render a quote written in the other language in
+    the question's."""
+    named, anonymous = _WHERE.get(lang, _WHERE["en"])
     lines = []
     for i, (text, n) in enumerate(zip(texts, numbers, strict=True)):
-        place = places[i] if i < len(places) else ""
-        where = _WHERE.get(lang, _WHERE["en"]).format(where=place) if place else ""
-        body = quote_body(text)
-        line = _QUOTE.get(lang, _QUOTE["en"]).format(where=where, text=body, n=n)
+        label = labels[i] if i < len(labels) else ""
+        where = named.format(label=label) if label else anonymous
+        line = _QUOTE.get(lang, _QUOTE["en"]).format(where=where, text=quote_body(text), n=n)
         translated = " ".join(translations[i].split()) if i < len(translations) else ""
         if translated:
             marker = f" [{n}]"
@@ -253,8 +309,36 @@ def quote(texts: Sequence[str], numbers: Sequence[int], lang: str,
 
 
 def quote_body(text: str) -> str:
-    """An evidence text as a quote shows it: one line, without a list bullet."""
-    return _BULLET.sub("", " ".join(text.split())).strip()
+    """An evidence text as a quote shows it: one line, without a list bullet or emphasis."""
+    return _BULLET.sub("", plain(" ".join(text.split()))).strip()
+
+
+def joined(parts: Sequence[str]) -> str:
+    """Quoted pieces of one source as one quote: each ends as a sentence ("… (same as the card
+    behind it)" from a table row gets its full stop) before the next begins."""
+    out: list[str] = []
+    for i, part in enumerate(p.strip() for p in parts):
+        if not part:
+            continue
+        last = i == len(parts) - 1
+        if not last and not part.endswith(tuple(".!?;:。！？；：…\u201d\u300d")):
+            part += "。" if detect_language(part) == "zh" else "."
+        out.append(part)
+    return "".join(f"{p}{'' if p.endswith(tuple('。！？；：')) else ' '}" for p in out).strip()
+
+
+def source_label(title: str, heading: str, source: str, lang: str) -> str:
+    """The document a quote comes from, as a reader names it: its title ("Returns policy");
+    "the FAQ" for an FAQ file; the top heading when the title is only a file name; "" when
+    there is nothing to go by, else the file name. (Heading paths read as noise in an
+    answer.)"""
+    if source.lower().endswith((".json", ".jsonl")):
+        return _FAQ_LABEL.get(lang, _FAQ_LABEL["en"])
+    title = plain(title).strip()
+    if title and not (_FILE_STEM.fullmatch(title) and ("_" in title or title.islower())):
+        return title
+    top = plain(heading).split(" > ")[0].strip()
+    return top or title.replace("_", " ")
 
 
 def place(title: str, heading: str) -> str:
@@ -299,11 +383,12 @@ def evidence_context(hits: Sequence[Mapping[str, Any]], evidence: Sequence[Mappi
         for e in picked:
             lead = e.get("lead", "")
             if lead.startswith("|"):  # a table row, read with its header
-                parts.append(" ".join(shown(e["text"], lead).split()))
+                parts.append(" ".join(plain(shown(e["text"], lead)).split()))
                 continue
-            if lead and lead not in parts:
-                parts.append(lead)
-            parts.append(" ".join((without_bullet(e["text"]) if lead else e["text"]).split()))
+            if lead and plain(lead) not in parts:
+                parts.append(plain(lead))
+            parts.append(" ".join(plain(without_bullet(e["text"]) if lead else e["text"])
+                                  .split()))
         body = " ".join(parts)
         heading = (h.get("heading") or "").strip()
         context.append({"n": n, "chunk_id": h["chunk_id"], "source": h["source"],

@@ -388,22 +388,28 @@ def _renders(out: str, source: str, lang: str) -> bool:
 def _quoted(state: RagState, threshold: float,
             translate: Callable[[str], str] = lambda text: "") -> Update:
     """The reply that quotes the evidence scoring at least ``threshold`` (the best always)
-    with its citations; ``translate`` renders a quote written in the other language in the
-    question's (the original is always shown)."""
+    with its citations, one quote per source (its sentences in the document's order, the
+    best source first) named by its document; ``translate`` renders a quote written in the
+    other language in the question's (the original is always shown)."""
     best = max(e["score"] for e in state.evidence)
     strong = [e for e in state.evidence if e["score"] >= min(threshold, best)]
     by_n = {c["n"]: c for c in state.context}
-    shown: dict[int, int] = {}
-    for e in strong:
-        shown.setdefault(e["n"], len(shown) + 1)
-    texts = [ev.shown(e["text"], e.get("lead", "")) for e in strong]
-    lines = ev.quote(texts, [shown[e["n"]] for e in strong],
-                     state.language, [ev.place(by_n[e["n"]].get("title") or "",
-                                               by_n[e["n"]].get("heading") or "")
-                                      for e in strong],
-                     [translate(ev.quote_body(t)) for t in texts])
-    citations = [_citation(m, by_n[n], max(e["score"] for e in strong if e["n"] == n))
-                 for n, m in shown.items()]
+    groups: dict[int, list[dict[str, Any]]] = {}
+    for e in strong:  # best first: the order sources are shown in
+        groups.setdefault(e["n"], []).append(e)
+    texts, labels = [], []
+    for n, picked in groups.items():
+        source = by_n[n]
+        said = [ev.quote_body(ev.shown(e["text"], e.get("lead", ""))) for e in picked]
+        at_ = [source["text"].find(t[:40]) for t in said]
+        texts.append(ev.joined([t for _, t in sorted(zip(at_, said, strict=True),
+                                                      key=lambda p: (p[0] < 0, p[0]))]))
+        labels.append(ev.source_label(source.get("title") or "", source.get("heading") or "",
+                                      source.get("source") or "", state.language))
+    numbers = list(range(1, len(groups) + 1))
+    lines = ev.quote(texts, numbers, state.language, labels, [translate(t) for t in texts])
+    citations = [_citation(m, by_n[n], max(e["score"] for e in groups[n]))
+                 for m, n in zip(numbers, groups, strict=True)]
     return {"answer_text": lines, "citations": citations, "quoted": True}
 
 

@@ -95,6 +95,16 @@ def polarity_agrees(sentence: str, chunk_text: str) -> bool:
     return not best or negated(best) == negated(MARKER_RE.sub(" ", sentence))
 
 
+_PII_TOKEN = re.compile(r"\[[A-Z]+(?:_[A-Z]+)*_\d+\]")  # "[EMAIL_1]": ragkit.pii's placeholders
+
+
+def numbers_in(sentence: str, chunk_text: str) -> bool:
+    """Whether every number of ``sentence`` is one of ``chunk_text``'s ("1,000" = "1000");
+    the user's data stands in a sentence as "[EMAIL_1]", whose digit is no number."""
+    numbers = {n.replace(",", "") for n in _NUMBER.findall(_PII_TOKEN.sub(" ", sentence))}
+    return not numbers - {n.replace(",", "") for n in _NUMBER.findall(chunk_text)}
+
+
 def lexical_support(sentence: str, chunk_text: str) -> float:
     """Share of the sentence's content words found in the chunk; 0 if a number is missing
     or the sentence and the chunk's closest sentence disagree on a negation.
@@ -107,9 +117,7 @@ def lexical_support(sentence: str, chunk_text: str) -> float:
     if not words:
         return 0.0
     chunk = _terms(chunk_text)
-    numbers = {n.replace(",", "") for n in _NUMBER.findall(body)}
-    chunk_numbers = {n.replace(",", "") for n in _NUMBER.findall(chunk_text)}
-    if numbers - chunk_numbers or not polarity_agrees(body, chunk_text):
+    if not numbers_in(body, chunk_text) or not polarity_agrees(body, chunk_text):
         return 0.0
     return sum(1 for w in words if w in chunk) / len(words)
 
@@ -129,8 +137,12 @@ class Scorer:
             same = detect_language(MARKER_RE.sub(" ", sentence)) == detect_language(chunk_text)
             method = "lexical" if same or self.similarity is None else "embedding"
         if method == "embedding" and self.similarity is not None:
-            score = float(self.similarity(MARKER_RE.sub(" ", sentence), chunk_text))
-            return score, score >= cfg.support_embedding_threshold
+            body = MARKER_RE.sub(" ", sentence)
+            score = float(self.similarity(body, chunk_text))
+            # digits read the same in both languages: "Shipping costs $5.99" was passed on
+            # a Chinese chunk about ¥10 delivery by cosine alone
+            return score, score >= cfg.support_embedding_threshold and numbers_in(body,
+                                                                                 chunk_text)
         score = lexical_support(sentence, chunk_text)
         return score, score >= cfg.support_threshold
 
@@ -179,6 +191,7 @@ class SentenceResult:
     removed: list[int]  # context numbers cited but unsupported
     invented: list[int]  # numbers that name no retrieved chunk
     support: dict[int, float] = field(default_factory=dict)
+    dropped: bool = False  # a claim no source supports: not shown
 
 
 def _heading_labels(context: Sequence[dict[str, Any]]) -> tuple[str, ...]:
@@ -191,6 +204,18 @@ def _heading_labels(context: Sequence[dict[str, Any]]) -> tuple[str, ...]:
             labels.add(heading)
             labels.update(part.strip() for part in heading.split(" > ") if part.strip())
     return tuple(sorted(labels, key=len, reverse=True))
+
+
+# what a model copies from a source's layout into an answer: Markdown emphasis, an FAQ
+# entry's "A:" label, the colon left after a heading it copied in the sentence before
+_EMPHASIS = re.compile(r"\*\*|__")
+_LEFT_LABEL = re.compile(r"^(\s*)(?:[:：]\s*)?(?:(?:A|答)\s*[:：]\s*)?")
+
+
+def clean_layout(sentence: str) -> str:
+    """``sentence`` without the layout a model copies from its sources: ``**`` emphasis, a
+    leading "A:" (an FAQ answer's label) or a stray leading colon."""
+    return _LEFT_LABEL.sub(r"\1", _EMPHASIS.sub("", sentence), count=1)
 
 
 def strip_heading_echo(sentence: str, headings: Sequence[str]) -> str:
@@ -225,6 +250,7 @@ class CitationGate:
         self.screen = screen  # the guard on each sentence: the text to show, "" to drop
         self.by_n = {int(c["n"]): c for c in context}
         self.headings = _heading_labels(context)
+        self._heading_set = {h.rstrip(_TERMINAL + "?？").strip() for h in self.headings}
         self.instructions = "\n".join(instructions)
         self.layout_labels = tuple(label.lower() for label in layout_labels)
         self.reproduces_prompt = False  # the draft opened with a layout label
@@ -274,11 +300,14 @@ class CitationGate:
         return "".join(out)
 
     def _accept(self, sentence: str) -> str:
-        sentence = _PLACEHOLDER.sub("", sentence)  # "[n]" copied from the instructions
-        sentence = strip_heading_echo(sentence, self.headings)
+        sentence = clean_layout(_PLACEHOLDER.sub("", sentence))  # "[n]": the instructions'
+        unmarked = MARKER_RE.sub("", sentence)
+        stripped = strip_heading_echo(unmarked, self.headings)
+        if stripped != unmarked:  # a marker may sit inside the copied label: "积分 > 积分[1]："
+            sentence = _place_markers(stripped, parse_markers(sentence))
         body = MARKER_RE.sub("", sentence)
-        if not any(ch.isalnum() for ch in body):
-            return ""  # markers or punctuation alone ("[1]."): nothing to say, drop it
+        if not any(ch.isalnum() for ch in body) or self.copies_heading(body):
+            return ""  # markers, punctuation or a section label alone: nothing to say
         cited = parse_markers(sentence)
         kept, removed, invented, support = [], [], [], {}
         if not self.sentences and self.layout_labels:
@@ -303,6 +332,12 @@ class CitationGate:
             best = self._best_chunk(sentence)
             if best is not None and not self.affirms_unstated(body, self.by_n[best[0]]["text"]):
                 kept, support = [best[0]], {best[0]: best[1]}
+        if not kept and substantive:
+            # a claim no source supports is not shown, cited or not: seen from the 0.5B,
+            # "Plugwise smart plug does not have a reset button." before the reset steps
+            self.sentences.append(SentenceResult("", [], removed, invented, support,
+                                                 dropped=True))
+            return ""
         for n in kept:
             self.display.setdefault(n, len(self.display) + 1)
             self.min_support[n] = min(self.min_support.get(n, 1.0), support[n])
@@ -326,6 +361,11 @@ class CitationGate:
             # keep the recorded text equal to what was released
             self._trim_leading()
         return released
+
+    def copies_heading(self, body: str) -> bool:
+        """True when ``body`` is a section label of the prompt and nothing else ("积分 >
+        积分什么时候到账？", copied from the line a source opens with)."""
+        return body.strip().rstrip(_TERMINAL + "?？").strip() in self._heading_set
 
     def echoes_question(self, body: str) -> bool:
         """True when ``body`` restates the question: every content word of it is one of the
@@ -393,4 +433,5 @@ class CitationGate:
             "supported": self.supported,
             "removed": sum(len(s.removed) for s in self.sentences),
             "invented": sum(len(s.invented) for s in self.sentences),
+            "dropped": sum(s.dropped for s in self.sentences),
         }

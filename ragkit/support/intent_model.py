@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ragkit._lazy import hf
 from ragkit.errors import ConfigError, ModelError
 from ragkit.support.domain import Domain
 
@@ -242,7 +243,9 @@ class IntentModel:
     def __init__(self, base: Path, labels: list[str], state: dict[str, Any] | None = None,
                  trainable_layers: int = 4) -> None:
         import torch
-        from transformers import AutoModel, AutoTokenizer
+
+        transformers = hf()
+        AutoModel, AutoTokenizer = transformers.AutoModel, transformers.AutoTokenizer  # noqa: N806
 
         self.base = Path(base)
         self.labels = list(labels)

@@ -99,13 +99,69 @@ def test_followup_query_keeps_the_topic() -> None:
     assert ev.followup_query([], "What about Gold members?") == "What about Gold members?"
 
 
-def test_quote_names_the_place_and_keeps_citations() -> None:
-    text = ev.quote(["- You can return most items within 30 days of delivery."], [1], "en",
-                    ["Returns > The return window"])
-    assert text == ("The knowledge base says (Returns > The return window): \u201cYou can return "
-                    "most items within 30 days of delivery.\u201d [1]")
+def test_quote_names_the_document_and_keeps_citations() -> None:
+    text = ev.quote(["- You can return **most** items within 30 days of delivery."], [1], "en",
+                    ["Returns policy"])
+    assert text == ("From Returns policy: \u201cYou can return most items within 30 days of "
+                    "delivery.\u201d [1]")
+    assert ev.quote(["退货须在三十天内申请。"], [2], "zh", ["退货政策"]) == (
+        "《退货政策》写道：\u201c退货须在三十天内申请。\u201d [2]")
     zh = ev.quote(["退货须在三十天内申请。"], [2], "zh")
     assert zh == "知识库写道：\u201c退货须在三十天内申请。\u201d [2]"
+
+
+@pytest.mark.parametrize("title, heading, source, lang, label", [
+    ("Returns policy", "Returns policy > The return window", "p/returns.md", "en",
+     "Returns policy"),
+    ("faq_en", "Refunds > My refund is late", "faq/faq_en.jsonl", "en", "the FAQ"),
+    ("faq_zh", "退货 > 运费", "faq/faq_zh.json", "zh", "常见问题"),
+    ("smart_plug_plugwise", "PLUGWISE MINI SMART PLUG", "m/smart_plug_plugwise.txt", "en",
+     "PLUGWISE MINI SMART PLUG"),  # a file name is no title: the top heading names it
+    ("notes", "", "notes.txt", "en", "notes"),
+    ("", "", "x.txt", "en", ""),
+])
+def test_source_label_names_a_document_as_a_reader_would(title: str, heading: str,
+                                                         source: str, lang: str,
+                                                         label: str) -> None:
+    assert ev.source_label(title, heading, source, lang) == label
+
+
+def test_faq_question_lines_are_not_evidence_and_answers_lose_their_label() -> None:
+    # quoting "Q: 可以寄到香港吗？" for "Do you ship to Hong Kong?" read as a yes
+    text = "Q: 可以寄到香港吗？\nA: 目前暂不支持配送到香港、澳门和台湾地区。"
+    units = ev.units_of(0, text, heading="配送 > 可以寄到香港吗？")
+    assert [u.body for u in units] == ["目前暂不支持配送到香港、澳门和台湾地区。"]
+    answer = "A: Not at the moment. We ship within each region only."
+    en = ev.units_of(0, "Q: Do you ship abroad?\n" + answer)
+    assert [u.body for u in en] == ["Not at the moment.", "We ship within each region only."]
+    assert all(u.body in text or u.body in answer for u in units + en)
+
+
+def test_a_short_sentence_pointing_back_joins_the_one_before_it() -> None:
+    text = ("Deliveries to islands may take 2 to 4 extra business days. Express is not "
+            "available there.\nStandard delivery is free over 50 euros. It is tracked.\n"
+            "- Gift wrap is free.\nThat ends the list.")
+    units = ev.units_of(0, text, heading="EU")
+    assert [u.body for u in units] == [
+        "Deliveries to islands may take 2 to 4 extra business days. Express is not "
+        "available there.",
+        "Standard delivery is free over 50 euros. It is tracked.",
+        "- Gift wrap is free.", "That ends the list."]  # never onto a list item or across lines
+    assert units[0].text == ("EU: Deliveries to islands may take 2 to 4 extra business days. "
+                             "Express is not available there.")
+    zh = ev.units_of(0, "海岛地区需额外 2 到 4 天。该地区不支持顺丰次日达。")
+    assert [u.body for u in zh] == ["海岛地区需额外 2 到 4 天。该地区不支持顺丰次日达。"]
+    long = "Express is not available on islands because the carriers there do not fly daily."
+    assert len(ev.units_of(0, "Islands take longer. " + long)) == 2  # long enough alone
+
+
+def test_the_same_sentence_in_overlapping_chunks_is_chosen_once() -> None:
+    units = ev.units_of(0, "Hold the button for 6 seconds.") + ev.units_of(
+        1, "Hold the button for 6 seconds.\nRelease the button when the LED flashes.")
+    chosen = ev.choose(units, np.array([0.9, 0.9, 0.5]), threshold=0.3, max_units=3,
+                       keep_within=0.1)
+    assert [(c.unit.chunk, c.unit.body) for c in chosen] == [
+        (0, "Hold the button for 6 seconds."), (1, "Release the button when the LED flashes.")]
 
 
 def test_a_quote_in_the_other_language_shows_the_original_then_its_rendering() -> None:
@@ -188,3 +244,10 @@ def test_a_rendering_of_a_quote_must_be_wholly_in_the_question_s_language(
     from ragkit.rag.graph import _renders
 
     assert _renders(out, "Points are earned once.", lang) is ok
+
+
+def test_pieces_of_one_source_are_quoted_as_sentences() -> None:
+    assert ev.joined(["Apple Pay: 5 to 10 days", "Ask your bank after 10 days."]) == (
+        "Apple Pay: 5 to 10 days. Ask your bank after 10 days.")
+    assert ev.joined(["积分 24 个月内有效。", "到期前 30 天提醒", "Done"]) == (
+        "积分 24 个月内有效。到期前 30 天提醒。Done")

@@ -64,7 +64,7 @@ def test_a_quote_in_the_other_language_comes_with_a_rendering_in_the_question_s(
     answer = RagPipeline(tiny_kb, gen, config, relevance=scorer).ask("退货期限是多少天？")
     assert answer.diagnostics["quoted"] is True, answer.text
     first = answer.text.splitlines()[0]
-    assert first == ("知识库（Returns > Window）写道：“" + WINDOW + "”（中文大意：“退货须在三十天内"
+    assert first == ("《Returns》写道：“" + WINDOW + "”（中文大意：“退货须在三十天内"
                      "办理。”） [1]")
     assert (WINDOW, "退货须在三十天内办理。") in gen.translations
 

@@ -128,8 +128,8 @@ def test_personal_data_is_replaced_before_the_model_and_put_back_for_the_user(
         kb, scripted_generator) -> None:
     def reply(messages) -> str:
         n = re.search(r"\[(\d+)\] [^\[]*Refunds are paid", messages[-1].content).group(1)
-        return (f"Refunds are paid back within five business days [{n}]. We will write to "
-                f"[EMAIL_1] when the refund is paid back [{n}].")
+        return (f"Refunds are paid back within five business days [{n}]. Refunds for "
+                f"[EMAIL_1] are paid back within five business days too [{n}].")
 
     gen = scripted_generator(reply)
     answer = pipe(kb, gen).ask("I'm jo.smith@example.com: how long do refunds take?")

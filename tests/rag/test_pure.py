@@ -86,7 +86,8 @@ def test_gate_renumbers_in_order_of_use_and_moves_trailing_markers() -> None:
     assert text == ("Express delivery takes 1 day [1]. Refunds use the original payment "
                     "method [2].")
     assert [(shown, c["n"]) for shown, c, _ in gate.citations()] == [(1, 3), (2, 1)]
-    assert gate.counts() == {"sentences": 2, "supported": 2, "removed": 0, "invented": 1}
+    assert gate.counts() == {"sentences": 2, "supported": 2, "removed": 0, "invented": 1,
+                             "dropped": 0}
 
 
 def test_gate_holds_text_until_something_is_supported() -> None:
@@ -184,7 +185,8 @@ def test_a_sentence_copying_the_instructions_keeps_no_citation() -> None:
     echo = CitationGate(ctx, scorer, "磨豆机每秒能磨多少克咖啡豆？",
                         instructions=prompts.instruction_texts("zh"))
     assert _run(echo, "照抄资料中能回答问题的句子，并在句末标注它的编号，例如[1]。") == ""
-    assert echo.counts() == {"sentences": 1, "supported": 0, "removed": 1, "invented": 0}
+    assert echo.counts() == {"sentences": 1, "supported": 0, "removed": 1, "invented": 0,
+                             "dropped": 0}
     # the same gate lets a sentence from the source stand
     fact = CitationGate(ctx, scorer, "磨豆机多少钱？", instructions=prompts.instruction_texts("zh"))
     assert _run(fact, "GrindWell 咖啡磨豆机售价 €59.00 [1]。") != ""
@@ -247,7 +249,8 @@ def test_a_copied_heading_keeps_no_citation() -> None:
     ctx = [{"n": 1, "text": "# Returns policy\n\nSale items can be returned within 30 days."}]
     gate = CitationGate(ctx, Scorer(RagConfig(support_method="lexical")), "Which sale items?")
     assert _run(gate, "# Returns policy [1]") == ""
-    assert gate.counts() == {"sentences": 1, "supported": 0, "removed": 1, "invented": 0}
+    assert gate.counts() == {"sentences": 1, "supported": 0, "removed": 1, "invented": 0,
+                             "dropped": 0}
 
 
 def test_kb_languages_count_only_a_real_share() -> None:
@@ -293,3 +296,32 @@ def test_a_section_label_copied_in_front_of_an_answer_is_left_out() -> None:
     same = CitationGate(ctx, Scorer(RagConfig(support_method="lexical")), "Return policy?")
     assert _run(same, "Returns policy allows returns within 30 days of delivery [1].") == (
         "Returns policy allows returns within 30 days of delivery [1].")
+
+
+def test_copied_layout_is_cleaned_and_a_copied_label_alone_is_dropped() -> None:
+    # seen from the 0.5B: "积分 > 积分什么时候到账[1]？: A: 订单签收 30 天后…"
+    ctx = [{"n": 1, "heading": "积分 > 积分什么时候到账？",
+            "text": "积分 > 积分什么时候到账？: A: 订单签收 30 天后积分到账。"},
+           {"n": 2, "heading": "Delivery",
+            "text": "Delivery: - **Standard delivery:** €4.95, 3 to 5 business days."}]
+    zh = CitationGate(ctx, Scorer(RagConfig(support_method="lexical")), "积分多久到账？")
+    assert _run(zh, "积分 > 积分什么时候到账[1]？: A: 订单签收 30 天后积分到账[1]。") == (
+        "订单签收 30 天后积分到账[1]。")
+    en = CitationGate(ctx, Scorer(RagConfig(support_method="lexical")), "Delivery price?")
+    assert _run(en, "**Standard delivery:** €4.95, 3 to 5 business days [2].") == (
+        "Standard delivery: €4.95, 3 to 5 business days [1].")
+    label = CitationGate(ctx, Scorer(RagConfig(support_method="lexical")), "Delivery price?")
+    assert _run(label, "Delivery: Standard delivery costs €4.95 [2].") == (
+        "Standard delivery costs €4.95 [1].")
+
+
+def test_a_number_the_cited_chunk_lacks_fails_across_languages_too() -> None:
+    # "Shipping costs $5.99 [1]" passed on a Chinese chunk about ¥10 delivery by cosine alone
+    ctx = [{"n": 1, "text": "标准快递运费 ¥10，2 至 4 天送达。"}]
+    cross = Scorer(RagConfig(support_method="auto"), lambda a, b: 0.95)
+    wrong = CitationGate(ctx, cross, "How much is shipping?")
+    assert _run(wrong, "Shipping costs $5.99 [1].") == ""  # nothing supported: held back
+    assert wrong.counts()["supported"] == 0 and wrong.counts()["dropped"] == 1
+    assert _run(CitationGate(ctx, cross, "How much is shipping?"),
+                "Standard delivery costs ¥10 and takes 2 to 4 days [1].") == (
+        "Standard delivery costs ¥10 and takes 2 to 4 days [1].")
