@@ -178,10 +178,18 @@ class EmbeddingRelevance:
 
     def score(self, query: str, texts: Sequence[str], *, translation: str = ""
               ) -> np.ndarray:
-        """With a ``translation``, each text's better cosine of the two query forms."""
+        """With a ``translation``, a text in the other language than the query's gets the
+        better cosine of the two query forms; a text in the query's own language is read
+        against the query as asked. (A machine translation adds noise where none is
+        needed: "How many days do I have to return something I bought?" came back as
+        "您需要多少天才能返回您购买的东西？", and its cosine put "Refunds to a gift card arrive
+        within 24 hours" above the 30-day return window.)"""
         cos = self.cosines(query, texts)
         if translation and len(cos):
-            cos = np.maximum(cos, self.cosines(translation, texts))
+            lang = detect_language(query)
+            other = np.array([detect_language(t) != lang for t in texts])
+            if other.any():
+                cos = np.where(other, np.maximum(cos, self.cosines(translation, texts)), cos)
         return logistic(cos, self.shift, self.scale)
 
 

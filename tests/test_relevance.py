@@ -42,6 +42,19 @@ def test_embedding_curves_are_per_model_with_a_default() -> None:
     assert embedding_curve("my-own-model") == embedding_curve("multilingual-e5-small")
 
 
+def test_a_translation_is_read_only_against_texts_in_the_other_language(real_embedder) -> None:
+    scorer = EmbeddingRelevance(real_embedder, **embedding_curve(real_embedder.id))
+    texts = ["Returns: You can return most items within 30 days of delivery.",
+             "退货：商品签收后30天内可以申请退货。"]
+    question, noise = "How many days do I have to return an item?", "账户密码至少需要10个字符。"
+    alone = scorer.score(question, texts)
+    mixed = scorer.score(question, texts, translation=noise)
+    assert mixed[0] == pytest.approx(alone[0])  # the English text: the question as asked
+    other = logistic(np.maximum(scorer.cosines(question, texts[1:]),
+                                scorer.cosines(noise, texts[1:])), scorer.shift, scorer.scale)
+    assert mixed[1] == pytest.approx(other[0], rel=1e-4)  # the Chinese one: the better of the two forms
+
+
 @pytest.mark.real_model
 def test_cross_encoder_puts_the_answering_sentence_first(cross_encoder: CrossEncoder) -> None:
     assert isinstance(cross_encoder, Relevance)

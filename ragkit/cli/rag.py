@@ -7,6 +7,7 @@ by :mod:`ragkit.sdk`. ``--json`` prints ``Answer.to_dict()`` on stdout.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from typing import Annotated, Any
@@ -75,8 +76,18 @@ def usage_line(answer: Any) -> str:
 
 
 def _print_stream(stream: Any) -> Any:
+    """Write an answer's verified sentences as they come; on a terminal, a spinner on stderr
+    says the answer is being written and checked until the first sentence arrives (a reply
+    is released sentence by sentence after its citations are checked, so the first one can
+    take seconds)."""
     try:
-        for delta in stream:
+        deltas = iter(stream)
+        first = ""
+        if err.is_terminal:
+            with err.status("[dim]searching, then writing and checking the answer…[/]",
+                            spinner="dots"):
+                first = next(deltas, "")
+        for delta in itertools.chain([first] if first else [], deltas):
             sys.stdout.write(delta)
             sys.stdout.flush()
     except KeyboardInterrupt:

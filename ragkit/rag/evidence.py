@@ -89,7 +89,7 @@ def points_back(sentence: str) -> bool:
 def shown(text: str, lead: str = "") -> str:
     """An evidence unit as a prompt or a quote shows it: its lead-in, then its body; a table
     row under its header row as "header: cell; header: cell" (a model copies raw pipes)."""
-    if lead.startswith("|") and text.lstrip().startswith("|"):
+    if lead.startswith("|") and "|" in text:
         return row_text(_cells(lead), _cells(text))
     return f"{lead} {without_bullet(text)}" if lead else text
 
@@ -127,19 +127,24 @@ def units_of(chunk: int, text: str, heading: str = "") -> list[Unit]:
             continue
         body = _FAQ_ANSWER.sub("", body)
         start = text.find(body, s)
-        if body.startswith("|"):
+        lines = body.splitlines()
+        # a table: Markdown rows ("| a | b |") one per span; a DOCX or PDF table's rows
+        # ("a | b", no outer pipes) come as one span of lines
+        if body.startswith("|") or (len(lines) > 1 and all(" | " in ln for ln in lines)):
             joinable = -1
-            if _TABLE_RULE.match(body):
-                continue
-            cells = _cells(body)
-            if header is None:
-                header = cells
-                continue
-            pairs = [f"{h}: {c}" if h else c for h, c in zip(header, cells, strict=False)]
-            scored = ", ".join(pairs)
-            if len(scored) >= MIN_UNIT_CHARS:
-                out.append(Unit(chunk, body, f"{context}: {scored}" if context else scored,
-                                "| " + " | ".join(header) + " |"))  # shown with its row
+            for row in (lines if not body.startswith("|") else [body]):
+                row = row.strip()
+                if not row or _TABLE_RULE.match(row):
+                    continue
+                cells = _cells(row)
+                if header is None:
+                    header = cells
+                    continue
+                pairs = [f"{h}: {c}" if h else c for h, c in zip(header, cells, strict=False)]
+                scored = ", ".join(pairs)
+                if len(scored) >= MIN_UNIT_CHARS:
+                    out.append(Unit(chunk, row, f"{context}: {scored}" if context else scored,
+                                    "| " + " | ".join(header) + " |"))  # shown with its row
             continue
         header = None
         item = bool(_BULLET.match(body))

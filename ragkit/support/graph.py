@@ -248,6 +248,9 @@ def act(st: SupportState, runtime: Runtime[SupportDeps]) -> Update:
     else:
         if state.last_event == "resumed":
             prefix = R.resume_prefix(top.intent, lang)
+        elif (state.last_event == "pushed" and len(state.stack) > 1
+              and not state.stack[-2].done and state.stack[-2].intent != top.intent):
+            prefix = R.switch_prefix(top.intent, state.stack[-2].intent, lang)
         spec = domain.spec.intents[top.intent]
         need = ST.expected_slot(state, domain)
         if spec.kind == "chitchat":

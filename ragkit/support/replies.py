@@ -55,6 +55,8 @@ T: dict[str, tuple[str, str]] = {
                      "Reply yes and a person will answer here.",
                      "需要为您转接人工客服吗？回复“是”即可，工作人员会在这里回复您。"),
     "resume": ("Back to your {task}: ", "继续为您办理{task}："),
+    "switch": ("Sure, the {task} first; then we'll get back to your {earlier}. ",
+               "好的，先为您办理{task}，之后再继续{earlier}。"),
     "other_order": ("Which order do you mean? Please give its number (BC-123456).",
                     "请问是哪一个订单？请提供订单号（如 BC-123456）。"),
 }
@@ -240,6 +242,17 @@ def refund_status(out: ToolOutcome, lang: str) -> str:
                 + (f"，预计 {when} 前到账。" if when else "。"))
     return (f"The refund of {r['amount']} {r['currency']} for {ref} ({r['method']}) is "
             f"{r['status']}" + (f"; expect it by {when}." if when else "."))
+
+
+def switch_prefix(intent: str, earlier: str, lang: str) -> str:
+    """What a reply opens with when a new request is taken up while an earlier one waits
+    ("Sure, the refund check first; then we'll get back to your return."): without it the
+    question for the new request read as the old one asked again (seen in a walk)."""
+    new, old = TASK_NAMES.get(intent), TASK_NAMES.get(earlier)
+    if new is None or old is None:
+        return ""
+    zh = lang == "zh"
+    return t("switch", lang, task=new[zh], earlier=old[zh])
 
 
 def resume_prefix(intent: str, lang: str) -> str:

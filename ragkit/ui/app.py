@@ -36,6 +36,10 @@ CSS = """
    them, so no message, scrolled or not, passes under them */
 #chatbot .bubble-wrap { margin-top: 2.5rem; height: calc(100% - 2.5rem); padding-top: 0.5rem; }
 footer { display: none !important; }
+/* a support reply may have acted (a ticket, a refund): it is never answered again, so it
+   shows no retry button (Gradio's label for it, in English and Chinese pages) */
+#chatbot.rk-support button[aria-label="Retry"], #chatbot.rk-support button[aria-label="重试"] {
+  display: none !important; }
 """
 EXAMPLES = {  # the page's language picks the set (the sample store is bilingual)
     "en": ["How long do refunds take?",
@@ -50,6 +54,11 @@ I18N = gr.I18n(en={f"rk_{k}": v[0] for k, v in LABELS.items()},
 
 def T(key: str) -> Any:  # noqa: N802 - reads like gettext's _()
     return I18N(f"rk_{key}")
+
+
+def mode_classes(how: str) -> list[str]:
+    """The chat's CSS classes in a mode: support hides the retry button (CSS above)."""
+    return ["rk-support"] if how == "support" else []
 
 
 def lang_of(request: gr.Request | None) -> Lang:
@@ -104,12 +113,13 @@ def chat_tab(backend: Backend, demo: gr.Blocks) -> None:
                 delete_btn = gr.Button(T("delete"), size="sm", variant="stop",
                                        elem_id="thread-delete")
         with gr.Column(scale=3):
-            mode = gr.Radio(mode_choices("en"), value="support"
-                            if backend.features()["support assistant"] else "qa",
+            first_mode = "support" if backend.features()["support assistant"] else "qa"
+            mode = gr.Radio(mode_choices("en"), value=first_mode,
                             label=T("assistant"), elem_id="chat-mode")
             chatbot = gr.Chatbot(label=T("conversation"), elem_id="chatbot", height=460,
                                  buttons=["copy"], feedback_options=FEEDBACK_OPTIONS,
-                                 group_consecutive_messages=False)
+                                 group_consecutive_messages=False,
+                                 elem_classes=mode_classes(first_mode))
             with gr.Row():
                 box = gr.Textbox(placeholder=T("ask"), show_label=False, scale=6,
                                  elem_id="chat-input", autofocus=True)
@@ -305,6 +315,8 @@ def chat_tab(backend: Backend, demo: gr.Blocks) -> None:
                 fmt.state_markdown(None, lang=lang), "")
 
     threads.input(resume, threads, [chatbot, thread, mode, state_md, title_box], queue=False)
+    mode.change(lambda how: gr.update(elem_classes=mode_classes(how)), mode, chatbot,
+                queue=False)
 
     def rename(tid: str, title: str, request: gr.Request) -> Any:
         try:

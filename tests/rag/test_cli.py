@@ -119,3 +119,29 @@ def test_ask_translate_searches_the_translation_too(tiny_kb: KnowledgeBase, tiny
                   "--translate", "sometimes", "--model", str(tiny_lm), cwd=tmp_path)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert "sometimes" in bad.stderr
+
+
+def test_on_a_terminal_a_spinner_waits_for_the_first_sentence_then_it_streams(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+    import threading
+
+    from rich.console import Console
+
+    from ragkit.cli import rag as rag_cli
+    from ragkit.rag.types import Answer, AnswerStream
+
+    screen = io.StringIO()
+    monkeypatch.setattr(rag_cli, "err", Console(file=screen, force_terminal=True))
+    written: list[str] = []
+
+    def deltas():
+        yield "Refunds take five days [1]. "
+        written.append(capsys.readouterr().out)  # what was on stdout when the 2nd was due
+        yield "Cards take longer."
+
+    answer = Answer("q", "q", "Refunds take five days [1]. Cards take longer.", "en")
+    rag_cli._print_stream(AnswerStream(deltas(), lambda: answer, threading.Event()))
+    assert written == ["Refunds take five days [1]. "]  # the first was out before the second
+    assert capsys.readouterr().out.startswith("Cards take longer.\n")
+    assert "writing and checking" in screen.getvalue()

@@ -251,3 +251,16 @@ def test_pieces_of_one_source_are_quoted_as_sentences() -> None:
         "Apple Pay: 5 to 10 days. Ask your bank after 10 days.")
     assert ev.joined(["积分 24 个月内有效。", "到期前 30 天提醒", "Done"]) == (
         "积分 24 个月内有效。到期前 30 天提醒。Done")
+
+
+def test_a_docx_table_without_outer_pipes_is_read_row_by_row() -> None:
+    # a DOCX table arrives as "a | b" lines: whole, it was one unit and the 0.5B copied pipes
+    text = ("五、退货运费\n\n退货原因 | 运费承担方\n质量问题、错发、运输损坏 | 亮购承担\n"
+            "无理由退货 | 顾客承担 ¥15")
+    units = ev.units_of(0, text, heading="退货指南")
+    rows = [u for u in units if u.lead]
+    assert [u.shown for u in rows] == ["退货原因: 质量问题、错发、运输损坏; 运费承担方: 亮购承担",
+                                       "退货原因: 无理由退货; 运费承担方: 顾客承担 ¥15"]
+    assert all(u.body in text for u in units)
+    # one line with a pipe in it is a sentence
+    assert [u.shown for u in ev.units_of(0, "Price: 5 | 6 euros.")] == ["Price: 5 | 6 euros."]

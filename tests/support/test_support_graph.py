@@ -241,3 +241,15 @@ def test_a_mistyped_order_number_is_said_not_read(bot, message, said):
 def test_a_well_formed_order_number_is_not_questioned(bot):
     r = turn(bot, "t", f"I want to return order {EN_ORDER}, it arrived damaged")
     assert "couldn't read" not in r.text and "格式不对" not in r.text
+
+
+def test_a_new_request_while_one_waits_is_acknowledged(bot):
+    """Seen in a walk: "When will my refund arrive?" asked while the return waited for its
+    order number got "What is your order number?" again, as if it had been ignored."""
+    turn(bot, "t", "I want to return my kettle")
+    r = turn(bot, "t", "When will my refund arrive?")
+    assert r.state.intent == "refund_status"
+    assert r.text.startswith("Sure, the refund check first; then we'll get back to your return.")
+    assert "order number" in r.text
+    again = turn(bot, "t", "When will my refund arrive?")  # the same request: no new opening
+    assert not again.text.startswith("Sure")
