@@ -38,6 +38,13 @@ _EMPHASIS = re.compile(r"\*\*|__")
 _POINTS_BACK_EN = re.compile(r"\b(?:there|it|its|this|that|these|those|they|them|then|such)\b",
                              re.IGNORECASE)
 _POINTS_BACK_ZH = re.compile(r"此|该|这|那|其|它")
+# a bare yes or no ("A: No. Each regional site delivers only within its own region.") is read
+# with the sentence after it: alone it is too short to score, and the reason alone loses the no
+_BARE_ANSWER = re.compile(
+    r"^(?:(?:yes|no|yeah|nope|sure|of course|not yet|not at the moment|unfortunately not)"
+    r"(?:,? (?:it|you|we|they) (?:can|can't|cannot|do|don't|does|doesn't|is|isn't|are|aren't|"
+    r"will|won't))?[.!,]?|(?:是|是的|不是|对|可以|不可以|不能|能|会|不会|有|没有|不行|行|支持|"
+    r"不支持|暂时不可以|暂不支持)[。！，,]?)$", re.IGNORECASE)
 SHORT_UNIT_WORDS = 8
 SHORT_UNIT_HAN = 12
 MIN_UNIT_CHARS = 4
@@ -103,7 +110,8 @@ def units_of(chunk: int, text: str, heading: str = "") -> list[Unit]:
     """The units of one chunk, in order. Headings inside the chunk become the context of the
     units under them; table rows are read as "header: cell, header: cell"; an FAQ entry's
     question line is left out and its answer line loses its "A:" label; a short sentence
-    that points back is joined to the sentence before it in the same line."""
+    that points back is joined to the sentence before it in the same line, and a bare yes
+    or no to the sentence after it."""
     out: list[Unit] = []
     context = heading.strip()
     header: list[str] | None = None
@@ -151,7 +159,7 @@ def units_of(chunk: int, text: str, heading: str = "") -> list[Unit]:
         scored = _BULLET.sub("", body)
         if not item:
             if (joinable >= 0 and out and "\n" not in text[joinable:start]
-                    and points_back(body)):
+                    and (points_back(body) or _BARE_ANSWER.match(out[-1].body))):
                 merged = text[joinable:e].strip()
                 prev = out[-1]
                 out[-1] = Unit(chunk, merged, f"{prev.text} {scored}", prev.lead)
@@ -162,7 +170,7 @@ def units_of(chunk: int, text: str, heading: str = "") -> list[Unit]:
                 continue  # "Not covered:" alone answers nothing; its items carry it
         elif lead:
             scored = f"{lead} {scored}"
-        if len(scored) < MIN_UNIT_CHARS:
+        if len(scored) < MIN_UNIT_CHARS and not (not item and _BARE_ANSWER.match(body)):
             joinable = -1
             continue
         out.append(Unit(chunk, body, f"{context}: {scored}" if context else scored,

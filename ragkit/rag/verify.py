@@ -46,6 +46,7 @@ _TERMINAL = "。！？；.!?;:：…"
 _NOT_TEXT = re.compile(r"[\W_]+")
 SHINGLE = 4  # characters per shingle in :func:`copied_share`
 COPY_SHARE = 0.6  # a sentence this much made of instruction text is an echo of them
+ECHO_NEW_SHARE = 4  # a sentence that still asks and adds at most 1 in 4 words is the question
 
 # similarity(sentence, chunk_text) -> cosine in [-1, 1]
 Similarity = Callable[[str, str], float]
@@ -363,9 +364,13 @@ class CitationGate:
         return released
 
     def copies_heading(self, body: str) -> bool:
-        """True when ``body`` is a section label of the prompt and nothing else ("积分 >
-        积分什么时候到账？", copied from the line a source opens with)."""
-        return body.strip().rstrip(_TERMINAL + "?？").strip() in self._heading_set
+        """True when ``body`` is a section label of the prompt, or the start of one, and
+        nothing else ("积分 > 积分什么时候到账？", "Brightcart Business Customer Terms > 2."
+        cut at the "2." of "2. Volume pricing": copied from the line a source opens with)."""
+        said = body.strip().rstrip(_TERMINAL + "?？").strip()
+        if said in self._heading_set:
+            return True
+        return " > " in said and any(h.startswith(said) for h in self._heading_set)
 
     def echoes_question(self, body: str) -> bool:
         """True when ``body`` restates the question: every content word of it is one of the
@@ -374,9 +379,14 @@ class CitationGate:
         "Refunds go to the original card" still answers "Do refunds go to the original card?"."""
         if not self.question_terms:
             return False
-        if not {_stem(w) for w in query_terms(body)} <= self.question_terms:
-            return False
-        return self.asks_for or bool(_ASKING.search(body.lower()))
+        words = {_stem(w) for w in query_terms(body)}
+        new = words - self.question_terms
+        if not new:
+            return self.asks_for or bool(_ASKING.search(body.lower()))
+        # a reworded question that still asks ("更换手机收不到两步验证码怎么登录" for "换了手机
+        # 收不到两步验证码怎么登录？", seen from the 0.5B) adds a word or so and no number
+        return (bool(_ASKING.search(body.lower())) and len(new) * ECHO_NEW_SHARE <= len(words)
+                and not any(_NUMBER.search(w) for w in new))
 
     def affirms_unstated(self, body: str, chunk_text: str) -> bool:
         """True when ``body`` is made only of the question's words ("智插 Mini 支持 HomeKit"

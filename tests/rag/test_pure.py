@@ -325,3 +325,24 @@ def test_a_number_the_cited_chunk_lacks_fails_across_languages_too() -> None:
     assert _run(CitationGate(ctx, cross, "How much is shipping?"),
                 "Standard delivery costs ¥10 and takes 2 to 4 days [1].") == (
         "Standard delivery costs ¥10 and takes 2 to 4 days [1].")
+
+
+def test_a_reworded_question_or_the_start_of_a_heading_path_is_no_answer() -> None:
+    ctx = [{"n": 1, "heading": "账户 > 换了手机收不到两步验证码怎么办？",
+            "text": "账户 > 换了手机收不到两步验证码怎么办？: 可以使用开启两步验证时保存的备用码登录。"},
+           {"n": 2, "heading": "Brightcart Business Customer Terms > 2. Volume pricing",
+            "text": "Brightcart Business Customer Terms > 2. Volume pricing: Orders of 5 to 19 "
+                    "units get 5% off."}]
+    scorer = Scorer(RagConfig(support_method="lexical"))
+    zh = CitationGate(ctx, scorer, "换了手机收不到两步验证码怎么登录？")
+    assert _run(zh, "更换手机收不到两步验证码怎么登录[1]。") == ""  # seen from the 0.5B
+    assert zh.counts()["supported"] == 0
+    answer = CitationGate(ctx, scorer, "换了手机收不到两步验证码怎么登录？")
+    assert _run(answer, "可以使用开启两步验证时保存的备用码登录[1]。") != ""
+    en = CitationGate(ctx, scorer, "Do you have volume discounts?")
+    assert _run(en, "Brightcart Business Customer Terms > 2 [2]. Orders of 5 to 19 units get "
+                    "5% off [2].") == "Orders of 5 to 19 units get 5% off [1]."
+    # an answer that adds a number to the question's words answers it
+    days = CitationGate([{"n": 1, "text": "You can return items within 30 days."}], scorer,
+                        "How many days do I have to return items?")
+    assert _run(days, "You can return items within 30 days [1].") != ""
