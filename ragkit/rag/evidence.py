@@ -361,9 +361,15 @@ def place(title: str, heading: str) -> str:
     return heading if heading.startswith(title) else f"{title} > {heading}" if heading else title
 
 
+# a chunk named as "nearby" in a refusal must be this relevant (the scorers' calibrated
+# scale): "How do I talk to a real person?" found nothing above 0.01, and its refusal offered
+# business accounts, closing an account and returning a gift as what the store covers nearby
+NEARBY_FLOOR = 0.1
+
+
 def nearby(hits: Sequence[Mapping[str, Any]], limit: int = 3) -> list[str]:
     """What the knowledge base covers near the question: the retrieved chunks' titles and
-    headings, best first, without repeats."""
+    headings, best first, without repeats (the caller passes only related chunks)."""
     out: list[str] = []
     for h in hits:
         label = place(h.get("title") or h.get("source") or "", h.get("heading") or "")

@@ -250,7 +250,8 @@ def _evidence_for(deps: RagDeps, state: RagState, query: str, hits: list[HitReco
         # relevant sentences, none of them stating what was asked for: "answer_type"
         reason = ("answer_type" if types and len(scores)
                   and float(scores.max()) >= cfg.evidence_threshold else "no_evidence")
-        out.update(refused=True, refusal_reason=reason, nearby=ev.nearby(reranked))
+        related = [top[i] for i in order if per_chunk[i] >= ev.NEARBY_FLOOR]
+        out.update(refused=True, refusal_reason=reason, nearby=ev.nearby(related))
     return out
 
 

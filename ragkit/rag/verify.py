@@ -46,6 +46,7 @@ _TERMINAL = "。！？；.!?;:：…"
 _NOT_TEXT = re.compile(r"[\W_]+")
 SHINGLE = 4  # characters per shingle in :func:`copied_share`
 COPY_SHARE = 0.6  # a sentence this much made of instruction text is an echo of them
+_ENGLISH_PHRASE = re.compile(r"(?<![A-Za-z])[a-z]{2,}\s+[a-z]{2,}(?![A-Za-z])")
 ECHO_NEW_SHARE = 4  # a sentence that still asks and adds at most 1 in 4 words is the question
 
 # similarity(sentence, chunk_text) -> cosine in [-1, 1]
@@ -257,6 +258,7 @@ class CitationGate:
         self.reproduces_prompt = False  # the draft opened with a layout label
         self.question_terms = {_stem(w) for w in query_terms(question)} if question else set()
         self.asks_for = bool(_ASKS_FOR.search(question.lower()))
+        self.language = detect_language(question) if question else ""
         self.scorer = scorer
         self.buffer = ""
         self.pos = 0
@@ -333,6 +335,8 @@ class CitationGate:
             best = self._best_chunk(sentence)
             if best is not None and not self.affirms_unstated(body, self.by_n[best[0]]["text"]):
                 kept, support = [best[0]], {best[0]: best[1]}
+        if kept and self.untranslated(body):
+            removed, kept = removed + kept, []
         if not kept and substantive:
             # a claim no source supports is not shown, cited or not: seen from the 0.5B,
             # "Plugwise smart plug does not have a reset button." before the reset steps
@@ -362,6 +366,13 @@ class CitationGate:
             # keep the recorded text equal to what was released
             self._trim_leading()
         return released
+
+    def untranslated(self, body: str) -> bool:
+        """True when a Chinese answer carries an English phrase copied from an English
+        source ("东西收到以后，过了 2 business days 内就不能退了", seen from the 0.5B): the
+        model joined its question to a source it did not read. Names (capitalised:
+        "HomeKit", "Echoless Buds Pro") and single words ("App") do not count."""
+        return self.language == "zh" and bool(_ENGLISH_PHRASE.search(body))
 
     def copies_heading(self, body: str) -> bool:
         """True when ``body`` is a section label of the prompt, or the start of one, and

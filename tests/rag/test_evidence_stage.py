@@ -81,6 +81,21 @@ def test_no_evidence_refuses_before_generating_and_names_what_is_covered(
     assert any(topic.split(" > ")[0] in answer.text for topic in answer.diagnostics["nearby"])
 
 
+def test_a_refusal_names_nothing_when_nothing_retrieved_is_related(
+        tiny_kb: KnowledgeBase, real_embedder, scripted_generator) -> None:
+    """Seen in a walk: "How do I talk to a real person?" found nothing above 0.01 and its
+    refusal offered unrelated sections as "what the knowledge base covers". (The default
+    scorer: its first stage alone puts about 0.17 on anything.)"""
+    from ragkit import sdk
+
+    gen = scripted_generator(["Call us [1]."])
+    default = sdk.load_relevance("auto", real_embedder)
+    answer = RagPipeline(tiny_kb, gen, EVIDENCE, relevance=default).ask(
+        "Which football team won the league in 1998?")
+    assert answer.refused and answer.diagnostics["refusal_reason"] == "no_evidence"
+    assert answer.diagnostics["nearby"] == [] and "It does cover" not in answer.text
+
+
 def test_a_follow_up_keeps_the_topic_of_the_question_before_it(
         tiny_kb: KnowledgeBase, scorer, scripted_generator) -> None:
     gen = scripted_generator(["Within thirty days [1]."])

@@ -346,3 +346,16 @@ def test_a_reworded_question_or_the_start_of_a_heading_path_is_no_answer() -> No
     days = CitationGate([{"n": 1, "text": "You can return items within 30 days."}], scorer,
                         "How many days do I have to return items?")
     assert _run(days, "You can return items within 30 days [1].") != ""
+
+
+def test_a_chinese_answer_with_a_copied_english_phrase_is_not_shown() -> None:
+    ctx = [{"n": 1, "text": "Our returns team inspects the item within 2 business days."},
+           {"n": 2, "text": "智插 Mini 支持 HomeKit 和 Brightcart Home App。"}]
+    cross = Scorer(RagConfig(support_method="auto"), lambda a, b: 0.95)
+    mixed = CitationGate(ctx, cross, "东西收到以后，过了多少天就不能退了？")
+    assert _run(mixed, "东西收到以后，过了 2 business days 内就不能退了[1]。") == ""
+    assert mixed.counts()["dropped"] == 1
+    names = CitationGate(ctx, Scorer(RagConfig(support_method="lexical")), "智插 Mini 支持什么？")
+    assert _run(names, "智插 Mini 支持 HomeKit 和 Brightcart Home App[2]。") != ""
+    english = CitationGate(ctx, cross, "How long is the inspection?")
+    assert _run(english, "The team inspects the item within 2 business days [1].") != ""
