@@ -388,15 +388,18 @@ def _renders(out: str, source: str, lang: str) -> bool:
 
 def _quoted(state: RagState, threshold: float,
             translate: Callable[[str], str] = lambda text: "") -> Update:
-    """The reply that quotes the evidence scoring at least ``threshold`` (the best always)
-    with its citations, one quote per source (its sentences in the document's order, the
-    best source first) named by its document; ``translate`` renders a quote written in the
-    other language in the question's (the original is always shown)."""
+    """The reply that quotes the best source's evidence scoring at least ``threshold`` (the
+    best sentence always) with its citation, its sentences in the document's order, named by
+    its document; ``translate`` renders a quote written in the other language in the
+    question's (the original is always shown)."""
     best = max(e["score"] for e in state.evidence)
-    strong = [e for e in state.evidence if e["score"] >= min(threshold, best)]
+    top = max(state.evidence, key=lambda e: e["score"])["n"]
+    # the best source alone: on a tuning sample (80 questions) the best source quoted was
+    # the labelled evidence 31 times in 39, the second and third 6 times in 22
+    strong = [e for e in state.evidence if e["score"] >= min(threshold, best) and e["n"] == top]
     by_n = {c["n"]: c for c in state.context}
     groups: dict[int, list[dict[str, Any]]] = {}
-    for e in strong:  # best first: the order sources are shown in
+    for e in strong:
         groups.setdefault(e["n"], []).append(e)
     texts, labels = [], []
     for n, picked in groups.items():
