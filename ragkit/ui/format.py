@@ -50,6 +50,9 @@ def md_escape(text: str) -> str:
 _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]#+-!|>~"})
 
 
+_EMPHASIS = re.compile(r"\*\*|__")  # Markdown emphasis in a source, not shown as such
+
+
 def md_text(text: str) -> str:
     """``text`` shown literally inside Markdown: HTML and Markdown syntax escaped."""
     return md_escape(text).translate(_MD_SPECIAL)
@@ -280,9 +283,19 @@ def qa_markdown(answer: Mapping[str, Any], lang: Lang = "en") -> str:
         lines.append(f"**{word('confidence', lang)}:** {float(answer['confidence']):.2f}")
     if float(answer.get("relevance", -1.0)) >= 0:
         lines.append(f"**{word('relevance', lang)}:** {float(answer['relevance']):.2f}")
+    # the evidence by source, under the number the answer cites it with (the prompt's own
+    # numbering differs once the answer's markers are renumbered; "Evidence [1]" repeated
+    # per sentence read as a stutter in a walk)
+    cited = {c.get("chunk_id"): c.get("n") for c in answer.get("citations") or []}
+    by_source: dict[Any, list[Mapping[str, Any]]] = {}
     for e in answer.get("evidence") or []:
-        lines.append(f"**{word('evidence', lang)} [{e.get('n', '?')}]** "
-                     f"({float(e.get('score', 0)):.2f}): {md_text(str(e.get('text', ''))[:160])}")
+        by_source.setdefault(e.get("chunk_id"), []).append(e)
+    for chunk_id, said in by_source.items():
+        mark = f"[{cited[chunk_id]}]" if chunk_id in cited else word("not_cited", lang)
+        parts = " · ".join(f"{md_text(_EMPHASIS.sub('', str(e.get('text', '')))[:160])} "
+                           f"({float(e.get('score', 0)):.2f})" for e in said)
+        sep = "" if mark.startswith("（") else " "
+        lines.append(f"**{word('evidence', lang)}{sep}{mark}:** {parts}")
     if answer.get("quoted"):
         lines.append(word("quoted_note", lang))
     lines.append(f"**{word('citations', lang)}:** {len(answer.get('citations') or [])}"

@@ -110,6 +110,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "citations": ("Citations", "引用"),
     "relevance": ("Best evidence relevance", "最佳证据相关度"),
     "evidence": ("Evidence", "证据"),
+    "not_cited": ("(not cited)", "（未引用）"),
     "quoted_note": ("The model did not phrase a supported answer, so the evidence is quoted.",
                     "模型未能给出有依据的回答，因此直接引用证据。"),
     "stages": ("Time per stage", "各阶段用时"),

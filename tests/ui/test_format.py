@@ -206,6 +206,19 @@ def test_qa_panel_reports_search_and_confidence() -> None:
     assert "refused" in fmt.qa_markdown({"citations": [], "refused": True})
 
 
+def test_the_panel_shows_evidence_by_source_under_the_answer_s_numbers() -> None:
+    out = fmt.qa_markdown({"citations": [{"n": 1, "chunk_id": "b"}], "evidence": [
+        {"n": 2, "chunk_id": "b", "text": "Gold members get **45 days**.", "score": 0.99},
+        {"n": 2, "chunk_id": "b", "text": "Others get 30 days.", "score": 0.97},
+        {"n": 1, "chunk_id": "a", "text": "Gift cards never expire.", "score": 0.6}]})
+    lines = [ln for ln in out.splitlines() if ln.startswith("**Evidence")]
+    assert lines == ["**Evidence [1]:** Gold members get 45 days. (0.99) · Others get 30 days. "
+                     "(0.97)  ", "**Evidence (not cited):** Gift cards never expire. (0.60)  "]
+    zh = fmt.qa_markdown({"citations": [], "evidence": [
+        {"n": 1, "chunk_id": "a", "text": "积分 24 个月内有效。", "score": 0.9}]}, "zh")
+    assert "**证据（未引用）:**" in zh
+
+
 def test_the_outcome_says_when_the_budget_stopped_it_and_what_tidying_removed() -> None:
     result = {"passed": False, "test_source": "self", "tests_total": 4, "tests_passed": 3,
               "best_round": 2, "stopped": "time_budget", "seconds": 61.0,
