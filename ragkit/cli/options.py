@@ -49,12 +49,13 @@ QuantOpt = Annotated[Quantization, choice_option(
 RelevanceOpt = Annotated[RelevanceMode, choice_option(
     RelevanceMode, "--relevance",
     help="Who picks the sentences that answer before anything is generated: auto (the INT8 "
-    "ms-marco cross-encoder for English sentences, the knowledge base's embedder for the "
-    "rest), embeddinggemma (EmbeddingGemma for the rest: multilingual, slower), "
-    "cross-encoder, embedder, or off (the generator reads whole chunks and judges alone).")]
+    "ms-marco cross-encoder reads English sentences and the knowledge base's embedder the "
+    "rest; EmbeddingGemma re-reads the best 8), fast (that first stage alone: no "
+    "EmbeddingGemma), embeddinggemma (EmbeddingGemma reads every sentence: slower), or off "
+    "(no evidence stage: the generator reads whole chunks and judges alone).")]
 TranslateOpt = Annotated[TranslateMode, choice_option(
     TranslateMode, "--translate",
     help="Also search the question's English <-> Chinese translation (one short "
-    "generation): off, on, or auto (when the knowledge base holds the other language). It "
-    "finds answers written only in the other language; the default 0.5B model rarely answers "
-    "from them, so it is off by default (bench/README.md, 'Query translation').")]
+    "generation): off, on, or auto, the default (only when the knowledge base holds enough "
+    "text in the other language). It finds answers written only in the other language "
+    "(bench/README.md, 'Query translation').")]

@@ -64,7 +64,8 @@ def usage_line(answer: Any) -> str:
     u = answer.usage
     if u.answer_cache_hit:
         return "answer cache hit"
-    parts = [f"retrieval {u.retrieval_ms:.0f} ms", f"confidence {answer.confidence:.2f}"]
+    # the search alone: the retrieve stage below also holds the question's translation
+    parts = [f"search {u.retrieval_ms:.0f} ms", f"confidence {answer.confidence:.2f}"]
     if u.completion_tokens:
         parts += [f"first token {u.time_to_first_token_s:.2f} s",
                   f"{u.tokens_per_second:.1f} tok/s",

@@ -47,7 +47,11 @@ _NOT_TEXT = re.compile(r"[\W_]+")
 SHINGLE = 4  # characters per shingle in :func:`copied_share`
 COPY_SHARE = 0.6  # a sentence this much made of instruction text is an echo of them
 _ENGLISH_PHRASE = re.compile(r"(?<![A-Za-z])[a-z]{2,}\s+[a-z]{2,}(?![A-Za-z])")
-ECHO_NEW_SHARE = 4  # a sentence that still asks and adds at most 1 in 4 words is the question
+ECHO_NEW_SHARE = 4
+# words that announce what follows without saying it: the question's words plus these alone
+# is no answer
+_ANNOUNCING = frozenset({"以下", "如下", "下列", "下面", "几点", "follow", "below", "these",
+                         "several", "some", "certain"})  # a sentence that still asks and adds at most 1 in 4 words is the question
 
 # similarity(sentence, chunk_text) -> cosine in [-1, 1]
 Similarity = Callable[[str, str], float]
@@ -385,7 +389,8 @@ class CitationGate:
 
     def echoes_question(self, body: str) -> bool:
         """True when ``body`` restates the question: every content word of it is one of the
-        question's, and it still asks (a question word or mark) or the question asks for
+        question's (or only announces what follows: "以下", "the following"), and it still
+        asks (a question word or mark) or the question asks for
         something named (what, how long, 多少) that a sentence adding no word cannot give.
         "Refunds go to the original card" still answers "Do refunds go to the original card?"."""
         if not self.question_terms:
@@ -394,6 +399,8 @@ class CitationGate:
         new = words - self.question_terms
         if not new:
             return self.asks_for or bool(_ASKING.search(body.lower()))
+        if new <= _ANNOUNCING:  # "花呗分期有以下条件[1]。" and nothing after it (seen in a walk)
+            return True
         # a reworded question that still asks ("更换手机收不到两步验证码怎么登录" for "换了手机
         # 收不到两步验证码怎么登录？", seen from the 0.5B) adds a word or so and no number
         return (bool(_ASKING.search(body.lower())) and len(new) * ECHO_NEW_SHARE <= len(words)

@@ -303,10 +303,16 @@ def qa_markdown(answer: Mapping[str, Any], lang: Lang = "en") -> str:
     stages = answer.get("stages_ms") or {}
     total = sum(float(v) for v in stages.values())
     if total > 0:
-        parts = ", ".join(f"{k} {float(v) / 1000:.2f}s ({100 * float(v) / total:.0f}%)"
-                          for k, v in stages.items())
+        parts = ", ".join(f"{_stage(k, lang)} {float(v) / 1000:.2f}s "
+                          f"({100 * float(v) / total:.0f}%)" for k, v in stages.items())
         lines.append(f"**{word('stages', lang)}:** {parts}")
     return "  \n".join(lines)
+
+
+def _stage(name: str, lang: Lang) -> str:
+    """A stage's name in the page's language (an unknown stage keeps its own name)."""
+    shown = word(f"stage_{name}", lang)
+    return name if shown == f"stage_{name}" else shown
 
 
 def _pending(pending: Any, lang: Lang = "en") -> str:

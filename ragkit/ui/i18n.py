@@ -111,6 +111,12 @@ WORDS: dict[str, tuple[str, str]] = {
     "relevance": ("Best evidence relevance", "最佳证据相关度"),
     "evidence": ("Evidence", "证据"),
     "not_cited": ("(not cited)", "（未引用）"),
+    # the RAG graph's stages, as the side panel times them
+    "stage_screen": ("screen", "安全检查"), "stage_cache": ("cache", "缓存"),
+    "stage_condense": ("condense", "改写问题"), "stage_retrieve": ("retrieve", "检索"),
+    "stage_evidence": ("evidence", "选证据"), "stage_select": ("select", "组织资料"),
+    "stage_check": ("check", "可答判断"), "stage_generate": ("generate", "生成"),
+    "stage_verify": ("verify", "核对引用"), "stage_respond": ("respond", "回复"),
     "quoted_note": ("The model did not phrase a supported answer, so the evidence is quoted.",
                     "模型未能给出有依据的回答，因此直接引用证据。"),
     "stages": ("Time per stage", "各阶段用时"),

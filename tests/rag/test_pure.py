@@ -359,3 +359,17 @@ def test_a_chinese_answer_with_a_copied_english_phrase_is_not_shown() -> None:
     assert _run(names, "智插 Mini 支持 HomeKit 和 Brightcart Home App[2]。") != ""
     english = CitationGate(ctx, cross, "How long is the inspection?")
     assert _run(english, "The team inspects the item within 2 business days [1].") != ""
+
+
+def test_a_sentence_that_only_announces_the_answer_is_no_answer() -> None:
+    ctx = [{"n": 1, "text": "花呗分期的条件：订单满 ¥600 可分 3、6、12 期。"}]
+    scorer = Scorer(RagConfig(support_method="lexical"))
+    gate = CitationGate(ctx, scorer, "花呗分期有什么条件？")
+    _run(gate, "花呗分期有以下条件[1]。")  # seen in a walk, and nothing after it
+    assert gate.counts()["supported"] == 0
+    en = CitationGate([{"n": 1, "text": "Instalments need an order of 600 or more."}], scorer,
+                      "What are the conditions for instalments?")
+    _run(en, "The conditions for instalments are the following [1].")
+    assert en.counts()["supported"] == 0
+    real = CitationGate(ctx, scorer, "花呗分期有什么条件？")
+    assert _run(real, "订单满 ¥600 可分 3、6、12 期[1]。") != ""

@@ -217,6 +217,9 @@ def test_the_panel_shows_evidence_by_source_under_the_answer_s_numbers() -> None
     zh = fmt.qa_markdown({"citations": [], "evidence": [
         {"n": 1, "chunk_id": "a", "text": "积分 24 个月内有效。", "score": 0.9}]}, "zh")
     assert "**证据（未引用）:**" in zh
+    timed = fmt.qa_markdown({"citations": [], "stages_ms": {"retrieve": 750.0, "new": 250.0}},
+                            "zh")
+    assert "检索 0.75s (75%)" in timed and "new 0.25s (25%)" in timed  # seen untranslated
 
 
 def test_the_outcome_says_when_the_budget_stopped_it_and_what_tidying_removed() -> None:
