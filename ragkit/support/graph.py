@@ -205,7 +205,8 @@ def understand(st: SupportState, runtime: Runtime[SupportDeps]) -> Update:
         memory[CHOICES] = " ".join(choices)
     new = replace(new, memory=memory)
     if unknown_other and new.top is not None and new.top.slots.get("order_id") == base and (
-            new.last_event in ("pushed", "started")):
+            new.last_event in ("pushed", "started")
+             or new.last_event.startswith("replaced:")):
         new = ST.forget(new, "order_id")
     reason = ""
     if turn.intent == "human_agent" and new.intent == "human_agent":
@@ -251,6 +252,9 @@ def act(st: SupportState, runtime: Runtime[SupportDeps]) -> Update:
         elif (state.last_event == "pushed" and len(state.stack) > 1
               and not state.stack[-2].done and state.stack[-2].intent != top.intent):
             prefix = R.switch_prefix(top.intent, state.stack[-2].intent, lang)
+        elif state.last_event.startswith("replaced:"):
+            prefix = R.switch_prefix(top.intent, state.last_event.split(":", 1)[1], lang,
+                                     dropped=True)
         spec = domain.spec.intents[top.intent]
         need = ST.expected_slot(state, domain)
         if spec.kind == "chitchat":

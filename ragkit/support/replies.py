@@ -57,6 +57,8 @@ T: dict[str, tuple[str, str]] = {
     "resume": ("Back to your {task}: ", "继续为您办理{task}："),
     "switch": ("Sure, the {task} first; then we'll get back to your {earlier}. ",
                "好的，先为您办理{task}，之后再继续{earlier}。"),
+    "switch_instead": ("OK, the {task} instead of the {earlier}. ",
+                       "好的，改为办理{task}（{earlier}先不办了）。"),
     "other_order": ("Which order do you mean? Please give its number (BC-123456).",
                     "请问是哪一个订单？请提供订单号（如 BC-123456）。"),
 }
@@ -244,15 +246,17 @@ def refund_status(out: ToolOutcome, lang: str) -> str:
             f"{r['status']}" + (f"; expect it by {when}." if when else "."))
 
 
-def switch_prefix(intent: str, earlier: str, lang: str) -> str:
-    """What a reply opens with when a new request is taken up while an earlier one waits
-    ("Sure, the refund check first; then we'll get back to your return."): without it the
-    question for the new request read as the old one asked again (seen in a walk)."""
+def switch_prefix(intent: str, earlier: str, lang: str, dropped: bool = False) -> str:
+    """What a reply opens with when a new request is taken up while an earlier one is
+    unfinished: it waits ("Sure, the refund check first; then we'll get back to your
+    return.") or, for a request the domain lets replace the active one, is ``dropped`` ("OK,
+    the address change instead of the order check."). Without it the question for the new
+    request read as the old one asked again, or the old one vanished (both seen in walks)."""
     new, old = TASK_NAMES.get(intent), TASK_NAMES.get(earlier)
     if new is None or old is None:
         return ""
     zh = lang == "zh"
-    return t("switch", lang, task=new[zh], earlier=old[zh])
+    return t("switch_instead" if dropped else "switch", lang, task=new[zh], earlier=old[zh])
 
 
 def resume_prefix(intent: str, lang: str) -> str:

@@ -143,9 +143,14 @@ def push(state: DialogueState, intent: str, domain: Domain) -> DialogueState:
 
 
 def replace_top(state: DialogueState, intent: str, domain: Domain) -> DialogueState:
+    """``intent`` in place of the active frame; ``last_event`` is "replaced:<intent>" when
+    that frame was another request still unfinished (the reply then says it was dropped)."""
     base = state.stack[:-1] if state.stack else ()
+    old = state.top
+    event = (f"replaced:{old.intent}" if old is not None and not old.done
+             and old.intent != intent else "started")
     return replace(state, stack=(*base, new_frame(state, intent, domain)), pending=None,
-                   last_event="started")
+                   last_event=event)
 
 
 def fill(state: DialogueState, values: dict[str, str], domain: Domain) -> DialogueState:

@@ -253,3 +253,17 @@ def test_a_new_request_while_one_waits_is_acknowledged(bot):
     assert "order number" in r.text
     again = turn(bot, "t", "When will my refund arrive?")  # the same request: no new opening
     assert not again.text.startswith("Sure")
+
+
+def test_a_request_that_replaces_an_unfinished_one_says_so(bot):
+    """Seen in a walk: "顺便问一下，可以改收货地址吗？" while an order check waited for the email
+    replaced the check without a word, and the email then given was met with the address
+    question again."""
+    turn(bot, "t", "我的订单到哪了？")
+    r = turn(bot, "t", "可以改收货地址吗？")
+    assert r.state.intent == "change_address"
+    assert r.text.startswith("好的，改为办理地址修改（订单查询先不办了）。")
+    en = turn(bot, "e", "Where is my order?")
+    en = turn(bot, "e", "I need to change the delivery address")
+    assert en.state.intent == "change_address"
+    assert en.text.startswith("OK, the address change instead of the order check.")
