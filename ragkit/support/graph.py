@@ -206,7 +206,7 @@ def understand(st: SupportState, runtime: Runtime[SupportDeps]) -> Update:
     new = replace(new, memory=memory)
     if unknown_other and new.top is not None and new.top.slots.get("order_id") == base and (
             new.last_event in ("pushed", "started")
-             or new.last_event.startswith("replaced:")):
+            or new.last_event.startswith("replaced:")):
         new = ST.forget(new, "order_id")
     reason = ""
     if turn.intent == "human_agent" and new.intent == "human_agent":
