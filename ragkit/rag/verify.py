@@ -47,11 +47,10 @@ _NOT_TEXT = re.compile(r"[\W_]+")
 SHINGLE = 4  # characters per shingle in :func:`copied_share`
 COPY_SHARE = 0.6  # a sentence this much made of instruction text is an echo of them
 _ENGLISH_PHRASE = re.compile(r"(?<![A-Za-z])[a-z]{2,}\s+[a-z]{2,}(?![A-Za-z])")
-ECHO_NEW_SHARE = 4
-# words that announce what follows without saying it: the question's words plus these alone
-# is no answer
-_ANNOUNCING = frozenset({"以下", "如下", "下列", "下面", "几点", "follow", "below", "these",
-                         "several", "some", "certain"})  # a sentence that still asks and adds at most 1 in 4 words is the question
+ECHO_NEW_SHARE = 4  # a sentence that still asks and adds at most 1 in 4 words is the question
+# words that announce what follows without saying it ("the following", 以下): the question's
+# words plus these alone are no answer
+_ANNOUNCING = frozenset({"以下", "如下", "下列", "下面", "follow", "below"})
 
 # similarity(sentence, chunk_text) -> cosine in [-1, 1]
 Similarity = Callable[[str, str], float]
