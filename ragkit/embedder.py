@@ -51,6 +51,8 @@ def index_vectors(embedder: Embedder) -> Callable[[Sequence[str]], np.ndarray]:
     """How ``embedder`` makes the passage vectors an index stores: its optional
     ``embed_for_index`` where it has one, else ``embed_passages``."""
     return getattr(embedder, "embed_for_index", None) or embedder.embed_passages
+
+
 # Prompt names looked up in a sentence-transformers folder's config, first found wins (the
 # names sentence-transformers' own encode_query / encode_document look for).
 QUERY_PROMPTS = ("query",)

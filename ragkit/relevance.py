@@ -224,32 +224,16 @@ class Cascade:
     score separates answerable from unanswerable questions best; reading every sentence
     with it would cost 4-5x as much.)"""
 
-    def __init__(self, first: Relevance, second: Relevance, keep: int = 8,
-                 keep_each_language: int = 0) -> None:
+    def __init__(self, first: Relevance, second: Relevance, keep: int = 8) -> None:
         self.first, self.second, self.keep = first, second, keep
-        self.keep_each_language = keep_each_language
         self.name = f"{first.name}>{second.name}"
 
     def score(self, query: str, texts: Sequence[str], *, translation: str = ""
               ) -> np.ndarray:
-        """The ``keep`` best of the first stage, and the ``keep_each_language`` best texts of
-        each language besides: a first stage that routes languages to different scorers
-        puts them on scales that do not compare (the Chinese FAQ answer to "Do you ship to
-        Hong Kong?" got 0.07 from the embedder while English sentences got 0.6 from the
-        cross-encoder, and EmbeddingGemma, which gives it 0.97, never read it). Off by
-        default: with 2, the tuning sample gained one answer, but "How many days do I have
-        to return an item?" was then answered from a Chinese exchange rule (14 天内寄回旧商品)
-        that EmbeddingGemma ranked above the 30-day window (a real-model test)."""
         out = np.zeros(len(texts))
         if not texts:
             return out
         rough = self.first.score(query, texts, translation=translation)
-        order = [int(i) for i in np.argsort(-rough, kind="stable")]
-        best = order[:self.keep]
-        by_language: dict[str, list[int]] = {}
-        for i in order:
-            by_language.setdefault(detect_language(texts[i]), []).append(i)
-        for idx in by_language.values():
-            best += [i for i in idx[:self.keep_each_language] if i not in best]
+        best = [int(i) for i in np.argsort(-rough, kind="stable")[:self.keep]]
         out[best] = self.second.score(query, [texts[i] for i in best], translation=translation)
         return out

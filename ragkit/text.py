@@ -1,6 +1,7 @@
 """Language and token helpers shared by chunking, the keyword index and the retriever.
 
-Owns: CJK detection, language guessing, sentence spans, and the normalisation of text for the
+Owns: CJK detection, language guessing, sentence spans, Markdown emphasis removal, and the
+normalisation of text for the
 SQLite FTS5 keyword index (indexing side: :func:`segment_for_search`; query side:
 :func:`query_terms` and :func:`fts_query`). Pure functions; the only state is jieba's
 dictionary, loaded lazily and quietly on first use.
@@ -56,6 +57,15 @@ ZH_THRESHOLD = 0.2
 
 def detect_language(text: str) -> Literal["zh", "en"]:
     return "zh" if cjk_ratio(text) >= ZH_THRESHOLD else "en"
+
+
+_EMPHASIS = re.compile(r"\*\*|__")
+
+
+def without_emphasis(text: str) -> str:
+    """``text`` without Markdown bold markers (``**Standard delivery:**``): where a source's
+    sentence is shown or quoted as plain text, and where a model copied them into an answer."""
+    return _EMPHASIS.sub("", text)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -167,22 +167,3 @@ def test_cascade_rereads_only_the_first_stage_best(cross_encoder, gemma_embedder
     assert got[0] == pytest.approx(second.score("How many days do I have to return an item?",
                                                 texts[:1])[0])
 
-
-@pytest.mark.real_model
-def test_cascade_rereads_the_best_of_each_language_too(cross_encoder, real_embedder,
-                                                       gemma_embedder) -> None:
-    """The routed first stage puts English and Chinese texts on scales that do not compare:
-    the Chinese FAQ answer to "Do you ship to Hong Kong?" fell out of the top 8 and was never
-    re-read (seen on a hand-written question)."""
-    first = LanguageRouted(cross_encoder, EmbeddingRelevance(
-        real_embedder, **embedding_curve(real_embedder.id)))
-    second = EmbeddingRelevance(gemma_embedder, **embedding_curve(gemma_embedder.id))
-    texts = ["Shipping: We do not ship between regions.", "Shipping: Orders ship from Venlo.",
-             "Shipping: Tracking can take 24 hours to show.",
-             "配送 > 可以寄到香港吗？: 暂时不可以。亮购中国站目前只配送中国大陆地址，不支持寄往香港。"]
-    got = Cascade(first, second, keep=2, keep_each_language=1).score(
-        "Do you ship to Hong Kong?", texts)
-    assert got[3] > 0  # the best Chinese text is re-read whatever its first-stage score
-    assert sum(s > 0 for s in got) <= 3
-    assert Cascade(first, second, keep=2, keep_each_language=0).score(
-        "Do you ship to Hong Kong?", texts)[3] == 0  # without it: dropped (first stage 0.07)

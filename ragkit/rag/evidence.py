@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ragkit.rag.verify import lexical_support
-from ragkit.text import detect_language, split_sentences
+from ragkit.text import detect_language, split_sentences, without_emphasis
 
 _TABLE_RULE = re.compile(r"^\|?[\s:|-]+\|?$")
 _HEADING_LINE = re.compile(r"^#{1,6}\s+(.*)$")
@@ -32,7 +32,6 @@ _BULLET = re.compile(r"^(?:[-*+•]\s+|\d{1,3}[.)]\s+)")
 # loses the "A: " label.
 _FAQ_QUESTION = re.compile(r"^(?:Q|问|问题)\s*[:：]")
 _FAQ_ANSWER = re.compile(r"^(?:A|答|回答)\s*[:：]\s*")
-_EMPHASIS = re.compile(r"\*\*|__")
 # a short sentence that points back ("Express is not available there.", "该服务不支持。") means
 # nothing alone: it is read as part of the sentence before it
 _POINTS_BACK_EN = re.compile(r"\b(?:there|it|its|this|that|these|those|they|them|then|such)\b",
@@ -75,12 +74,6 @@ def _cells(row: str) -> list[str]:
 def without_bullet(text: str) -> str:
     """``"- item"`` / ``"2. item"`` -> ``"item"``."""
     return _BULLET.sub("", text.strip())
-
-
-def plain(text: str) -> str:
-    """``text`` without Markdown emphasis markers (``**Standard delivery:**``): a model
-    copies them into answers and a quote shows them raw."""
-    return _EMPHASIS.sub("", text)
 
 
 def points_back(sentence: str) -> bool:
@@ -323,7 +316,7 @@ def quote(texts: Sequence[str], numbers: Sequence[int], lang: str,
 
 def quote_body(text: str) -> str:
     """An evidence text as a quote shows it: one line, without a list bullet or emphasis."""
-    return _BULLET.sub("", plain(" ".join(text.split()))).strip()
+    return _BULLET.sub("", without_emphasis(" ".join(text.split()))).strip()
 
 
 def joined(parts: Sequence[str]) -> str:
@@ -347,10 +340,10 @@ def source_label(title: str, heading: str, source: str, lang: str) -> str:
     answer.)"""
     if source.lower().endswith((".json", ".jsonl")):
         return _FAQ_LABEL.get(lang, _FAQ_LABEL["en"])
-    title = plain(title).strip()
+    title = without_emphasis(title).strip()
     if title and not (_FILE_STEM.fullmatch(title) and ("_" in title or title.islower())):
         return title
-    top = plain(heading).split(" > ")[0].strip()
+    top = without_emphasis(heading).split(" > ")[0].strip()
     return top or title.replace("_", " ")
 
 
@@ -402,12 +395,12 @@ def evidence_context(hits: Sequence[Mapping[str, Any]], evidence: Sequence[Mappi
         for e in picked:
             lead = e.get("lead", "")
             if lead.startswith("|"):  # a table row, read with its header
-                parts.append(" ".join(plain(shown(e["text"], lead)).split()))
+                parts.append(" ".join(without_emphasis(shown(e["text"], lead)).split()))
                 continue
-            if lead and plain(lead) not in parts:
-                parts.append(plain(lead))
-            parts.append(" ".join(plain(without_bullet(e["text"]) if lead else e["text"])
-                                  .split()))
+            if lead and without_emphasis(lead) not in parts:
+                parts.append(without_emphasis(lead))
+            said = without_bullet(e["text"]) if lead else e["text"]
+            parts.append(" ".join(without_emphasis(said).split()))
         body = " ".join(parts)
         heading = (h.get("heading") or "").strip()
         context.append({"n": n, "chunk_id": h["chunk_id"], "source": h["source"],

@@ -24,7 +24,13 @@ from typing import Any
 
 from ragkit.rag.config import RagConfig
 from ragkit.rag.prompts import is_refusal_sentence
-from ragkit.text import detect_language, query_terms, segment_for_search, split_sentences
+from ragkit.text import (
+    detect_language,
+    query_terms,
+    segment_for_search,
+    split_sentences,
+    without_emphasis,
+)
 
 MARKER_RE = re.compile(r"\s*\[(\d{1,3}(?:\s*[,，]\s*\d{1,3})*)\]")
 _LEADING_MARKERS = re.compile(r"(?:\s*\[\d{1,3}(?:\s*[,，]\s*\d{1,3})*\])+")
@@ -211,16 +217,15 @@ def _heading_labels(context: Sequence[dict[str, Any]]) -> tuple[str, ...]:
     return tuple(sorted(labels, key=len, reverse=True))
 
 
-# what a model copies from a source's layout into an answer: Markdown emphasis, an FAQ
-# entry's "A:" label, the colon left after a heading it copied in the sentence before
-_EMPHASIS = re.compile(r"\*\*|__")
+# what a model copies from a source's layout into the start of an answer: an FAQ entry's
+# "A:" label, the colon left after a heading it copied in the sentence before
 _LEFT_LABEL = re.compile(r"^(\s*)(?:[:：]\s*)?(?:(?:A|答)\s*[:：]\s*)?")
 
 
 def clean_layout(sentence: str) -> str:
     """``sentence`` without the layout a model copies from its sources: ``**`` emphasis, a
     leading "A:" (an FAQ answer's label) or a stray leading colon."""
-    return _LEFT_LABEL.sub(r"\1", _EMPHASIS.sub("", sentence), count=1)
+    return _LEFT_LABEL.sub(r"\1", without_emphasis(sentence), count=1)
 
 
 def strip_heading_echo(sentence: str, headings: Sequence[str]) -> str:

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ragkit.errors import RagkitError
+from ragkit.text import without_emphasis
 from ragkit.ui.i18n import InputError, Lang, detect_lang, word
 
 
@@ -48,9 +49,6 @@ def md_escape(text: str) -> str:
 
 
 _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]#+-!|>~"})
-
-
-_EMPHASIS = re.compile(r"\*\*|__")  # Markdown emphasis in a source, not shown as such
 
 
 def md_text(text: str) -> str:
@@ -292,7 +290,7 @@ def qa_markdown(answer: Mapping[str, Any], lang: Lang = "en") -> str:
         by_source.setdefault(e.get("chunk_id"), []).append(e)
     for chunk_id, said in by_source.items():
         mark = f"[{cited[chunk_id]}]" if chunk_id in cited else word("not_cited", lang)
-        parts = " · ".join(f"{md_text(_EMPHASIS.sub('', str(e.get('text', '')))[:160])} "
+        parts = " · ".join(f"{md_text(without_emphasis(str(e.get('text', '')))[:160])} "
                            f"({float(e.get('score', 0)):.2f})" for e in said)
         sep = "" if mark.startswith("（") else " "
         lines.append(f"**{word('evidence', lang)}{sep}{mark}:** {parts}")
