@@ -701,6 +701,17 @@ class KnowledgeBase:
                         "indexed": r.indexed_at, "status": status})
         return out
 
+    def passages(self, source: str) -> list[Hit]:
+        """The chunks of the document cited as ``source``, in the document's order, as hits
+        (score 0); empty when no document has that source."""
+        for r in self.store.documents().values():
+            if r.source == source:
+                return [Hit(chunk_id=c.id, source=r.source, heading=c.heading, page=c.page,
+                            text=c.text, score=0.0, start=c.start, end=c.end,
+                            title=c.title or r.title)
+                        for c, _ in self.store.document_chunks(r.path)]
+        return []
+
     def remove(self, sources: Sequence[str]) -> list[str]:
         """Take the documents cited as ``sources`` out of the knowledge base (their chunks,
         vectors and keyword entries; the files are not touched, so a later sync of a folder

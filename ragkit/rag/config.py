@@ -85,6 +85,14 @@ class RagConfig(BaseModel):
         "0.73, from 0.98 0.40 and 0.62, never quoting 0.25 and 0.49: the 0.5B refuses many "
         "questions its evidence answers, and unanswerable questions about things the "
         "documents discuss score as high as answerable ones")
+    overview: bool = Field(
+        True, description="a broad question about a topic as a whole (\"What is your return "
+        "policy?\", \"How do gift cards work?\", \"介绍一下积分会员计划\") is answered "
+        "with the main points of the document its best evidence is in: the opening sentence "
+        "and the first sentence of each section, cited, in the document's order, without "
+        "generating (a sentence in the other language gets the generator's rendering)")
+    overview_points: int = Field(4, ge=2, le=10, description="most points in an overview; "
+                                 "the sections left out are named after them")
     followup_alone_threshold: float = Field(
         0.8, ge=0.0, le=1.0, description="a follow-up that points back only with a pronoun "
         "(\"can I pay for it with PayPal?\") is first searched alone; when its own evidence "

@@ -14,8 +14,10 @@ screened before it streams (personal data not in the sources masked). A follow-u
 together with the question before it (plain code) and never served from the answer cache; a
 first question is looked up in the cache. Low retrieval confidence refuses without
 generating. With a relevance scorer, the evidence stage picks the sentences that answer and
-refuses when none clears the threshold (naming what the knowledge base covers nearby); the
-prompt then holds only the evidence, and a follow-up's prompt holds the question it was
+refuses when none clears the threshold (naming what the knowledge base covers nearby); a
+broad question ("What is your return policy?") is then answered with the main points of the
+document its evidence is in, without generating (:mod:`ragkit.rag.overview`); otherwise the
+prompt holds only the evidence, and a follow-up's prompt holds the question it was
 searched with instead of the conversation, without the sentences the last answer said. The optional answerability check refuses on a clear "no"
 from the generator. An answer with no supported sentence is replaced by a quote of strong
 evidence, or regenerated once with a stricter instruction, then refused. Pure pieces
@@ -41,6 +43,7 @@ from ragkit.generation.base import Generator, SamplingParams
 from ragkit.guard import Guard, Verdict
 from ragkit.rag import answer_type as at
 from ragkit.rag import evidence as ev
+from ragkit.rag import overview as ov
 from ragkit.rag import prompts
 from ragkit.rag.cache import AnswerCache
 from ragkit.rag.config import RagConfig
@@ -74,6 +77,9 @@ class RagDeps:
     guard: Guard | None = None
     # records a guard's findings (the audit trail): (verdict, conversation id)
     audit: Callable[[Verdict, str], Any] = lambda verdict, conversation: None
+    # a document's chunks in order, by its source (an overview's main points); none: no
+    # overviews
+    passages: Callable[[str], list[HitRecord]] = lambda source: []
 
 
 @dataclass
@@ -246,6 +252,9 @@ def _evidence_for(deps: RagDeps, state: RagState, query: str, hits: list[HitReco
                                                text=c.unit.body, score=round(c.score, 4),
                                                lead=c.unit.lead)
                                 for c in sorted(chosen, key=lambda c: new_index[c.unit.chunk])]}
+    if chosen and cfg.overview and (ov.topic(state.question) or ov.topic(query)):
+        ranked = [(top[i], float(per_chunk[i])) for i in order]
+        out.update(_overview(deps, state, query, ranked))
     if not chosen:
         # relevant sentences, none of them stating what was asked for: "answer_type"
         reason = ("answer_type" if types and len(scores)
@@ -253,6 +262,47 @@ def _evidence_for(deps: RagDeps, state: RagState, query: str, hits: list[HitReco
         related = [top[i] for i in order if per_chunk[i] >= ev.NEARBY_FLOOR]
         out.update(refused=True, refusal_reason=reason, nearby=ev.nearby(related))
     return out
+
+
+def _overview(deps: RagDeps, state: RagState, query: str,
+              ranked: list[tuple[HitRecord, float]]) -> Update:
+    """A broad question's reply: the main points of the document holding its best evidence
+    (an FAQ file is a list of answers, not a document with main points: the best other
+    chunk's document then; among them, one whose title names the topic), each cited; a point written in the other language gets the
+    generator's rendering. Nothing (the usual answer) when no such document clears the
+    evidence threshold or it has fewer than two points."""
+    cfg = deps.config
+    found = [h for h, score in ranked if score >= cfg.evidence_threshold
+             and not h["source"].lower().endswith((".json", ".jsonl"))]
+    if not found:
+        return {}
+    named = ov.preferred(ov.topic(state.question) or ov.topic(query),
+                         [h.get("title") or "" for h in found])
+    best = found[max(named, 0)]
+    passages = deps.passages(best["source"])
+    points, left = ov.main_points(passages, cfg.overview_points)
+    if len(points) < 2:
+        return {}
+    assert deps.relevance is not None
+    scores = deps.relevance.score(query, [p.text for p in points],
+                                  translation=state.translation)
+    numbers: dict[int, int] = {}
+    for p in points:
+        numbers.setdefault(p.passage, len(numbers) + 1)
+    lang = state.language
+    label = ev.source_label(best.get("title") or "", best.get("heading") or "",
+                            best["source"], lang)
+    text = ov.reply(points, [numbers[p.passage] for p in points], label, left, lang,
+                    [_translated(deps, lang, p.text) for p in points])
+    support = {i: max(float(s) for p, s in zip(points, scores, strict=True) if p.passage == i)
+               for i in numbers}
+    return {"overview": True, "answer_text": text,
+            "citations": [_citation(n, passages[i], round(support[i], 4))
+                          for i, n in numbers.items()],
+            "evidence": [EvidenceRecord(n=numbers[p.passage],
+                                        chunk_id=passages[p.passage]["chunk_id"], text=p.text,
+                                        score=round(float(s), 4), lead="")
+                         for p, s in zip(points, scores, strict=True)]}
 
 
 def select(state: RagState, runtime: Runtime[RunContext]) -> Update:
@@ -431,7 +481,7 @@ def respond(state: RagState, runtime: Runtime[RunContext]) -> Update:
         text, citations = prompts.refusal_text(state.language, state.nearby), []
         out = {"answer_text": text, "citations": citations}
         write(text)
-    elif state.cache_hit or state.quoted:
+    elif state.cache_hit or state.quoted or state.overview:
         write(text)
     if (deps.cache is not None and deps.config.answer_cache and not state.history
             and not runtime.context.fresh  # a regenerated answer is this conversation's
@@ -481,6 +531,10 @@ def after_retrieve(state: RagState, runtime: Runtime[RunContext]
     return "evidence" if relevance else "select"
 
 
+def after_evidence(state: RagState) -> Literal["respond", "select"]:
+    return "respond" if state.refused or state.overview else "select"
+
+
 def after_verify(state: RagState) -> str:
     return state.next or "respond"
 
@@ -518,7 +572,7 @@ def build_graph(checkpointer: Any = None) -> CompiledStateGraph:
     g.add_edge("condense", "retrieve")
     g.add_conditional_edges("cache", after_cache, ["respond", "retrieve"])
     g.add_conditional_edges("retrieve", after_retrieve, ["respond", "evidence", "select"])
-    g.add_conditional_edges("evidence", unless_refused("select"), ["respond", "select"])
+    g.add_conditional_edges("evidence", after_evidence, ["respond", "select"])
     g.add_edge("select", "check")
     g.add_conditional_edges("check", unless_refused("generate"), ["respond", "generate"])
     g.add_edge("generate", "verify")

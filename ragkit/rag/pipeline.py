@@ -30,7 +30,7 @@ from ragkit.rag.config import RagConfig
 from ragkit.rag.context import hit_from_dict, languages
 from ragkit.rag.graph import RagDeps, RunContext, build_graph
 from ragkit.rag.memory import ConversationStore, open_conversations
-from ragkit.rag.state import RagState, from_values, new_turn
+from ragkit.rag.state import HitRecord, RagState, from_values, new_turn
 from ragkit.rag.types import Answer, AnswerStream, AnswerUsage, Citation
 
 if TYPE_CHECKING:
@@ -159,6 +159,8 @@ class RagPipeline:
             similarity=_similarity(self.kb, queries),
             cache=self.cache if cfg.answer_cache else None, cache_scope=scope,
             kb_languages=self._kb_languages, relevance=self.relevance,
+            passages=lambda source: [HitRecord(**h.to_dict())
+                                     for h in self.kb.passages(source)],
             guard=self.guard.load() if self.guard is not None else None, audit=self._record)
 
     def _record(self, verdict: Verdict, conversation: str) -> None:
@@ -306,6 +308,7 @@ def _to_answer(state: RagState, question: str) -> Answer:
                      "answerable_margin": state.answerable,
                      "translation": "" if state.cache_hit else state.translation,
                      "relevance": round(state.relevance, 4), "quoted": state.quoted,
+                     "overview": state.overview,
                      "answer_types": list(state.answer_types),
                      "evidence": [dict(e) for e in state.evidence],
                      "nearby": list(state.nearby), "stages_ms": dict(state.stages),

@@ -120,6 +120,9 @@ class RagState:
     nearby: list[str] = field(default_factory=list)  # what the KB covers near a refusal
     answer_types: list[str] = field(default_factory=list)  # what the question asks for
     quoted: bool = False  # the reply quotes the evidence instead of the generator's answer
+    # a broad question ("What is your return policy?") answered with the main points of the
+    # document that covers it (ragkit.rag.overview), without generating
+    overview: bool = False
     stages: dict[str, float] = field(default_factory=dict)  # milliseconds per graph node
     draft: str = ""  # the model's raw answer, before verification
     answer_text: str = ""  # the verified answer with [n] markers

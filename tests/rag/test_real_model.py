@@ -107,6 +107,26 @@ def test_a_casual_question_is_answered_from_its_evidence(
     assert {"retrieve", "evidence", "generate"} <= set(stages)
 
 
+@pytest.mark.parametrize(("question", "opening", "source", "fact"), [
+    ("What's your returns policy, in short?", "The main points of Returns policy:",
+     "policies/returns.md", "30 days"),
+    ("说说你们的积分会员计划", "《亮购积分会员计划》的要点：", "policies/loyalty_points_zh.md",
+     "1 积分"),
+])
+def test_a_broad_question_is_answered_with_the_policy_s_main_points(
+        store_kb: KnowledgeBase, real_generator, question: str, opening: str, source: str,
+        fact: str) -> None:
+    """Seen by a new user: "What is your return policy?" was answered with the sentence
+    pointing Chinese customers to their own guide, the best-scoring one of the page."""
+    answer = sdk.ask(store_kb, question, generator=real_generator, config=NO_CACHE)
+    assert answer.diagnostics["overview"] is True, answer.text
+    lines = answer.text.splitlines()
+    assert lines[0] == opening and fact in answer.text
+    assert len([ln for ln in lines if ln.startswith("- ")]) >= 3
+    assert answer.citations and all(c.source.endswith(source) for c in answer.citations)
+    assert "generate" not in answer.diagnostics["stages_ms"]
+
+
 def test_a_follow_up_keeps_the_returns_topic(store_kb: KnowledgeBase, real_generator) -> None:
     history = [{"role": "user", "content": "How many days do I have to return an item?"},
                {"role": "assistant", "content": "Most items can be returned within 30 days "
