@@ -228,6 +228,9 @@ class Cascade:
         self.first, self.second, self.keep = first, second, keep
         self.name = f"{first.name}>{second.name}"
 
+    def finest(self) -> Relevance:
+        return self.second
+
     def score(self, query: str, texts: Sequence[str], *, translation: str = ""
               ) -> np.ndarray:
         out = np.zeros(len(texts))
@@ -237,3 +240,12 @@ class Cascade:
         best = [int(i) for i in np.argsort(-rough, kind="stable")[:self.keep]]
         out[best] = self.second.score(query, [texts[i] for i in best], translation=translation)
         return out
+
+
+def finest(scorer: Relevance) -> Relevance:
+    """The most accurate reader of ``scorer`` (a cascade's second stage; its own
+    ``finest()`` where it has one), for a few short texts its first stage cannot rank: a
+    document title in the other language than the question ("What is your exchange
+    policy?" and "换货政策": the routed first stage never passed that title on)."""
+    pick = getattr(scorer, "finest", None)
+    return pick() if callable(pick) else scorer

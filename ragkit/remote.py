@@ -87,6 +87,10 @@ class RemoteRelevance:
         self.name: str = self._c.call("POST", "/ragkit/v1/relevance", {
             "mode": mode, "embedder": embedder, "query": "", "texts": []})["name"]
 
+    def finest(self) -> RemoteRelevance:
+        """The service's cascade's second reader, EmbeddingGemma (:func:`ragkit.relevance.finest`)."""
+        return RemoteRelevance(self._c.url, "embeddinggemma") if self.mode == "auto" else self
+
     def score(self, query: str, texts: Sequence[str], *, translation: str = "") -> np.ndarray:
         if not texts:
             return np.zeros(0)

@@ -80,6 +80,10 @@ class RagDeps:
     # a document's chunks in order, by its source (an overview's main points); none: no
     # overviews
     passages: Callable[[str], list[HitRecord]] = lambda source: []
+    # (source, title) of every document, and the scorer that reads a question against the
+    # titles: which document a broad question is about
+    documents: Callable[[], list[tuple[str, str]]] = lambda: []
+    title_relevance: Relevance | None = None
 
 
 @dataclass
@@ -252,9 +256,12 @@ def _evidence_for(deps: RagDeps, state: RagState, query: str, hits: list[HitReco
                                                text=c.unit.body, score=round(c.score, 4),
                                                lead=c.unit.lead)
                                 for c in sorted(chosen, key=lambda c: new_index[c.unit.chunk])]}
-    if chosen and cfg.overview and (ov.topic(state.question) or ov.topic(query)):
+    topic = ov.topic(state.question) or ov.topic(query)
+    if cfg.overview and topic:
         ranked = [(top[i], float(per_chunk[i])) for i in order]
-        out.update(_overview(deps, state, query, ranked))
+        found = _overview(deps, state, query, topic, ranked)
+        if found:
+            return {**out, **found}
     if not chosen:
         # relevant sentences, none of them stating what was asked for: "answer_type"
         reason = ("answer_type" if types and len(scores)
@@ -264,22 +271,44 @@ def _evidence_for(deps: RagDeps, state: RagState, query: str, hits: list[HitReco
     return out
 
 
-def _overview(deps: RagDeps, state: RagState, query: str,
-              ranked: list[tuple[HitRecord, float]]) -> Update:
-    """A broad question's reply: the main points of the document holding its best evidence
-    (an FAQ file is a list of answers, not a document with main points: the best other
-    chunk's document then; among them, one whose title names the topic), each cited; a point written in the other language gets the
-    generator's rendering. Nothing (the usual answer) when no such document clears the
-    evidence threshold or it has fewer than two points."""
+def _is_faq(source: str) -> bool:
+    # an FAQ file is a list of answers, not a document with main points
+    return source.lower().endswith((".json", ".jsonl"))
+
+
+def _overview_source(deps: RagDeps, query: str, topic: str,
+                     ranked: list[tuple[HitRecord, float]]) -> tuple[str, str] | None:
+    """(source, title) of the document a broad question is about: the first whose title
+    names the topic ("Refunds" for "What is your refund policy?", whose best sentence was
+    the returns policy's); else the title the finest scorer reads as closest, if it clears
+    the evidence threshold ("换货政策" for "What is your exchange policy?"); else the
+    document of the best evidence. None: no document."""
     cfg = deps.config
-    found = [h for h, score in ranked if score >= cfg.evidence_threshold
-             and not h["source"].lower().endswith((".json", ".jsonl"))]
-    if not found:
+    docs = [(s, t) for s, t in deps.documents() if not _is_faq(s)]
+    named = ov.preferred(topic, [t for _, t in docs])
+    if named >= 0:
+        return docs[named]
+    if docs and deps.title_relevance is not None:
+        scores = deps.title_relevance.score(query, [t for _, t in docs])
+        best = int(np.argmax(scores))
+        if float(scores[best]) >= cfg.evidence_threshold:
+            return docs[best]
+    hit = next((h for h, score in ranked if score >= cfg.evidence_threshold
+                and not _is_faq(h["source"])), None)
+    return (hit["source"], hit.get("title") or "") if hit else None
+
+
+def _overview(deps: RagDeps, state: RagState, query: str, topic: str,
+              ranked: list[tuple[HitRecord, float]]) -> Update:
+    """A broad question's reply: the main points of the document it is about
+    (:func:`_overview_source`), each cited; a point written in the other language gets the
+    generator's rendering. Nothing (the usual answer) when there is no such document or it
+    has fewer than two points."""
+    cfg = deps.config
+    doc = _overview_source(deps, query, topic, ranked)
+    if doc is None:
         return {}
-    named = ov.preferred(ov.topic(state.question) or ov.topic(query),
-                         [h.get("title") or "" for h in found])
-    best = found[max(named, 0)]
-    passages = deps.passages(best["source"])
+    passages = deps.passages(doc[0])
     points, left = ov.main_points(passages, cfg.overview_points)
     if len(points) < 2:
         return {}
@@ -290,13 +319,13 @@ def _overview(deps: RagDeps, state: RagState, query: str,
     for p in points:
         numbers.setdefault(p.passage, len(numbers) + 1)
     lang = state.language
-    label = ev.source_label(best.get("title") or "", best.get("heading") or "",
-                            best["source"], lang)
+    label = ev.source_label(doc[1], passages[0].get("heading") or "", doc[0], lang)
     text = ov.reply(points, [numbers[p.passage] for p in points], label, left, lang,
                     [_translated(deps, lang, p.text) for p in points])
     support = {i: max(float(s) for p, s in zip(points, scores, strict=True) if p.passage == i)
                for i in numbers}
-    return {"overview": True, "answer_text": text,
+    return {"overview": True, "refused": False, "refusal_reason": "", "nearby": [],
+            "answer_text": text,
             "citations": [_citation(n, passages[i], round(support[i], 4))
                           for i, n in numbers.items()],
             "evidence": [EvidenceRecord(n=numbers[p.passage],

@@ -32,6 +32,7 @@ from ragkit.rag.graph import RagDeps, RunContext, build_graph
 from ragkit.rag.memory import ConversationStore, open_conversations
 from ragkit.rag.state import HitRecord, RagState, from_values, new_turn
 from ragkit.rag.types import Answer, AnswerStream, AnswerUsage, Citation
+from ragkit.relevance import finest
 
 if TYPE_CHECKING:
     from ragkit.generation.base import Generator
@@ -161,6 +162,8 @@ class RagPipeline:
             kb_languages=self._kb_languages, relevance=self.relevance,
             passages=lambda source: [HitRecord(**h.to_dict())
                                      for h in self.kb.passages(source)],
+            documents=lambda: [(d["source"], d["title"]) for d in self.kb.documents()],
+            title_relevance=finest(self.relevance) if self.relevance is not None else None,
             guard=self.guard.load() if self.guard is not None else None, audit=self._record)
 
     def _record(self, verdict: Verdict, conversation: str) -> None:

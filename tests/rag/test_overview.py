@@ -161,3 +161,39 @@ def test_a_document_s_passages_come_in_its_order(tiny_kb: KnowledgeBase) -> None
     assert [p.start for p in passages] == sorted(p.start for p in passages)
     assert "thirty days" in passages[0].text or "thirty days" in passages[1].text
     assert tiny_kb.passages("no/such/file.md") == []
+
+
+@pytest.mark.real_model
+def test_the_document_is_the_one_the_title_names_else_the_closest_title_else_the_evidence_s(
+        tiny_kb: KnowledgeBase, cross_encoder, gemma_embedder, scripted_generator) -> None:
+    """"What is your refund policy?" scored the returns policy's sentences best, but the
+    refunds page is what was asked about; "What is your exchange policy?" reaches a page
+    written in Chinese by its title's EmbeddingGemma score (the cascade's first stage never
+    passed that title on); without either, the best evidence's document."""
+    from dataclasses import replace
+
+    from ragkit.rag.graph import _overview_source
+    from ragkit.relevance import Cascade, EmbeddingRelevance, embedding_curve, finest
+
+    gemma = EmbeddingRelevance(gemma_embedder, **embedding_curve(gemma_embedder.id))
+    assert finest(Cascade(cross_encoder, gemma)) is gemma and finest(gemma) is gemma
+    deps = RagPipeline(tiny_kb, scripted_generator([]), EVIDENCE,
+                       relevance=cross_encoder)._deps()
+    titles = [("p/returns.md", "Returns policy"), ("p/refunds.md", "Refunds"),
+              ("faq.jsonl", "Refund questions"), ("p/kettle.md", "Kettle manual"),
+              ("p/exchanges_zh.md", "换货政策")]
+    deps = replace(deps, documents=lambda: titles, title_relevance=gemma)
+    returns_hit = {"source": "p/returns.md", "title": "Returns policy"}
+    assert _overview_source(deps, "What is your refund policy?", "refund",
+                            [(returns_hit, 0.99)]) == ("p/refunds.md", "Refunds")
+    assert _overview_source(deps, "What is your exchange policy?", "exchange",
+                            [(returns_hit, 0.99)]) == ("p/exchanges_zh.md", "换货政策")
+    # no title names "descaling" and none reads close to it: the evidence's document, not
+    # an FAQ file
+    got = _overview_source(replace(deps, documents=lambda: titles[:2]),
+                           "Tell me about descaling", "descaling",
+                           [({"source": "faq.jsonl", "title": "Refund questions"}, 0.9),
+                            ({"source": "p/kettle.md", "title": "Kettle manual"}, 0.8)])
+    assert got == ("p/kettle.md", "Kettle manual")
+    assert _overview_source(replace(deps, documents=lambda: []), "Tell me about descaling",
+                            "descaling", [(returns_hit, 0.1)]) is None
