@@ -578,7 +578,6 @@ def support_assistant(kb: KnowledgeBase | str | Path | None = None,
     policy and product questions; None sends them to a human. ``generator`` defaults to the
     default model, loaded on first use. ``guard`` defaults to the default guardrails on every
     message and on the knowledge answers (GuardConfig(enabled=False) turns them off)."""
-    from ragkit.rag import RagPipeline
     from ragkit.support import SupportAssistant
 
     base = open_kb(kb) if isinstance(kb, str | Path) else kb
@@ -586,8 +585,9 @@ def support_assistant(kb: KnowledgeBase | str | Path | None = None,
     if embedder is None:
         embedder = base.embedder if base is not None else load_embedder(DEFAULT_EMBEDDER)
     kb_dir = base.dir if base is not None else None
-    answerer_for = None if base is None else (
-        lambda g: RagPipeline(base, g, guard=load_guard(guard, kb_dir)))
+    # the Knowledge mode's pipeline (evidence stage, overviews, quotes): built without a
+    # scorer, the assistant's answers had copied whole chunks, headings and all
+    answerer_for = None if base is None else (lambda g: rag_pipeline(base, g, guard=guard))
     return SupportAssistant.open(base, domain_path, generator=gen, db_path=db_path,
                                  threads_path=threads_path, embedder=embedder,
                                  answerer_for=answerer_for, guard=load_guard(guard, kb_dir))

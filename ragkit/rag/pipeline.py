@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from langgraph.types import Overwrite
 
+from ragkit import __version__
 from ragkit.config import SearchConfig
 from ragkit.errors import ConfigError
 from ragkit.generation.base import CountsTokens
@@ -151,8 +152,12 @@ class RagPipeline:
         gen = self.generator
         count = gen.count_tokens if isinstance(gen, CountsTokens) else _estimate_tokens
         guard = self.guard.config.model_dump_json() if self.guard is not None else "none"
-        scope = hashlib.sha256(  # answers made under other guardrails are not reused
-            f"{gen.model_id}|{cfg.model_dump_json()}|{guard}".encode()
+        # answers made by another scorer (the support assistant's pipeline once had none,
+        # and its answers were served to the evidence-first one), under other guardrails or
+        # by another release are not reused
+        scorer = getattr(self.relevance, "name", "none") if self.relevance else "none"
+        scope = hashlib.sha256(
+            f"{gen.model_id}|{cfg.model_dump_json()}|{guard}|{scorer}|{__version__}".encode()
         ).hexdigest()[:24]
         return RagDeps(
             retriever=retriever, generator=self.generator, config=cfg, embed_query=queries,

@@ -63,6 +63,7 @@ Similarity = Callable[[str, str], float]
 
 
 _LABEL_COLON = re.compile(r"\s*[:：]\s*")
+_PATH_LABEL = re.compile(r"^[^:：\n]{0,80}? > ([^:：>\n]{1,80}?)\s*[:：]\s*")
 
 
 def _stem(word: str) -> str:
@@ -242,6 +243,11 @@ def strip_heading_echo(sentence: str, headings: Sequence[str]) -> str:
         m = _LABEL_COLON.match(rest)
         if m and any(ch.isalnum() for ch in rest[m.end():]):
             return sentence[:lead] + rest[m.end():]
+    # a path the model reworded before its last level ("Your return policy is > The return
+    # window: Gold members …" from "Returns policy > The return window: …", seen in a walk)
+    m = _PATH_LABEL.match(body)
+    if m and m.group(1).strip() in headings and any(ch.isalnum() for ch in body[m.end():]):
+        return sentence[:lead] + body[m.end():]
     return sentence
 
 

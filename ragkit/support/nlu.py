@@ -41,6 +41,8 @@ RESIDUAL_HANDOFF = 0.9  # what the words around bare values need to be read as "
 GENERAL_QUESTION = 0.2  # a question intent this likely wins over a lookup for an impersonal
 # question with no order or return id in it
 GENERAL_WORDED = 0.05  # the same when the question says "usually" / "一般" in words
+RULE_QUESTION = 0.03  # a question intent this likely wins over a task or a lookup for a
+# question about a rule ("how many days do I have to…", "期限") with no order or return id
 
 
 def load_intent_model(domain: Domain, embedder: Any, *, root: Path | None = None,
@@ -253,6 +255,13 @@ class Understanding:
             floor = GENERAL_WORDED if S.general(text) else GENERAL_QUESTION
             for name, prob in ranked[1:3]:
                 if kinds.get(name) == "question" and prob >= floor:
+                    return name, max(prob, nlu.intent_confidence)
+        if kinds.get(best) in ("task", "lookup") and S.is_question(text) and S.asks_rule(
+                text) and not {"order_id", "return_id"} & set(S.extract(text, self.domain)):
+            # "How many days do I have to send back an item?" asks what the rule is: the
+            # knowledge base says it; starting a return asked for an order number instead
+            for name, prob in ranked[1:4]:
+                if kinds.get(name) == "question" and prob >= RULE_QUESTION:
                     return name, max(prob, nlu.intent_confidence)
         margin = p - (ranked[1][1] if len(ranked) > 1 else 0.0)
         if p >= nlu.intent_confidence and margin >= nlu.intent_margin:

@@ -299,6 +299,23 @@ def general(text: str) -> bool:
     return bool(_GENERAL.search(clean(text)))
 
 
+_RULE = re.compile(
+    r"^(?:how many (?:days|weeks|hours|times)|how much|how long|how soon|how late|until when|"
+    r"by when|within how|what(?:'s| is) the (?:deadline|time limit|limit|fee|cost|charge|"
+    r"window|period|maximum|minimum)|is there an? (?:fee|charge|deadline|time limit|limit))\b"
+    r"|多少天|几天|多久|多长时间|期限|时限|截止|多少钱|收费吗|要钱吗")
+_OWN = re.compile(r"\b(?:my|mine|our)\b|我的|我们的")
+
+
+def asks_rule(text: str) -> bool:
+    """Whether the customer asks what a rule says (how many days, how much, the deadline),
+    not about a case of their own: "How many days do I have to send back an item for a
+    refund?" asks for the return window, "how many days until my refund arrives?" about
+    their refund."""
+    t = clean(text)
+    return bool(_RULE.search(t)) and not _OWN.search(t)
+
+
 _REMEDY = re.compile(r"\bwhat (?:can|should|shall|do) i do\b|\bwhat now\b|\bwhat are my options\b"
                      r"|\bhow (?:do|can) i (?:fix|sort|solve)\b|\bcan you (?:help|sort)\b"
                      r"|怎么办|咋办|怎么处理|如何处理|该怎么做|怎么解决|能处理吗")

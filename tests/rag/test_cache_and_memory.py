@@ -40,6 +40,18 @@ def test_repeated_question_is_served_from_the_cache(tiny_kb: KnowledgeBase,
     assert [h.chunk_id for h in second.hits] == [h.chunk_id for h in first.hits]
 
 
+@pytest.mark.real_model
+def test_an_answer_made_by_another_scorer_is_not_served(tiny_kb: KnowledgeBase, cross_encoder,
+                                                        scripted_generator) -> None:
+    """The support assistant's pipeline once had no relevance scorer; its answers, cached
+    under the same config, were served to the evidence-first pipeline."""
+    gen = scripted_generator([REFUND, REFUND])
+    RagPipeline(tiny_kb, gen, ROUTING).ask("How long do refunds take?")
+    scored = RagPipeline(tiny_kb, gen, ROUTING, relevance=cross_encoder)
+    assert not scored.ask("How long do refunds take?").usage.answer_cache_hit
+    assert scored.ask("How long do refunds take?").usage.answer_cache_hit
+
+
 def test_sync_that_changes_content_invalidates_the_cache(tiny_kb: KnowledgeBase, docs: Path,
                                                          scripted_generator) -> None:
     gen = scripted_generator([REFUND])

@@ -298,6 +298,24 @@ def test_a_section_label_copied_in_front_of_an_answer_is_left_out() -> None:
         "Returns policy allows returns within 30 days of delivery [1].")
 
 
+def test_a_heading_path_reworded_before_its_last_level_is_left_out() -> None:
+    """Seen in a support walk: "Your return policy is > The return window: Gold members …"
+    from the prompt's "Returns policy > The return window: …"; a menu path in the
+    answer ("Account > Orders: …") is not a heading of the prompt and stays."""
+    ctx = [{"n": 1, "heading": "Returns policy > The return window",
+            "text": "Returns policy > The return window: Gold members of Brightcart Points "
+                    "have a 45-day return window."}]
+    gate = CitationGate(ctx, Scorer(RagConfig(support_method="lexical")), "Gold members?")
+    assert _run(gate, "Your return policy is > The return window: Gold members of Brightcart "
+                      "Points have a 45-day return window [1].") == (
+        "Gold members of Brightcart Points have a 45-day return window [1].")
+    menu = [{"n": 1, "heading": "Refunds", "text": "Refunds: Go to Account > Orders: open the "
+             "order to see the refund."}]
+    gate = CitationGate(menu, Scorer(RagConfig(support_method="lexical")), "Where is it?")
+    assert _run(gate, "Go to Account > Orders: open the order to see the refund [1].") == (
+        "Go to Account > Orders: open the order to see the refund [1].")
+
+
 def test_copied_layout_is_cleaned_and_a_copied_label_alone_is_dropped() -> None:
     # seen from the 0.5B: "积分 > 积分什么时候到账[1]？: A: 订单签收 30 天后…"
     ctx = [{"n": 1, "heading": "积分 > 积分什么时候到账？",

@@ -127,6 +127,19 @@ def test_a_broad_question_is_answered_with_the_policy_s_main_points(
     assert "generate" not in answer.diagnostics["stages_ms"]
 
 
+def test_the_support_assistant_answers_from_the_knowledge_mode_s_pipeline(
+        store_kb: KnowledgeBase, real_generator, tmp_path: Path) -> None:
+    """Its answerer had been built without a relevance scorer: "What is your return policy?"
+    got the whole-chunk prompt's answer, and "介绍一下积分会员计划" a chunk copied with its
+    Markdown headings."""
+    bot = sdk.support_assistant(store_kb, generator=real_generator,
+                                db_path=tmp_path / "orders.sqlite",
+                                threads_path=tmp_path / "threads.sqlite")
+    reply = bot.send("t1", "介绍一下积分会员计划").collect()
+    assert reply.text.startswith("《亮购积分会员计划》的要点："), reply.text
+    assert "#" not in reply.text and not reply.handoff
+
+
 def test_a_follow_up_keeps_the_returns_topic(store_kb: KnowledgeBase, real_generator) -> None:
     history = [{"role": "user", "content": "How many days do I have to return an item?"},
                {"role": "assistant", "content": "Most items can be returned within 30 days "

@@ -133,6 +133,17 @@ def test_a_general_question_about_refunds_goes_to_the_knowledge_base(bot, text) 
 
 
 @pytest.mark.real_model
+@pytest.mark.parametrize("text", ["How many days do I have to send back an item for a refund?",
+                                  "What's the deadline to cancel an order?", "退款多久到账？"])
+def test_a_question_about_a_rule_goes_to_the_knowledge_base(bot, text) -> None:
+    """Seen by a new user: "How many days do I have to send back an item for a refund?" got
+    "What is your order number?"."""
+    r = turn(bot, "q", text)
+    assert r.state.intent in ("policy_question", "product_question")
+    assert "order number" not in r.text and "订单号" not in r.text
+
+
+@pytest.mark.real_model
 def test_typos_of_domain_words_do_not_derail_a_dialogue(bot) -> None:
     # seen on the labelled dialogues with typos put in: the address cue was missed and the
     # label became part of the address; "rteurn" read as a refund question

@@ -111,6 +111,17 @@ def test_a_question_that_says_how_things_usually_go(text, general) -> None:
     assert S.general(text) is general
 
 
+@pytest.mark.parametrize(("text", "rule"), [
+    ("How many days do I have to send back an item for a refund?", True),
+    ("What's the deadline to cancel an order?", True), ("Is there a fee to return an item?", True),
+    ("退货要多少天内申请？", True), ("退款多久到账？", True),
+    ("How many days until my refund arrives?", False),  # the customer's own refund
+    ("我的退款多久到账？", False), ("How do I return an item?", False),
+])
+def test_a_question_about_what_a_rule_says(text, rule) -> None:
+    assert S.asks_rule(text) is rule
+
+
 @pytest.mark.parametrize(("text", "remedy", "own"), [
     ("my grinder arrived cracked, what can I do", True, True),
     ("the kettle I got leaks, what now?", True, True),
