@@ -15,14 +15,14 @@ Does not score (:mod:`ragkit.relevance`), retrieve, prompt or generate.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ragkit.rag.verify import lexical_support
-from ragkit.text import detect_language, split_sentences, without_emphasis
+from ragkit.text import detect_language, query_terms, split_sentences, without_emphasis
 
 _TABLE_RULE = re.compile(r"^\|?[\s:|-]+\|?$")
 _HEADING_LINE = re.compile(r"^#{1,6}\s+(.*)$")
@@ -274,6 +274,51 @@ def followup_query(history: Sequence[Mapping[str, str]], question: str) -> str:
     if not earlier or not leans_on_history(question):
         return question
     return f"{earlier[-1].strip()} {question.strip()}"
+
+
+# "Do you offer gift wrapping?", "可以寄到香港吗？": whether something exists, which only a
+# passage about that thing can answer
+_EXISTS_EN = re.compile(
+    r"^(?:do|does|can|will|would|could)\s+(?:you|brightcart|they|you guys|u)\s+(?:also\s+)?"
+    r"(?:offer|have|sell|provide|accept|support|ship to|deliver to|ship|deliver|take|carry|"
+    r"stock|allow|do)\s+(?P<x>.+?)[\s?!.]*$", re.IGNORECASE)
+_EXISTS_ZH = re.compile(
+    r"^(?:你们|亮购|请问|贵店)?(?:有没有|有无|是否有|有|支持|提供|卖|可以寄到|能寄到|寄到|送到|"
+    r"接受|可以用|能用)(?P<x>[^？?吗呢]{1,12})(?:吗|没有|嘛|么)?[？?]?$")
+
+
+def asked_thing(question: str) -> str:
+    """What an existence question asks about ("gift wrapping" for "Do you offer gift
+    wrapping?", "香港" for "可以寄到香港吗？"), or ""."""
+    q = " ".join(question.split())
+    m = (_EXISTS_ZH if detect_language(q) == "zh" else _EXISTS_EN).match(q)
+    return m.group("x").strip() if m else ""
+
+
+def head_term(thing: str) -> str:
+    """The search term a thing is named by: its last content word ("wrapping" of "gift
+    wrapping"), or "" when it has none a search can look for."""
+    terms = [t for t in query_terms(thing) if len(t) >= (2 if detect_language(t) == "zh" else 3)]
+    return terms[-1] if terms else ""
+
+
+def unmentioned(question: str, translation: str, mentioned: Callable[[str], bool]) -> str:
+    """The thing an existence question asks about when the knowledge base never names it
+    ("wrapping" of "Do you offer gift wrapping?": the evidence stage had picked the gift
+    cards' "sent … in a gift envelope", and the 0.5B answered from it), else "". A name
+    (capitalised) is left alone, and the question's translation vouches for the thing when
+    it names something the knowledge base does: either may be written only in the other
+    language's documents ("Do you ship to Hong Kong?" and the Chinese FAQ's 香港)."""
+    thing = asked_thing(question)
+    if any(w[:1].isupper() for w in thing.split()):
+        # a name ("Hong Kong", "Klarna") may be written only in the other language's
+        # documents ("香港"), where a search for the English word cannot find it
+        return ""
+    head = head_term(thing)
+    if not head or mentioned(head):
+        return ""
+    other = head_term(asked_thing(translation)) if translation else ""
+    return "" if other and mentioned(other) else thing
 
 
 _QUOTE = {

@@ -84,6 +84,9 @@ class RagDeps:
     # titles: which document a broad question is about
     documents: Callable[[], list[tuple[str, str]]] = lambda: []
     title_relevance: Relevance | None = None
+    # whether any chunk holds a search term (the keyword index): what an existence question
+    # asks about must be named somewhere
+    mentions: Callable[[str], bool] = lambda term: True
 
 
 @dataclass
@@ -262,6 +265,11 @@ def _evidence_for(deps: RagDeps, state: RagState, query: str, hits: list[HitReco
         found = _overview(deps, state, query, topic, ranked)
         if found:
             return {**out, **found}
+    thing = ev.unmentioned(state.question, translation, deps.mentions) if chosen else ""
+    if thing:
+        related = [top[i] for i in order if per_chunk[i] >= ev.NEARBY_FLOOR]
+        out.update(refused=True, refusal_reason="not_mentioned", unmentioned=thing,
+                   nearby=ev.nearby(related))
     if not chosen:
         # relevant sentences, none of them stating what was asked for: "answer_type"
         reason = ("answer_type" if types and len(scores)
@@ -507,7 +515,8 @@ def respond(state: RagState, runtime: Runtime[RunContext]) -> Update:
         out = {"answer_text": text, "citations": citations}
         write(text)
     elif state.refused and not state.cache_hit:
-        text, citations = prompts.refusal_text(state.language, state.nearby), []
+        text, citations = prompts.refusal_text(state.language, state.nearby,
+                                               state.unmentioned), []
         out = {"answer_text": text, "citations": citations}
         write(text)
     elif state.cache_hit or state.quoted or state.overview:

@@ -169,6 +169,7 @@ class RagPipeline:
                                      for h in self.kb.passages(source)],
             documents=lambda: [(d["source"], d["title"]) for d in self.kb.documents()],
             title_relevance=finest(self.relevance) if self.relevance is not None else None,
+            mentions=lambda term: bool(self.kb.store.keyword_search([term], 1)),
             guard=self.guard.load() if self.guard is not None else None, audit=self._record)
 
     def _record(self, verdict: Verdict, conversation: str) -> None:

@@ -132,9 +132,11 @@ def layout_labels(lang: Language) -> tuple[str, ...]:
     return tuple(m.group(1) for m in _LABEL.finditer(template))
 
 
-def refusal_text(lang: Language, nearby: Sequence[str] = ()) -> str:
-    """The refusal, naming what the knowledge base covers near the question when known."""
-    text = render("refusal", lang)
+def refusal_text(lang: Language, nearby: Sequence[str] = (), unmentioned: str = "") -> str:
+    """The refusal, naming what the question asked about that the knowledge base never
+    mentions, and what it covers near the question, when known."""
+    text = (render("not_mentioned", lang, thing=unmentioned) if unmentioned
+            else render("refusal", lang))
     if nearby:
         sep = "；" if lang == "zh" else "; "
         text += " " + render("nearby", lang, topics=sep.join(nearby))

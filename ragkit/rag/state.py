@@ -23,7 +23,7 @@ from ragkit.types import Usage
 Language = Literal["en", "zh"]
 RefusalReason = Literal["", "no_hits", "low_confidence", "no_evidence", "answer_type",
                         "not_answerable", "model", "unsupported", "guard_block",
-                        "guard_handoff"]
+                        "guard_handoff", "not_mentioned"]
 
 
 class Turn(TypedDict):
@@ -118,6 +118,9 @@ class RagState:
     # question asks for one, ragkit.rag.answer_type); -1: no scorer ran
     relevance: float = -1.0
     nearby: list[str] = field(default_factory=list)  # what the KB covers near a refusal
+    # what an existence question asks about that the knowledge base never names
+    # ("gift wrapping"): refused as not mentioned
+    unmentioned: str = ""
     answer_types: list[str] = field(default_factory=list)  # what the question asks for
     quoted: bool = False  # the reply quotes the evidence instead of the generator's answer
     # a broad question ("What is your return policy?") answered with the main points of the

@@ -69,7 +69,12 @@ _PATH_LABEL = re.compile(r"^[^:：\n]{0,80}? > ([^:：>\n]{1,80}?)\s*[:：]\s*")
 def _stem(word: str) -> str:
     for suffix in ("ing", "ed", "es", "s"):
         if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
+            stem = word[: -len(suffix)]
+            # "shipping" -> "ship", "stopped" -> "stop" ("shipp" was a word of its own, and
+            # "Shipping > Do you ship to Canada?" passed as more than the question)
+            if suffix in ("ing", "ed") and stem[-1] == stem[-2] and stem[-1] not in "lsz":
+                stem = stem[:-1]
+            return stem
     return word
 
 

@@ -270,3 +270,31 @@ def test_a_docx_table_without_outer_pipes_is_read_row_by_row() -> None:
     assert all(u.body in text for u in units)
     # one line with a pipe in it is a sentence
     assert [u.shown for u in ev.units_of(0, "Price: 5 | 6 euros.")] == ["Price: 5 | 6 euros."]
+
+
+@pytest.mark.parametrize(("question", "thing"), [
+    ("Do you offer gift wrapping?", "gift wrapping"),
+    ("does brightcart sell phones", "phones"),
+    ("Can you ship to Hong Kong?", "Hong Kong"),
+    ("有没有礼品包装？", "礼品包装"),
+    ("可以寄到香港吗？", "香港"),
+    ("How long do I have to return an item?", ""),
+    ("What is gift wrapping?", ""),
+])
+def test_what_an_existence_question_asks_about(question: str, thing: str) -> None:
+    assert ev.asked_thing(question) == thing
+
+
+def test_an_existence_question_about_something_never_named_is_found_out() -> None:
+    """Seen in a walk: "Do you offer gift wrapping?" was answered with the gift cards' "sent
+    … in a gift envelope": nothing in the knowledge base names wrapping."""
+    known = {"gift", "ship", "香港", "phones"}
+    mentioned = known.__contains__
+    assert ev.unmentioned("Do you offer gift wrapping?", "", mentioned) == "gift wrapping"
+    assert ev.unmentioned("有没有礼品包装？", "", mentioned) == "礼品包装"
+    assert ev.unmentioned("Do you sell phones?", "", mentioned) == ""  # named somewhere
+    # a name may be written only in the other language's documents: left alone
+    assert ev.unmentioned("Do you ship to Hong Kong?", "", mentioned) == ""
+    # the translation vouches for a thing the other language's documents name
+    assert ev.unmentioned("Do you deliver to the islands?", "可以寄到香港吗？", mentioned) == ""
+    assert ev.unmentioned("How much is gift wrapping?", "", mentioned) == ""  # not existence

@@ -360,6 +360,12 @@ def test_a_reworded_question_or_the_start_of_a_heading_path_is_no_answer() -> No
     en = CitationGate(ctx, scorer, "Do you have volume discounts?")
     assert _run(en, "Brightcart Business Customer Terms > 2 [2]. Orders of 5 to 19 units get "
                     "5% off [2].") == "Orders of 5 to 19 units get 5% off [1]."
+    # seen in a walk, cited to a Chinese FAQ answer that cosine passed: "shipping" is the
+    # question's "ship" (it was read as a new word, "shipp")
+    faq = [{"n": 1, "text": "可以寄到香港吗？暂时不可以。"}]
+    cross = Scorer(RagConfig(support_method="auto"), lambda a, b: 0.95)
+    assert _run(CitationGate(faq, cross, "Do you ship to Canada?"),
+                "Shipping > Do you ship to Canada [1]?") == ""
     # an answer that adds a number to the question's words answers it
     days = CitationGate([{"n": 1, "text": "You can return items within 30 days."}], scorer,
                         "How many days do I have to return items?")

@@ -140,6 +140,20 @@ def test_the_support_assistant_answers_from_the_knowledge_mode_s_pipeline(
     assert "#" not in reply.text and not reply.handoff
 
 
+@pytest.mark.parametrize(("question", "said"), [
+    ("Do you offer gift wrapping?", "I found nothing about “gift wrapping”"),
+    ("有没有礼品包装？", "知识库里没有找到关于“礼品包装”的内容"),
+])
+def test_something_the_documents_never_name_is_not_answered_from_a_neighbour(
+        store_kb: KnowledgeBase, real_generator, question: str, said: str) -> None:
+    """Seen in a walk: "Do you offer gift wrapping?" was answered with the gift cards'
+    "sent … in a gift envelope"."""
+    answer = sdk.ask(store_kb, question, generator=real_generator, config=NO_CACHE)
+    assert answer.refused and answer.diagnostics["refusal_reason"] == "not_mentioned"
+    assert answer.text.startswith(said), answer.text
+    assert "generate" not in answer.diagnostics["stages_ms"]
+
+
 def test_a_follow_up_keeps_the_returns_topic(store_kb: KnowledgeBase, real_generator) -> None:
     history = [{"role": "user", "content": "How many days do I have to return an item?"},
                {"role": "assistant", "content": "Most items can be returned within 30 days "
