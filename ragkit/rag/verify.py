@@ -387,10 +387,14 @@ class CitationGate:
         return released
 
     def untranslated(self, body: str) -> bool:
-        """True when a Chinese answer carries an English phrase copied from an English
-        source ("东西收到以后，过了 2 business days 内就不能退了", seen from the 0.5B): the
+        """True when an English answer's sentence is written in Chinese, or a Chinese answer
+        carries an English phrase copied from an English source ("东西收到以后，过了 2 business days 内就不能退了", seen from the 0.5B): the
         model joined its question to a source it did not read. Names (capitalised:
         "HomeKit", "Echoless Buds Pro") and single words ("App") do not count."""
+        if self.language == "en":
+            # an English question answered in Chinese ("What payment methods do you accept
+            # in China?" got "中国站暂不支持 Visa…", seen in a walk): not the asker's language
+            return detect_language(body) == "zh"
         return self.language == "zh" and bool(_ENGLISH_PHRASE.search(body))
 
     def copies_heading(self, body: str) -> bool:

@@ -226,7 +226,8 @@ def test_a_draft_that_reproduces_the_prompt_layout_stands_nowhere(draft: str) ->
                         layout_labels=labels)
     assert _run(gate, draft) == ""
     assert gate.reproduces_prompt and gate.counts()["supported"] == 0
-    plain = CitationGate(CTX, Scorer(RagConfig(support_method="lexical")), "Wi-Fi password?")
+    asked = "Wi-Fi 密码？" if draft.startswith("资料") else "Wi-Fi password?"  # its language
+    plain = CitationGate(CTX, Scorer(RagConfig(support_method="lexical")), asked)
     assert _run(plain, draft) != ""  # without the labels the pasted text would have passed
 
 
@@ -383,6 +384,21 @@ def test_a_chinese_answer_with_a_copied_english_phrase_is_not_shown() -> None:
     assert _run(names, "智插 Mini 支持 HomeKit 和 Brightcart Home App[2]。") != ""
     english = CitationGate(ctx, cross, "How long is the inspection?")
     assert _run(english, "The team inspects the item within 2 business days [1].") != ""
+
+
+def test_an_english_question_answered_in_chinese_is_not_shown() -> None:
+    """Seen in a walk: "What payment methods do you accept in China?" got "中国站暂不支持
+    Visa、Mastercard 等境外信用卡…" (copied from a Chinese source); a Chinese name inside an
+    English sentence is fine."""
+    ctx = [{"n": 1, "text": "中国站暂不支持 Visa、Mastercard 等境外信用卡，也不支持货到付款。"},
+           {"n": 2, "text": "You can pay with Alipay (支付宝) or WeChat Pay in mainland China."}]
+    cross = Scorer(RagConfig(support_method="auto"), lambda a, b: 0.95)
+    gate = CitationGate(ctx, cross, "What payment methods do you accept in China?")
+    assert _run(gate, "中国站暂不支持 Visa、Mastercard 等境外信用卡，也不支持货到付款[1]。") == ""
+    assert gate.counts()["dropped"] == 1
+    named = CitationGate(ctx, Scorer(RagConfig(support_method="lexical")), "How can I pay?")
+    assert _run(named, "You can pay with Alipay (支付宝) or WeChat Pay in mainland China "
+                       "[2].") != ""
 
 
 def test_a_sentence_that_only_announces_the_answer_is_no_answer() -> None:
