@@ -302,23 +302,29 @@ def head_term(thing: str) -> str:
     return terms[-1] if terms else ""
 
 
-def unmentioned(question: str, translation: str, mentioned: Callable[[str], bool]) -> str:
-    """The thing an existence question asks about when the knowledge base never names it
-    ("wrapping" of "Do you offer gift wrapping?": the evidence stage had picked the gift
-    cards' "sent … in a gift envelope", and the 0.5B answered from it), else "". A name
-    (capitalised) is left alone, and the question's translation vouches for the thing when
-    it names something the knowledge base does: either may be written only in the other
-    language's documents ("Do you ship to Hong Kong?" and the Chinese FAQ's 香港)."""
-    thing = asked_thing(question)
+def unnamed(thing: str, other: str, mentioned: Callable[[str], bool]) -> bool:
+    """Whether ``thing`` (what a question asks about) is named nowhere in the knowledge
+    base: its last content word has no keyword hit, it is not a name (capitalised: "Hong
+    Kong", "Klarna" may be written only in the other language's documents, as 香港), and
+    ``other`` (the same thing as the question's translation asks about it) has no hit
+    either."""
     if any(w[:1].isupper() for w in thing.split()):
-        # a name ("Hong Kong", "Klarna") may be written only in the other language's
-        # documents ("香港"), where a search for the English word cannot find it
-        return ""
+        return False
     head = head_term(thing)
     if not head or mentioned(head):
-        return ""
-    other = head_term(asked_thing(translation)) if translation else ""
-    return "" if other and mentioned(other) else thing
+        return False
+    other_head = head_term(other) if other else ""
+    return not (other_head and mentioned(other_head))
+
+
+def unmentioned(question: str, translation: str, mentioned: Callable[[str], bool]) -> str:
+    """The thing an existence question asks about when the knowledge base never names it
+    ("gift wrapping" of "Do you offer gift wrapping?": the evidence stage had picked the gift
+    cards' "sent … in a gift envelope", and the 0.5B answered from it), else ""
+    (:func:`unnamed`)."""
+    thing = asked_thing(question)
+    other = asked_thing(translation) if translation else ""
+    return thing if thing and unnamed(thing, other, mentioned) else ""
 
 
 _QUOTE = {

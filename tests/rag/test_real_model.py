@@ -143,6 +143,8 @@ def test_the_support_assistant_answers_from_the_knowledge_mode_s_pipeline(
 @pytest.mark.parametrize(("question", "said"), [
     ("Do you offer gift wrapping?", "I found nothing about “gift wrapping”"),
     ("有没有礼品包装？", "知识库里没有找到关于“礼品包装”的内容"),
+    # a broad question about a policy that does not exist: no overview of a neighbour
+    ("你们的门店自提政策是什么？", "知识库里没有找到关于“门店自提”的内容"),
 ])
 def test_something_the_documents_never_name_is_not_answered_from_a_neighbour(
         store_kb: KnowledgeBase, real_generator, question: str, said: str) -> None:
