@@ -223,8 +223,10 @@ def evidence(state: RagState, runtime: Runtime[RunContext]) -> Update:
                               runtime.context.conversation)
         out = _evidence_for(deps, state, state.alone, hits, "")
         if out["relevance"] >= cfg.followup_alone_threshold:
-            return {**out, "standalone": state.alone, "translation": "",
-                    "confidence": found.confidence, "refused": False, "refusal_reason": ""}
+            # the combined search's refusal does not stand; the question's own does (a
+            # thing no document names)
+            return {"refused": False, "refusal_reason": "", **out, "standalone": state.alone,
+                    "translation": "", "confidence": found.confidence}
         if state.refused:  # the combined query found nothing either: its refusal stands
             return {}
     return _evidence_for(deps, state, state.standalone, list(state.hits), state.translation)

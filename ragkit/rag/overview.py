@@ -131,6 +131,9 @@ def main_points(passages: Sequence[Mapping[str, Any]], max_points: int = 4
         names = {h.casefold() for h in path} | {str(p.get("title") or "").strip().casefold()}
         units = [u for u in ev.units_of(i, p.get("text") or "", p.get("heading") or "")
                  if u.lead.startswith("|") or not _label(u.body, names)]  # a row is data
+        # a sentence announcing a list ("Each refund shows one of these statuses:") is no
+        # point; its first item, shown with it, is
+        units = [u for u in units if not ev.quote_body(u.shown).endswith((":", "："))]
         section = " \u2013 ".join(path[1:3])
         if len(path) <= 1 and units and _ABOUT_PAGE.match(units[0].body.strip()):
             continue  # an opening about the page: the sections say more
@@ -219,6 +222,6 @@ def reply(points: Sequence[Point], numbers: Sequence[int], label: str, left: Seq
         if rendered:
             text += _RENDERED[lang].format(text=" ".join(rendered.split()))
         lines.append(f"- {text} [{n}]")
-    if left:
-        lines.append(_MORE[lang].format(sections=("、" if lang == "zh" else "; ").join(left)))
+    if left:  # a paragraph of its own: right after a list item, Markdown runs it on
+        lines.append("\n" + _MORE[lang].format(sections=("、" if lang == "zh" else "; ").join(left)))
     return "\n".join(lines)

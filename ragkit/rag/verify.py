@@ -43,7 +43,7 @@ MIN_CONTENT_WORDS = 2  # a citation needs a sentence that says something ("Retur
 # A sentence that only restates the question has no content word the question lacks, and
 # either still asks or drops the question word of a question that wants something named.
 # Both were seen from the 0.5B model: "中国大陆订单满多少包邮[1]。", "磨豆机运转一分钟后自己停了[1]。"
-_WH = (r"\b(what|how|when|which|who|whom|whose|where|why)\b|什么|怎么|怎样|如何|哪|几|谁|为什么|"
+_WH = (r"\b(what|how|when|which|who|whom|whose|where|why)(?:s|'s|\u2019s)?\b|什么|怎么|怎样|如何|哪|几|谁|为什么|"
        r"多[少久长重大高宽远贵快厚深]")  # 多重 "how heavy", 多久 "how long", ...
 _ASKING = re.compile(_WH + r"|吗|呢|[?？]")
 _ASKS_FOR = re.compile(_WH)  # a question that wants something named, not a yes or no
@@ -76,6 +76,22 @@ def _stem(word: str) -> str:
                 stem = stem[:-1]
             return stem
     return word
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether two words of 4+ letters are one word misspelt or stemmed apart: one starts
+    with the other ("expr" and "expres", the crude stems of "expres" and "express"), or
+    they differ by one inserted, deleted or changed letter."""
+    if min(len(a), len(b)) < 4 or not (a.isalpha() and b.isalpha()):
+        return False
+    if a.startswith(b) or b.startswith(a):
+        return True
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    i = next((k for k in range(len(a)) if a[k] != b[k]), len(a))
+    return a[i + (len(a) == len(b)):] == b[i + 1:]
 
 
 def _terms(text: str) -> set[str]:
@@ -334,11 +350,14 @@ class CitationGate:
         kept, removed, invented, support = [], [], [], {}
         if not self.sentences and self.layout_labels:
             self.reproduces_prompt = body.strip().lower().startswith(self.layout_labels)
-        # "I don't know [2]" and echoes of the question or the instructions cite nothing,
-        # whatever the chunk says
+        if self.echoes_question(body) or self.echoes_instructions(body):
+            # not shown at all: "几期免手续费？" after "花呗分期要满 ¥600 [1]。" and "Cost of
+            # express shipping in the EU and for the UK [1]." were shown as answer text
+            self.sentences.append(SentenceResult("", [], cited, [], {}, dropped=True))
+            return ""
+        # "I don't know [2]" and a copied heading cite nothing, whatever the chunk says
         says_nothing = (self.reproduces_prompt or is_refusal_sentence(body)
-                        or bool(_HEADING.match(body)) or self.echoes_question(body)
-                        or self.echoes_instructions(body))
+                        or bool(_HEADING.match(body)))
         substantive = len(query_terms(body)) >= MIN_CONTENT_WORDS and not says_nothing
         for n in cited:
             chunk = self.by_n.get(n)
@@ -415,7 +434,10 @@ class CitationGate:
         if not self.question_terms:
             return False
         words = {_stem(w) for w in query_terms(body)}
-        new = words - self.question_terms
+        # a word the asker misspelt is still theirs ("expres shiping" answered with "express
+        # shipping", seen in a walk)
+        new = {w for w in words - self.question_terms
+               if not any(_one_edit(w, q) for q in self.question_terms)}
         if not new:
             return self.asks_for or bool(_ASKING.search(body.lower()))
         if new <= _ANNOUNCING:  # "花呗分期有以下条件[1]。" and nothing after it (seen in a walk)

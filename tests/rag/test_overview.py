@@ -97,6 +97,18 @@ def test_headings_and_page_labels_read_as_text_are_not_points() -> None:
                                        "We open at 08:00 on weekdays."]
 
 
+def test_a_sentence_announcing_a_list_is_read_with_its_first_item() -> None:
+    """Seen in a walk: a refunds overview ended on "Each refund shows one of these
+    statuses: [4]" with nothing after it."""
+    status = [_passage("Refunds", "# Refunds\n\nWe refund to the original method.", "Refunds"),
+              _passage("Refunds > Status", "## Status\n\nEach refund shows one of these "
+                       "statuses:\n\n- Requested: we have your request.\n- Paid: done.",
+                       "Refunds")]
+    points, _ = ov.main_points(status)
+    assert points[1].text == "Each refund shows one of these statuses: Requested: we have " \
+                             "your request."
+
+
 def test_a_document_without_sections_has_no_main_points() -> None:
     assert ov.main_points([_passage("", "Warranty terms. They add to your rights.")]) == ([], [])
 
@@ -109,6 +121,7 @@ def test_the_reply_cites_every_point_and_names_what_it_left_out() -> None:
         in text
     assert text.splitlines()[-1] == ("It also covers: Prices; Gifts; Bulky items. Ask about "
                                      "any of them for the details.")
+    assert "[2]\n\nIt also covers" in text  # its own paragraph, not part of the last item
     zh = ov.reply(points[:1], [1], "退货指南", [], "zh", ["30 天内可以退货。"])
     assert zh.startswith("《退货指南》的要点：")
     assert "（中文大意：“30 天内可以退货。”） [1]" in zh

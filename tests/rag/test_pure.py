@@ -186,7 +186,7 @@ def test_a_sentence_copying_the_instructions_keeps_no_citation() -> None:
                         instructions=prompts.instruction_texts("zh"))
     assert _run(echo, "照抄资料中能回答问题的句子，并在句末标注它的编号，例如[1]。") == ""
     assert echo.counts() == {"sentences": 1, "supported": 0, "removed": 1, "invented": 0,
-                             "dropped": 0}
+                             "dropped": 1}  # not shown at all
     # the same gate lets a sentence from the source stand
     fact = CitationGate(ctx, scorer, "磨豆机多少钱？", instructions=prompts.instruction_texts("zh"))
     assert _run(fact, "GrindWell 咖啡磨豆机售价 €59.00 [1]。") != ""
@@ -297,6 +297,23 @@ def test_a_section_label_copied_in_front_of_an_answer_is_left_out() -> None:
     same = CitationGate(ctx, Scorer(RagConfig(support_method="lexical")), "Return policy?")
     assert _run(same, "Returns policy allows returns within 30 days of delivery [1].") == (
         "Returns policy allows returns within 30 days of delivery [1].")
+
+
+def test_an_echo_of_the_question_is_not_shown_even_after_an_answer() -> None:
+    """Seen in a walk: "花呗分期要满 ¥600 [1]。几期免手续费？" showed the question's second
+    half as answer text, and "Cost of express shipping in the EU and for the UK [1]." (the
+    follow-up's combined question, cited) stood as the whole answer."""
+    ctx = [{"n": 1, "text": "订单金额满 ¥600 可以使用花呗分期，3 期免手续费。"},
+           {"n": 2, "text": "EU: Express delivery: €12.95, 1 to 2 business days."}]
+    scorer = Scorer(RagConfig(support_method="lexical"))
+    zh = CitationGate(ctx, scorer, "花呗分期要满多少钱？几期免手续费？")
+    assert _run(zh, "花呗分期要满 ¥600 [1]。几期免手续费？") == "花呗分期要满 ¥600 [1]。"
+    # asked with typos ("expres shiping"), echoed spelt right: still the question
+    en = CitationGate(ctx, scorer, "whats the cost of expres shiping in the EU and for the UK?")
+    assert _run(en, "Cost of express shipping in the EU and for the UK [2].") == ""
+    assert en.counts()["dropped"] == 1 and en.counts()["supported"] == 0
+    answer = CitationGate(ctx, scorer, "whats the cost of expres shiping in the EU?")
+    assert _run(answer, "Express delivery costs €12.95 in the EU [2].") != ""
 
 
 def test_a_heading_path_reworded_before_its_last_level_is_left_out() -> None:
