@@ -138,6 +138,12 @@ def numbers_in(sentence: str, chunk_text: str) -> bool:
     return not numbers - {n.replace(",", "") for n in _NUMBER.findall(chunk_text)}
 
 
+def numbers_of(text: str) -> set[str]:
+    """The numbers ``text`` states ("1,000" read as "1000"; a "[EMAIL_1]" placeholder's digit
+    is none)."""
+    return {n.replace(",", "") for n in _NUMBER.findall(_PII_TOKEN.sub(" ", text))}
+
+
 def lexical_support(sentence: str, chunk_text: str) -> float:
     """Share of the sentence's content words found in the chunk; 0 if a number is missing
     or the sentence and the chunk's closest sentence disagree on a negation.
@@ -283,8 +289,12 @@ class CitationGate:
     def __init__(self, context: Sequence[dict[str, Any]], scorer: Scorer,
                  question: str = "", instructions: Sequence[str] = (),
                  layout_labels: Sequence[str] = (),
-                 screen: Callable[[str], str] | None = None) -> None:
+                 screen: Callable[[str], str] | None = None,
+                 certain_numbers: frozenset[str] = frozenset()) -> None:
         self.screen = screen  # the guard on each sentence: the text to show, "" to drop
+        # the numbers of near-certain evidence: a sentence stating numbers, none of them
+        # these, is not shown (the answer is then quoted from that evidence)
+        self.certain_numbers = certain_numbers
         self.by_n = {int(c["n"]): c for c in context}
         self.headings = _heading_labels(context)
         self._heading_set = {h.rstrip(_TERMINAL + "?？").strip() for h in self.headings}
@@ -373,7 +383,7 @@ class CitationGate:
             best = self._best_chunk(sentence)
             if best is not None and not self.affirms_unstated(body, self.by_n[best[0]]["text"]):
                 kept, support = [best[0]], {best[0]: best[1]}
-        if kept and self.untranslated(body):
+        if kept and (self.untranslated(body) or self.misses_certain_number(body)):
             removed, kept = removed + kept, []
         if not kept and substantive:
             # a claim no source supports is not shown, cited or not: seen from the 0.5B,
@@ -415,6 +425,12 @@ class CitationGate:
             # in China?" got "中国站暂不支持 Visa…", seen in a walk): not the asker's language
             return detect_language(body) == "zh"
         return self.language == "zh" and bool(_ENGLISH_PHRASE.search(body))
+
+    def misses_certain_number(self, body: str) -> bool:
+        """True when ``body`` states numbers and none is one of the near-certain evidence's
+        (the battery's "24 个月" beside the evidence's 12)."""
+        said = numbers_of(body)
+        return bool(self.certain_numbers) and bool(said) and not said & self.certain_numbers
 
     def copies_heading(self, body: str) -> bool:
         """True when ``body`` is a section label of the prompt, or the start of one, and

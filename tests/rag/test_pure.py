@@ -316,6 +316,23 @@ def test_an_echo_of_the_question_is_not_shown_even_after_an_answer() -> None:
     assert _run(answer, "Express delivery costs €12.95 in the EU [2].") != ""
 
 
+def test_a_number_other_than_the_near_certain_evidence_s_is_not_shown() -> None:
+    """Seen in a walk: "扫地机器人的电池保修多久？" answered "24 个月" (the category's row of
+    the same table) beside "扫地机器人的电池保修期为 12 个月。" scored 0.999; both numbers are
+    in the cited chunk."""
+    ctx = [{"n": 1, "text": "家用电子产品（扫地机器人、智能插座） | 24 个月 扫地机器人的电池保修期为 "
+                            "12 个月。"}]
+    scorer = Scorer(RagConfig(support_method="lexical"))
+    wrong = CitationGate(ctx, scorer, "扫地机器人的电池保修多久？", certain_numbers=frozenset({"12"}))
+    assert _run(wrong, "扫地机器人的电池保修 24 个月[1]。") == ""
+    assert wrong.counts()["supported"] == 0
+    right = CitationGate(ctx, scorer, "扫地机器人的电池保修多久？", certain_numbers=frozenset({"12"}))
+    assert _run(right, "扫地机器人的电池保修期为 12 个月[1]。") != ""
+    # without near-certain evidence the same answer passes: both numbers are in the chunk
+    assert _run(CitationGate(ctx, scorer, "扫地机器人的电池保修多久？"),
+                "扫地机器人的电池保修 24 个月[1]。") != ""
+
+
 def test_a_heading_path_reworded_before_its_last_level_is_left_out() -> None:
     """Seen in a support walk: "Your return policy is > The return window: Gold members …"
     from the prompt's "Returns policy > The return window: …"; a menu path in the

@@ -156,6 +156,15 @@ def test_something_the_documents_never_name_is_not_answered_from_a_neighbour(
     assert "generate" not in answer.diagnostics["stages_ms"]
 
 
+def test_near_certain_evidence_s_number_is_the_answer_s(store_kb: KnowledgeBase,
+                                                        real_generator) -> None:
+    """Seen in a walk: the 0.5B answered the battery's warranty with the 24 months of the
+    category row beside the battery's own 12 months."""
+    answer = sdk.ask(store_kb, "扫地机器人的电池保修多久？", generator=real_generator,
+                     config=NO_CACHE)
+    assert not answer.refused and "12 个月" in answer.text, answer.text
+
+
 def test_a_follow_up_keeps_the_returns_topic(store_kb: KnowledgeBase, real_generator) -> None:
     history = [{"role": "user", "content": "How many days do I have to return an item?"},
                {"role": "assistant", "content": "Most items can be returned within 30 days "
