@@ -139,7 +139,8 @@ def refusal_text(lang: Language, nearby: Sequence[str] = (), unmentioned: str = 
             else render("refusal", lang))
     if nearby:
         sep = "；" if lang == "zh" else "; "
-        text += " " + render("nearby", lang, topics=sep.join(nearby))
+        text += " " + render("nearby" if len(nearby) > 1 else "nearby_one", lang,
+                             topics=sep.join(nearby))
     return text
 
 

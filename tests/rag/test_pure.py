@@ -447,3 +447,14 @@ def test_a_sentence_that_only_announces_the_answer_is_no_answer() -> None:
     assert en.counts()["supported"] == 0
     real = CitationGate(ctx, scorer, "花呗分期有什么条件？")
     assert _run(real, "订单满 ¥600 可分 3、6、12 期[1]。") != ""
+
+
+def test_a_refusal_names_what_is_nearby_in_the_right_number() -> None:
+    # seen in a walk: "It does cover: … Volume pricing. Try asking about one of these."
+    one = prompts.refusal_text("en", ["Refunds > Partial refunds"])
+    assert one.endswith("It does cover: Refunds > Partial refunds. Try asking about that.")
+    two = prompts.refusal_text("en", ["Refunds", "Returns policy"])
+    assert two.endswith("It does cover: Refunds; Returns policy. Try asking about one of these.")
+    assert prompts.refusal_text("zh", ["退款"]).endswith("可以换个问法，问问这部分内容。")
+    said = prompts.refusal_text("en", [], "gift wrapping")
+    assert said == "I found nothing about “gift wrapping” in the knowledge base, so I cannot say."
