@@ -116,7 +116,10 @@ def chat_tab(backend: Backend, demo: gr.Blocks) -> None:
             first_mode = "support" if backend.features()["support assistant"] else "qa"
             mode = gr.Radio(mode_choices("en"), value=first_mode,
                             label=T("assistant"), elem_id="chat-mode")
-            chatbot = gr.Chatbot(label=T("conversation"), elem_id="chatbot", height=460,
+            # the window's height less the rows around it (a fixed 460 px left a third of a
+            # 1260 px window empty and opened long answers scrolled past their start)
+            chatbot = gr.Chatbot(label=T("conversation"), elem_id="chatbot",
+                                 height="max(460px, calc(100vh - 420px))",
                                  buttons=["copy"], feedback_options=FEEDBACK_OPTIONS,
                                  group_consecutive_messages=False,
                                  elem_classes=mode_classes(first_mode))
