@@ -43,7 +43,8 @@ MIN_CONTENT_WORDS = 2  # a citation needs a sentence that says something ("Retur
 # A sentence that only restates the question has no content word the question lacks, and
 # either still asks or drops the question word of a question that wants something named.
 # Both were seen from the 0.5B model: "中国大陆订单满多少包邮[1]。", "磨豆机运转一分钟后自己停了[1]。"
-_WH = (r"\b(what|how|when|which|who|whom|whose|where|why)(?:s|'s|\u2019s)?\b|什么|怎么|怎样|如何|哪|几|谁|为什么|"
+_WH = (r"\b(what|how|when|which|who|whom|whose|where|why)(?:s|'s|\u2019s)?\b"  # "whats"
+       r"|什么|怎么|怎样|如何|哪|几|谁|为什么|"
        r"多[少久长重大高宽远贵快厚深]")  # 多重 "how heavy", 多久 "how long", ...
 _ASKING = re.compile(_WH + r"|吗|呢|[?？]")
 _ASKS_FOR = re.compile(_WH)  # a question that wants something named, not a yes or no
@@ -134,8 +135,7 @@ _PII_TOKEN = re.compile(r"\[[A-Z]+(?:_[A-Z]+)*_\d+\]")  # "[EMAIL_1]": ragkit.pi
 def numbers_in(sentence: str, chunk_text: str) -> bool:
     """Whether every number of ``sentence`` is one of ``chunk_text``'s ("1,000" = "1000");
     the user's data stands in a sentence as "[EMAIL_1]", whose digit is no number."""
-    numbers = {n.replace(",", "") for n in _NUMBER.findall(_PII_TOKEN.sub(" ", sentence))}
-    return not numbers - {n.replace(",", "") for n in _NUMBER.findall(chunk_text)}
+    return not numbers_of(sentence) - {n.replace(",", "") for n in _NUMBER.findall(chunk_text)}
 
 
 def numbers_of(text: str) -> set[str]:
@@ -417,9 +417,10 @@ class CitationGate:
 
     def untranslated(self, body: str) -> bool:
         """True when an English answer's sentence is written in Chinese, or a Chinese answer
-        carries an English phrase copied from an English source ("东西收到以后，过了 2 business days 内就不能退了", seen from the 0.5B): the
-        model joined its question to a source it did not read. Names (capitalised:
-        "HomeKit", "Echoless Buds Pro") and single words ("App") do not count."""
+        carries an English phrase copied from an English source ("东西收到以后，过了 2
+        business days 内就不能退了", seen from the 0.5B): the model joined its question to a
+        source it did not read. Names (capitalised: "HomeKit", "Echoless Buds Pro") and
+        single words ("App") do not count."""
         if self.language == "en":
             # an English question answered in Chinese ("What payment methods do you accept
             # in China?" got "中国站暂不支持 Visa…", seen in a walk): not the asker's language
