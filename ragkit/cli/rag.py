@@ -66,11 +66,15 @@ def usage_line(answer: Any) -> str:
         return "answer cache hit"
     # the search alone: the retrieve stage below also holds the question's translation
     parts = [f"search {u.retrieval_ms:.0f} ms", f"confidence {answer.confidence:.2f}"]
-    if u.completion_tokens:
+    stages_ms = answer.diagnostics.get("stages_ms") or {}
+    # the generator's figures only for an answer it wrote: an overview or a refusal before
+    # generating had shown "first token 0.00 s · 0.0 tok/s" (the question's translation
+    # counts completion tokens too)
+    if u.completion_tokens and "generate" in stages_ms:
         parts += [f"first token {u.time_to_first_token_s:.2f} s",
                   f"{u.tokens_per_second:.1f} tok/s",
                   f"KV cache {100 * u.kv_cache_hit_rate:.0f}% of {u.prompt_tokens} tokens"]
-    stages = {k: v for k, v in (answer.diagnostics.get("stages_ms") or {}).items() if v >= 1}
+    stages = {k: v for k, v in stages_ms.items() if v >= 1}
     if stages:
         parts.append("stages " + ", ".join(f"{k} {v / 1000:.1f} s" for k, v in stages.items()))
     return " · ".join(parts)

@@ -145,3 +145,25 @@ def test_on_a_terminal_a_spinner_waits_for_the_first_sentence_then_it_streams(
     assert written == ["Refunds take five days [1]. "]  # the first was out before the second
     assert capsys.readouterr().out.startswith("Cards take longer.\n")
     assert "writing and checking" in screen.getvalue()
+
+
+def test_the_usage_line_gives_the_generator_s_figures_only_for_an_answer_it_wrote() -> None:
+    """Seen on an overview: "first token 0.00 s · 0.0 tok/s" (the question's translation had
+    counted completion tokens)."""
+    from types import SimpleNamespace
+
+    from ragkit.cli.rag import usage_line
+
+    def answer(stages: dict) -> SimpleNamespace:
+        usage = SimpleNamespace(answer_cache_hit=False, retrieval_ms=625.0,
+                                completion_tokens=12, time_to_first_token_s=0.4,
+                                tokens_per_second=20.0, kv_cache_hit_rate=0.5,
+                                prompt_tokens=300)
+        return SimpleNamespace(usage=usage, confidence=0.87,
+                               diagnostics={"stages_ms": stages})
+
+    overview = usage_line(answer({"retrieve": 1500.0, "evidence": 1300.0}))
+    assert "first token" not in overview and "tok/s" not in overview
+    assert overview.startswith("search 625 ms · confidence 0.87 · stages retrieve 1.5 s")
+    generated = usage_line(answer({"retrieve": 1500.0, "generate": 900.0}))
+    assert "first token 0.40 s" in generated and "20.0 tok/s" in generated
