@@ -36,6 +36,9 @@ CSS = """
    them, so no message, scrolled or not, passes under them */
 #chatbot .bubble-wrap { margin-top: 2.5rem; height: calc(100% - 2.5rem); padding-top: 0.5rem; }
 footer { display: none !important; }
+/* the conversation list scrolls on its own: grown long, it had pushed Rename and Delete off
+   the screen (seen in a walk) */
+#thread-list .wrap { max-height: 55vh; overflow-y: auto; }
 /* a support reply may have acted (a ticket, a refund): it is never answered again, so it
    shows no retry button (Gradio's label for it, in English and Chinese pages) */
 #chatbot.rk-support button[aria-label="Retry"], #chatbot.rk-support button[aria-label="重试"] {
