@@ -88,9 +88,11 @@ class RagConfig(BaseModel):
     overview: bool = Field(
         True, description="a broad question about a topic as a whole (\"What is your return "
         "policy?\", \"How do gift cards work?\", \"介绍一下积分会员计划\") is answered "
-        "with the main points of the document its best evidence is in: the opening sentence "
-        "and the first sentence of each section, cited, in the document's order, without "
-        "generating (a sentence in the other language gets the generator's rendering)")
+        "with the main points of the document it is about (one whose title names the topic, "
+        "else the title EmbeddingGemma reads as close as quotable evidence, else the best "
+        "evidence's): the opening sentence and the first sentence of each section, cited, "
+        "in the document's order, without generating (a sentence in the other language gets "
+        "the generator's rendering)")
     overview_points: int = Field(4, ge=2, le=10, description="most points in an overview; "
                                  "the sections left out are named after them")
     evidence_certain: float = Field(

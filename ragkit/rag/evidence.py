@@ -384,12 +384,18 @@ def joined(parts: Sequence[str]) -> str:
     return "".join(f"{p}{'' if p.endswith(tuple('。！？；：')) else ' '}" for p in out).strip()
 
 
+def is_faq(source: str) -> bool:
+    """Whether ``source`` is an FAQ file (JSON lines of questions and answers): a list of
+    answers, named "the FAQ" and never overviewed as a document with main points."""
+    return source.lower().endswith((".json", ".jsonl"))
+
+
 def source_label(title: str, heading: str, source: str, lang: str) -> str:
     """The document a quote comes from, as a reader names it: its title ("Returns policy");
     "the FAQ" for an FAQ file; the top heading when the title is only a file name; "" when
     there is nothing to go by, else the file name. (Heading paths read as noise in an
     answer.)"""
-    if source.lower().endswith((".json", ".jsonl")):
+    if is_faq(source):
         return _FAQ_LABEL.get(lang, _FAQ_LABEL["en"])
     title = without_emphasis(title).strip()
     if title and not (_FILE_STEM.fullmatch(title) and ("_" in title or title.islower())):

@@ -16,7 +16,8 @@ first question is looked up in the cache. Low retrieval confidence refuses witho
 generating. With a relevance scorer, the evidence stage picks the sentences that answer and
 refuses when none clears the threshold (naming what the knowledge base covers nearby); a
 broad question ("What is your return policy?") is then answered with the main points of the
-document its evidence is in, without generating (:mod:`ragkit.rag.overview`); otherwise the
+document it is about, without generating (:mod:`ragkit.rag.overview`), and one about
+something no document names is refused saying so; otherwise the
 prompt holds only the evidence, and a follow-up's prompt holds the question it was
 searched with instead of the conversation, without the sentences the last answer said. The optional answerability check refuses on a clear "no"
 from the generator. An answer with no supported sentence is replaced by a quote of strong
@@ -49,8 +50,7 @@ from ragkit.rag.cache import AnswerCache
 from ragkit.rag.config import RagConfig
 from ragkit.rag.context import retrieve, select_context
 from ragkit.rag.state import CitationRecord, EvidenceRecord, HitRecord, RagState, add_usage
-from ragkit.rag.verify import CitationGate, Scorer, Similarity
-from ragkit.rag.verify import numbers_of as verify_numbers
+from ragkit.rag.verify import CitationGate, Scorer, Similarity, numbers_of
 from ragkit.relevance import Relevance
 from ragkit.retriever import Retriever
 from ragkit.types import Message
@@ -284,11 +284,6 @@ def _evidence_for(deps: RagDeps, state: RagState, query: str, hits: list[HitReco
     return out
 
 
-def _is_faq(source: str) -> bool:
-    # an FAQ file is a list of answers, not a document with main points
-    return source.lower().endswith((".json", ".jsonl"))
-
-
 def _overview_source(deps: RagDeps, query: str, topic: str,
                      ranked: list[tuple[HitRecord, float]]) -> tuple[str, str] | None:
     """(source, title) of the document a broad question is about: the first whose title
@@ -297,7 +292,7 @@ def _overview_source(deps: RagDeps, query: str, topic: str,
     the quoting threshold ("换货政策" for "What is your exchange policy?"); else the
     document of the best evidence. None: no document."""
     cfg = deps.config
-    docs = [(s, t) for s, t in deps.documents() if not _is_faq(s)]
+    docs = [(s, t) for s, t in deps.documents() if not ev.is_faq(s)]
     named = ov.preferred(topic, [t for _, t in docs])
     if named >= 0:
         return docs[named]
@@ -310,7 +305,7 @@ def _overview_source(deps: RagDeps, query: str, topic: str,
         if float(scores[best]) >= cfg.evidence_quote_threshold:
             return docs[best]
     hit = next((h for h, score in ranked if score >= cfg.evidence_threshold
-                and not _is_faq(h["source"])), None)
+                and not ev.is_faq(h["source"])), None)
     return (hit["source"], hit.get("title") or "") if hit else None
 
 
@@ -466,7 +461,7 @@ def _certain_numbers(state: RagState, certain: float) -> frozenset[str]:
     if not state.evidence:
         return frozenset()
     best = max(state.evidence, key=lambda e: e["score"])
-    return frozenset(verify_numbers(best["text"])) if best["score"] >= certain else frozenset()
+    return frozenset(numbers_of(best["text"])) if best["score"] >= certain else frozenset()
 
 
 def _translated(deps: RagDeps, lang: str, text: str) -> str:

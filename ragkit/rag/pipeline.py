@@ -167,7 +167,10 @@ class RagPipeline:
             kb_languages=self._kb_languages, relevance=self.relevance,
             passages=lambda source: [HitRecord(**h.to_dict())
                                      for h in self.kb.passages(source)],
-            documents=lambda: [(d["source"], d["title"]) for d in self.kb.documents()],
+            # the store's rows, not kb.documents(), which also reads every file's mtime and
+            # each document's language, per broad question
+            documents=lambda: sorted((r.source, r.title)
+                                     for r in self.kb.store.documents().values()),
             title_relevance=finest(self.relevance) if self.relevance is not None else None,
             mentions=lambda term: bool(self.kb.store.keyword_search([term], 1)),
             guard=self.guard.load() if self.guard is not None else None, audit=self._record)
