@@ -63,7 +63,11 @@ def _rag_settings(items: list[str]) -> dict[str, str]:
 def _select_ids(questions: list, spec: str) -> list:
     """The questions named by ``--ids`` (a comma list or a report file), in the given order."""
     path = Path(spec)
-    if path.suffix == ".json" or path.is_file():
+    try:
+        is_file = path.is_file()
+    except OSError:  # a long comma list is no file name ("File name too long")
+        is_file = False
+    if path.suffix == ".json" or is_file:
         try:
             old = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as e:

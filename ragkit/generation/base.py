@@ -31,6 +31,10 @@ class SamplingParams:
     top_k: int = 0  # 0 = disabled
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    # no token that writes a Chinese character (or CJK punctuation): a rendering into
+    # English then cannot copy the source's words ("…does not support货到付款."). Local
+    # generators and ragkit's own servers honour it; other servers ignore it.
+    forbid_han: bool = False
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:

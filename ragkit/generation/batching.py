@@ -18,6 +18,8 @@ draft acceptance are per sequence, so greedy output in a batch is the output alo
 Admission is bounded: at most ``max_batch`` sequences run and ``max_queue`` wait; past that,
 :meth:`Batcher.submit` raises :class:`~ragkit.errors.BusyError` (the server's 429). A
 cancelled ticket (a closed stream, a client gone) leaves the batch at the next step.
+Tokens a request's sampling rules out (``forbid_han``) are masked before sampling and before
+checking a draft, so a drafted token is accepted only where the request could have chosen it.
 Work that needs the whole model (label scoring, log-probabilities) runs on the same thread
 between steps through :meth:`Batcher.call`.
 Does not: tokenize, render templates, cut stop strings or compute usage (``local.py``).
@@ -45,7 +47,7 @@ from ragkit.generation.kvcache import KVCache, PrefixCache
 from ragkit.generation.load import ModelBundle
 from ragkit.generation.lookup import NgramDrafter
 from ragkit.generation.model import Span
-from ragkit.generation.sampling import make_generator, sample
+from ragkit.generation.sampling import han_mask, make_generator, sample
 
 T = TypeVar("T")
 log = logging.getLogger("ragkit.generation")
@@ -167,6 +169,7 @@ class Batcher:
         self._waiting: deque[_Seq] = deque()
         self._jobs: list[_Job] = []
         self._running: list[_Seq] = []
+        self._han: Tensor | None = None  # sampling.han_mask, built on first use
         self._stop = False
         self.steps = self.peak_batch = self.refused = 0
         self._thread = threading.Thread(target=Batcher._serve, args=(weakref.ref(self),),
@@ -367,7 +370,7 @@ class Batcher:
         tok, draft = s.pending[0], s.pending[1:]
         n = 0
         if draft:
-            choice = rows.argmax(dim=-1).tolist()
+            choice = self._allowed(s, rows).argmax(dim=-1).tolist()
             eos = self.b.eos_ids
             while n < len(draft) and choice[n] == draft[n] and draft[n] not in eos:
                 n += 1
@@ -385,7 +388,7 @@ class Batcher:
 
     def _next(self, s: _Seq, logits: Tensor) -> None:
         """Sample the token after ``logits``; queue it, or finish the sequence."""
-        tok = sample(logits, s.params, s.gen)
+        tok = sample(self._allowed(s, logits), s.params, s.gen)
         if tok in self.b.eos_ids:
             self._finish(s, "stop")
             return
@@ -399,6 +402,14 @@ class Batcher:
             s.drafter.push(tok)
             draft = s.drafter.propose(min(s.room, s.limit - s.produced - 1))
         s.pending = [tok, *draft]
+
+    def _allowed(self, s: _Seq, logits: Tensor) -> Tensor:
+        """``logits`` without the tokens the sequence's sampling rules out (``forbid_han``)."""
+        if not s.params.forbid_han:
+            return logits
+        if self._han is None:
+            self._han = han_mask(self.b.tokenizer, logits.shape[-1]).to(logits.device)
+        return logits.masked_fill(self._han, float("-inf"))
 
     def _finish(self, s: _Seq, reason: str) -> None:
         self._running.remove(s)

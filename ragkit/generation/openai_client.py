@@ -45,6 +45,8 @@ def request_body(model: str, messages: Sequence[Message], params: SamplingParams
         body["stop"] = list(params.stop)
     if params.top_k:
         body["top_k"] = params.top_k
+    if params.forbid_han:  # ragkit's servers honour it; others ignore unknown fields
+        body["ragkit_forbid_han"] = True
     if stream:
         body["stream_options"] = {"include_usage": True}
     return body

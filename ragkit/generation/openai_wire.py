@@ -88,6 +88,8 @@ class ChatCompletionRequest(BaseModel):
     temperature: float = Field(default=1.0, ge=0.0, le=2.0)
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     top_k: int = Field(default=0, ge=0)  # extension (vLLM, llama.cpp); 0 disables it
+    # extension (ragkit): no token that writes a Chinese character (SamplingParams.forbid_han)
+    ragkit_forbid_han: bool = False
     seed: int | None = Field(default=None, ge=-(2**63), lt=2**63)  # int64, as OpenAI's
     stop: str | list[str] | None = None
     n: int = 1
@@ -148,6 +150,7 @@ class ChatCompletionRequest(BaseModel):
             top_p=self.top_p,
             top_k=self.top_k,
             seed=self.seed,
+            forbid_han=self.ragkit_forbid_han,
             stop=tuple(s for s in stops if s),
         )
 

@@ -2,7 +2,8 @@
 
 Owns:
 - :func:`sample`: next token from a logits row (greedy at temperature 0; temperature, top-k,
-  top-p, seeded ``torch.Generator`` for reproducibility).
+  top-p, seeded ``torch.Generator`` for reproducibility); :func:`han_mask`, the tokens
+  ``forbid_han`` rules out.
 - :class:`IncrementalDecoder`: token ids in, complete text out; never emits half of a
   multi-byte UTF-8 character (a Chinese character split over byte tokens waits until whole).
 - :class:`StopFilter`: text deltas in, text out; holds back any tail that could be the start
@@ -46,6 +47,23 @@ def filter_logits(logits: Tensor, params: SamplingParams) -> Tensor:
         sorted_x = sorted_x.masked_fill(drop, float("-inf"))
         x = torch.empty_like(x).scatter_(0, order, sorted_x)
     return x
+
+
+def _writes_han(piece: str) -> bool:
+    """Whether a token's text holds a Chinese character, CJK or full-width punctuation, or
+    part of a multi-byte character (U+FFFD: byte tokens that spell Chinese together)."""
+    return any("\u3000" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
+               or "\uff00" <= ch <= "\uffef" or ch == "\ufffd" for ch in piece)
+
+
+def han_mask(tokenizer: Any, vocab_size: int) -> Tensor:
+    """A [vocab_size] bool row, True for the tokens :attr:`SamplingParams.forbid_han` rules
+    out (ids past the tokenizer's vocabulary, padding rows of the embedding, are left)."""
+    n = min(vocab_size, len(tokenizer))
+    pieces = tokenizer.batch_decode([[i] for i in range(n)])
+    mask = torch.zeros(vocab_size, dtype=torch.bool)
+    mask[:n] = torch.tensor([_writes_han(p) for p in pieces], dtype=torch.bool)
+    return mask
 
 
 def sample(logits: Tensor, params: SamplingParams, gen: torch.Generator | None = None) -> int:

@@ -277,13 +277,20 @@ def followup_query(history: Sequence[Mapping[str, str]], question: str) -> str:
 
 
 # "Do you offer gift wrapping?", "可以寄到香港吗？": whether something exists, which only a
-# passage about that thing can answer
+# passage about that thing can answer. A one-word subject other than a pronoun (a shop's
+# name, never written into the pattern) counts only before a verb of trade ("does acme sell
+# X", "acme提供X吗"): "Does the kettle have a timer?" is no such question.
+_TRADE_EN = r"(?:offer|sell|provide|accept|ship to|deliver to|stock|carry)"
 _EXISTS_EN = re.compile(
-    r"^(?:do|does|can|will|would|could)\s+(?:you|brightcart|they|you guys|u)\s+(?:also\s+)?"
+    r"^(?:do|does|can|will|would|could)\s+(?:"
+    r"(?:you|they|you guys|u|(?:your|the) (?:store|shop|company|site))\s+(?:also\s+)?"
     r"(?:offer|have|sell|provide|accept|support|ship to|deliver to|ship|deliver|take|carry|"
-    r"stock|allow|do)\s+(?P<x>.+?)[\s?!.]*$", re.IGNORECASE)
+    r"stock|allow|do)"
+    rf"|\w+\s+(?:also\s+)?{_TRADE_EN})\s+(?P<x>.+?)[\s?!.]*$", re.IGNORECASE)
 _EXISTS_ZH = re.compile(
-    r"^(?:你们|亮购|请问|贵店)?(?:有没有|有无|是否有|有|支持|提供|卖|可以寄到|能寄到|寄到|送到|"
+    r"^(?:你们|请问|贵店|贵司|你家|"
+    r"(?:[\u4e00-\u9fff]{2,4}|[A-Za-z]\w{1,15})\s*(?=卖|提供|接受|可以寄到|能寄到))?"
+    r"(?:有没有|有无|是否有|有|支持|提供|卖|可以寄到|能寄到|寄到|送到|"
     r"接受|可以用|能用)(?P<x>[^？?吗呢]{1,12})(?:吗|没有|嘛|么)?[？?]?$")
 
 
@@ -295,26 +302,36 @@ def asked_thing(question: str) -> str:
     return m.group("x").strip() if m else ""
 
 
-def head_term(thing: str) -> str:
-    """The search term a thing is named by: its last content word ("wrapping" of "gift
-    wrapping"), or "" when it has none a search can look for."""
-    terms = [t for t in query_terms(thing) if len(t) >= (2 if detect_language(t) == "zh" else 3)]
-    return terms[-1] if terms else ""
+NAMED_WORDS = 3
+
+
+def content_terms(thing: str) -> list[str]:
+    """The search terms of a thing, in order: its words a search can look for."""
+    return [t for t in query_terms(thing) if len(t) >= (2 if detect_language(t) == "zh" else 3)]
+
+
+def _named(thing: str, mentioned: Callable[[str], bool]) -> bool | None:
+    """Whether the knowledge base names ``thing``: its head (last) word ("wrapping" of "gift
+    wrapping") and, for a short thing (at most ``NAMED_WORDS`` content words), every word
+    ("student discount": discounts are named, students never; the head word alone had let
+    the volume discounts answer). None: it has no word a search can look for."""
+    terms = content_terms(thing)
+    if not terms:
+        return None
+    checked = terms if len(terms) <= NAMED_WORDS else terms[-1:]
+    return all(mentioned(t) for t in checked)
 
 
 def unnamed(thing: str, other: str, mentioned: Callable[[str], bool]) -> bool:
     """Whether ``thing`` (what a question asks about) is named nowhere in the knowledge
-    base: its last content word has no keyword hit, it is not a name (capitalised: "Hong
-    Kong", "Klarna" may be written only in the other language's documents, as 香港), and
-    ``other`` (the same thing as the question's translation asks about it) has no hit
-    either."""
+    base (:func:`_named`), it is not a name (capitalised: "Hong Kong", "Klarna" may be
+    written only in the other language's documents, as 香港), and ``other`` (the same thing
+    as the question's translation asks about it) is not named either."""
     if any(w[:1].isupper() for w in thing.split()):
         return False
-    head = head_term(thing)
-    if not head or mentioned(head):
+    if _named(thing, mentioned) is not False:
         return False
-    other_head = head_term(other) if other else ""
-    return not (other_head and mentioned(other_head))
+    return not (other and _named(other, mentioned))
 
 
 def unmentioned(question: str, translation: str, mentioned: Callable[[str], bool]) -> str:

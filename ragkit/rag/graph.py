@@ -17,7 +17,8 @@ generating. With a relevance scorer, the evidence stage picks the sentences that
 refuses when none clears the threshold (naming what the knowledge base covers nearby); a
 broad question ("What is your return policy?") is then answered with the main points of the
 document it is about, without generating (:mod:`ragkit.rag.overview`), and one about
-something no document names is refused saying so; otherwise the
+something no document names is refused saying so; evidence written in the other language
+than the question is quoted with the generator's rendering; otherwise the
 prompt holds only the evidence, and a follow-up's prompt holds the question it was
 searched with instead of the conversation, without the sentences the last answer said. The optional answerability check refuses on a clear "no"
 from the generator. An answer with no supported sentence is replaced by a quote of strong
@@ -27,6 +28,7 @@ evidence, or regenerated once with a stricter instruction, then refused. Pure pi
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -350,7 +352,15 @@ def select(state: RagState, runtime: Runtime[RunContext]) -> Update:
     cfg = deps.config
     if state.evidence:  # evidence first: the prompt holds the chosen sentences, by chunk
         context, records = ev.evidence_context(state.hits, state.evidence)
-        return {"context": context, "evidence": records}
+        out: Update = {"context": context, "evidence": records}
+        best = records[0]  # best first
+        if (prompts.language_of(best["text"]) != state.language
+                and best["score"] >= cfg.evidence_quote_other_language):
+            # the 0.5B answers badly from evidence in the other language: quoted, rendered
+            chosen = dataclasses.replace(state, context=context, evidence=records)
+            out.update(_quoted(chosen, cfg.evidence_quote_threshold,
+                               lambda text: _translated(deps, state.language, text)))
+        return out
     return {"context": select_context(state.hits, deps.count_tokens, cfg.context_tokens,
                                       cfg.min_chunk_tokens)}
 
@@ -472,16 +482,19 @@ def _translated(deps: RagDeps, lang: str, text: str) -> str:
         return ""
     res = deps.generator.generate(
         prompts.translate_text_messages(source, text),
-        SamplingParams(max_tokens=min(4 * deps.count_tokens(text) + 16, 256), stop=("\n",)))
+        SamplingParams(max_tokens=min(4 * deps.count_tokens(text) + 16, 256), stop=("\n",),
+                       forbid_han=lang == "en"))
     out = res.text.strip()
     return out if _renders(out, text, lang) else ""
 
 
 def _renders(out: str, source: str, lang: str) -> bool:
     """Whether ``out`` is a rendering of ``source`` wholly in ``lang``: not empty, not the
-    source again, and no leftover word of the other script (the 0.5B leaves some: "the
-    balance of积分")."""
+    source again, no leftover word of the other script (the 0.5B leaves some: "the balance
+    of积分"), and every number of the source kept (a changed one is worse than none)."""
     if not out or out == source.strip() or prompts.language_of(out) != lang:
+        return False
+    if not numbers_of(source) <= numbers_of(out):
         return False
     han = sum(1 for ch in out if "\u4e00" <= ch <= "\u9fff")
     latin = sum(1 for ch in out if ch.isascii() and ch.isalpha())
@@ -588,6 +601,10 @@ def after_evidence(state: RagState) -> Literal["respond", "select"]:
     return "respond" if state.refused or state.overview else "select"
 
 
+def after_select(state: RagState) -> Literal["respond", "check"]:
+    return "respond" if state.quoted else "check"
+
+
 def after_verify(state: RagState) -> str:
     return state.next or "respond"
 
@@ -626,7 +643,7 @@ def build_graph(checkpointer: Any = None) -> CompiledStateGraph:
     g.add_conditional_edges("cache", after_cache, ["respond", "retrieve"])
     g.add_conditional_edges("retrieve", after_retrieve, ["respond", "evidence", "select"])
     g.add_conditional_edges("evidence", after_evidence, ["respond", "select"])
-    g.add_edge("select", "check")
+    g.add_conditional_edges("select", after_select, ["respond", "check"])
     g.add_conditional_edges("check", unless_refused("generate"), ["respond", "generate"])
     g.add_edge("generate", "verify")
     g.add_conditional_edges("verify", after_verify, ["generate", "respond"])

@@ -27,7 +27,8 @@ from ragkit.text import detect_language
 # return window?" asks for one fact), "what is your X policy" is
 _KIND_EN = (r"(?:polic(?:y|ies)|rules|terms(?: and conditions)?|program(?:me)?|scheme|"
             r"process|procedure|guidelines|service)")
-_OWNER_EN = r"(?:(?:your|the|our|brightcart'?s?|you guys'?)\s+)?"
+# the owner, never a shop's name written into the pattern: "Acme's" (a possessive name)
+_OWNER_EN = r"(?:(?:your|the|our|you guys'?|\w+'s)\s+)?"
 _TAIL_EN = r"(?:\s+(?:in (?:a nutshell|short|brief)|please|briefly|for me|in general))?"
 _ASK_EN = (r"(?:(?:can|could|would) you\s+(?:please\s+)?)?(?:please\s+)?"
            r"(?:tell me about|tell me more about|explain|describe|summari[sz]e|"
@@ -50,7 +51,7 @@ _NOT_TOPIC_EN = re.compile(r"^(?:why|how|when|what|where|which|who|if|whether|to
                            r"it|my|me)\b", re.IGNORECASE)
 TOPIC_WORDS = 4
 
-_OWNER_ZH = r"(?:你们|贵司|贵店|亮购|咱们)?(?:的)?"
+_OWNER_ZH = r"(?:你们|贵司|贵店|咱们)?(?:的)?"
 _KIND_ZH = r"(?:政策|规定|规则|制度|计划|条款|流程)"
 _BROAD_ZH = [re.compile(p) for p in (
     rf"^(?:请|麻烦)?(?:简单)?(?:介绍一下|介绍下|介绍|说说|说一下|讲讲|讲一下|解释一下|概括一下)"

@@ -119,6 +119,8 @@ def test_ids_select_questions_from_a_list_or_a_report(tmp_path: Path) -> None:
 
     picked = _select_ids(QUESTIONS, "u005,q027")
     assert [q.id for q in picked] == ["u005", "q027"]  # in the order given
+    many = ",".join([q.id for q in QUESTIONS] * 3)  # longer than a file name may be
+    assert len(_select_ids(QUESTIONS, many)) == 3 * len(QUESTIONS)
     report = tmp_path / "run.json"
     report.write_text(json.dumps({"sample_ids": ["q035", "u006"], "results": []}))
     assert [q.id for q in _select_ids(QUESTIONS, str(report))] == ["q035", "u006"]

@@ -240,3 +240,24 @@ def test_exiting_in_the_middle_of_a_stream_is_a_clean_exit(tiny_qwen_dir: Path) 
                               timeout=120)
         assert proc.returncode == 0 and "streaming" in proc.stdout, proc.stderr[-1000:]
         assert "terminate called" not in proc.stderr
+
+
+@pytest.mark.parametrize("draft_tokens", [0, 3])
+def test_forbid_han_writes_no_chinese_even_from_drafts_and_leaves_neighbours_alone(
+        tiny_qwen_dir: Path, draft_tokens: int) -> None:
+    """A rendering into English must not copy the source's Chinese words: with
+    ``forbid_han`` no token writes a Chinese character, whether sampled or drafted from the
+    prompt (prompt lookup copies it); a request beside it in the batch is unchanged."""
+    from ragkit.generation.sampling import _writes_han
+
+    gen = make_generator(tiny_qwen_dir, draft_tokens=draft_tokens, batch_tokens=32)
+    prompt = gen.encode("我们的商店周一到周五营业。中文测试：你好，世界！我们的商店")
+    free = SamplingParams(max_tokens=30, temperature=0.0)
+    assert any(_writes_han(gen._ready()[0].tokenizer.decode([t]))
+               for t in _alone(tiny_qwen_dir, prompt, free, draft_tokens=draft_tokens))
+    banned = SamplingParams(max_tokens=30, temperature=0.0, forbid_han=True)
+    got, beside = _together(gen, [prompt, prompt], [banned, free])
+    tok = gen._ready()[0].tokenizer
+    assert got and not any(_writes_han(tok.decode([t])) for t in got)
+    assert beside == _alone(tiny_qwen_dir, prompt, free, draft_tokens=draft_tokens)
+    gen.close()

@@ -252,6 +252,14 @@ def test_a_rendering_of_a_quote_must_be_wholly_in_the_question_s_language(
     assert _renders(out, "Points are earned once.", lang) is ok
 
 
+def test_a_rendering_keeps_every_number_of_its_source() -> None:
+    from ragkit.rag.graph import _renders
+
+    source = "机器背面与墙壁之间至少保留 15 厘米距离，上方至少保留 30 厘米空间。"
+    assert _renders("Keep at least 15 cm behind the machine and 30 cm above it.", source, "en")
+    assert not _renders("Keep at least 15 cm behind the machine.", source, "en")  # 30 lost
+
+
 def test_pieces_of_one_source_are_quoted_as_sentences() -> None:
     assert ev.joined(["Apple Pay: 5 to 10 days", "Ask your bank after 10 days."]) == (
         "Apple Pay: 5 to 10 days. Ask your bank after 10 days.")
@@ -274,7 +282,11 @@ def test_a_docx_table_without_outer_pipes_is_read_row_by_row() -> None:
 
 @pytest.mark.parametrize(("question", "thing"), [
     ("Do you offer gift wrapping?", "gift wrapping"),
-    ("does brightcart sell phones", "phones"),
+    ("does brightcart sell phones", "phones"),  # a shop's name, before a verb of trade
+    ("Does the kettle have a timer?", ""),
+    ("acme提供礼品包装吗？", "礼品包装"),
+    ("亮购提供礼品包装吗？", "礼品包装"),
+    ("电水壶有保温功能吗？", ""),
     ("Can you ship to Hong Kong?", "Hong Kong"),
     ("有没有礼品包装？", "礼品包装"),
     ("可以寄到香港吗？", "香港"),
@@ -298,3 +310,8 @@ def test_an_existence_question_about_something_never_named_is_found_out() -> Non
     # the translation vouches for a thing the other language's documents name
     assert ev.unmentioned("Do you deliver to the islands?", "可以寄到香港吗？", mentioned) == ""
     assert ev.unmentioned("How much is gift wrapping?", "", mentioned) == ""  # not existence
+    # every word of a short thing must be named: discounts are, students never
+    known |= {"discount", "offer"}
+    assert ev.unmentioned("Do you offer a student discount?", "", mentioned) == (
+        "a student discount")
+    assert ev.unmentioned("Do you offer a discount?", "", mentioned) == ""

@@ -50,6 +50,20 @@ def test_request_body_passes_sampling_through() -> None:
     assert "stream_options" not in request_body("m", [], SamplingParams(), stream=False)
 
 
+def test_forbid_han_travels_to_a_ragkit_server_only_when_set() -> None:
+    """The client sends ragkit's extension field only when asked (other servers never see
+    it) and ragkit's wire reads it back into the sampling settings."""
+    from ragkit.generation.openai_wire import ChatCompletionRequest
+
+    assert "ragkit_forbid_han" not in request_body("m", [], SamplingParams(), stream=False)
+    body = request_body("m", [Message("user", "u")], SamplingParams(forbid_han=True),
+                        stream=False)
+    assert body["ragkit_forbid_han"] is True
+    assert ChatCompletionRequest(**body).sampling(16).forbid_han is True
+    assert ChatCompletionRequest(model="m", messages=[{"role": "user", "content": "u"}]
+                                 ).sampling(16).forbid_han is False
+
+
 def test_parse_usage_reads_cached_tokens_from_details() -> None:
     usage = parse_usage({"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13,
                          "prompt_tokens_details": {"cached_tokens": 8}})
