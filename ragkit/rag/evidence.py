@@ -276,6 +276,35 @@ def followup_query(history: Sequence[Mapping[str, str]], question: str) -> str:
     return f"{earlier[-1].strip()} {question.strip()}"
 
 
+# a follow-up that swaps the subject of the question before it for another ("What about Gold
+# members?", "and for the UK?", "那耳机呢？"): what it swaps in is what its evidence must name
+_FOCUS_EN = re.compile(
+    r"^\s*(?:and|but|so|ok(?:ay)?)?[\s,]*(?:(?:what|how) about|and (?:for|in|to|with|on))\s+"
+    r"(?:(?:the|a|an|my|our|your)\s+)?(?P<x>[^?!.,]{1,40}?)[\s?!.]*$", re.IGNORECASE)
+_FOCUS_ZH = re.compile(r"^\s*(?:那如果是|如果是|换成|那么|那)?(?P<x>[^，,。？?！!呢]{1,10})呢\s*[？?]?\s*$")
+
+
+def focus(question: str) -> str:
+    """What a follow-up swaps in for the earlier question's subject ("Gold members" of
+    "What about Gold members?", "耳机" of "那耳机呢？"), or ""."""
+    m = (_FOCUS_ZH if detect_language(question) == "zh" else _FOCUS_EN).match(question)
+    return m.group("x").strip() if m else ""
+
+
+def names(text: str, thing: str) -> bool:
+    """Whether ``text`` names ``thing``: any of its words (of two letters or more: "UK"),
+    as a whole word in Latin script, anywhere in Chinese; lightly stemmed ("members")."""
+    low = text.lower()
+    for term in query_terms(thing):
+        if detect_language(term) == "zh":
+            if len(term) >= 2 and term in low:
+                return True
+        elif len(term) >= 2 and re.search(rf"\b{re.escape(term.rstrip('s') or term)}",
+                                          low):
+            return True
+    return False
+
+
 # "Do you offer gift wrapping?", "可以寄到香港吗？": whether something exists, which only a
 # passage about that thing can answer. A one-word subject other than a pronoun (a shop's
 # name, never written into the pattern) counts only before a verb of trade ("does acme sell

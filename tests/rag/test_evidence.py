@@ -280,6 +280,22 @@ def test_a_docx_table_without_outer_pipes_is_read_row_by_row() -> None:
     assert [u.shown for u in ev.units_of(0, "Price: 5 | 6 euros.")] == ["Price: 5 | 6 euros."]
 
 
+@pytest.mark.parametrize(("question", "swapped"), [
+    ("What about Gold members?", "Gold members"), ("and for the UK?", "UK"),
+    ("How about the kettle?", "kettle"), ("那耳机呢？", "耳机"), ("那么智能插座呢？", "智能插座"),
+    ("and if I paid with PayPal?", ""), ("Can I return it?", ""), ("多久？", ""),
+])
+def test_what_a_follow_up_swaps_in(question: str, swapped: str) -> None:
+    assert ev.focus(question) == swapped
+
+
+def test_a_sentence_names_a_thing_by_a_whole_word_or_a_chinese_word() -> None:
+    assert ev.names("Gold members have a 45-day window.", "Gold members")
+    assert ev.names("£4.95 in the UK", "UK") and not ev.names("Duke of York", "UK")
+    assert ev.names("音频产品（耳机、音箱）: 12 个月", "耳机")
+    assert not ev.names("扫地机器人的电池保修期为 12 个月。", "耳机")
+
+
 @pytest.mark.parametrize(("question", "thing"), [
     ("Do you offer gift wrapping?", "gift wrapping"),
     ("does brightcart sell phones", "phones"),  # a shop's name, before a verb of trade

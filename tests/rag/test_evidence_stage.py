@@ -139,6 +139,23 @@ def test_a_follow_up_keeps_the_topic_of_the_question_before_it(
     assert alone.standalone_question == "How long do refunds take to reach my card?"
 
 
+def test_a_follow_up_that_swaps_the_subject_is_answered_by_a_sentence_naming_it(
+        tiny_kb: KnowledgeBase, scorer, scripted_generator) -> None:
+    """"What about express delivery?" after a question about free shipping: the evidence
+    must name express delivery, and it is quoted (given both questions, the 0.5B answered
+    for the earlier subject again: "那耳机呢？" got the robot vacuum's battery warranty)."""
+    gen = scripted_generator(["Shipping is free over fifty euros [1]."])
+    pipe = RagPipeline(tiny_kb, gen, EVIDENCE, relevance=scorer)
+    history = [{"role": "user", "content": "When is shipping free?"},
+               {"role": "assistant", "content": "Shipping is free for orders over fifty "
+                                                "euros [1]."}]
+    answer = pipe.ask("What about express delivery?", history=history)
+    assert answer.diagnostics["quoted"] is True, answer.text
+    assert "Express delivery takes one day." in answer.text
+    assert "fifty" not in answer.text
+    assert answer_calls(gen) == []
+
+
 def test_a_chinese_question_over_an_english_chunk(tiny_kb: KnowledgeBase, scorer,
                                                   scripted_generator) -> None:
     gen = scripted_generator(["退款会在五个工作日内退回 [1]。"],
