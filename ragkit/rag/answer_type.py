@@ -64,7 +64,7 @@ TYPES: tuple[AnswerType, ...] = (
                    r"does it)\b.*\b(?:cost|costs|charge|charged|pay|paid|spend|fee|fees|"
                    r"price|prices)\b|\bhow much is (?:the |a |an )?(?:\w+[- ]){0,4}"
                    r"(?:fee|charge|shipping|delivery|postage|price|cost)\b"
-                   r"|\bwhat (?:is|are|'s) (?:the )?(?:\w+[- ]){0,3}(?:price|fee|fees|cost|"
+                   r"|\bwhat(?:\s+is|\s+are|'s|s)\s+(?:the )?(?:\w+[- ]){0,3}(?:price|fee|fees|cost|"
                    r"charge)s?\b|多少钱|价格是多少|价钱|费用是多少|收费多少|运费多少|运费是多少"
                    r"|要付多少|花多少|多少运费|多少费用", re.IGNORECASE),
         _CURRENCY),
@@ -120,7 +120,8 @@ TYPES: tuple[AnswerType, ...] = (
     AnswerType(
         "duration",
         re.compile(r"\bhow long (?:does|do|did|will|would|can|should|must|is|are|was|were|"
-                   r"until|before|after)\b|\bhow many (?:seconds|minutes|hours|days|weeks|"
+                   r"until|before|after)\b|\bhow long (?:have i|i have|do i get|have we)\b"
+                   r"|\bhow much time (?:do|does|have|is)\b|\bhow many (?:seconds|minutes|hours|days|weeks|"
                    r"months|years|milliseconds)\b|\bhow (?:soon|quickly|fast)\b|多久|多长时间"
                    r"|多少(?:毫秒|秒|秒钟|分钟|小时|天|周|个月|年)|几(?:秒|分钟|个小时|小时|天|周"
                    r"|个月|年)", re.IGNORECASE),

@@ -18,6 +18,10 @@ from ragkit.rag.answer_type import expected, names, satisfies
     ("What colours does the backpack come in?", ["colour"]),
     ("空气炸锅的温度可以调到多少度？", ["temperature"]),
     ("How much does express delivery cost in the EU?", ["price"]),
+    # typed as people type (seen in walks: the return label's cost answered the first)
+    ("how long have i got to send stuff back if i change my mind?", ["duration"]),
+    ("whats the cost of expres shiping in the EU", ["price"]),
+    ("What's the price of the kettle?", ["price"]),
     ("花呗分期要订单满多少钱？", ["price"]),
     ("How long is a gift card valid?", ["duration"]),
     ("亮购积分多久过期？", ["duration"]),
