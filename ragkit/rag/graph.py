@@ -29,6 +29,7 @@ evidence, or regenerated once with a stricter instruction, then refused. Pure pi
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -516,14 +517,34 @@ def _translated(deps: RagDeps, lang: str, text: str) -> str:
 def _renders(out: str, source: str, lang: str) -> bool:
     """Whether ``out`` is a rendering of ``source`` wholly in ``lang``: not empty, not the
     source again, no leftover word of the other script (the 0.5B leaves some: "the balance
-    of积分"), and every number of the source kept (a changed one is worse than none)."""
+    of积分"; in Chinese a name the source writes capitalised may stay: "Scottish
+    Highlands", and a few other letters: "放在 dock 上"), and every number and currency of
+    the source kept (a changed one is worse than none: "1 美元或 1 元人民币" had become "1 euro
+    or 1 cent")."""
     if not out or out == source.strip() or prompts.language_of(out) != lang:
         return False
-    if not numbers_of(source) <= numbers_of(out):
+    if not numbers_of(source) <= numbers_of(out) or currencies(source) != currencies(out):
         return False
     han = sum(1 for ch in out if "\u4e00" <= ch <= "\u9fff")
-    latin = sum(1 for ch in out if ch.isascii() and ch.isalpha())
-    return han == 0 if lang == "en" else latin <= han // 4
+    if lang == "en":
+        return han == 0
+    names = {w for w in re.findall(r"[A-Za-z][\w'-]*", source) if w[:1].isupper()}
+    latin = sum(len(w) for w in re.findall(r"[A-Za-z][\w'-]*", out) if w not in names)
+    return han > 0 and latin <= han // 2
+
+
+# the currencies a text names, as codes: a rendering must name the same ones
+_CURRENCY_NAMES = {
+    "EUR": r"€|\beur(?:os?)?\b|欧元", "GBP": r"£|\bgbp\b|\bpounds?\b|英镑",
+    "USD": r"\$|\busd\b|\bdollars?\b|美元", "CNY": r"¥|￥|\bcny\b|\brmb\b|\byuan\b|人民币|\d\s*元",
+}
+
+
+def currencies(text: str) -> frozenset[str]:
+    """The currencies ``text`` names (pure): "€5.95" and "5.95 欧元" both name EUR."""
+    low = text.lower()
+    return frozenset(code for code, pattern in _CURRENCY_NAMES.items()
+                     if re.search(pattern, low))
 
 
 def _quoted(state: RagState, threshold: float,

@@ -260,6 +260,21 @@ def test_a_rendering_keeps_every_number_of_its_source() -> None:
     assert not _renders("Keep at least 15 cm behind the machine.", source, "en")  # 30 lost
 
 
+def test_a_rendering_names_the_same_currencies_and_may_keep_names() -> None:
+    from ragkit.rag.graph import _renders, currencies
+
+    points = "每消费 1 个货币单位（1 欧元、1 英镑、1 美元或 1 元人民币）获得 1 积分。"
+    assert currencies(points) == {"EUR", "GBP", "USD", "CNY"}
+    assert not _renders("Every 1 unit (1 euro, 1 pound, 1 euro or 1 cent) earns 1 point.",
+                        points, "en")  # seen: dollars and yuan lost
+    assert _renders("Every 1 unit spent (1 euro, 1 pound, 1 dollar or 1 yuan) earns 1 point.",
+                    points, "en")
+    # a Chinese rendering may keep the source's names, and a few other letters
+    uk = "Next-day delivery is not available to the Scottish Highlands or Northern Ireland."
+    assert _renders("次日达不适用于 Scottish Highlands 或 Northern Ireland。", uk, "zh")
+    assert not _renders("Next-day delivery 不适用 to the Scottish Highlands。", uk, "zh")
+
+
 def test_pieces_of_one_source_are_quoted_as_sentences() -> None:
     assert ev.joined(["Apple Pay: 5 to 10 days", "Ask your bank after 10 days."]) == (
         "Apple Pay: 5 to 10 days. Ask your bank after 10 days.")
