@@ -91,6 +91,9 @@ class RagDeps:
     # whether any chunk holds a search term (the keyword index): what an existence question
     # asks about must be named somewhere
     mentions: Callable[[str], bool] = lambda term: True
+    # the question with its typos repaired against the knowledge base's own words ("how long
+    # do i have to retrun stuff" is searched and scored as "return")
+    spell: Callable[[str], str] = lambda text: text
 
 
 @dataclass
@@ -187,20 +190,21 @@ def retrieve_node(state: RagState, runtime: Runtime[RunContext]) -> Update:
     cfg = deps.config
     usage = add_usage(state.usage, None)
     version = deps.kb_version()  # before searching: a change after it invalidates the answer
+    query = deps.spell(state.standalone)
     translation = ""
-    if wants_translation(deps, state.standalone):
+    if wants_translation(deps, query):
         res = deps.generator.generate(prompts.translate_messages(
-            prompts.language_of(state.standalone), state.standalone),
+            prompts.language_of(query), query),
             SamplingParams(max_tokens=cfg.condense_max_tokens, stop=("\n",)))
         usage = add_usage(usage, res.usage)
         translation = res.text.strip()
-    got = retrieve(deps.retriever, state.standalone, cfg.k, cfg.search_mode, translation,
+    got = retrieve(deps.retriever, query, cfg.k, cfg.search_mode, translation,
                    cfg.translation_chunks)
     usage["retrieval_ms"] = got.ms
     hits = _unquarantined(deps, [HitRecord(**h.to_dict()) for h in got.hits],
                           runtime.context.conversation)
     out: Update = {"hits": hits, "confidence": got.confidence, "usage": usage,
-                   "translation": translation, "kb_version": version}
+                   "translation": translation, "kb_version": version, "standalone": query}
     if not got.hits:
         out.update(refused=True, refusal_reason="no_hits")
     elif cfg.search_mode != "keyword" and got.confidence < cfg.min_confidence:
@@ -222,14 +226,15 @@ def evidence(state: RagState, runtime: Runtime[RunContext]) -> Update:
     cfg = deps.config
     assert deps.relevance is not None
     if state.alone:
-        found = retrieve(deps.retriever, state.alone, cfg.k, cfg.search_mode, "", 0)
+        alone = deps.spell(state.alone)
+        found = retrieve(deps.retriever, alone, cfg.k, cfg.search_mode, "", 0)
         hits = _unquarantined(deps, [HitRecord(**h.to_dict()) for h in found.hits],
                               runtime.context.conversation)
-        out = _evidence_for(deps, state, state.alone, hits, "")
+        out = _evidence_for(deps, state, alone, hits, "")
         if out["relevance"] >= cfg.followup_alone_threshold:
             # the combined search's refusal does not stand; the question's own does (a
             # thing no document names)
-            return {"refused": False, "refusal_reason": "", **out, "standalone": state.alone,
+            return {"refused": False, "refusal_reason": "", **out, "standalone": alone,
                     "translation": "", "confidence": found.confidence}
         if state.refused:  # the combined query found nothing either: its refusal stands
             return {}
@@ -254,7 +259,10 @@ def _evidence_for(deps: RagDeps, state: RagState, query: str, hits: list[HitReco
     if types and len(scores):
         fits = np.array([at.satisfies(u.shown, types) for u in units])
         candidates = np.where(fits, scores, -np.inf)
-    swapped = ev.focus(state.question) if query != state.question else ""
+    # a follow-up is searched with more than it says (a first question differs from its query
+    # only by repaired typos)
+    followup = bool(state.history) and query != state.question
+    swapped = ev.focus(state.question) if followup else ""
     if swapped and len(scores):
         # a follow-up that swaps the subject ("and for the UK?", "那耳机呢？") is answered by
         # a sentence naming what it swaps in, when one is relevant: the combined query
@@ -264,7 +272,7 @@ def _evidence_for(deps: RagDeps, state: RagState, query: str, hits: list[HitReco
             candidates = np.where(named, candidates, -np.inf)
     chosen = ev.choose(units, candidates, threshold=cfg.evidence_threshold,
                        max_units=cfg.evidence_units, keep_within=cfg.evidence_keep_within)
-    if query != state.question:  # a follow-up asks for something not yet said
+    if followup:  # a follow-up asks for something not yet said
         said = [t["content"] for t in state.history if t.get("role") == "assistant"]
         chosen = ev.not_yet_said(chosen, said[-1] if said else "")
     best = max(float(candidates.max()), 0.0) if len(scores) else 0.0
@@ -380,7 +388,8 @@ def _quoted_first(state: RagState, best: EvidenceRecord, cfg: RagConfig) -> bool
     if (prompts.language_of(best["text"]) != state.language
             and best["score"] >= cfg.evidence_quote_other_language):
         return True
-    swapped = ev.focus(state.question) if state.standalone != state.question else ""
+    followup = bool(state.history) and state.standalone != state.question
+    swapped = ev.focus(state.question) if followup else ""
     return (bool(swapped) and best["score"] >= SWAP_QUOTE
             and ev.names(ev.shown(best["text"], best.get("lead", "")), swapped))
 

@@ -14,7 +14,7 @@ import hashlib
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,6 +34,7 @@ from ragkit.rag.memory import ConversationStore, open_conversations
 from ragkit.rag.state import HitRecord, RagState, from_values, new_turn
 from ragkit.rag.types import Answer, AnswerStream, AnswerUsage, Citation
 from ragkit.relevance import finest
+from ragkit.spelling import Speller, words
 
 if TYPE_CHECKING:
     from ragkit.generation.base import Generator
@@ -128,6 +129,7 @@ class RagPipeline:
         self._memory: ConversationStore | None = None
         self._cache: AnswerCache | None = None
         self._languages: tuple[int, frozenset[str]] | None = None
+        self._spelling: tuple[int, Speller] | None = None
         self._lock = threading.Lock()
 
     # -- wiring ------------------------------------------------------------------------------
@@ -173,6 +175,7 @@ class RagPipeline:
                                      for r in self.kb.store.documents().values()),
             title_relevance=finest(self.relevance) if self.relevance is not None else None,
             mentions=lambda term: bool(self.kb.store.keyword_search([term], 1)),
+            spell=lambda text: self._speller(count).correct(text),
             guard=self.guard.load() if self.guard is not None else None, audit=self._record)
 
     def _record(self, verdict: Verdict, conversation: str) -> None:
@@ -186,6 +189,17 @@ class RagPipeline:
         if self._languages is None or self._languages[0] != version:
             self._languages = (version, languages(self.kb.store.sample_texts(2000)))
         return self._languages[1]
+
+    def _speller(self, count: Callable[[str], int]) -> Speller:
+        """The knowledge base's own words (a sample of its chunks, recomputed after a sync) as
+        a speller; a word the generator's tokenizer reads as one token is a real word and is
+        left alone ("bought" is no typo of "brought")."""
+        version = self.kb.store.kb_version
+        if self._spelling is None or self._spelling[0] != version:
+            known = ((lambda w: count(" " + w) == 1) if isinstance(self.generator, CountsTokens)
+                     else None)
+            self._spelling = (version, Speller(words(self.kb.store.sample_texts(2000)), known))
+        return self._spelling[1]
 
     def _graph(self, threaded: bool) -> Any:
         with self._lock:

@@ -29,7 +29,7 @@ from ragkit.errors import ConfigError, GenerationError
 from ragkit.generation.base import Generator
 from ragkit.support import slots as S
 from ragkit.support.domain import Domain
-from ragkit.support.spelling import Speller
+from ragkit.support.spelling import speller_for
 from ragkit.support.state import TurnInput
 from ragkit.types import Message
 
@@ -197,7 +197,7 @@ class Understanding:
         self.domain = domain
         self.classifier = classifier
         self.generator = generator
-        self.speller = Speller.for_domain(domain)
+        self.speller = speller_for(domain)
 
     def intent(self, text: str, active: str | None = None) -> tuple[str | None, float]:
         """The intent of ``text`` and its confidence; None when not understood (nothing

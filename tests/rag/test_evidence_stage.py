@@ -156,6 +156,18 @@ def test_a_follow_up_that_swaps_the_subject_is_answered_by_a_sentence_naming_it(
     assert answer_calls(gen) == []
 
 
+def test_a_typo_is_repaired_against_the_knowledge_base_s_words_before_searching(
+        tiny_kb: KnowledgeBase, scorer, scripted_generator) -> None:
+    # (a word the generator's tokenizer reads as one token is left alone: the scripted
+    # generator counts a token per four characters, so the typo is a long one)
+    gen = scripted_generator(["Refunds take five business days [1]."])
+    answer = RagPipeline(tiny_kb, gen, EVIDENCE, relevance=scorer).ask(
+        "How long do refunnds take to arrive?")
+    assert answer.standalone_question == "How long do refunds take to arrive?"
+    assert answer.diagnostics["evidence"][0]["text"] == REFUND
+    assert answer.question == "How long do refunnds take to arrive?"  # as asked
+
+
 def test_a_chinese_question_over_an_english_chunk(tiny_kb: KnowledgeBase, scorer,
                                                   scripted_generator) -> None:
     gen = scripted_generator(["退款会在五个工作日内退回 [1]。"],

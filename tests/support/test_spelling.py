@@ -6,13 +6,14 @@ from collections import Counter
 
 import pytest
 
+from ragkit.spelling import Speller, one_edit, words
 from ragkit.support.domain import load_domain
-from ragkit.support.spelling import Speller, one_edit, words
+from ragkit.support.spelling import speller_for
 
 
 @pytest.fixture(scope="module")
 def speller() -> Speller:
-    return Speller.for_domain(load_domain(None))
+    return speller_for(load_domain(None))
 
 
 def test_one_edit_covers_the_four_kinds_of_typo() -> None:
@@ -51,3 +52,12 @@ def test_the_most_frequent_word_wins_a_tie() -> None:
     assert sp.correct("pbrcel") in ("pbrcel", "parcel")
     assert sp.correct("parcek") == "parcel"
     assert words(["A parcel, two parcels!"]) == Counter({"parcel": 1, "parcels": 1})
+
+
+def test_a_word_the_caller_knows_is_left_alone() -> None:
+    """A knowledge base's vocabulary misses most real words: "bought" is no typo of its
+    "brought" (the RAG pipeline asks the generator's tokenizer whether a word is one)."""
+    vocab = Counter({"brought": 3, "return": 5})
+    assert Speller(vocab).correct("stuff i bought") == "stuff i brought"
+    known = Speller(vocab, known=lambda w: w == "bought")
+    assert known.correct("stuff i bought to retrun") == "stuff i bought to return"
