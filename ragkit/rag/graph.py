@@ -53,7 +53,7 @@ from ragkit.rag.cache import AnswerCache
 from ragkit.rag.config import RagConfig
 from ragkit.rag.context import retrieve, select_context
 from ragkit.rag.state import CitationRecord, EvidenceRecord, HitRecord, RagState, add_usage
-from ragkit.rag.verify import CitationGate, Scorer, Similarity, numbers_of
+from ragkit.rag.verify import CitationGate, Scorer, Similarity, currencies, numbers_of
 from ragkit.relevance import Relevance
 from ragkit.retriever import Retriever
 from ragkit.types import Message
@@ -259,9 +259,7 @@ def _evidence_for(deps: RagDeps, state: RagState, query: str, hits: list[HitReco
     if types and len(scores):
         fits = np.array([at.satisfies(u.shown, types) for u in units])
         candidates = np.where(fits, scores, -np.inf)
-    # a follow-up is searched with more than it says (a first question differs from its query
-    # only by repaired typos)
-    followup = bool(state.history) and query != state.question
+    followup = _is_followup(state, query)
     swapped = ev.focus(state.question) if followup else ""
     if swapped and len(scores):
         # a follow-up that swaps the subject ("and for the UK?", "那耳机呢？") is answered by
@@ -301,6 +299,13 @@ def _evidence_for(deps: RagDeps, state: RagState, query: str, hits: list[HitReco
                   and float(scores.max()) >= cfg.evidence_threshold else "no_evidence")
         out.update(refused=True, refusal_reason=reason, nearby=ev.nearby(related))
     return out
+
+
+def _is_followup(state: RagState, query: str) -> bool:
+    """Whether the turn is a follow-up searched with more than it says (``query``, the
+    earlier question with it); a first question differs from its query only by repaired
+    typos."""
+    return bool(state.history) and query != state.question
 
 
 def _overview_source(deps: RagDeps, query: str, topic: str,
@@ -388,8 +393,7 @@ def _quoted_first(state: RagState, best: EvidenceRecord, cfg: RagConfig) -> bool
     if (prompts.language_of(best["text"]) != state.language
             and best["score"] >= cfg.evidence_quote_other_language):
         return True
-    followup = bool(state.history) and state.standalone != state.question
-    swapped = ev.focus(state.question) if followup else ""
+    swapped = ev.focus(state.question) if _is_followup(state, state.standalone) else ""
     return (bool(swapped) and best["score"] >= SWAP_QUOTE
             and ev.names(ev.shown(best["text"], best.get("lead", "")), swapped))
 
@@ -540,20 +544,6 @@ def _renders(out: str, source: str, lang: str) -> bool:
     names = {w for w in re.findall(r"[A-Za-z][\w'-]*", source) if w[:1].isupper()}
     latin = sum(len(w) for w in re.findall(r"[A-Za-z][\w'-]*", out) if w not in names)
     return han > 0 and latin <= han // 2
-
-
-# the currencies a text names, as codes: a rendering must name the same ones
-_CURRENCY_NAMES = {
-    "EUR": r"€|\beur(?:os?)?\b|欧元", "GBP": r"£|\bgbp\b|\bpounds?\b|英镑",
-    "USD": r"\$|\busd\b|\bdollars?\b|美元", "CNY": r"¥|￥|\bcny\b|\brmb\b|\byuan\b|人民币|\d\s*元",
-}
-
-
-def currencies(text: str) -> frozenset[str]:
-    """The currencies ``text`` names (pure): "€5.95" and "5.95 欧元" both name EUR."""
-    low = text.lower()
-    return frozenset(code for code, pattern in _CURRENCY_NAMES.items()
-                     if re.search(pattern, low))
 
 
 def _quoted(state: RagState, threshold: float,

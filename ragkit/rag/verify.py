@@ -144,6 +144,20 @@ def numbers_of(text: str) -> set[str]:
     return {n.replace(",", "") for n in _NUMBER.findall(_PII_TOKEN.sub(" ", text))}
 
 
+# the currencies a text names, as codes (a rendering of a quote must name the same ones)
+_CURRENCY_NAMES = {
+    "EUR": r"€|\beur(?:os?)?\b|欧元", "GBP": r"£|\bgbp\b|\bpounds?\b|英镑",
+    "USD": r"\$|\busd\b|\bdollars?\b|美元", "CNY": r"¥|￥|\bcny\b|\brmb\b|\byuan\b|人民币|\d\s*元",
+}
+
+
+def currencies(text: str) -> frozenset[str]:
+    """The currencies ``text`` names (pure): "€5.95" and "5.95 欧元" both name EUR."""
+    low = text.lower()
+    return frozenset(code for code, pattern in _CURRENCY_NAMES.items()
+                     if re.search(pattern, low))
+
+
 def lexical_support(sentence: str, chunk_text: str) -> float:
     """Share of the sentence's content words found in the chunk; 0 if a number is missing
     or the sentence and the chunk's closest sentence disagree on a negation.

@@ -261,7 +261,8 @@ def test_a_rendering_keeps_every_number_of_its_source() -> None:
 
 
 def test_a_rendering_names_the_same_currencies_and_may_keep_names() -> None:
-    from ragkit.rag.graph import _renders, currencies
+    from ragkit.rag.graph import _renders
+    from ragkit.rag.verify import currencies
 
     points = "每消费 1 个货币单位（1 欧元、1 英镑、1 美元或 1 元人民币）获得 1 积分。"
     assert currencies(points) == {"EUR", "GBP", "USD", "CNY"}
