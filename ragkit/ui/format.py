@@ -295,7 +295,10 @@ def qa_markdown(answer: Mapping[str, Any], lang: Lang = "en") -> str:
         sep = "" if mark.startswith("（") else " "
         lines.append(f"**{word('evidence', lang)}{sep}{mark}:** {parts}")
     if answer.get("quoted"):
-        lines.append(word("quoted_note", lang))
+        # quoted from the start (evidence in the other language, a follow-up's new subject):
+        # the model was never asked, so it did not fail to answer
+        asked = "generate" in (answer.get("stages_ms") or {})
+        lines.append(word("quoted_note" if asked else "quoted_first_note", lang))
     lines.append(f"**{word('citations', lang)}:** {len(answer.get('citations') or [])}"
                  + (word("refused_note", lang) if answer.get("refused") else ""))
     stages = answer.get("stages_ms") or {}

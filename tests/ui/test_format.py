@@ -222,6 +222,19 @@ def test_the_panel_shows_evidence_by_source_under_the_answer_s_numbers() -> None
     assert "检索 0.75s (75%)" in timed and "new 0.25s (25%)" in timed  # seen untranslated
 
 
+def test_the_panel_says_why_the_evidence_is_quoted() -> None:
+    """A quote after the model failed, or a quote from the start (evidence in the other
+    language): the panel had said "The model did not phrase a supported answer" for both,
+    though the model was never asked for the second."""
+    failed = fmt.qa_markdown({"quoted": True, "citations": [{}],
+                              "stages_ms": {"evidence": 900.0, "generate": 2000.0}})
+    assert "did not phrase a supported answer" in failed
+    first = fmt.qa_markdown({"quoted": True, "citations": [{}],
+                             "stages_ms": {"evidence": 900.0, "select": 1300.0}})
+    assert "did not phrase" not in first and "without asking the model" in first
+    assert "没有交给模型改写" in fmt.qa_markdown({"quoted": True, "citations": [{}]}, "zh")
+
+
 def test_the_outcome_says_when_the_budget_stopped_it_and_what_tidying_removed() -> None:
     result = {"passed": False, "test_source": "self", "tests_total": 4, "tests_passed": 3,
               "best_round": 2, "stopped": "time_budget", "seconds": 61.0,
