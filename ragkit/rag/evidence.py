@@ -312,7 +312,8 @@ def names(text: str, thing: str) -> bool:
 _TRADE_EN = r"(?:offer|sell|provide|accept|ship to|deliver to|stock|carry)"
 _EXISTS_EN = re.compile(
     r"^(?:do|does|can|will|would|could)\s+(?:"
-    r"(?:you|they|you guys|u|(?:your|the) (?:store|shop|company|site))\s+(?:also\s+)?"
+    r"(?:you|they|you guys|u guys|you all|y'?all|u|(?:your|the) (?:store|shop|company|site))"
+    r"\s+(?:also\s+)?"
     r"(?:offer|have|sell|provide|accept|support|ship to|deliver to|ship|deliver|take|carry|"
     r"stock|allow|do)"
     rf"|\w+\s+(?:also\s+)?{_TRADE_EN})\s+(?P<x>.+?)[\s?!.]*$", re.IGNORECASE)
