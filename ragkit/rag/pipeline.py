@@ -29,6 +29,7 @@ from ragkit.guard.audit import AuditLog
 from ragkit.rag.cache import AnswerCache, open_cache
 from ragkit.rag.config import RagConfig
 from ragkit.rag.context import hit_from_dict, languages
+from ragkit.rag.evidence import shown
 from ragkit.rag.graph import RagDeps, RunContext, build_graph
 from ragkit.rag.memory import ConversationStore, open_conversations
 from ragkit.rag.state import HitRecord, RagState, from_values, new_turn
@@ -336,6 +337,8 @@ def _to_answer(state: RagState, question: str) -> Answer:
                      "relevance": round(state.relevance, 4), "quoted": state.quoted,
                      "overview": state.overview,
                      "answer_types": list(state.answer_types),
-                     "evidence": [dict(e) for e in state.evidence],
+                     # "shown": as a quote shows it (a table row under its header)
+                     "evidence": [{**e, "shown": shown(e["text"], e.get("lead", ""))}
+                                  for e in state.evidence],
                      "nearby": list(state.nearby), "stages_ms": dict(state.stages),
                      **state.verdict})

@@ -48,6 +48,8 @@ class Reply:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     offer_human: bool = False  # the reply offers a person (the question found no answer)
     resolved: bool = False  # an agent's reply that closed the handoff ticket
+    # how a knowledge answer was found (query, confidence, evidence, stages); {} otherwise
+    knowledge: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"text": self.text, "state": self.state.to_dict(),
@@ -55,7 +57,7 @@ class Reply:
                               for c in self.citations],
                 "handoff": self.handoff, "ticket_id": self.ticket_id,
                 "tool_calls": list(self.tool_calls), "offer_human": self.offer_human,
-                "resolved": self.resolved}
+                "resolved": self.resolved, "knowledge": dict(self.knowledge)}
 
 
 class ReplyStream(Stream[str, Reply]):
@@ -345,7 +347,8 @@ class SupportAssistant:
                      citations=list(r.get("citations", [])), handoff=bool(r.get("handoff")),
                      ticket_id=r.get("ticket_id") or state.ticket_id,
                      tool_calls=list(r.get("tool_calls", [])),
-                     offer_human=bool(r.get("offer_human")))
+                     offer_human=bool(r.get("offer_human")),
+                     knowledge=dict(r.get("knowledge") or {}))
 
     def _queued_for_agent(self, thread_id: str, text: str) -> ReplyStream:
         state = self.state(thread_id)

@@ -82,6 +82,10 @@ class ReplyRecord(TypedDict, total=False):
     confidence: float
     offer_human: bool  # the reply offers to pass the conversation to a person
     agent: bool  # written by a human agent after a handoff
+    # how a knowledge answer was found (what the Knowledge mode's panel shows): the query it
+    # was searched with, its confidence and relevance, the evidence, whether it was quoted,
+    # each stage's milliseconds
+    knowledge: dict[str, Any]
 
 
 Route = Literal["", "empty", "guard", "act", "answer", "answered", "handoff"]
@@ -139,6 +143,15 @@ def _reply(text: str, dialogue: DialogueState, **kw: Any) -> ReplyRecord:
                       ticket_id=dialogue.ticket_id)
     out.update(kw)  # type: ignore[typeddict-item]
     return out
+
+
+def _knowledge(answer: Any, citations: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the side panel shows of how a knowledge answer was found (plain values)."""
+    diag = dict(getattr(answer, "diagnostics", {}) or {})
+    keys = ("relevance", "quoted", "evidence", "stages_ms")
+    return {"standalone_question": str(getattr(answer, "standalone_question", "")),
+            "confidence": float(getattr(answer, "confidence", 0.0)),
+            "citations": citations, **{k: diag[k] for k in keys if k in diag}}
 
 
 FOLLOW_ON_BELOW = 0.8  # an "and …?" follow-up repeats the last lookup unless the classifier
@@ -364,7 +377,8 @@ def answer(st: SupportState, runtime: Runtime[SupportDeps]) -> Update:
             text += follow
     cites = [c.to_dict() if hasattr(c, "to_dict") else dict(c)
              for c in getattr(ans, "citations", [])]
-    reply = _reply(text, state, citations=cites, confidence=confidence)
+    reply = _reply(text, state, citations=cites, confidence=confidence,
+                   knowledge=_knowledge(ans, cites))
     get_stream_writer()({"reply": reply})
     return {"route": "answered", "dialogue": record(state), "reply": reply}
 

@@ -238,6 +238,8 @@ def chat_tab(backend: Backend, demo: gr.Blocks) -> None:
             if "state" in final or (how == "support" and backend.state(tid)):
                 state = final.get("state") or backend.state(tid)
                 panel = fmt.state_markdown(state, final.get("tool_calls") or [], lang)
+                if final.get("knowledge"):  # answered from the knowledge base: how
+                    panel += "\n\n" + fmt.qa_markdown(final["knowledge"], lang, support=True)
             else:  # knowledge Q&A: no dialogue state, show how the answer was found
                 panel = fmt.qa_markdown(final, lang)
             yield gr.skip(), history, tid, panel

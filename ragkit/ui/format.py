@@ -271,9 +271,11 @@ def state_markdown(state: Mapping[str, Any] | None,
                      for ln in lines).rstrip()
 
 
-def qa_markdown(answer: Mapping[str, Any], lang: Lang = "en") -> str:
-    """The side panel for a knowledge Q&A turn (no dialogue state): how it was answered."""
-    lines = [f"**{word('mode', lang)}:** {word('qa_mode', lang)}"]
+def qa_markdown(answer: Mapping[str, Any], lang: Lang = "en", *, support: bool = False) -> str:
+    """The side panel for a knowledge Q&A turn (no dialogue state): how it was answered;
+    ``support``: a support reply's knowledge answer, shown under the dialogue state."""
+    lines = [f"**{word('kb_answer' if support else 'mode', lang)}:**"
+             + ("" if support else f" {word('qa_mode', lang)}")]
     if answer.get("standalone_question"):
         lines.append(f"**{word('searched_for', lang)}:** "
                      f"{md_text(str(answer['standalone_question']))}")
@@ -290,8 +292,11 @@ def qa_markdown(answer: Mapping[str, Any], lang: Lang = "en") -> str:
         by_source.setdefault(e.get("chunk_id"), []).append(e)
     for chunk_id, said in by_source.items():
         mark = f"[{cited[chunk_id]}]" if chunk_id in cited else word("not_cited", lang)
-        parts = " · ".join(f"{md_text(without_emphasis(str(e.get('text', '')))[:160])} "
-                           f"({float(e.get('score', 0)):.2f})" for e in said)
+        # a table row read with its header ("Method: PayPal; Time: 1 to 3 business days"),
+        # not its raw pipes
+        parts = " · ".join(
+            f"{md_text(without_emphasis(str(e.get('shown') or e.get('text', '')))[:160])} "
+            f"({float(e.get('score', 0)):.2f})" for e in said)
         sep = "" if mark.startswith("（") else " "
         lines.append(f"**{word('evidence', lang)}{sep}{mark}:** {parts}")
     if answer.get("quoted"):

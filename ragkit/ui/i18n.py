@@ -119,6 +119,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "stage_verify": ("verify", "核对引用"), "stage_respond": ("respond", "回复"),
     "quoted_note": ("The model did not phrase a supported answer, so the evidence is quoted.",
                     "模型未能给出有依据的回答，因此直接引用证据。"),
+    "kb_answer": ("Answered from the knowledge base", "来自知识库的回答"),
     "quoted_first_note": ("The evidence is quoted as written (with a rendering when it is in "
                           "the other language), without asking the model to phrase it.",
                           "证据按原文引用（另一种语言的证据附大意），没有交给模型改写。"),

@@ -34,6 +34,7 @@ def test_the_prompt_leads_with_the_answering_sentence(tiny_kb: KnowledgeBase, sc
     assert "kettle" not in prompt.lower()  # chunks with no evidence stay out
     assert not answer.refused and answer.citations
     assert answer.diagnostics["evidence"][0]["text"] == REFUND
+    assert answer.diagnostics["evidence"][0]["shown"] == REFUND  # as a quote shows it
     assert answer.diagnostics["relevance"] > EVIDENCE.evidence_threshold
     assert set(answer.diagnostics["stages_ms"]) >= {"retrieve", "evidence", "generate"}
 

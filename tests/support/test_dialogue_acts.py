@@ -128,6 +128,11 @@ def test_a_general_question_about_refunds_goes_to_the_knowledge_base(bot, text) 
     r = turn(bot, "r", text)
     assert r.state.intent in ("policy_question", "product_question")
     assert "order number" not in r.text and "订单号" not in r.text
+    # how it was found travels with the reply, for the panel (a walk saw Support mode's
+    # panel show intent and slots only, under a cited knowledge answer)
+    assert r.knowledge["evidence"] and r.knowledge["standalone_question"]
+    assert "retrieve" in r.knowledge["stages_ms"]
+    assert r.to_dict()["knowledge"] == r.knowledge
     r = turn(bot, "r2", "how long until my refund arrives?")  # about this customer's refund
     assert r.state.intent == "refund_status"
 

@@ -235,6 +235,19 @@ def test_the_panel_says_why_the_evidence_is_quoted() -> None:
     assert "没有交给模型改写" in fmt.qa_markdown({"quoted": True, "citations": [{}]}, "zh")
 
 
+def test_a_support_reply_s_knowledge_answer_is_shown_under_its_own_heading() -> None:
+    out = fmt.qa_markdown({"standalone_question": "refund time", "citations": [{"n": 1,
+                           "chunk_id": "a"}], "evidence": [{"chunk_id": "a", "text": "Five "
+                           "days.", "score": 0.9}]}, support=True)
+    assert out.startswith("**Answered from the knowledge base:**")
+    assert "knowledge Q&A" not in out and "**Evidence [1]:** Five days. (0.90)" in out
+    row = fmt.qa_markdown({"citations": [], "evidence": [
+        {"chunk_id": "b", "text": "| PayPal | 1 to 3 business days |", "score": 1.0,
+         "lead": "| Payment method | Time |",
+         "shown": "Payment method: PayPal; Time: 1 to 3 business days"}]})
+    assert "Payment method: PayPal; Time: 1 to 3 business days (1.00)" in row  # no raw pipes
+
+
 def test_the_outcome_says_when_the_budget_stopped_it_and_what_tidying_removed() -> None:
     result = {"passed": False, "test_source": "self", "tests_total": 4, "tests_passed": 3,
               "best_round": 2, "stopped": "time_budget", "seconds": 61.0,
