@@ -352,7 +352,8 @@ def answer(st: SupportState, runtime: Runtime[SupportDeps]) -> Update:
         offer = "\n\n" + R.t("offer_person", lang)
         _emit(offer)
         state = ST.propose(state, ST.OFFER_PERSON, {})
-        reply = _reply(text + offer, state, confidence=confidence, offer_human=True)
+        reply = _reply(text + offer, state, confidence=confidence, offer_human=True,
+                       knowledge=_knowledge(ans, []))  # why it found nothing
         get_stream_writer()({"reply": reply})
         return {"route": "answered", "dialogue": record(state), "reply": reply}
     state = replace(ST.finish(state), refused_answers=0)

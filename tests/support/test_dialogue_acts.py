@@ -102,6 +102,7 @@ def test_an_off_topic_looking_question_still_goes_to_the_knowledge_base(bot) -> 
     # whether "who founded the company?" is answerable is the knowledge base's call
     r = turn(bot, "k", "What colour is the car of your CEO?")
     assert r.offer_human and not r.handoff and r.state.pending is not None
+    assert "stages_ms" in r.knowledge  # the panel says how the search went
 
 
 def test_a_chinese_refusal_carries_no_english_policy_text() -> None:
